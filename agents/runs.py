@@ -1,0 +1,97 @@
+"""Run folders (``<root>/<env>/<algo>_<extractor>_s<seed>[_k]``) and atomic writes into them."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+MODEL_FILE = "model.zip"
+CONFIG_FILE = "config.yaml"
+COMMAND_FILE = "command.txt"
+EVAL_FILE = "eval.json"
+
+
+def env_folder_name(env_id: str) -> str:
+    """A folder name for an env id: ``attn/FindTarget-v0`` -> ``attn-FindTarget-v0``."""
+    return env_id.replace("/", "-").replace(":", "-")
+
+
+def new_run_dir(root: str | Path, env_id: str, algo: str, extractor: str, seed: int) -> Path:
+    """Create and return a fresh run folder; a taken name gets ``_1``, ``_2``... appended."""
+    parent = Path(root) / env_folder_name(env_id)
+    parent.mkdir(parents=True, exist_ok=True)
+    base = f"{algo}_{extractor}_s{seed}"
+    for k in range(10_000):
+        path = parent / (base if k == 0 else f"{base}_{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"Could not find a free run folder name under {parent}; clean it up.")
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_yaml(path: str | Path, data: dict[str, Any]) -> None:
+    """Atomically write plain data as YAML."""
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    """Atomically write plain data as indented JSON."""
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def save_model_atomic(model: BaseAlgorithm, path: str | Path) -> Path:
+    """Save an SB3 model to ``path`` (a ``.zip``) atomically; an interrupted save keeps the old file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.zip")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def find_model(path: str | Path) -> tuple[Path, Path | None]:
+    """Resolve a run folder or a model file to ``(model_zip, run_dir_or_None)``.
+
+    Raises:
+        FileNotFoundError: when there is no model at ``path``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        model = path / MODEL_FILE
+        if not model.is_file():
+            raise FileNotFoundError(
+                f"No model in {path}: expected {MODEL_FILE} there. Pass a run folder made by train_rl.py "
+                "or the path of a saved .zip model."
+            )
+        return model, path
+    if path.is_file():
+        return path, path.parent if (path.parent / CONFIG_FILE).is_file() else None
+    if path.with_suffix(".zip").is_file():
+        return find_model(path.with_suffix(".zip"))
+    raise FileNotFoundError(f"No model at {path}: the path does not exist. Pass a run folder or a .zip model file.")

@@ -1,0 +1,24 @@
+"""Gymnasium environments where attention matters; importing this package registers them under ``attn/``.
+
+Every own environment puts ``info["relevant_parts"]`` (indices into its part axis: the entity rows,
+patches, keys or time steps that matter at this step) into each ``reset`` and ``step`` info.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+from envs.find_target import FindTargetEnv
+
+NAMESPACE = "attn"
+
+#: env id -> (entry point, max_episode_steps). One registry for every own env.
+ENV_SPECS: dict[str, tuple[str, int]] = {
+    f"{NAMESPACE}/FindTarget-v0": ("envs.find_target:FindTargetEnv", 100),
+}
+
+for _env_id, (_entry_point, _max_steps) in ENV_SPECS.items():
+    if _env_id not in registry:
+        register(id=_env_id, entry_point=_entry_point, max_episode_steps=_max_steps)
+
+__all__ = ["ENV_SPECS", "NAMESPACE", "FindTargetEnv"]
