@@ -1,6 +1,8 @@
-"""The algorithms registry: CLI and config names -> SB3 algorithm classes."""
+"""The algorithms registry: CLI and config names -> SB3 algorithm classes and the actions they support."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from gymnasium import spaces
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
@@ -8,19 +10,32 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from policies.registry import Registry
 
+_ON_POLICY_ACTIONS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A registered algorithm: its class and the action spaces it can act in."""
+
+    cls: type[BaseAlgorithm]
+    action_spaces: tuple[type[spaces.Space], ...]
+
+
 #: Algorithms by rl-zoo name (lookups are case-insensitive).
-ALGORITHMS: Registry[type[BaseAlgorithm]] = Registry("algorithm")
-for _name, _cls in {"ppo": PPO, "a2c": A2C, "dqn": DQN, "sac": SAC, "td3": TD3, "ddpg": DDPG}.items():
-    ALGORITHMS.register(_name, _cls)
+ALGORITHMS: Registry[Algorithm] = Registry("algorithm")
+ALGORITHMS.register("ppo", Algorithm(PPO, _ON_POLICY_ACTIONS))
+ALGORITHMS.register("a2c", Algorithm(A2C, _ON_POLICY_ACTIONS))
+ALGORITHMS.register("dqn", Algorithm(DQN, (spaces.Discrete,)))
+ALGORITHMS.register("sac", Algorithm(SAC, (spaces.Box,)))
+ALGORITHMS.register("td3", Algorithm(TD3, (spaces.Box,)))
+ALGORITHMS.register("ddpg", Algorithm(DDPG, (spaces.Box,)))
 
 
 def check_action_space(algo: str, action_space: spaces.Space) -> None:
-    """Raise ``ValueError`` when ``algo`` cannot act in ``action_space``, naming algorithms that can."""
-    cls = ALGORITHMS.get(algo)
-    supported = getattr(cls, "supported_action_spaces", None)
-    if supported is None or isinstance(action_space, supported):
+    """Raise ``ValueError`` when ``algo`` cannot act in ``action_space``, naming the algorithms that can."""
+    if isinstance(action_space, ALGORITHMS.get(algo).action_spaces):
         return
-    fitting = [n for n, c in ALGORITHMS.items() if isinstance(action_space, getattr(c, "supported_action_spaces", ()))]
+    fitting = [name for name, entry in ALGORITHMS.items() if isinstance(action_space, entry.action_spaces)]
     raise ValueError(
         f"Algorithm '{algo}' does not support the action space {action_space}; algorithms that do: "
         f"{', '.join(fitting) or 'none'}."

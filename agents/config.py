@@ -116,8 +116,9 @@ def load_preset(algo: str, env_id: str, config_dir: Path = CONFIG_DIR) -> dict[s
 def resolve(config: RunConfig) -> RunConfig:
     """Validate the names and fill every None and preset value, giving the config that will run."""
     check_env_id(config.env)
-    algo = ALGORITHMS.get(config.algo) and config.algo.lower()
+    ALGORITHMS.get(config.algo)  # unknown names raise with a suggestion
     EXTRACTORS.get(config.extractor)
+    algo = config.algo.lower()
     preset = load_preset(algo, config.env)
     resolved = dataclasses.replace(
         config,

@@ -101,11 +101,13 @@ def load(path: str | Path, algo: str | None = None, device: str = "auto") -> Bas
                 "or --algo ppo on the command line)."
             )
         algo = read_config(run_dir).algo
-    cls = ALGORITHMS.get(algo)
+    cls = ALGORITHMS.get(algo).cls
+    if not zipfile.is_zipfile(model_path):
+        raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip (not a zip file at all).")
     try:
         return cls.load(model_path, device=device)
-    except (zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip ({exc}).") from None
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip for {cls.__name__} ({exc}).") from None
 
 
 def evaluate_model(

@@ -70,7 +70,7 @@ def check_hyperparams(algo: type[BaseAlgorithm], hyperparams: dict[str, object])
 
 def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     """Create the algorithm with its policy and (unless ``mlp``) the attention extractor."""
-    algo = ALGORITHMS.get(config.algo)
+    algo = ALGORITHMS.get(config.algo).cls
     check_action_space(config.algo, env.action_space)
     check_hyperparams(algo, config.hyperparams)
     policy_kwargs = dict(config.policy_kwargs)

@@ -1,0 +1,138 @@
+"""End-to-end: train_rl.py trains with a tiny budget, logs attention to tensorboard, and evaluates."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import agents
+import envs  # noqa: F401
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--timesteps", "512", "--n-envs", "2", "--eval-episodes", "3", "--no-progress-bar"]
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train_rl.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    cwd = tmp_path_factory.mktemp("cli")
+    result = cli(*TINY, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return cwd / "runs" / "attn-FindTarget-v0" / "ppo_attention_s0", result
+
+
+def test_train_writes_the_run_folder(trained_run):
+    run_dir, result = trained_run
+    for name in ("config.yaml", "command.txt", "model.zip", "eval.json", "progress.csv"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "monitor").glob("*.monitor.csv"))
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["env"] == "attn/FindTarget-v0" and config["algo"] == "ppo" and config["timesteps"] == 512
+    assert config["extractor_kwargs"]["presence_column"] == -1  # from configs/ppo.yaml
+    assert "train_rl.py --timesteps 512" in (run_dir / "command.txt").read_text()
+    assert "tensorboard --logdir runs" in result.stdout
+    assert "success rate" in result.stdout and "mean return" in result.stdout
+
+
+def test_tensorboard_has_returns_and_attention(trained_run):
+    run_dir, _ = trained_run
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    for tag in ("rollout/ep_rew_mean", "attention/entropy", "attention/relevant_mass", "attention/top1_mass",
+                "attention/focus/entity_0", "attention/focus/entity_7", "eval/mean_reward", "eval/success_rate"):
+        assert tag in tags, f"{tag} missing from {sorted(tags)}"
+    for tag in ("attention/entropy", "attention/relevant_mass"):
+        values = [e.value for e in events.Scalars(tag)]
+        assert values and all(0.0 <= v <= 1.0 + 1e-6 for v in values)
+
+
+def test_eval_cli_and_agents_load_give_identical_actions(trained_run):
+    run_dir, _ = trained_run
+    result = cli("eval", str(run_dir), "--episodes", "3", "--seed", "7", cwd=run_dir)
+    assert result.returncode == 0, result.stderr
+    assert "mean return" in result.stdout and "±" in result.stdout and "mean focus per part" in result.stdout
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["episodes"] == 3 and len(report["returns"]) == 3 and report["seed"] == 7
+    assert set(report["attention"]["focus"]) == {f"entity_{i}" for i in range(8)}
+    assert 0.0 <= report["success_rate"] <= 1.0
+
+    # Replay the same seeded episodes with the policy loaded in this process.
+    model = agents.load(run_dir)
+    env = gym.make("attn/FindTarget-v0")
+    obs, _ = env.reset(seed=7)
+    for expected in report["actions_sha256"]:
+        actions, done = [], False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            actions.append(np.asarray(action).reshape(1))
+            obs, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+        assert agents.action_digest(actions) == expected
+        obs, _ = env.reset()
+
+
+def test_eval_on_a_model_file_and_stochastic(trained_run):
+    run_dir, _ = trained_run
+    result = cli("eval", str(run_dir / "model.zip"), "--episodes", "2", "--stochastic", cwd=run_dir)
+    assert result.returncode == 0, result.stderr
+    assert "stochastic" in result.stdout
+
+
+def test_mlp_extractor_trains_without_attention_logs(tmp_path):
+    result = cli(*TINY, "--extractor", "mlp", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "runs" / "attn-FindTarget-v0" / "ppo_mlp_s0"
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert "rollout/ep_rew_mean" in tags and not any(t.startswith("attention/") for t in tags)
+    assert "mean focus" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--env", "attn/FindTarget-v1"], "Unknown env id 'attn/FindTarget-v1'. Did you mean 'attn/FindTarget-v0'?"),
+        (["--env", "CartPol-v1"], "Did you mean 'CartPole-v1'?"),
+        (["--algo", "ppp"], "Unknown algorithm 'ppp'. Did you mean 'ppo'?"),
+        (["--extractor", "attenton"], "Unknown extractor 'attenton'. Did you mean 'attention'?"),
+        (["--timesteps", "0"], "timesteps=0 is invalid"),
+        (["--algo", "sac"], "Algorithm 'sac' does not support the action space Discrete(5)"),
+    ],
+)
+def test_bad_names_exit_nonzero_with_one_line(tmp_path, args, expected):
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert not (tmp_path / "runs").exists()  # nothing half-made
+
+
+def test_eval_without_a_model_says_so(tmp_path):
+    result = cli("eval", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"train_rl.py eval: error: No model in {tmp_path}: expected model.zip there. Pass a run folder made by "
+        "train_rl.py or the path of a saved .zip model."
+    ]
+    result = cli("eval", str(tmp_path / "nope"), cwd=tmp_path)
+    assert result.returncode == 2 and "the path does not exist" in result.stderr
+
+
+def test_eval_on_a_file_that_is_not_a_model(tmp_path):
+    bogus = tmp_path / "model.zip"
+    bogus.write_text("not a zip")
+    result = cli("eval", str(bogus), "--algo", "ppo", "--env", "attn/FindTarget-v0", cwd=tmp_path)
+    assert result.returncode == 2 and "is not a Stable-Baselines3 model zip" in result.stderr

@@ -1,0 +1,129 @@
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from envs.find_target import FEATURES, FindTargetEnv
+
+ENV_IDS = list(envs.ENV_SPECS)
+
+
+def rollout(env: gym.Env, seed: int, steps: int = 60) -> list:
+    obs, info = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    trace = [(obs, info["relevant_parts"])]
+    for _ in range(steps):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        trace.append((obs, reward, terminated, truncated, info["relevant_parts"], info["is_success"]))
+        if terminated or truncated:
+            obs, info = env.reset()
+    return trace
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_check_env_passes_without_warnings(env_id):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        env = gym.make(env_id, render_mode="rgb_array")
+        check_env(env.unwrapped, skip_render_check=False)
+    assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_same_seed_same_rollout(env_id):
+    a, b = rollout(gym.make(env_id), seed=3), rollout(gym.make(env_id), seed=3)
+    for step_a, step_b in zip(a, b, strict=True):
+        for x, y in zip(step_a, step_b, strict=True):
+            np.testing.assert_array_equal(x, y)
+    c = rollout(gym.make(env_id), seed=4)
+    assert not np.array_equal(a[0][0], c[0][0])
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_relevant_parts_in_every_info(env_id):
+    env = gym.make(env_id)
+    n_parts = env.observation_space.shape[0]
+    obs, info = env.reset(seed=0)
+    for _ in range(300):
+        parts = info["relevant_parts"]
+        assert parts.dtype == np.int64 and parts.ndim == 1 and len(parts) >= 1
+        assert ((parts >= 0) & (parts < n_parts)).all()
+        obs, _, terminated, truncated, info = env.step(env.action_space.sample())
+        if terminated or truncated:
+            obs, info = env.reset()
+
+
+def test_relevant_part_is_the_target_row():
+    env = FindTargetEnv(n_entities=6)
+    for seed in range(20):
+        obs, info = env.reset(seed=seed)
+        (row,) = info["relevant_parts"]
+        assert obs[row, FEATURES.index("is_target")] == 1.0
+        assert obs[:, FEATURES.index("is_target")].sum() == 1.0
+        np.testing.assert_allclose(obs[row, :2], env.entity_positions()[row] - env.agent_position(), atol=1e-6)
+
+
+def test_rows_are_shuffled_between_episodes():
+    env = FindTargetEnv(n_entities=8)
+    rows = {int(env.reset(seed=s)[1]["relevant_parts"][0]) for s in range(40)}
+    assert len(rows) >= 6
+
+
+def test_walking_to_the_target_succeeds_with_bonus():
+    env = FindTargetEnv(n_entities=4)
+    obs, info = env.reset(seed=1)
+    total, done = 0.0, False
+    while not done:
+        dx, dy = obs[info["relevant_parts"][0], :2]
+        action = (4 if dx > 0 else 3) if abs(dx) > abs(dy) else (1 if dy > 0 else 2)
+        obs, reward, done, truncated, info = env.step(action)
+        total += reward
+        assert not truncated
+    assert info["is_success"] is True
+    assert total > 1.0
+
+
+def test_variable_entity_count_pads_with_zero_rows():
+    env = FindTargetEnv(n_entities=8, min_entities=2)
+    counts = set()
+    for seed in range(30):
+        obs, _ = env.reset(seed=seed)
+        present = obs[:, FEATURES.index("presence")] == 1
+        assert (obs[~present] == 0).all()
+        counts.add(int(present.sum()))
+    assert min(counts) < 8 and max(counts) > 2
+
+
+def test_render_draws_the_arena():
+    env = FindTargetEnv(render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (128, 128, 3) and frame.dtype == np.uint8
+    assert len(np.unique(frame.reshape(-1, 3), axis=0)) >= 3  # background, agent, entities
+    assert FindTargetEnv().render() is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_entities": 0}, "n_entities=0"),
+        ({"n_entities": 1}, "n_entities=1"),
+        ({"n_entities": 4, "min_entities": 5}, "min_entities=5"),
+        ({"step_size": 0.0}, "step_size"),
+        ({"target_radius": -1}, "target_radius"),
+        ({"render_mode": "human"}, "render_mode='human'"),
+    ],
+)
+def test_bad_kwargs_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FindTargetEnv(**kwargs)
+
+
+def test_invalid_action_raises():
+    env = FindTargetEnv()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action=7"):
+        env.step(7)
