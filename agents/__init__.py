@@ -1,9 +1,9 @@
 """Build, train, save, load and evaluate agents; the callbacks that log attention to tensorboard.
 
-    from agents import RunConfig, train, load, evaluate
-    run = train(RunConfig(env="attn/FindTarget-v0", extractor="attention", timesteps=50_000))
-    model = load(run.path)
-    result = evaluate(run.path, episodes=20)
+from agents import RunConfig, train, load, evaluate
+run = train(RunConfig(env="attn/FindTarget-v0", extractor="attention", timesteps=50_000))
+model = load(run.path)
+result = evaluate(run.path, episodes=20)
 """
 
 from __future__ import annotations

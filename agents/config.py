@@ -10,7 +10,7 @@ from typing import Any
 import gymnasium as gym
 import yaml
 
-import envs  # noqa: F401  (registers the attn/ envs)
+import envs
 from agents.algorithms import ALGORITHMS
 from policies import EXTRACTORS
 from policies.registry import did_you_mean
@@ -72,7 +72,9 @@ class RunConfig:
         names = [f.name for f in dataclasses.fields(cls)]
         for key in data:
             if key not in names:
-                raise ValueError(f"Unknown config key '{key}'.{did_you_mean(key, names)} Valid keys: {', '.join(names)}.")
+                raise ValueError(
+                    f"Unknown config key '{key}'.{did_you_mean(key, names)} Valid keys: {', '.join(names)}."
+                )
         return cls(**data)
 
 
@@ -131,9 +133,12 @@ def resolve(config: RunConfig) -> RunConfig:
         extractor_kwargs={**preset.get("extractor_kwargs", {}), **config.extractor_kwargs},
         env_kwargs={**preset.get("env_kwargs", {}), **config.env_kwargs},
     )
-    for name, value, low in (("timesteps", resolved.timesteps, 1), ("n_envs", resolved.n_envs, 1),
-                             ("eval_episodes", resolved.eval_episodes, 0),
-                             ("attention_log_interval", resolved.attention_log_interval, 0)):
+    for name, value, low in (
+        ("timesteps", resolved.timesteps, 1),
+        ("n_envs", resolved.n_envs, 1),
+        ("eval_episodes", resolved.eval_episodes, 0),
+        ("attention_log_interval", resolved.attention_log_interval, 0),
+    ):
         if not isinstance(value, int) or value < low:
             raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= {low}.")
     return resolved

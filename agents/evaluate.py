@@ -142,8 +142,13 @@ def evaluate_model(
 
     try:
         returns, lengths = evaluate_policy(
-            model, env, n_eval_episodes=episodes, deterministic=deterministic, return_episode_rewards=True,
-            callback=on_step, warn=False,
+            model,
+            env,
+            n_eval_episodes=episodes,
+            deterministic=deterministic,
+            return_episode_rewards=True,
+            callback=on_step,
+            warn=False,
         )
     finally:
         env.close()

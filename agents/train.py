@@ -17,8 +17,17 @@ from agents.algorithms import ALGORITHMS, check_action_space
 from agents.callbacks import AttentionLogCallback
 from agents.config import RunConfig, resolve
 from agents.evaluate import EvalResult, evaluate_model
-from agents.runs import COMMAND_FILE, CONFIG_FILE, EVAL_FILE, MODEL_FILE, new_run_dir, save_model_atomic, write_atomic
-from agents.runs import write_json, write_yaml
+from agents.runs import (
+    COMMAND_FILE,
+    CONFIG_FILE,
+    EVAL_FILE,
+    MODEL_FILE,
+    new_run_dir,
+    save_model_atomic,
+    write_atomic,
+    write_json,
+    write_yaml,
+)
 from policies import EXTRACTORS
 from policies.registry import did_you_mean
 
@@ -52,7 +61,10 @@ class Run:
 def make_env(config: RunConfig, n_envs: int, seed: int, monitor_dir: Path | None = None) -> VecEnv:
     """A monitored ``DummyVecEnv`` of ``config.env`` with ``config.env_kwargs``."""
     return make_vec_env(
-        config.env, n_envs=n_envs, seed=seed, env_kwargs=config.env_kwargs,
+        config.env,
+        n_envs=n_envs,
+        seed=seed,
+        env_kwargs=config.env_kwargs,
         monitor_dir=None if monitor_dir is None else str(monitor_dir),
     )
 
@@ -80,8 +92,13 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
         policy_kwargs["features_extractor_kwargs"] = dict(config.extractor_kwargs)
     policy = "MultiInputPolicy" if isinstance(env.observation_space, spaces.Dict) else "MlpPolicy"
     return algo(
-        policy, env, seed=config.seed, device=config.device, verbose=config.verbose,
-        policy_kwargs=policy_kwargs, **config.hyperparams,
+        policy,
+        env,
+        seed=config.seed,
+        device=config.device,
+        verbose=config.verbose,
+        policy_kwargs=policy_kwargs,
+        **config.hyperparams,
     )
 
 
@@ -126,7 +143,10 @@ def train(config: RunConfig, command: str | None = None) -> Run:
     evaluation = None
     if config.eval_episodes > 0:
         evaluation = evaluate_model(
-            model, config.env, config.env_kwargs, episodes=config.eval_episodes,
+            model,
+            config.env,
+            config.env_kwargs,
+            episodes=config.eval_episodes,
             seed=config.seed + EVAL_SEED_OFFSET,
         )
         evaluation.model = str(run_dir / MODEL_FILE)

@@ -80,7 +80,12 @@ class AttentionReport:
 def find_attention_extractor(model: object) -> AttentionExtractor:
     """Return the ``AttentionExtractor`` that feeds the actor of an SB3 model or policy."""
     policy = getattr(model, "policy", model)
-    candidates = ("pi_features_extractor", "features_extractor", "actor.features_extractor", "q_net.features_extractor")
+    candidates = (
+        "pi_features_extractor",
+        "features_extractor",
+        "actor.features_extractor",
+        "q_net.features_extractor",
+    )
     for path in candidates:
         obj: object = policy
         for attr in path.split("."):

@@ -90,7 +90,5 @@ def make_tokenizer(name: str, observation_space: spaces.Space, embed_dim: int, *
             if cls.supports(observation_space):
                 return cls(observation_space, embed_dim, **kwargs)
         supported = "; ".join(f"'{n}': {c.__doc__.split(':')[0]}" for n, c in TOKENIZERS.items())
-        raise TypeError(
-            f"No tokenizer supports the observation space {observation_space}. Supported: {supported}."
-        )
+        raise TypeError(f"No tokenizer supports the observation space {observation_space}. Supported: {supported}.")
     return TOKENIZERS.get(name)(observation_space, embed_dim, **kwargs)

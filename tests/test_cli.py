@@ -20,7 +20,11 @@ TINY = ["--timesteps", "512", "--n-envs", "2", "--eval-episodes", "3", "--no-pro
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "train_rl.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [sys.executable, str(ROOT / "train_rl.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -50,8 +54,16 @@ def test_tensorboard_has_returns_and_attention(trained_run):
     events = EventAccumulator(str(run_dir))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    for tag in ("rollout/ep_rew_mean", "attention/entropy", "attention/relevant_mass", "attention/top1_mass",
-                "attention/focus/entity_0", "attention/focus/entity_7", "eval/mean_reward", "eval/success_rate"):
+    for tag in (
+        "rollout/ep_rew_mean",
+        "attention/entropy",
+        "attention/relevant_mass",
+        "attention/top1_mass",
+        "attention/focus/entity_0",
+        "attention/focus/entity_7",
+        "eval/mean_reward",
+        "eval/success_rate",
+    ):
         assert tag in tags, f"{tag} missing from {sorted(tags)}"
     for tag in ("attention/entropy", "attention/relevant_mass"):
         values = [e.value for e in events.Scalars(tag)]
@@ -104,7 +116,10 @@ def test_mlp_extractor_trains_without_attention_logs(tmp_path):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--env", "attn/FindTarget-v1"], "Unknown env id 'attn/FindTarget-v1'. Did you mean 'attn/FindTarget-v0'?"),
+        (
+            ["--env", "attn/FindTarget-v1"],
+            "Unknown env id 'attn/FindTarget-v1'. Did you mean 'attn/FindTarget-v0'?",
+        ),
         (["--env", "CartPol-v1"], "Did you mean 'CartPole-v1'?"),
         (["--algo", "ppp"], "Unknown algorithm 'ppp'. Did you mean 'ppo'?"),
         (["--extractor", "attenton"], "Unknown extractor 'attenton'. Did you mean 'attention'?"),

@@ -46,14 +46,14 @@ def test_same_seed_same_rollout(env_id):
 def test_relevant_parts_in_every_info(env_id):
     env = gym.make(env_id)
     n_parts = env.observation_space.shape[0]
-    obs, info = env.reset(seed=0)
+    _, info = env.reset(seed=0)
     for _ in range(300):
         parts = info["relevant_parts"]
         assert parts.dtype == np.int64 and parts.ndim == 1 and len(parts) >= 1
         assert ((parts >= 0) & (parts < n_parts)).all()
-        obs, _, terminated, truncated, info = env.step(env.action_space.sample())
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
         if terminated or truncated:
-            obs, info = env.reset()
+            _, info = env.reset()
 
 
 def test_relevant_part_is_the_target_row():

@@ -95,7 +95,11 @@ def test_capture_is_off_outside_the_context(rng):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"embed_dim": 30, "num_heads": 4}, ValueError, r"embed_dim=30 is not divisible by num_heads=4.*embed_dim=28 or 32"),
+        (
+            {"embed_dim": 30, "num_heads": 4},
+            ValueError,
+            r"embed_dim=30 is not divisible by num_heads=4.*embed_dim=28 or 32",
+        ),
         ({"num_heads": 0}, ValueError, "num_heads=0"),
         ({"features_dim": 0}, ValueError, "features_dim=0"),
         ({"num_layers": -1}, ValueError, "num_layers=-1"),
@@ -111,7 +115,12 @@ def test_bad_configuration_raises_with_the_fix(kwargs, error, match):
 
 @pytest.mark.parametrize(
     "space",
-    [spaces.MultiBinary(4), spaces.Box(0, 1, shape=(2, 3, 4, 5)), spaces.Discrete(3), spaces.Box(0, 1, shape=(7,))],
+    [
+        spaces.MultiBinary(4),
+        spaces.Box(0, 1, shape=(2, 3, 4, 5)),
+        spaces.Discrete(3),
+        spaces.Box(0, 1, shape=(7,)),
+    ],
 )
 def test_unsupported_space_raises_naming_it(space):
     with pytest.raises(TypeError, match="No tokenizer supports the observation space"):
@@ -121,16 +130,22 @@ def test_unsupported_space_raises_naming_it(space):
 def test_registry_lookup_and_suggestion():
     assert EXTRACTORS.get("Attention") is AttentionExtractor
     assert EXTRACTORS.get("mlp") is None
-    with pytest.raises(ValueError, match="Unknown extractor 'atention'. Did you mean 'attention'"):
+    with pytest.raises(ValueError, match=r"Unknown extractor 'atention'\. Did you mean 'attention'"):
         EXTRACTORS.get("atention")
 
 
 def ppo_on_find_target(num_layers=0, ortho_init=True):
     env = gym.make("attn/FindTarget-v0", n_entities=N, min_entities=3)
     return PPO(
-        "MlpPolicy", env, n_steps=64, batch_size=32, seed=0, device="cpu",
+        "MlpPolicy",
+        env,
+        n_steps=64,
+        batch_size=32,
+        seed=0,
+        device="cpu",
         policy_kwargs=dict(
-            features_extractor_class=AttentionExtractor, ortho_init=ortho_init,
+            features_extractor_class=AttentionExtractor,
+            ortho_init=ortho_init,
             features_extractor_kwargs=dict(num_layers=num_layers, presence_column=-1),
         ),
     )
@@ -163,7 +178,7 @@ def test_attention_report(num_layers):
 
 def test_attention_report_needs_an_attention_policy():
     model = PPO("MlpPolicy", gym.make("attn/FindTarget-v0"), n_steps=64, device="cpu")
-    with pytest.raises(TypeError, match="has no AttentionExtractor.*features_extractor_class=AttentionExtractor"):
+    with pytest.raises(TypeError, match=r"has no AttentionExtractor.*features_extractor_class=AttentionExtractor"):
         attention_report(model, observations()[0])
 
 
