@@ -6,25 +6,46 @@
 
 from __future__ import annotations
 
-from policies.attention import MultiHeadAttention, TransformerBlock
-from policies.extractor import AttentionExtractor
+from policies.attention import SCORES, MultiHeadAttention, TransformerBlock, capture_attention
+from policies.extractor import (
+    AttentionExtractor,
+    EntityAttentionExtractor,
+    Explanation,
+    FeatureAttentionExtractor,
+    PatchAttentionExtractor,
+    TimeAttentionExtractor,
+)
+from policies.latent import LatentAttentionExtractor
+from policies.readouts import READOUTS
 from policies.registry import Registry, did_you_mean
-from policies.report import AttentionReport, attention_report, capture_attention, find_attention_extractor
-from policies.tokenizers import TOKENIZERS, EntityTokenizer, Tokenizer
+from policies.report import AttentionReport, attention_report, find_attention_extractor
+from policies.tokenizers import TOKENIZERS, Tokenizer
 
 #: Extractors by name; None means SB3's own default (FlattenExtractor for vectors, NatureCNN for images).
 EXTRACTORS: Registry[type | None] = Registry("extractor")
 EXTRACTORS.register("attention", AttentionExtractor)
+EXTRACTORS.register("entity", EntityAttentionExtractor)
+EXTRACTORS.register("patch", PatchAttentionExtractor)
+EXTRACTORS.register("features", FeatureAttentionExtractor)
+EXTRACTORS.register("time", TimeAttentionExtractor)
+EXTRACTORS.register("latent", LatentAttentionExtractor)
 EXTRACTORS.register("mlp", None)
 
 __all__ = [
     "EXTRACTORS",
+    "READOUTS",
+    "SCORES",
     "TOKENIZERS",
     "AttentionExtractor",
     "AttentionReport",
-    "EntityTokenizer",
+    "EntityAttentionExtractor",
+    "Explanation",
+    "FeatureAttentionExtractor",
+    "LatentAttentionExtractor",
     "MultiHeadAttention",
+    "PatchAttentionExtractor",
     "Registry",
+    "TimeAttentionExtractor",
     "Tokenizer",
     "TransformerBlock",
     "attention_report",

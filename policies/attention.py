@@ -1,25 +1,48 @@
-"""Multi-head attention with a fast path and an on-demand weight capture, and pre-LayerNorm blocks.
+"""Multi-head attention with pluggable score functions, hard top-k, and on-demand weight capture.
 
-The fast path calls :func:`torch.nn.functional.scaled_dot_product_attention` (fused kernels, no weight
-matrix kept). Only while :func:`policies.capture.capture_attention` is active does a module compute its
-weights explicitly and keep them in ``last_weights``, so training never pays for attention logging.
+Score functions (``SCORES``):
+
+- ``scaled_dot`` (default): ``q·k / sqrt(d)`` (Vaswani et al.), on the fused
+  :func:`torch.nn.functional.scaled_dot_product_attention` path;
+- ``general``: Luong's bilinear ``q^T W k / sqrt(d)`` with one ``W`` per head (initialised to the
+  identity); ``W k`` is applied first, so it also runs on the fused path;
+- ``additive``: Bahdanau's ``v^T tanh(q + k)`` per head. It builds a ``(B, H, Q, N, d_head)`` tensor, so use
+  it for readouts (one query) or small sets, not for self-attention over hundreds of parts.
+
+Only while :func:`policies.report.capture_attention` is active (``capture=True``), or for a score/top-k that
+needs them, are the weights computed explicitly; with ``capture`` they are kept in ``last_weights``. Training
+never pays for attention logging.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from policies.registry import Registry
+
+#: Score function names (the values are the one-line descriptions shown in errors and docs).
+SCORES: Registry[str] = Registry("score function")
+SCORES.register("scaled_dot", "q·k/sqrt(d) (Vaswani); fused fast path")
+SCORES.register("general", "q^T W k/sqrt(d) (Luong, bilinear); fused fast path")
+SCORES.register("additive", "v^T tanh(q + k) (Bahdanau); memory grows as queries x parts")
+
+
+def check_positive_int(name: str, value: object, minimum: int = 1) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= {minimum}.")
+
 
 def check_heads(embed_dim: int, num_heads: int) -> None:
     """Raise ``ValueError`` unless ``embed_dim`` splits evenly into ``num_heads`` heads."""
-    if not isinstance(num_heads, int) or num_heads < 1:
-        raise ValueError(f"num_heads={num_heads!r} is invalid: it must be a positive integer.")
-    if not isinstance(embed_dim, int) or embed_dim < 1:
-        raise ValueError(f"embed_dim={embed_dim!r} is invalid: it must be a positive integer.")
+    check_positive_int("num_heads", num_heads)
+    check_positive_int("embed_dim", embed_dim)
     if embed_dim % num_heads != 0:
         lower = embed_dim - embed_dim % num_heads
         hint = f"embed_dim={lower} or {lower + num_heads}" if lower else f"embed_dim={num_heads}"
@@ -44,23 +67,56 @@ def safe_key_mask(mask: torch.Tensor) -> torch.Tensor:
     return mask | ~mask.any(dim=-1, keepdim=True)
 
 
+def keep_top_k(weights: torch.Tensor, key_mask: torch.Tensor, k: int) -> torch.Tensor:
+    """Hard attention: keep the ``k`` parts with the most (head- and query-averaged) weight, renormalised.
+
+    The selection is discrete, but the kept weights are the soft ones rescaled, so gradients flow through
+    them (AttentionAgent-style top-k with a differentiable relaxation).
+
+    Args:
+        weights: ``(B, H, Q, N)`` soft attention weights.
+        key_mask: ``(B, N)`` bool, True for real parts; padding is never selected while real parts remain.
+        k: parts to keep; a set with fewer real parts keeps them all.
+
+    Returns:
+        ``(B, H, Q, N)`` weights, non-zero on at most ``k`` parts per observation, rows summing to 1.
+    """
+    importance = weights.detach().mean(dim=(1, 2)).masked_fill(~key_mask, -1.0)  # (B, N)
+    k = min(k, weights.shape[-1])
+    chosen = importance.topk(k, dim=-1).indices  # (B, k)
+    keep = torch.zeros_like(key_mask).scatter_(1, chosen, True) & key_mask  # (B, N)
+    kept = weights * keep[:, None, None, :]
+    return kept / kept.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
 class MultiHeadAttention(nn.Module):
-    """Multi-head scaled dot-product attention of queries over a masked set of keys.
+    """Multi-head attention of queries over a masked set of keys.
 
     Args:
         embed_dim: width of queries, keys, values and output.
         num_heads: number of heads; must divide ``embed_dim``.
+        score: score function name from ``SCORES``.
+        top_k: keep only the ``top_k`` most attended parts (hard attention), or None for soft attention.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int) -> None:
+    def __init__(self, embed_dim: int, num_heads: int, score: str = "scaled_dot", top_k: int | None = None) -> None:
         super().__init__()
         check_heads(embed_dim, num_heads)
+        SCORES.get(score)
+        if top_k is not None:
+            check_positive_int("top_k", top_k)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
+        self.score = score.lower()
+        self.top_k = top_k
         self.q_proj = nn.Linear(embed_dim, embed_dim)
         self.kv_proj = nn.Linear(embed_dim, 2 * embed_dim)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
+        if self.score == "general":
+            self.bilinear = nn.Parameter(torch.eye(self.head_dim).repeat(num_heads, 1, 1))  # (H, d, d)
+        elif self.score == "additive":
+            self.energy = nn.Parameter(torch.randn(num_heads, self.head_dim) * self.head_dim**-0.5)  # (H, d)
         #: Set by ``capture_attention``; when True the forward pass keeps its weights.
         self.capture = False
         #: ``(B, heads, Q, N)`` weights of the last captured forward pass, else None.
@@ -70,13 +126,20 @@ class MultiHeadAttention(nn.Module):
         batch, length, _ = x.shape
         return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, L, d_head)
 
+    def _scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """``(B, H, Q, d)``, ``(B, H, N, d)`` -> ``(B, H, Q, N)`` unnormalised scores."""
+        if self.score == "additive":
+            hidden = torch.tanh(q.unsqueeze(3) + k.unsqueeze(2))  # (B, H, Q, N, d)
+            return torch.einsum("bhqnd,hd->bhqn", hidden, self.energy)
+        return q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
+
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         """Attend from ``queries`` to ``keys``.
 
         Args:
             queries: ``(B, Q, D)``.
             keys: ``(B, N, D)``; also the values.
-            key_mask: ``(B, N)`` bool, True where a key is real. Must have a True in every row
+            key_mask: ``(B, N)`` bool, True where a key may be attended. Must have a True in every row
                 (see :func:`safe_key_mask`).
 
         Returns:
@@ -86,11 +149,15 @@ class MultiHeadAttention(nn.Module):
         q = self._split(self.q_proj(queries))  # (B, H, Q, d_head)
         k, v = self.kv_proj(keys).chunk(2, dim=-1)
         k, v = self._split(k), self._split(v)  # (B, H, N, d_head) each
+        if self.score == "general":
+            k = k @ self.bilinear.transpose(-2, -1)  # (B, H, N, d_head): W k
         allowed = key_mask[:, None, None, :]  # (B, 1, 1, N)
-        if self.capture:
-            scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, H, Q, N)
-            weights = scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
-            self.last_weights = weights.detach()
+        if self.capture or self.top_k is not None or self.score == "additive":
+            weights = self._scores(q, k).masked_fill(~allowed, float("-inf")).softmax(dim=-1)  # (B, H, Q, N)
+            if self.top_k is not None:
+                weights = keep_top_k(weights, key_mask, self.top_k)
+            if self.capture:
+                self.last_weights = weights.detach()
             out = weights @ v  # (B, H, Q, d_head)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # (B, H, Q, d_head)
@@ -99,26 +166,54 @@ class MultiHeadAttention(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """Pre-LayerNorm self-attention block: ``x + attn(LN(x))`` then ``x + MLP(LN(x))``.
+    """Pre-LayerNorm attention block: ``x + attn(LN(x), LN(context))`` then ``x + MLP(LN(x))``.
+
+    A self-attention block by default; with ``cross=True`` the tokens attend to a separate ``context`` (e.g.
+    latents reading the parts), which gets its own LayerNorm.
 
     Args:
         embed_dim: token width.
         num_heads: attention heads; must divide ``embed_dim``.
         mlp_ratio: hidden width of the MLP as a multiple of ``embed_dim``.
+        score: score function name from ``SCORES``.
+        cross: attend to a context instead of to the tokens themselves.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, mlp_ratio: float = 2.0) -> None:
+    def __init__(
+        self, embed_dim: int, num_heads: int, mlp_ratio: float = 2.0, score: str = "scaled_dot", cross: bool = False
+    ) -> None:
         super().__init__()
-        if mlp_ratio <= 0:
+        if not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
             raise ValueError(f"mlp_ratio={mlp_ratio!r} is invalid: it must be > 0 (2.0 is a good default).")
         hidden = max(1, int(embed_dim * mlp_ratio))
         self.norm_attn = nn.LayerNorm(embed_dim)
-        self.attn = MultiHeadAttention(embed_dim, num_heads)
+        self.attn = MultiHeadAttention(embed_dim, num_heads, score=score)
+        self.norm_context = nn.LayerNorm(embed_dim) if cross else None
         self.norm_mlp = nn.LayerNorm(embed_dim)
         self.mlp = nn.Sequential(nn.Linear(embed_dim, hidden), nn.GELU(), nn.Linear(hidden, embed_dim))
 
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``(B, N, D)`` tokens and ``(B, N)`` safe mask -> ``(B, N, D)``."""
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """``tokens (B, L, D)`` attend to ``context (B, N, D)`` (cross) or themselves under ``mask (B, N)``."""
         normed = self.norm_attn(tokens)
-        tokens = tokens + self.attn(normed, normed, mask)
+        if (context is None) != (self.norm_context is None):
+            raise ValueError("A cross block needs a context and a self-attention block takes none.")
+        keys = normed if self.norm_context is None else self.norm_context(context)
+        tokens = tokens + self.attn(normed, keys, mask)
         return tokens + self.mlp(self.norm_mlp(tokens))
+
+
+@contextlib.contextmanager
+def capture_attention(module: nn.Module) -> Iterator[list[MultiHeadAttention]]:
+    """Within the block, every attention layer of ``module`` keeps its weights in ``last_weights``.
+
+    Yields the attention layers in registration order. Outside the block the layers take the fast fused
+    path again and keep nothing.
+    """
+    layers = [m for m in module.modules() if isinstance(m, MultiHeadAttention)]
+    for layer in layers:
+        layer.capture, layer.last_weights = True, None
+    try:
+        yield layers
+    finally:
+        for layer in layers:
+            layer.capture = False

@@ -2,20 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import gymnasium as gym
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from policies.attention import MultiHeadAttention, TransformerBlock, check_heads, safe_key_mask
+from policies.attention import (
+    MultiHeadAttention,
+    TransformerBlock,
+    capture_attention,
+    check_heads,
+    check_positive_int,
+    safe_key_mask,
+)
+from policies.readouts import READOUTS, check_top_k
 from policies.tokenizers import make_tokenizer
 
 
-class AttentionExtractor(BaseFeaturesExtractor):
-    """Tokenize, self-attend, then read out with a learned query: plugs into any SB3 policy.
+@dataclass
+class Explanation:
+    """What one captured forward pass of an extractor looked at (tensors, batch first)."""
 
-    ``observation -> tokenizer -> num_layers x TransformerBlock -> LayerNorm -> learned-query
-    cross-attention readout -> Linear + ReLU -> features (B, features_dim)``.
+    features: torch.Tensor
+    """``(B, features_dim)``."""
+    focus: torch.Tensor
+    """``(B, N)`` over the parts; each row sums to 1 (an empty set: uniform)."""
+    weights: torch.Tensor
+    """``(B, heads, queries, N)``: raw weights of the last layer that attends over the parts."""
+    mask: torch.Tensor
+    """``(B, N)``: True where a part is real."""
+    layers: list[torch.Tensor]
+    """Weights of every attention layer, in module order."""
+
+
+class AttentionExtractor(BaseFeaturesExtractor):
+    """Tokenize, self-attend, read out: an attention features extractor for any SB3 policy.
+
+    ``observation -> tokenizer -> num_layers x pre-LN TransformerBlock -> LayerNorm -> readout (pooling)
+    -> Linear + ReLU -> features (B, features_dim)``.
 
     Example::
 
@@ -26,18 +53,29 @@ class AttentionExtractor(BaseFeaturesExtractor):
             features_extractor_class=AttentionExtractor,
             features_extractor_kwargs=dict(embed_dim=64, num_heads=2, presence_column=-1)))
 
-    Padding parts (see the tokenizer) are masked out of every attention; a set with no real part at all
-    gives finite features. Observations holding NaN or inf raise ``ValueError`` naming the part.
+    The tokenizer is picked from the observation space (entity sets ``Box(N, F)``, images, flat vectors,
+    ``Dict``; time windows with ``tokenizer="time"``). Padding parts are masked out of every attention; a set
+    with no real part gives finite features; an observation holding NaN or inf raises ``ValueError`` naming
+    the part. Training runs on the fused ``scaled_dot_product_attention`` path; weights are computed only by
+    :meth:`explain` (and ``policies.attention_report``).
 
     Args:
         observation_space: the env's observation space; every size is derived from it.
         features_dim: width of the output features.
         embed_dim: token width inside the extractor.
         num_heads: attention heads; must divide ``embed_dim``.
-        num_layers: self-attention blocks before the readout (0 = readout only).
+        num_layers: self-attention blocks before the readout (0 = the readout reads the parts directly; its
+            focus is then exactly where it looked, which the FindTarget preset uses).
         mlp_ratio: hidden width of each block's MLP, as a multiple of ``embed_dim``.
+        score: attention score function: ``scaled_dot`` (default), ``general`` (Luong) or ``additive``
+            (Bahdanau).
+        pooling: readout: ``query`` (learned query, default), ``ego`` (first part as query), ``mean``, ``cls``.
+        top_k: hard attention: the readout keeps only its ``top_k`` most attended parts (``query``/``ego``).
         tokenizer: ``"auto"`` (from the space) or a name from ``policies.TOKENIZERS``.
-        presence_column: entity sets only: the presence feature's column, or None to mask all-zero rows.
+        presence_column: entity sets: the presence feature's column, or None to mask all-zero rows.
+        ego: entity sets: the first row is the observer (gets its own embedding; use with ``pooling="ego"``).
+        patch_size: images: side of the square patches (default: a grid near 8 x 8).
+        feature_names: flat vectors: a name per feature, for the part names.
     """
 
     def __init__(
@@ -48,48 +86,125 @@ class AttentionExtractor(BaseFeaturesExtractor):
         num_heads: int = 2,
         num_layers: int = 1,
         mlp_ratio: float = 2.0,
+        score: str = "scaled_dot",
+        pooling: str = "query",
+        top_k: int | None = None,
         tokenizer: str = "auto",
         presence_column: int | None = None,
+        ego: bool = False,
+        patch_size: int | None = None,
+        feature_names: Sequence[str] | None = None,
     ) -> None:
-        if not isinstance(features_dim, int) or features_dim < 1:
-            raise ValueError(f"features_dim={features_dim!r} is invalid: it must be a positive integer.")
-        if not isinstance(num_layers, int) or num_layers < 0:
-            raise ValueError(f"num_layers={num_layers!r} is invalid: it must be an integer >= 0.")
+        check_positive_int("features_dim", features_dim)
+        check_positive_int("num_layers", num_layers, minimum=0)
         check_heads(embed_dim, num_heads)
+        readout_cls = READOUTS.get(pooling)
+        check_top_k(pooling.lower(), top_k)
+        if readout_cls.uses_cls and num_layers == 0:
+            raise ValueError("pooling='cls' reads the CLS token after self-attention: set num_layers >= 1.")
         super().__init__(observation_space, features_dim)
-        self.tokenizer = make_tokenizer(tokenizer, observation_space, embed_dim, presence_column=presence_column)
-        self.blocks = nn.ModuleList(TransformerBlock(embed_dim, num_heads, mlp_ratio) for _ in range(num_layers))
+        self.embed_dim, self.num_heads, self.mlp_ratio, self.score = embed_dim, num_heads, mlp_ratio, score
+        self.tokenizer = make_tokenizer(
+            tokenizer, observation_space, embed_dim,
+            presence_column=presence_column, ego=ego, patch_size=patch_size, feature_names=feature_names,
+        )  # fmt: skip
+        self.blocks = nn.ModuleList(
+            TransformerBlock(embed_dim, num_heads, mlp_ratio, score=score) for _ in range(num_layers)
+        )
         self.norm = nn.LayerNorm(embed_dim)
-        self.query = nn.Parameter(torch.randn(1, 1, embed_dim) * embed_dim**-0.5)  # (1, 1, D)
-        self.readout = MultiHeadAttention(embed_dim, num_heads)
+        self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k)
         self.head = nn.Sequential(nn.Linear(embed_dim, features_dim), nn.ReLU())
 
     @property
     def part_names(self) -> list[str]:
-        """Names of the parts the readout attends over, in order."""
+        """Names of the parts, in order."""
         return self.tokenizer.part_names
 
-    def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        """``observations (B, *obs_shape)`` -> ``features (B, features_dim)``."""
-        self._check_finite(observations)
-        tokens, mask = self.tokenizer(observations)  # (B, N, D), (B, N)
-        attend = safe_key_mask(mask)  # (B, N)
-        for block in self.blocks:
-            tokens = block(tokens, attend)  # (B, N, D)
-        tokens = self.norm(tokens)
-        query = self.query.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
-        pooled = self.readout(query, tokens, attend).squeeze(1)  # (B, D)
-        pooled = pooled * mask.any(dim=-1, keepdim=True)  # an empty set reads out zeros
-        return self.head(pooled)  # (B, features_dim)
+    @property
+    def grid(self) -> tuple[int, int] | None:
+        """``(rows, cols)`` of the patch grid for image observations, else None."""
+        return self.tokenizer.grid
 
-    def _check_finite(self, observations: torch.Tensor) -> None:
-        finite = torch.isfinite(observations)
-        if bool(finite.all()):
-            return
-        bad = (~finite).nonzero()[0].tolist()  # [batch, part, ...]
-        part = self.part_names[bad[1]] if len(bad) > 1 else "?"
-        raise ValueError(
-            f"Observation {bad[0]} of the batch holds {observations[tuple(bad)].item()} in part '{part}' "
-            f"(index {tuple(bad[1:])}). Attention cannot mask non-finite values: fix the env, or wrap it so that "
-            "it never emits NaN or inf (e.g. clip or replace them before they reach the policy)."
-        )
+    def encode(
+        self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The encoder between tokenizer and readout (here: [CLS +] the self-attention blocks).
+
+        Args:
+            tokens: ``(B, N, D)`` part tokens.
+            attend: ``(B, N)`` safe key mask (see ``safe_key_mask``).
+            mask: ``(B, N)`` True for real parts.
+
+        Returns:
+            The ``(B, L, D)`` tokens the readout pools, with their safe key mask and real mask ``(B, L)``.
+        """
+        if self.readout.uses_cls:
+            tokens, attend = self.readout.prepend(tokens, attend)  # (B, 1 + N, D)
+            mask = torch.cat([attend[:, :1], mask], dim=1)  # (B, 1 + N)
+        for block in self.blocks:
+            tokens = block(tokens, attend)  # (B, L, D)
+        return tokens, attend, mask
+
+    def _run(
+        self, observations: torch.Tensor | dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``features (B, features_dim)``, part mask ``(B, N)``, mask of the pooled tokens ``(B, L)``."""
+        self.tokenizer.check_finite(observations)
+        tokens, mask = self.tokenizer(observations)  # (B, N, D), (B, N)
+        encoded, attend, real = self.encode(tokens, safe_key_mask(mask), mask)  # (B, L, D), (B, L), (B, L)
+        pooled = self.readout(self.norm(encoded), attend, real)  # (B, D)
+        pooled = pooled * mask.any(dim=-1, keepdim=True)  # an empty set reads out zeros
+        return self.head(pooled), mask, real
+
+    def forward(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        """``observations (B, *obs_shape)`` -> ``features (B, features_dim)``."""
+        return self._run(observations)[0]
+
+    def _last_block(self) -> MultiHeadAttention | None:
+        return self.blocks[-1].attn if len(self.blocks) else None
+
+    def _focus_on_parts(self, pooled_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(focus (B, N), weights (B, H, Q, N))`` over the parts, after a captured forward pass.
+
+        Args:
+            pooled_mask: ``(B, L)`` real-token mask of what the readout pooled (parts, or [CLS +] parts).
+        """
+        return self.readout.explain(pooled_mask, self._last_block())
+
+    def explain(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> Explanation:
+        """One forward pass with weight capture: the features and where they came from."""
+        with torch.no_grad(), capture_attention(self) as layers:
+            features, mask, pooled_mask = self._run(observations)
+            focus, weights = self._focus_on_parts(pooled_mask)
+        empty = ~mask.any(dim=1, keepdim=True)  # (B, 1): a set with no real part gets a uniform focus
+        focus = torch.where(empty, torch.full_like(focus, 1.0 / focus.shape[1]), focus)
+        focus = focus / focus.sum(dim=1, keepdim=True)
+        return Explanation(features, focus, weights, mask, [layer.last_weights for layer in layers])
+
+
+class EntityAttentionExtractor(AttentionExtractor):
+    """``AttentionExtractor`` with ``tokenizer="entity"`` (registry name ``entity``)."""
+
+    def __init__(self, observation_space: gym.Space, **kwargs: object) -> None:
+        super().__init__(observation_space, **{"tokenizer": "entity", **kwargs})
+
+
+class PatchAttentionExtractor(AttentionExtractor):
+    """``AttentionExtractor`` with ``tokenizer="patch"`` (registry name ``patch``)."""
+
+    def __init__(self, observation_space: gym.Space, **kwargs: object) -> None:
+        super().__init__(observation_space, **{"tokenizer": "patch", **kwargs})
+
+
+class FeatureAttentionExtractor(AttentionExtractor):
+    """``AttentionExtractor`` with ``tokenizer="features"`` (registry name ``features``)."""
+
+    def __init__(self, observation_space: gym.Space, **kwargs: object) -> None:
+        super().__init__(observation_space, **{"tokenizer": "features", **kwargs})
+
+
+class TimeAttentionExtractor(AttentionExtractor):
+    """``AttentionExtractor`` with ``tokenizer="time"`` (registry name ``time``)."""
+
+    def __init__(self, observation_space: gym.Space, **kwargs: object) -> None:
+        super().__init__(observation_space, **{"tokenizer": "time", **kwargs})

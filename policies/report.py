@@ -1,35 +1,14 @@
-"""Capture attention weights on demand and summarise where a policy looked (``AttentionReport``)."""
+"""Summarise where a policy looked: ``attention_report`` and ``AttentionReport``."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from stable_baselines3.common.preprocessing import preprocess_obs
-from torch import nn
 
-from policies.attention import MultiHeadAttention
 from policies.extractor import AttentionExtractor
-
-
-@contextlib.contextmanager
-def capture_attention(module: nn.Module) -> Iterator[list[MultiHeadAttention]]:
-    """Within the block, every attention layer of ``module`` keeps its weights in ``last_weights``.
-
-    Yields the attention layers in registration order (the readout last). Outside the block the layers
-    take the fast fused path again and keep nothing.
-    """
-    layers = [m for m in module.modules() if isinstance(m, MultiHeadAttention)]
-    for layer in layers:
-        layer.capture, layer.last_weights = True, None
-    try:
-        yield layers
-    finally:
-        for layer in layers:
-            layer.capture = False
 
 
 @dataclass
@@ -38,12 +17,14 @@ class AttentionReport:
 
     Attributes:
         part_names: one name per part.
-        focus: ``(B, N)`` readout attention averaged over heads and queries; each row sums to 1.
-        weights: ``(B, heads, queries, N)`` raw weights of the last attention layer (the readout).
+        focus: ``(B, N)`` where the readout drew from, over the parts; each row sums to 1.
+        weights: ``(B, heads, queries, N)`` raw weights of the last layer that attends over the parts (the
+            readout for ``query``/``ego`` pooling, the latents' cross-attention for ``latent``).
         entropy: ``(B,)`` focus entropy divided by the log of the number of real parts: 0 = all focus on
             one part, 1 = uniform (0 when fewer than two parts are real).
         mask: ``(B, N)`` True where a part is real (not padding).
-        layers: ``(B, heads, queries, N)`` weights of every attention layer, the readout last.
+        layers: weights of every attention layer, in module order.
+        grid: ``(rows, cols)`` of the patch grid for image observations, else None.
     """
 
     part_names: list[str]
@@ -52,10 +33,17 @@ class AttentionReport:
     entropy: np.ndarray
     mask: np.ndarray
     layers: list[np.ndarray]
+    grid: tuple[int, int] | None = None
 
     def mean_focus(self) -> dict[str, float]:
         """Mean focus per part over the batch, as ``{part_name: mass}``."""
         return {name: float(m) for name, m in zip(self.part_names, self.focus.mean(axis=0), strict=True)}
+
+    def focus_map(self) -> np.ndarray:
+        """``(B, rows, cols)``: the focus shaped back onto the patch grid (image observations only)."""
+        if self.grid is None:
+            raise ValueError("focus_map() needs image observations (a patch grid); this report has none.")
+        return self.focus.reshape(len(self.focus), *self.grid)
 
     def relevant_mass(self, relevant_parts: Sequence[Sequence[int] | np.ndarray | None]) -> np.ndarray:
         """``(B,)`` focus that falls on the parts that matter, one index list per observation.
@@ -81,11 +69,9 @@ def find_attention_extractor(model: object) -> AttentionExtractor:
     """Return the ``AttentionExtractor`` that feeds the actor of an SB3 model or policy."""
     policy = getattr(model, "policy", model)
     candidates = (
-        "pi_features_extractor",
-        "features_extractor",
-        "actor.features_extractor",
-        "q_net.features_extractor",
-    )
+        "pi_features_extractor", "features_extractor", "actor.features_extractor", "q_net.features_extractor",
+        "quantile_net.features_extractor",
+    )  # fmt: skip
     for path in candidates:
         obj: object = policy
         for attr in path.split("."):
@@ -104,7 +90,7 @@ def normalized_entropy(focus: np.ndarray, mask: np.ndarray) -> np.ndarray:
     plogp = np.where(focus > 0, focus * np.log(np.where(focus > 0, focus, 1.0)), 0.0)
     n_real = mask.sum(axis=1)
     denom = np.log(np.maximum(n_real, 2))
-    return np.where(n_real > 1, -plogp.sum(axis=1) / denom, 0.0)
+    return np.clip(np.where(n_real > 1, -plogp.sum(axis=1) / denom, 0.0), 0.0, 1.0)
 
 
 def attention_report(model: object, observations: np.ndarray | dict[str, np.ndarray]) -> AttentionReport:
@@ -122,19 +108,15 @@ def attention_report(model: object, observations: np.ndarray | dict[str, np.ndar
     extractor = find_attention_extractor(model)
     obs_tensor, _ = policy.obs_to_tensor(observations)
     obs_tensor = preprocess_obs(obs_tensor, policy.observation_space, normalize_images=policy.normalize_images)
-    with torch.no_grad(), capture_attention(extractor) as layers:
-        _, mask = extractor.tokenizer(obs_tensor)  # (B, N)
-        extractor(obs_tensor)
-    captured = [layer.last_weights.cpu().numpy() for layer in layers if layer.last_weights is not None]
-    weights = captured[-1]  # (B, heads, queries, N): the readout
-    mask_np = mask.cpu().numpy()
-    focus = weights.mean(axis=(1, 2))  # (B, N)
-    focus = focus / focus.sum(axis=1, keepdims=True)
+    explanation = extractor.explain(obs_tensor)
+    focus = explanation.focus.cpu().numpy()
+    mask = explanation.mask.cpu().numpy()
     return AttentionReport(
         part_names=list(extractor.part_names),
         focus=focus,
-        weights=weights,
-        entropy=normalized_entropy(focus, mask_np),
-        mask=mask_np,
-        layers=captured,
+        weights=explanation.weights.cpu().numpy(),
+        entropy=normalized_entropy(focus, mask),
+        mask=mask,
+        layers=[w.cpu().numpy() for w in explanation.layers if w is not None],
+        grid=extractor.grid,
     )

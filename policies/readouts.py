@@ -1,0 +1,132 @@
+"""Readouts: pool a set of tokens into one vector, and say which tokens they drew on (the focus).
+
+``READOUTS`` (the ``pooling`` argument of the extractors):
+
+- ``query`` (default): a learned query cross-attends to the tokens;
+- ``ego``: the first token (the observer, e.g. highway-env's ego vehicle) is the query;
+- ``mean``: the mean of the real tokens (focus: uniform over them);
+- ``cls``: a learned CLS token joins the set before the self-attention blocks and is read out after them
+  (focus: its attention in the last block); needs ``num_layers >= 1``.
+
+``query`` and ``ego`` take ``top_k`` (hard attention over the ``k`` most attended tokens).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from policies.attention import MultiHeadAttention
+from policies.registry import Registry
+
+
+def check_top_k(pooling: str, top_k: int | None) -> None:
+    """Raise ``ValueError`` when ``top_k`` is asked of a readout that has no attention of its own."""
+    if top_k is not None and pooling not in ("query", "ego"):
+        raise ValueError(
+            f"top_k={top_k} needs an attention readout, but pooling='{pooling}': use pooling='query' or 'ego', "
+            "or top_k=None."
+        )
+
+
+class Readout(nn.Module):
+    """Base class: ``forward`` pools ``(B, L, D)`` tokens to ``(B, D)``; ``explain`` gives its focus."""
+
+    #: True when the readout adds a CLS token in front of the set before the blocks.
+    uses_cls = False
+
+    def forward(self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pool ``tokens (B, L, D)`` with ``attend`` (safe key mask) and ``mask`` (real tokens), both ``(B, L)``."""
+        raise NotImplementedError
+
+    def explain(
+        self, mask: torch.Tensor, last_block: MultiHeadAttention | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """After a captured forward pass: ``focus (B, L)`` (rows sum to 1) and raw ``weights (B, H, Q, L)``."""
+        raise NotImplementedError
+
+
+class QueryReadout(Readout):
+    """A learned query cross-attends to the tokens (multi-head; optional hard ``top_k``)."""
+
+    def __init__(self, embed_dim: int, num_heads: int, score: str = "scaled_dot", top_k: int | None = None) -> None:
+        super().__init__()
+        self.query = nn.Parameter(torch.randn(1, 1, embed_dim) * embed_dim**-0.5)  # (1, 1, D)
+        self.attn = MultiHeadAttention(embed_dim, num_heads, score=score, top_k=top_k)
+
+    def queries(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, D)`` query for the batch."""
+        return self.query.expand(tokens.shape[0], -1, -1)
+
+    def forward(self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(B, L, D)`` -> ``(B, D)``."""
+        return self.attn(self.queries(tokens), tokens, attend).squeeze(1)
+
+    def explain(
+        self, mask: torch.Tensor, last_block: MultiHeadAttention | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The readout's own weights, averaged over heads."""
+        weights = self.attn.last_weights  # (B, H, 1, L)
+        return weights.mean(dim=(1, 2)), weights
+
+
+class EgoReadout(QueryReadout):
+    """The first token (the observer) is the query, as in highway-env's ego-attention."""
+
+    def queries(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, D)``: the first token."""
+        return tokens[:, :1]
+
+
+class MeanReadout(Readout):
+    """The mean of the real tokens."""
+
+    def __init__(self, embed_dim: int, num_heads: int, score: str = "scaled_dot", top_k: int | None = None) -> None:
+        super().__init__()
+
+    def forward(self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(B, L, D)`` -> ``(B, D)``; an empty set gives zeros."""
+        weights = mask.unsqueeze(-1).to(tokens.dtype)  # (B, L, 1)
+        return (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+
+    def explain(
+        self, mask: torch.Tensor, last_block: MultiHeadAttention | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Uniform focus over the real tokens."""
+        focus = mask.float() / mask.float().sum(dim=1, keepdim=True).clamp_min(1.0)  # (B, L)
+        return focus, focus[:, None, None, :]
+
+
+class ClsReadout(Readout):
+    """A learned CLS token joins the set before the blocks; its final state is the readout."""
+
+    uses_cls = True
+
+    def __init__(self, embed_dim: int, num_heads: int, score: str = "scaled_dot", top_k: int | None = None) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.randn(1, 1, embed_dim) * 0.02)  # (1, 1, D)
+
+    def prepend(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, L, D)``, ``(B, L)`` -> ``(B, 1 + L, D)``, ``(B, 1 + L)`` with the CLS token first."""
+        cls = self.cls_token.expand(tokens.shape[0], -1, -1)
+        return torch.cat([cls, tokens], dim=1), torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+
+    def forward(self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(B, 1 + L, D)`` -> the CLS token ``(B, D)``."""
+        return tokens[:, 0]
+
+    def explain(
+        self, mask: torch.Tensor, last_block: MultiHeadAttention | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CLS token's attention over the other tokens in the last block, renormalised without itself."""
+        weights = last_block.last_weights[:, :, :1, 1:]  # (B, H, 1, L)
+        focus = weights.mean(dim=(1, 2))
+        return focus / focus.sum(dim=1, keepdim=True).clamp_min(1e-12), weights
+
+
+#: Readouts by ``pooling`` name.
+READOUTS: Registry[type[Readout]] = Registry("pooling")
+READOUTS.register("query", QueryReadout)
+READOUTS.register("ego", EgoReadout)
+READOUTS.register("mean", MeanReadout)
+READOUTS.register("cls", ClsReadout)

@@ -1,0 +1,66 @@
+"""The tokenizer contract: one observation -> a set of named parts (tokens) and a padding mask."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from gymnasium import spaces
+from torch import nn
+
+
+class Tokenizer(nn.Module):
+    """Base class of every tokenizer.
+
+    A tokenizer maps a batch of (SB3-preprocessed) observations to ``tokens (B, N, D)`` and ``mask (B, N)``
+    (True where a part is real, False for padding) and names its ``N`` parts in ``part_names``.
+
+    Subclasses set ``part_names`` in ``__init__``, list the keyword options they take in ``options`` and
+    implement ``supports`` and ``forward``; image-like tokenizers also set ``grid``.
+    """
+
+    #: Keyword options this tokenizer accepts (beyond ``observation_space`` and ``embed_dim``).
+    options: ClassVar[tuple[str, ...]] = ()
+    part_names: list[str]
+    #: ``(rows, cols)`` of the patch grid for image tokenizers, else None.
+    grid: tuple[int, int] | None = None
+
+    @classmethod
+    def supports(cls, space: spaces.Space) -> bool:
+        """Whether this tokenizer can read observations of ``space``."""
+        raise NotImplementedError
+
+    @property
+    def num_parts(self) -> int:
+        """Number of parts (tokens) per observation."""
+        return len(self.part_names)
+
+    def part_of(self, index: tuple[int, ...]) -> str:
+        """Name of the part that holds element ``index`` of one observation (used in error messages)."""
+        return self.part_names[index[0]]
+
+    def check_finite(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> None:
+        """Raise ``ValueError`` naming the part when an observation holds NaN or inf."""
+        finite = torch.isfinite(observations)
+        if bool(finite.all()):
+            return
+        bad = tuple((~finite).nonzero()[0].tolist())  # (batch, *element)
+        raise_non_finite(bad[0], self.part_of(bad[1:]), bad[1:], observations[bad].item())
+
+    def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``tokens (B, N, D)`` and ``mask (B, N)`` for a batch of observations."""
+        raise NotImplementedError
+
+
+def raise_non_finite(row: int, part: str, index: tuple, value: float) -> None:
+    """Raise the ``ValueError`` for a NaN or inf found in an observation."""
+    raise ValueError(
+        f"Observation {row} of the batch holds {value} in part '{part}' (element {index}). Attention cannot "
+        "mask non-finite values: fix the env, or wrap it so that it never emits NaN or inf (e.g. clip or "
+        "replace them before they reach the policy)."
+    )
+
+
+def all_real(tokens: torch.Tensor) -> torch.Tensor:
+    """A ``(B, N)`` mask of True for tokenizers without padding."""
+    return torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)

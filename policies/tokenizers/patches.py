@@ -1,0 +1,106 @@
+"""Images ``Box(H, W, C)`` or ``Box(C, H, W)``: non-overlapping patches (ViT style) with 2-D positions."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from policies.tokenizers.base import Tokenizer, all_real
+
+#: The default patch size aims at about this many patches per side.
+TARGET_GRID = 8
+#: More patches than this needs an explicit ``patch_size``.
+MAX_PATCHES = 1024
+
+
+def channels_first(shape: tuple[int, ...]) -> bool:
+    """SB3's rule: an image is channel-first when its smallest dimension comes first."""
+    return min(range(3), key=lambda i: shape[i]) == 0
+
+
+def divisors(n: int) -> list[int]:
+    """All divisors of ``n``, ascending."""
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def default_patch_size(height: int, width: int) -> int:
+    """The common divisor of ``height`` and ``width`` that gives a grid closest to 8 x 8 patches."""
+    target = max(height, width) / TARGET_GRID
+    return min(divisors(math.gcd(height, width)), key=lambda p: (abs(p - target), -p))
+
+
+class PatchTokenizer(Tokenizer):
+    """Images as non-overlapping ``patch_size x patch_size`` patches, each one token.
+
+    Each patch (all channels) is flattened and linearly embedded, then a learned row embedding and a learned
+    column embedding (2-D position) are added. Parts are named ``patch_r{row}c{col}``; ``grid`` gives the
+    ``(rows, cols)`` shape, so a focus vector reshapes to a map over the image. uint8 images are scaled to
+    [0, 1] by SB3's preprocessing before they get here; channel-first and channel-last layouts both work
+    (SB3's smallest-dimension rule tells them apart).
+
+    Args:
+        observation_space: a 3-D ``Box``, uint8 or float.
+        embed_dim: token width ``D``.
+        patch_size: side of a square patch; must divide height and width. Default: the divisor giving a
+            grid closest to 8 x 8.
+    """
+
+    options: ClassVar[tuple[str, ...]] = ("patch_size",)
+
+    def __init__(self, observation_space: spaces.Box, embed_dim: int, patch_size: int | None = None) -> None:
+        super().__init__()
+        if not self.supports(observation_space):
+            raise TypeError(
+                f"PatchTokenizer needs a 3-D image Box(H, W, C) or Box(C, H, W), got {observation_space}."
+            )
+        shape = observation_space.shape
+        self.channels_first = channels_first(shape)
+        channels, height, width = shape if self.channels_first else (shape[2], shape[0], shape[1])
+        if patch_size is None:
+            patch_size = default_patch_size(height, width)
+        common = divisors(math.gcd(height, width))
+        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size not in common:
+            raise ValueError(
+                f"patch_size={patch_size!r} does not tile the {height}x{width} image: it must divide both height "
+                f"and width. Valid sizes: {common}."
+            )
+        rows, cols = height // patch_size, width // patch_size
+        if rows * cols > MAX_PATCHES:
+            raise ValueError(
+                f"patch_size={patch_size} cuts the {height}x{width} image into {rows * cols} patches (more than "
+                f"{MAX_PATCHES}): choose a larger patch_size from {[p for p in common if p > patch_size]}."
+            )
+        self.patch_size = patch_size
+        self.grid = (rows, cols)
+        self.part_names = [f"patch_r{r}c{c}" for r in range(rows) for c in range(cols)]
+        self.embed = nn.Linear(channels * patch_size * patch_size, embed_dim)
+        self.row_position = nn.Parameter(torch.randn(rows, 1, embed_dim) * 0.02)  # (rows, 1, D)
+        self.col_position = nn.Parameter(torch.randn(1, cols, embed_dim) * 0.02)  # (1, cols, D)
+
+    @classmethod
+    def supports(cls, space: spaces.Space) -> bool:
+        """A 3-D ``Box``."""
+        return isinstance(space, spaces.Box) and len(space.shape) == 3
+
+    def part_of(self, index: tuple[int, ...]) -> str:
+        """The patch holding pixel ``index`` (``(c, y, x)`` or ``(y, x, c)``)."""
+        y, x = (index[1], index[2]) if self.channels_first else (index[0], index[1])
+        return f"patch_r{y // self.patch_size}c{x // self.patch_size}"
+
+    def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, C, H, W)`` or ``(B, H, W, C)`` -> tokens ``(B, rows * cols, D)``, mask (all real)."""
+        images = observations.float()
+        if not self.channels_first:
+            images = images.permute(0, 3, 1, 2)  # (B, C, H, W)
+        batch, channels = images.shape[:2]
+        rows, cols = self.grid
+        p = self.patch_size
+        patches = images.reshape(batch, channels, rows, p, cols, p).permute(0, 2, 4, 1, 3, 5)  # (B, r, c, C, p, p)
+        patches = patches.reshape(batch, rows * cols, channels * p * p)  # (B, N, C*p*p)
+        position = (self.row_position + self.col_position).reshape(1, rows * cols, -1)  # (1, N, D)
+        tokens = self.embed(patches) + position  # (B, N, D)
+        return tokens, all_real(tokens)
