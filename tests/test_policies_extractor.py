@@ -119,7 +119,6 @@ def test_bad_configuration_raises_with_the_fix(kwargs, error, match):
         spaces.MultiBinary(4),
         spaces.Box(0, 1, shape=(2, 3, 4, 5)),
         spaces.Discrete(3),
-        spaces.Box(0, 1, shape=(7,)),
     ],
 )
 def test_unsupported_space_raises_naming_it(space):
