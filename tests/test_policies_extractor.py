@@ -198,7 +198,7 @@ def test_ppo_ortho_init_reaches_the_extractor_and_is_kept_on_purpose():
     """
     model = ppo_on_find_target(num_layers=1, ortho_init=True)
     extractor = model.policy.features_extractor
-    for module in (extractor.readout.q_proj, extractor.blocks[0].attn.kv_proj, extractor.head[0]):
+    for module in (extractor.readout.attn.q_proj, extractor.blocks[0].attn.kv_proj, extractor.head[0]):
         w = module.weight.detach()
         rows, cols = w.shape
         gram = w @ w.T if rows <= cols else w.T @ w
@@ -207,7 +207,7 @@ def test_ppo_ortho_init_reaches_the_extractor_and_is_kept_on_purpose():
     report = attention_report(model, observations()[0])
     assert report.entropy.min() > 0.9
     default = ppo_on_find_target(num_layers=1, ortho_init=False).policy.features_extractor
-    gram = default.readout.q_proj.weight.detach() @ default.readout.q_proj.weight.detach().T
+    gram = default.readout.attn.q_proj.weight.detach() @ default.readout.attn.q_proj.weight.detach().T
     assert not torch.allclose(gram, 2.0 * torch.eye(gram.shape[0]), atol=1e-2)
 
 
