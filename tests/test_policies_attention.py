@@ -1,0 +1,138 @@
+"""Score functions, readouts (pooling), hard top-k and the linear-cost latent extractor."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from policies import AttentionExtractor, LatentAttentionExtractor, capture_attention
+
+N, F = 6, 4
+SPACE = spaces.Box(-1.0, 1.0, shape=(N, F), dtype=np.float32)
+SCORE_NAMES = ["scaled_dot", "general", "additive"]
+POOLINGS = ["query", "ego", "mean", "cls"]
+
+
+def batch(seed=0, size=5, present=None):
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.rand(size, N, F, generator=g) * 2 - 1
+    obs[..., -1] = 1.0
+    if present is not None:
+        obs[:, present:] = 0.0
+    return obs
+
+
+def build(cls=AttentionExtractor, **kwargs):
+    torch.manual_seed(0)
+    kwargs.setdefault("presence_column", -1)
+    kwargs.setdefault("embed_dim", 16)
+    return cls(SPACE, **kwargs).eval()
+
+
+CONFIGS = [
+    dict(score=score, pooling=pooling, num_layers=layers)
+    for score, pooling, layers in itertools.product(SCORE_NAMES, POOLINGS, [0, 1])
+    if not (pooling == "cls" and layers == 0)
+] + [dict(cls=LatentAttentionExtractor, score=s, pooling=p, num_layers=1, num_latents=3)
+     for s, p in itertools.product(SCORE_NAMES, POOLINGS)]  # fmt: skip
+
+
+def config_id(config):
+    return "-".join(f"{v.__name__ if isinstance(v, type) else v}" for v in config.values())
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_shapes_invariances_and_focus(config):
+    extractor = build(**config)
+    obs = batch(present=4)
+    out = extractor(obs)
+    assert out.shape == (5, 64) and torch.isfinite(out).all()
+    # order-free: permute the rows (the ego row stays first for ego pooling)
+    perm = torch.tensor([0, *np.random.default_rng(1).permutation(np.arange(1, N)).tolist()])
+    torch.testing.assert_close(extractor(obs[:, perm]), out, rtol=1e-4, atol=1e-5)
+    # padding rows have no effect, whatever they hold beside a zero presence
+    noisy = obs.clone()
+    noisy[:, 4:, :-1] = torch.randn(5, N - 4, F - 1)
+    torch.testing.assert_close(extractor(noisy), out, rtol=1e-4, atol=1e-5)
+    # fully padded: finite features and gradients
+    extractor.train()
+    empty = extractor(torch.zeros(2, N, F))
+    assert torch.isfinite(empty).all()
+    empty.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in extractor.parameters() if p.grad is not None)
+    # the focus is over the parts, sums to 1 and leaves padding alone
+    explanation = extractor.eval().explain(obs)
+    assert explanation.focus.shape == (5, N)
+    torch.testing.assert_close(explanation.focus.sum(dim=1), torch.ones(5))
+    assert (explanation.focus[:, 4:] < 1e-6).all()
+    torch.testing.assert_close(explanation.features, out, rtol=1e-4, atol=1e-5)  # explicit path == fused path
+    assert explanation.weights.shape[-1] == N
+
+
+@pytest.mark.parametrize("pooling", ["query", "ego"])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_top_k_keeps_exactly_k_parts_with_gradients(pooling, k):
+    extractor = build(pooling=pooling, top_k=k, num_layers=1)
+    obs = batch(present=5)
+    explanation = extractor.explain(obs)
+    assert ((explanation.focus > 0).sum(dim=1) == k).all()
+    torch.testing.assert_close(explanation.focus.sum(dim=1), torch.ones(5))
+    assert (explanation.focus[:, 5:] == 0).all()  # padding is never kept
+    extractor.train()
+    extractor(obs).sum().backward()
+    assert extractor.readout.attn.q_proj.weight.grad.abs().sum() > 0  # learns through the soft weights
+
+
+def test_top_k_larger_than_the_set_keeps_every_real_part():
+    extractor = build(top_k=10, num_layers=0)
+    focus = extractor.explain(batch(present=3)).focus
+    assert ((focus > 0).sum(dim=1) == 3).all()
+
+
+def test_latent_cost_has_no_parts_by_parts_matrix():
+    """Linear cost: no attention matrix of the latent extractor spans the parts on both axes."""
+    space = spaces.Box(-1.0, 1.0, shape=(64, F), dtype=np.float32)
+    extractor = LatentAttentionExtractor(space, num_latents=4, num_layers=2, presence_column=-1).eval()
+    obs = torch.rand(2, 64, F)
+    obs[..., -1] = 1
+    with torch.no_grad(), capture_attention(extractor) as layers:
+        extractor(obs)
+    shapes = [tuple(layer.last_weights.shape) for layer in layers]
+    assert (2, 2, 4, 64) in shapes  # latents x parts
+    assert all(shape[-2:] != (64, 64) for shape in shapes)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"score": "dot"}, ValueError, "Unknown score function 'dot'"),
+        ({"score": "adittive"}, ValueError, "Did you mean 'additive'"),
+        ({"pooling": "max"}, ValueError, "Unknown pooling 'max'.*Valid poolings: query, ego, mean, cls"),
+        ({"pooling": "clss"}, ValueError, "Did you mean 'cls'"),
+        ({"pooling": "cls", "num_layers": 0}, ValueError, "pooling='cls' .* set num_layers >= 1"),
+        ({"pooling": "mean", "top_k": 2}, ValueError, "top_k=2 needs an attention readout"),
+        ({"top_k": 0}, ValueError, "top_k=0 is invalid"),
+        ({"num_heads": 3}, ValueError, "embed_dim=16 is not divisible by num_heads=3"),
+    ],
+)
+def test_bad_configurations_raise_with_the_fix(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        build(**kwargs)
+
+
+def test_latent_rejects_bad_num_latents():
+    with pytest.raises(ValueError, match="num_latents=0 is invalid"):
+        build(LatentAttentionExtractor, num_latents=0)
+
+
+def test_general_score_starts_as_scaled_dot():
+    """Luong's bilinear W starts at the identity, so it starts out equal to scaled dot-product attention."""
+    torch.manual_seed(0)
+    dot = AttentionExtractor(SPACE, presence_column=-1, score="scaled_dot")
+    torch.manual_seed(0)
+    general = AttentionExtractor(SPACE, presence_column=-1, score="general")
+    state = {k: v for k, v in general.state_dict().items() if "bilinear" not in k}
+    dot.load_state_dict(state)
+    torch.testing.assert_close(general(batch()), dot(batch()), rtol=1e-5, atol=1e-6)
