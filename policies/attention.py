@@ -26,6 +26,10 @@ from torch import nn
 
 from policies.registry import Registry
 
+#: Attention with at most ``embed_dim / FOLD_RATIO`` queries (readouts) folds the key and value projections
+#: into the queries instead of projecting every part (see ``MultiHeadAttention._folded``).
+FOLD_RATIO = 4
+
 #: Score function names (the values are the one-line descriptions shown in errors and docs).
 SCORES: Registry[str] = Registry("score function")
 SCORES.register("scaled_dot", "q·k/sqrt(d) (Vaswani); fused fast path")
@@ -133,11 +137,55 @@ class MultiHeadAttention(nn.Module):
             return torch.einsum("bhqnd,hd->bhqn", hidden, self.energy)
         return q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
 
+    def _weights(self, scores: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        """Masked softmax (and top-k) of ``(B, H, Q, N)`` scores; kept in ``last_weights`` under capture."""
+        weights = scores.masked_fill(~key_mask[:, None, None, :], float("-inf")).softmax(dim=-1)
+        if self.top_k is not None:
+            weights = keep_top_k(weights, key_mask, self.top_k)
+        if self.capture:
+            self.last_weights = weights.detach()
+        return weights
+
+    def _projected(self, q: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        """Project every key and value, then attend: ``(B, H, Q, d_head)``. The path for many queries."""
+        q = q.expand(keys.shape[0], -1, -1, -1)
+        k, v = self.kv_proj(keys).chunk(2, dim=-1)
+        k, v = self._split(k), self._split(v)  # (B, H, N, d_head) each
+        if self.capture or self.top_k is not None or self.score == "additive":
+            return self._weights(self._scores(q, k), key_mask) @ v  # (B, H, Q, d_head)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :])
+
+    def _folded(self, q: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        """Attend without projecting the keys: ``(B, H, Q, d_head)``, exactly equal to ``_projected``.
+
+        ``q · (W_k x + b_k) = (W_k^T q) · x + q · b_k`` and the last term is the same for every key, so softmax
+        drops it; ``sum_i w_i (W_v x_i + b_v) = W_v (sum_i w_i x_i) + b_v`` as the weights sum to 1. So a few
+        queries (a readout) cost ``O(N · D)`` per query and head instead of ``O(N · D^2)`` for projecting every
+        part: the readout becomes almost free next to the tokenizer.
+        """
+        heads, d_head, embed = self.num_heads, self.head_dim, self.embed_dim
+        w_k, w_v = self.kv_proj.weight.view(2, heads, d_head, embed).unbind(0)  # (H, d, D) each
+        b_v = self.kv_proj.bias.view(2, heads, 1, d_head)[1]  # (H, 1, d)
+        batch, n_parts, _ = keys.shape
+        n_queries = q.shape[2]
+        if q.shape[0] == 1:  # one set of queries for the whole batch (a learned query): a single matmul
+            folded = (q[0] @ w_k).reshape(heads * n_queries, embed)  # (H*Q, D)
+            scores = (keys @ (folded.T / math.sqrt(d_head))).transpose(1, 2)  # (B, H*Q, N)
+        else:
+            folded = (q.transpose(0, 1).reshape(heads, -1, d_head) @ w_k).view(heads, batch, n_queries, embed)
+            folded = folded.transpose(0, 1).reshape(batch, heads * n_queries, embed)  # (B, H*Q, D)
+            scores = folded @ keys.transpose(1, 2) / math.sqrt(d_head)  # (B, H*Q, N)
+        weights = self._weights(scores.view(batch, heads, n_queries, n_parts), key_mask)  # (B, H, Q, N)
+        pooled = weights.view(batch, heads * n_queries, n_parts) @ keys  # (B, H*Q, D)
+        pooled = pooled.view(batch, heads, n_queries, embed).transpose(0, 1).reshape(heads, -1, embed)  # (H, B*Q, D)
+        out = (pooled @ w_v.transpose(1, 2) + b_v).view(heads, batch, n_queries, d_head)  # (H, B, Q, d)
+        return out.transpose(0, 1)  # (B, H, Q, d_head)
+
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         """Attend from ``queries`` to ``keys``.
 
         Args:
-            queries: ``(B, Q, D)``.
+            queries: ``(B, Q, D)``, or ``(1, Q, D)`` for queries shared by the whole batch.
             keys: ``(B, N, D)``; also the values.
             key_mask: ``(B, N)`` bool, True where a key may be attended. Must have a True in every row
                 (see :func:`safe_key_mask`).
@@ -145,22 +193,14 @@ class MultiHeadAttention(nn.Module):
         Returns:
             ``(B, Q, D)``.
         """
-        batch, n_queries, _ = queries.shape
-        q = self._split(self.q_proj(queries))  # (B, H, Q, d_head)
-        k, v = self.kv_proj(keys).chunk(2, dim=-1)
-        k, v = self._split(k), self._split(v)  # (B, H, N, d_head) each
+        batch, n_queries = keys.shape[0], queries.shape[1]
+        q = self._split(self.q_proj(queries))  # (B or 1, H, Q, d_head)
         if self.score == "general":
-            k = k @ self.bilinear.transpose(-2, -1)  # (B, H, N, d_head): W k
-        allowed = key_mask[:, None, None, :]  # (B, 1, 1, N)
-        if self.capture or self.top_k is not None or self.score == "additive":
-            weights = self._scores(q, k).masked_fill(~allowed, float("-inf")).softmax(dim=-1)  # (B, H, Q, N)
-            if self.top_k is not None:
-                weights = keep_top_k(weights, key_mask, self.top_k)
-            if self.capture:
-                self.last_weights = weights.detach()
-            out = weights @ v  # (B, H, Q, d_head)
+            q = q @ self.bilinear  # (B, H, Q, d_head): q^T W k == (W^T q)^T k
+        if self.score != "additive" and n_queries * FOLD_RATIO <= self.embed_dim:
+            out = self._folded(q, keys, key_mask)
         else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # (B, H, Q, d_head)
+            out = self._projected(q, keys, key_mask)
         out = out.transpose(1, 2).reshape(batch, n_queries, self.embed_dim)  # (B, Q, D)
         return self.out_proj(out)
 

@@ -16,7 +16,6 @@ from policies.attention import (
     capture_attention,
     check_heads,
     check_positive_int,
-    safe_key_mask,
 )
 from policies.readouts import READOUTS, check_top_k
 from policies.tokenizers import make_tokenizer
@@ -151,9 +150,10 @@ class AttentionExtractor(BaseFeaturesExtractor):
         """``features (B, features_dim)``, part mask ``(B, N)``, mask of the pooled tokens ``(B, L)``."""
         self.tokenizer.check_finite(observations)
         tokens, mask = self.tokenizer(observations)  # (B, N, D), (B, N)
-        encoded, attend, real = self.encode(tokens, safe_key_mask(mask), mask)  # (B, L, D), (B, L), (B, L)
+        empty = ~mask.any(dim=-1, keepdim=True)  # (B, 1)
+        encoded, attend, real = self.encode(tokens, mask | empty, mask)  # (B, L, D), (B, L), (B, L)
         pooled = self.readout(self.norm(encoded), attend, real)  # (B, D)
-        pooled = pooled * mask.any(dim=-1, keepdim=True)  # an empty set reads out zeros
+        pooled = pooled.masked_fill(empty, 0.0)  # an empty set reads out zeros
         return self.head(pooled), mask, real
 
     def forward(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:

@@ -55,8 +55,8 @@ class QueryReadout(Readout):
         self.attn = MultiHeadAttention(embed_dim, num_heads, score=score, top_k=top_k)
 
     def queries(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, D)`` query for the batch."""
-        return self.query.expand(tokens.shape[0], -1, -1)
+        """``(1, 1, D)``: one learned query, shared by the whole batch."""
+        return self.query
 
     def forward(self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``(B, L, D)`` -> ``(B, D)``."""
