@@ -27,7 +27,8 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--extractor",
         default="attention",
-        help="features extractor: attention, or mlp for SB3's default (default: %(default)s)",
+        help="features extractor: attention (tokenizer from the space), entity, patch, features, time, latent, "
+        "or mlp for SB3's default (CNN for images) (default: %(default)s)",
     )
     parser.add_argument("--timesteps", type=int, default=None, help="env steps to train (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")

@@ -11,6 +11,7 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.algorithms import ALGORITHMS, check_action_space
@@ -80,6 +81,19 @@ def check_hyperparams(algo: type[BaseAlgorithm], hyperparams: dict[str, object])
             )
 
 
+def policy_name(observation_space: spaces.Space, extractor: type | None) -> str:
+    """SB3's policy alias for an observation space and extractor class (None: SB3's own extractor).
+
+    ``MultiInputPolicy`` for Dict spaces, ``CnnPolicy`` for images with SB3's own extractor (NatureCNN),
+    ``MlpPolicy`` otherwise (an attention extractor replaces the policy's features extractor).
+    """
+    if isinstance(observation_space, spaces.Dict):
+        return "MultiInputPolicy"
+    if extractor is None and is_image_space(observation_space, check_channels=False):
+        return "CnnPolicy"
+    return "MlpPolicy"
+
+
 def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     """Create the algorithm with its policy and (unless ``mlp``) the attention extractor."""
     algo = ALGORITHMS.get(config.algo).cls
@@ -90,9 +104,8 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     if extractor is not None:
         policy_kwargs["features_extractor_class"] = extractor
         policy_kwargs["features_extractor_kwargs"] = dict(config.extractor_kwargs)
-    policy = "MultiInputPolicy" if isinstance(env.observation_space, spaces.Dict) else "MlpPolicy"
     return algo(
-        policy,
+        policy_name(env.observation_space, extractor),
         env,
         seed=config.seed,
         device=config.device,
