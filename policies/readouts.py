@@ -39,9 +39,7 @@ class Readout(nn.Module):
         """Pool ``tokens (B, L, D)`` with ``attend`` (safe key mask) and ``mask`` (real tokens), both ``(B, L)``."""
         raise NotImplementedError
 
-    def explain(
-        self, mask: torch.Tensor, last_block: MultiHeadAttention | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def explain(self, mask: torch.Tensor, last_block: MultiHeadAttention | None) -> tuple[torch.Tensor, torch.Tensor]:
         """After a captured forward pass: ``focus (B, L)`` (rows sum to 1) and raw ``weights (B, H, Q, L)``."""
         raise NotImplementedError
 
@@ -62,9 +60,7 @@ class QueryReadout(Readout):
         """``(B, L, D)`` -> ``(B, D)``."""
         return self.attn(self.queries(tokens), tokens, attend).squeeze(1)
 
-    def explain(
-        self, mask: torch.Tensor, last_block: MultiHeadAttention | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def explain(self, mask: torch.Tensor, last_block: MultiHeadAttention | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The readout's own weights, averaged over heads."""
         weights = self.attn.last_weights  # (B, H, 1, L)
         return weights.mean(dim=(1, 2)), weights
@@ -89,9 +85,7 @@ class MeanReadout(Readout):
         weights = mask.unsqueeze(-1).to(tokens.dtype)  # (B, L, 1)
         return (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
 
-    def explain(
-        self, mask: torch.Tensor, last_block: MultiHeadAttention | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def explain(self, mask: torch.Tensor, last_block: MultiHeadAttention | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Uniform focus over the real tokens."""
         focus = mask.float() / mask.float().sum(dim=1, keepdim=True).clamp_min(1.0)  # (B, L)
         return focus, focus[:, None, None, :]
@@ -115,9 +109,7 @@ class ClsReadout(Readout):
         """``(B, 1 + L, D)`` -> the CLS token ``(B, D)``."""
         return tokens[:, 0]
 
-    def explain(
-        self, mask: torch.Tensor, last_block: MultiHeadAttention | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def explain(self, mask: torch.Tensor, last_block: MultiHeadAttention | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The CLS token's attention over the other tokens in the last block, renormalised without itself."""
         weights = last_block.last_weights[:, :, :1, 1:]  # (B, H, 1, L)
         focus = weights.mean(dim=(1, 2))

@@ -54,9 +54,7 @@ class PatchTokenizer(Tokenizer):
     def __init__(self, observation_space: spaces.Box, embed_dim: int, patch_size: int | None = None) -> None:
         super().__init__()
         if not self.supports(observation_space):
-            raise TypeError(
-                f"PatchTokenizer needs a 3-D image Box(H, W, C) or Box(C, H, W), got {observation_space}."
-            )
+            raise TypeError(f"PatchTokenizer needs a 3-D image Box(H, W, C) or Box(C, H, W), got {observation_space}.")
         shape = observation_space.shape
         self.channels_first = channels_first(shape)
         channels, height, width = shape if self.channels_first else (shape[2], shape[0], shape[1])
