@@ -6,6 +6,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
+import envs.find_target
 from envs.find_target import FEATURES, FindTargetEnv
 
 ENV_IDS = list(envs.ENV_SPECS)
@@ -115,6 +116,9 @@ def test_render_draws_the_arena():
         ({"step_size": 0.0}, "step_size"),
         ({"target_radius": -1}, "target_radius"),
         ({"render_mode": "human"}, "render_mode='human'"),
+        ({"difficulty": 3}, "difficulty=3"),
+        ({"lookalike_fraction": 1.5}, "lookalike_fraction=1.5"),
+        ({"distractor_speed": -0.1}, "distractor_speed=-0.1"),
     ],
 )
 def test_bad_kwargs_raise_value_error(kwargs, match):
@@ -127,3 +131,39 @@ def test_invalid_action_raises():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="action=7"):
         env.step(7)
+
+
+def test_lookalikes_differ_from_the_target_by_one_flag_only():
+    env = FindTargetEnv(n_entities=8, lookalike_fraction=1.0)
+    obs, info = env.reset(seed=0)
+    (row,) = info["relevant_parts"]
+    marked, target = FEATURES.index("marked"), FEATURES.index("is_target")
+    assert (obs[:, marked] == 1).all()  # every distractor looks like the target...
+    assert obs[:, target].tolist() == [1.0 if i == row else 0.0 for i in range(8)]  # ...but for is_target
+    plain = FindTargetEnv(n_entities=8).reset(seed=0)[0]
+    assert plain[:, marked].sum() == 1  # without look-alikes only the target is marked
+
+
+def test_moving_distractors_drift_bounce_and_stay_in_the_arena():
+    env = FindTargetEnv(n_entities=6, distractor_speed=0.05)
+    obs, info = env.reset(seed=2)
+    start = env.entity_positions()
+    (target,) = info["relevant_parts"]
+    for _ in range(60):
+        env.step(0)
+        positions = env.entity_positions()
+        assert ((positions >= 0) & (positions <= 1)).all()
+    moved = np.linalg.norm(env.entity_positions() - start, axis=1)
+    assert moved[target] == 0 and (np.delete(moved, target) > 0).all()
+    speed = np.linalg.norm(obs[:, [FEATURES.index("vx"), FEATURES.index("vy")]], axis=1)
+    np.testing.assert_allclose(np.delete(speed, target), 0.5, rtol=1e-5)  # 0.05 per step, scaled x10
+    assert speed[target] == 0
+
+
+@pytest.mark.parametrize("difficulty", [0, 1, 2])
+def test_difficulty_presets(difficulty):
+    env = FindTargetEnv(n_entities=8, difficulty=difficulty)
+    lookalike, speed, present = envs.find_target.DIFFICULTIES[difficulty]
+    assert (env.lookalike_fraction, env.distractor_speed) == (lookalike, speed)
+    assert env.min_entities == round(8 * present)
+    assert FindTargetEnv(difficulty=2, distractor_speed=0.0).distractor_speed == 0.0  # explicit wins
