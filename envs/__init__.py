@@ -11,6 +11,8 @@ from gymnasium.envs.registration import register, registry
 from envs.collect_avoid import CollectAvoidEnv
 from envs.cue_memory import CueMemoryEnv
 from envs.find_target import FindTargetEnv
+from envs.patch_find import PatchFindEnv
+from envs.sensors import SensorsEnv
 
 NAMESPACE = "attn"
 
@@ -19,10 +21,12 @@ ENV_SPECS: dict[str, tuple[str, int]] = {
     f"{NAMESPACE}/FindTarget-v0": ("envs.find_target:FindTargetEnv", 100),
     f"{NAMESPACE}/CollectAvoid-v0": ("envs.collect_avoid:CollectAvoidEnv", 200),
     f"{NAMESPACE}/CueMemory-v0": ("envs.cue_memory:CueMemoryEnv", 64),
+    f"{NAMESPACE}/PatchFind-v0": ("envs.patch_find:PatchFindEnv", 100),
+    f"{NAMESPACE}/Sensors-v0": ("envs.sensors:SensorsEnv", 20),
 }
 
 for _env_id, (_entry_point, _max_steps) in ENV_SPECS.items():
     if _env_id not in registry:
         register(id=_env_id, entry_point=_entry_point, max_episode_steps=_max_steps)
 
-__all__ = ["ENV_SPECS", "NAMESPACE", "CollectAvoidEnv", "CueMemoryEnv", "FindTargetEnv"]
+__all__ = ["ENV_SPECS", "NAMESPACE", "CollectAvoidEnv", "CueMemoryEnv", "FindTargetEnv", "PatchFindEnv", "SensorsEnv"]

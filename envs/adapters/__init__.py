@@ -1,0 +1,14 @@
+"""Adapters that give third-party environments a part axis and ``info["relevant_parts"]``.
+
+Each adapter's third-party package is an optional dependency, imported only when an env is built:
+
+- :mod:`envs.adapters.highway`: highway-env (``pip install "attention-rl[highway]"``).
+- :mod:`envs.adapters.minigrid`: MiniGrid (``pip install "attention-rl[minigrid]"``).
+"""
+
+from __future__ import annotations
+
+from envs.adapters.highway import HighwayEntities, make_highway_env
+from envs.adapters.minigrid import MiniGridCells, make_minigrid_env
+
+__all__ = ["HighwayEntities", "MiniGridCells", "make_highway_env", "make_minigrid_env"]

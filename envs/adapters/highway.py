@@ -1,0 +1,270 @@
+"""highway-env's Kinematics observation as an entity set, with the most pressing vehicles as relevant parts.
+
+highway-env is an optional dependency: ``pip install "attention-rl[highway]"`` (or ``pip install highway-env``).
+It is imported only when a wrapper or an env is built, so importing this module never needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+#: Features the wrapper can observe: each one is bounded in [-1, 1] once normalised and clipped.
+SUPPORTED_FEATURES: tuple[str, ...] = ("presence", "x", "y", "vx", "vy", "cos_h", "sin_h", "cos_d", "sin_d")
+#: Default row features; ``presence`` must come first (column 0: ``presence_column=0`` for the extractor).
+DEFAULT_FEATURES: tuple[str, ...] = ("presence", "x", "y", "vx", "vy", "cos_h", "sin_h")
+#: Column of the presence flag in every row.
+PRESENCE_COLUMN = 0
+# Features the time-to-collision needs.
+_KINEMATICS: tuple[str, ...] = ("x", "y", "vx", "vy")
+# highway-env's vehicle length [m] (``Vehicle.LENGTH``): centres closer than this along the lane have collided.
+_VEHICLE_LENGTH = 5.0
+_INSTALL_HINT = 'pip install "attention-rl[highway]" (or: pip install highway-env)'
+
+
+def _import_highway_env() -> Any:
+    try:
+        import highway_env
+    except ImportError as error:
+        raise ImportError(
+            f"highway-env is needed for the highway adapter but is not installed: {_INSTALL_HINT}"
+        ) from error
+    return highway_env
+
+
+class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.RecordConstructorArgs):
+    """highway-env's Kinematics observation as an entity set ``Box(V, F)``: ego row first, a presence column.
+
+    ## Description
+    Wraps any single-agent highway-env env (``highway-v0``, ``highway-fast-v0``, ``merge-v0``,
+    ``roundabout-v0``, ``intersection-v0``, ...) and configures its observation to highway-env's
+    ``Kinematics`` type with ``absolute=False``, ``normalize=True``, ``clip=True``, ``vehicles_count=V`` and
+    the given ``features`` (other settings of an existing Kinematics config, such as ``see_behind``, ``order``
+    or ``features_range``, are kept). Each row is a vehicle (or an obstacle): row 0 is the ego vehicle, the
+    other rows the ``V - 1`` nearest vehicles (sorted by distance unless ``order="shuffled"``), zero rows
+    when fewer are in sight. Use the extractor with ``presence_column=0`` and ``ego=True``.
+
+    ## Observation space
+    ``Box(V, F)``, float32, one row per vehicle; the columns are ``features`` in order (default below):
+
+    | col | name     | range   | meaning                                                                 |
+    |-----|----------|---------|-------------------------------------------------------------------------|
+    | 0   | presence | {0, 1}  | 1 for a real vehicle, 0 for a padding row (all zeros)                   |
+    | 1   | x        | [-1, 1] | x relative to the ego (ego row: absolute), / 200 m (5 x max speed)      |
+    | 2   | y        | [-1, 1] | y relative to the ego (ego row: absolute), / (lane width x lanes)       |
+    | 3   | vx       | [-1, 1] | x velocity relative to the ego (ego row: absolute), / 80 m/s            |
+    | 4   | vy       | [-1, 1] | y velocity, likewise                                                    |
+    | 5   | cos_h    | [-1, 1] | cosine of the heading                                                   |
+    | 6   | sin_h    | [-1, 1] | sine of the heading                                                     |
+
+    (Scales are highway-env's defaults; a ``features_range`` in the env's observation config replaces them.)
+
+    ## Action space
+    The wrapped env's (``Discrete(5)`` meta-actions for the highway envs: 0 lane left, 1 idle, 2 lane right,
+    3 faster, 4 slower).
+
+    ## Rewards
+    The wrapped env's, unchanged (highway-fast-v0: per step in [0, 1] for speed and right lane, 0 on a
+    crash). Measured on ``attn/Highway-v0`` (highway-fast-v0, ``vehicles_count=15``) over 100 seeded
+    episodes: a random policy returns about 9.5 and survives the 30 steps in 13% of the episodes; the
+    scripted TTC policy below (slow down or change lane when the relevant vehicle's TTC is short) returns
+    about 21.8 and survives in 86%.
+
+    ## Episode end
+    The wrapped env's: terminated on a crash, truncated after its ``duration`` (30 steps for highway-fast-v0).
+
+    ## Info
+    The wrapped env's info, plus:
+
+    - ``relevant_parts``: ``int64`` rows of the (at most) ``k`` other vehicles with the smallest positive
+      time-to-collision (TTC) with the ego, most urgent first. TTC is computed along the direction of the
+      ego's lane at the ego's position from the observed relative position and velocity (lateral offsets are
+      ignored: the ego may change lanes): with ``s`` the longitudinal offset and ``dv`` the longitudinal
+      relative velocity, a vehicle is closing in when ``-sign(s) * dv > 0``, and its TTC is
+      ``(|s| - 5 m) / (-sign(s) * dv)`` (bumper to bumper, highway-env's vehicle length 5 m); vehicles already
+      overlapping lengthwise (side by side) have no positive TTC. If fewer than ``k`` vehicles are closing in,
+      the rest are the nearest vehicles ahead (smallest ``s > 0``); so with ``k=1`` and no vehicle closing in
+      it is the nearest vehicle ahead. Empty when no vehicle is closing in and none is ahead.
+    - ``is_success``: True on the step that ends the episode by time without a crash, else False.
+
+    ## Arguments
+    - ``env``: a highway-env env (its ``unwrapped`` is a highway-env ``AbstractEnv``), single agent.
+    - ``vehicles_count`` (int, default 15): rows ``V`` of the observation, the ego included; >= 2.
+    - ``k`` (int, default 1): most relevant vehicles reported; in ``[1, vehicles_count - 1]``.
+    - ``features`` (sequence of str, default ``DEFAULT_FEATURES``): row features, ``"presence"`` first and
+      ``"x", "y", "vx", "vy"`` included; each one of ``SUPPORTED_FEATURES``.
+
+    ## Version history
+    - v0: first version.
+
+    Raises:
+        ImportError: highway-env is not installed (the message has the pip command).
+        TypeError: ``env`` is not a highway-env env.
+        ValueError: a bad ``vehicles_count``, ``k`` or ``features``.
+    """
+
+    def __init__(
+        self, env: gym.Env, vehicles_count: int = 15, k: int = 1, features: Sequence[str] = DEFAULT_FEATURES
+    ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, vehicles_count=vehicles_count, k=k, features=tuple(features))
+        gym.Wrapper.__init__(self, env)
+        highway_env = _import_highway_env()
+        if not isinstance(env.unwrapped, highway_env.envs.common.abstract.AbstractEnv):
+            raise TypeError(f"HighwayEntities needs a highway-env env, got {env.unwrapped!r}.")
+        _validate(vehicles_count, k, features)
+        self.vehicles_count = int(vehicles_count)
+        self.k = int(k)
+        self.features = tuple(features)
+        self._columns = [self.features.index(name) for name in _KINEMATICS]
+
+        base = self.env.unwrapped
+        current = dict(base.config.get("observation") or {})
+        if current.get("type") != "Kinematics":
+            current = {}
+        current.update(
+            type="Kinematics",
+            features=list(self.features),
+            vehicles_count=self.vehicles_count,
+            absolute=False,
+            normalize=True,
+            clip=True,
+        )
+        base.configure({"observation": current})
+        base.define_spaces()
+
+        low = -np.ones((self.vehicles_count, len(self.features)), dtype=np.float32)
+        low[:, PRESENCE_COLUMN] = 0.0
+        high = np.ones((self.vehicles_count, len(self.features)), dtype=np.float32)
+        self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
+        #: Names of the parts (rows): the ego, then the other vehicles nearest first.
+        self.part_names = ["ego", *(f"vehicle_{i}" for i in range(1, self.vehicles_count))]
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset the wrapped env and add ``relevant_parts`` / ``is_success`` to its info."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        obs = np.asarray(obs, dtype=np.float32)
+        return obs, {**info, "relevant_parts": self._relevant(obs), "is_success": False}
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step the wrapped env and add ``relevant_parts`` / ``is_success`` to its info."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        obs = np.asarray(obs, dtype=np.float32)
+        crashed = bool(info.get("crashed", False))
+        success = bool(truncated and not terminated and not crashed)
+        info = {**info, "relevant_parts": self._relevant(obs), "is_success": success}
+        return obs, reward, terminated, truncated, info
+
+    # ------------------------------------------------------------------ helpers
+    def lane_direction(self) -> np.ndarray:
+        """``(2,)`` unit vector of the ego lane's direction at the ego's position (the ego's heading if off-lane)."""
+        ego = self.env.unwrapped.vehicle
+        lane = getattr(ego, "lane", None)
+        if lane is not None:
+            heading = float(lane.heading_at(lane.local_coordinates(ego.position)[0]))
+        else:
+            heading = float(ego.heading)
+        return np.array([np.cos(heading), np.sin(heading)])
+
+    def physical_kinematics(self, obs: np.ndarray) -> np.ndarray:
+        """``(V, 4)`` x, y [m] and vx, vy [m/s] of the rows, undoing highway-env's normalisation."""
+        ranges = self.env.unwrapped.observation_type.features_range or {}
+        values = obs[:, self._columns].astype(np.float64)  # (V, 4)
+        for j, name in enumerate(_KINEMATICS):
+            if name in ranges:
+                lo, hi = ranges[name]
+                values[:, j] = lo + (values[:, j] + 1.0) * (hi - lo) / 2.0
+        return values
+
+    def time_to_collision(self, obs: np.ndarray) -> np.ndarray:
+        """``(V - 1,)`` TTC [s] of the other rows with the ego (``inf`` when not closing in or padding)."""
+        kin = self.physical_kinematics(obs)[1:]  # (V - 1, 4), relative to the ego
+        direction = self.lane_direction()
+        s = kin[:, :2] @ direction  # (V - 1,) longitudinal offset, > 0 ahead
+        closing = -np.sign(s) * (kin[:, 2:] @ direction)  # (V - 1,) rate at which |s| shrinks
+        gap = np.abs(s) - _VEHICLE_LENGTH
+        valid = (obs[1:, PRESENCE_COLUMN] > 0.5) & (closing > 0) & (gap > 0)
+        ttc = np.full(len(s), np.inf)
+        ttc[valid] = gap[valid] / closing[valid]
+        return ttc
+
+    def _relevant(self, obs: np.ndarray) -> np.ndarray:
+        ttc = self.time_to_collision(obs)
+        closing = np.flatnonzero(np.isfinite(ttc))
+        chosen = closing[np.argsort(ttc[closing], kind="stable")][: self.k]
+        if len(chosen) < self.k:
+            s = self.physical_kinematics(obs)[1:, :2] @ self.lane_direction()
+            ahead = (obs[1:, PRESENCE_COLUMN] > 0.5) & (s > 0) & ~np.isfinite(ttc)
+            rows = np.flatnonzero(ahead)
+            chosen = np.concatenate([chosen, rows[np.argsort(s[rows], kind="stable")][: self.k - len(chosen)]])
+        return (chosen + 1).astype(np.int64)  # + 1: row 0 is the ego
+
+
+def _validate(vehicles_count: int, k: int, features: Sequence[str]) -> None:
+    if not isinstance(vehicles_count, (int, np.integer)) or isinstance(vehicles_count, bool) or vehicles_count < 2:
+        raise ValueError(
+            f"vehicles_count={vehicles_count!r} is invalid: it must be an integer >= 2 (the ego and at least one "
+            "other vehicle)."
+        )
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= vehicles_count - 1:
+        raise ValueError(
+            f"k={k!r} is invalid: it must be an integer in [1, vehicles_count - 1] = [1, {vehicles_count - 1}]."
+        )
+    features = list(features) if not isinstance(features, str) else [features]
+    unknown = [name for name in features if name not in SUPPORTED_FEATURES]
+    missing = [name for name in _KINEMATICS if name not in features]
+    if unknown or missing or not features or features[0] != "presence" or len(set(features)) != len(features):
+        raise ValueError(
+            f"features={features!r} is invalid: it must list distinct names from {list(SUPPORTED_FEATURES)}, "
+            f"'presence' first and {list(_KINEMATICS)} included."
+        )
+
+
+def make_highway_env(
+    env_id: str = "highway-fast-v0",
+    vehicles_count: int = 15,
+    k: int = 1,
+    features: Sequence[str] = DEFAULT_FEATURES,
+    render_mode: str | None = None,
+    **config: Any,
+) -> gym.Env:
+    """Make a highway-env env whose observation is an entity set with relevant parts (a :class:`HighwayEntities`).
+
+    Also the entry point of ``attn/Highway-v0``: ``gymnasium.make("attn/Highway-v0", vehicles_count=8,
+    lanes_count=4)`` passes its keyword arguments here.
+
+    Args:
+        env_id: a highway-env id (``highway-fast-v0``, ``highway-v0``, ``merge-v0``, ``roundabout-v0``, ...).
+        vehicles_count: rows of the observation, the ego included; >= 2.
+        k: most relevant vehicles reported in ``info["relevant_parts"]``; in ``[1, vehicles_count - 1]``.
+        features: row features, ``"presence"`` first (see :class:`HighwayEntities`).
+        render_mode: ``"rgb_array"``, ``"human"`` or None.
+        **config: highway-env config entries, e.g. ``lanes_count=4``, ``vehicles_density=1.5``, ``duration=40``
+            (the ``observation`` entry is merged with the Kinematics settings the wrapper needs).
+
+    Returns:
+        The wrapped env.
+
+    Raises:
+        ImportError: highway-env is not installed (the message has the pip command).
+        ValueError: a bad ``vehicles_count``, ``k`` or ``features``.
+    """
+    _import_highway_env()
+    _validate(vehicles_count, k, features)
+    observation = {
+        **(config.pop("observation", None) or {}),
+        "type": "Kinematics",
+        "features": list(features),
+        "vehicles_count": int(vehicles_count),
+        "absolute": False,
+        "normalize": True,
+        "clip": True,
+    }
+    env = gym.make(env_id, config={**config, "observation": observation}, render_mode=render_mode)
+    return HighwayEntities(env, vehicles_count=vehicles_count, k=k, features=features)
