@@ -25,8 +25,24 @@ ENV_SPECS: dict[str, tuple[str, int]] = {
     f"{NAMESPACE}/Sensors-v0": ("envs.sensors:SensorsEnv", 20),
 }
 
-for _env_id, (_entry_point, _max_steps) in ENV_SPECS.items():
+#: Adapters of third-party envs (optional extras: ``attention-rl[highway]``, ``attention-rl[minigrid]``);
+#: registered too, but kept out of ``ENV_SPECS``: their speed and relevance come from the third-party env.
+ADAPTER_SPECS: dict[str, tuple[str, int]] = {
+    f"{NAMESPACE}/Highway-v0": ("envs.adapters.highway:make_highway_env", 30),
+    f"{NAMESPACE}/MiniGridCells-v0": ("envs.adapters.minigrid:make_minigrid_env", 256),
+}
+
+for _env_id, (_entry_point, _max_steps) in {**ENV_SPECS, **ADAPTER_SPECS}.items():
     if _env_id not in registry:
         register(id=_env_id, entry_point=_entry_point, max_episode_steps=_max_steps)
 
-__all__ = ["ENV_SPECS", "NAMESPACE", "CollectAvoidEnv", "CueMemoryEnv", "FindTargetEnv", "PatchFindEnv", "SensorsEnv"]
+__all__ = [
+    "ADAPTER_SPECS",
+    "ENV_SPECS",
+    "NAMESPACE",
+    "CollectAvoidEnv",
+    "CueMemoryEnv",
+    "FindTargetEnv",
+    "PatchFindEnv",
+    "SensorsEnv",
+]

@@ -68,14 +68,15 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
     3 faster, 4 slower).
 
     ## Rewards
-    The wrapped env's, unchanged (highway-fast-v0: per step in [0, 1] for speed and right lane, 0 on a
-    crash). Measured on ``attn/Highway-v0`` (highway-fast-v0, ``vehicles_count=15``) over 100 seeded
-    episodes: a random policy returns about 9.5 and survives the 30 steps in 13% of the episodes; the
-    scripted TTC policy below (slow down or change lane when the relevant vehicle's TTC is short) returns
-    about 21.8 and survives in 86%.
+    The wrapped env's, unchanged (highway-fast-v0: per step in [0, 1], higher for speed and the right lane,
+    lowest on a crash). Measured with ``make_highway_env()`` (highway-fast-v0, ``vehicles_count=15``) over 300 seeded
+    episodes: a random policy returns about 8.6 and survives the 30 steps in 6% of the episodes; a scripted
+    policy that changes lane (or slows down) when the ``relevant_parts`` vehicle or the next one in its lane
+    is close ahead (TTC < 8 s or gap < 25 m) returns about 22.6 and survives in 88%.
 
     ## Episode end
     The wrapped env's: terminated on a crash, truncated after its ``duration`` (30 steps for highway-fast-v0).
+    ``is_success`` needs highway-env's own truncation: register with ``max_episode_steps`` >= ``duration``.
 
     ## Info
     The wrapped env's info, plus:
@@ -150,7 +151,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         """Reset the wrapped env and add ``relevant_parts`` / ``is_success`` to its info."""
         obs, info = self.env.reset(seed=seed, options=options)
         obs = np.asarray(obs, dtype=np.float32)
-        return obs, {**info, "relevant_parts": self._relevant(obs), "is_success": False}
+        return obs, {**info, "relevant_parts": self.relevant_parts(obs), "is_success": False}
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the wrapped env and add ``relevant_parts`` / ``is_success`` to its info."""
@@ -158,7 +159,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         obs = np.asarray(obs, dtype=np.float32)
         crashed = bool(info.get("crashed", False))
         success = bool(truncated and not terminated and not crashed)
-        info = {**info, "relevant_parts": self._relevant(obs), "is_success": success}
+        info = {**info, "relevant_parts": self.relevant_parts(obs), "is_success": success}
         return obs, reward, terminated, truncated, info
 
     # ------------------------------------------------------------------ helpers
@@ -194,7 +195,8 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         ttc[valid] = gap[valid] / closing[valid]
         return ttc
 
-    def _relevant(self, obs: np.ndarray) -> np.ndarray:
+    def relevant_parts(self, obs: np.ndarray) -> np.ndarray:
+        """``int64`` rows of the ``k`` most relevant vehicles of an observation (see the class docstring's Info)."""
         ttc = self.time_to_collision(obs)
         closing = np.flatnonzero(np.isfinite(ttc))
         chosen = closing[np.argsort(ttc[closing], kind="stable")][: self.k]
@@ -246,7 +248,9 @@ def make_highway_env(
         features: row features, ``"presence"`` first (see :class:`HighwayEntities`).
         render_mode: ``"rgb_array"``, ``"human"`` or None.
         **config: highway-env config entries, e.g. ``lanes_count=4``, ``vehicles_density=1.5``, ``duration=40``
-            (the ``observation`` entry is merged with the Kinematics settings the wrapper needs).
+            (the ``observation`` entry is merged with the Kinematics settings the wrapper needs). A ``config``
+            dict is merged in too: pass highway-env's own ``vehicles_count`` (cars on the road, not rows of
+            the observation) as ``config={"vehicles_count": 10}``.
 
     Returns:
         The wrapped env.
@@ -257,6 +261,7 @@ def make_highway_env(
     """
     _import_highway_env()
     _validate(vehicles_count, k, features)
+    config = {**(config.pop("config", None) or {}), **config}
     observation = {
         **(config.pop("observation", None) or {}),
         "type": "Kinematics",

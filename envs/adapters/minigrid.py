@@ -112,10 +112,10 @@ class MiniGridCells(gym.Wrapper[np.ndarray, Any, dict[str, Any], Any], gym.utils
     The wrapped env's (``Discrete(7)``: 0 left, 1 right, 2 forward, 3 pick up, 4 drop, 5 toggle, 6 done).
 
     ## Rewards
-    The wrapped env's, unchanged: ``1 - 0.9 * steps / max_steps`` on success, else 0. Measured on
-    ``attn/MiniGridCells-v0`` (MiniGrid-Empty-8x8-v0) over 300 seeded episodes: a random policy returns
-    about 0.11 (15% success in the 256 steps); walking to the ``relevant_parts`` cell (exploring until the
-    goal is in view) returns about 0.96 (100%).
+    The wrapped env's, unchanged: ``1 - 0.9 * steps / max_steps`` on success, else 0. Measured with
+    ``make_minigrid_env()`` (MiniGrid-Empty-8x8-v0, 256 steps) over 300 seeded episodes: a random policy
+    returns about 0.09 (23% success); walking to the ``relevant_parts`` cell (forward until level with it,
+    then turn; when it is not in view, forward and turn right at walls) returns about 0.96 (100%).
 
     ## Episode end
     The wrapped env's: terminated on success (or on lava), truncated after its ``max_steps``.
