@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, draw_disc, draw_ring
+from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, check_render_mode, draw_disc, draw_ring
 
 #: Names of the entity-row columns, in order.
 FEATURES: tuple[str, ...] = ("dx", "dy", "vx", "vy", "is_target", "is_hazard", "presence")
@@ -152,10 +152,7 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
             ):
                 interval = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
                 raise ValueError(f"{name}={value!r} is invalid: it must be a number in {interval}.")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode={render_mode!r} is not supported: use one of {self.metadata['render_modes']} or None."
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.n_targets = int(n_targets)
         self.n_hazards = int(n_hazards)
         self.n_entities = self.n_targets + self.n_hazards

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.rendering import BACKGROUND, DISTRACTOR, TARGET
+from envs.rendering import BACKGROUND, DISTRACTOR, TARGET, check_render_mode
 
 #: ``difficulty`` -> (delay, distractor_prob).
 DIFFICULTIES: dict[int, tuple[int, float]] = {0: (8, 0.0), 1: (8, 0.3), 2: (14, 0.3)}
@@ -130,10 +130,7 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
                 f"window={window!r} is invalid: it must be an integer >= cue_steps + delay + 1 = {length}, or the "
                 "cue leaves the window before the query."
             )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode={render_mode!r} is not supported: use one of {self.metadata['render_modes']} or None."
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.n_options = int(n_options)
         self.cue_steps = int(cue_steps)
         self.delay = int(delay)

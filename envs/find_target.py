@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, draw_disc, draw_ring
+from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, check_render_mode, draw_disc, draw_ring
 
 #: Names of the entity-row columns, in order.
 FEATURES: tuple[str, ...] = ("dx", "dy", "vx", "vy", "marked", "is_target", "presence")
@@ -124,10 +124,7 @@ class FindTargetEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(f"step_size={step_size!r} is invalid: it must be in (0, 0.5].")
         if not 0.0 < target_radius <= 0.5:
             raise ValueError(f"target_radius={target_radius!r} is invalid: it must be in (0, 0.5].")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode={render_mode!r} is not supported: use one of {self.metadata['render_modes']} or None."
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.n_entities = int(n_entities)
         self.min_entities = int(min_entities)
         self.lookalike_fraction = float(lookalike_fraction)

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas
+from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, check_render_mode
 
 #: Side of every sprite, in pixels.
 SPRITE = 5
@@ -161,10 +161,7 @@ class PatchFindEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(f"similarity={similarity!r} is invalid: it must be a number in [0, 1].")
         if isinstance(move, bool) or not isinstance(move, (int, np.integer)) or not 1 <= move <= 2 * SPRITE - 1:
             raise ValueError(f"move={move!r} is invalid: it must be an integer in [1, {2 * SPRITE - 1}].")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode={render_mode!r} is not supported: use one of {self.metadata['render_modes']} or None."
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.size = int(size)
         self.patch_size = int(patch_size)
         self.n_distractors = int(n_distractors)

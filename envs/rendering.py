@@ -12,6 +12,12 @@ TARGET: Color = (30, 170, 70)
 DISTRACTOR: Color = (210, 60, 50)
 
 
+def check_render_mode(render_mode: str | None, supported: list[str]) -> None:
+    """Raise ``ValueError`` unless ``render_mode`` is None or one of ``supported`` (the env's metadata)."""
+    if render_mode is not None and render_mode not in supported:
+        raise ValueError(f"render_mode={render_mode!r} is not supported: use one of {supported} or None.")
+
+
 def blank_canvas(size: int, color: Color = BACKGROUND) -> np.ndarray:
     """Return an ``(size, size, 3)`` uint8 canvas filled with ``color``."""
     canvas = np.empty((size, size, 3), dtype=np.uint8)

@@ -8,6 +8,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.rendering import check_render_mode
+
 #: Key of the cue in the observation; sorts before every ``sensor_*`` key.
 CUE = "cue"
 #: Largest ``n_sensors`` and ``sensor_dim``.
@@ -125,10 +127,7 @@ class SensorsEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         noise = DIFFICULTIES[DEFAULT_DIFFICULTY if difficulty is None else difficulty] if noise is None else noise
         if isinstance(noise, bool) or not isinstance(noise, (int, float, np.number)) or not 0 <= noise <= MAX_NOISE:
             raise ValueError(f"noise={noise!r} is invalid: it must be a number in [0, {MAX_NOISE}].")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode={render_mode!r} is not supported: use one of {self.metadata['render_modes']} or None."
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.n_sensors = int(n_sensors)
         self.n_informative = int(n_informative)
         self.sensor_dim = int(sensor_dim)
