@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, check_render_mode, draw_disc, draw_ring
+from envs.validation import check_action, check_difficulty, check_int, check_number
 
 #: Names of the entity-row columns, in order.
 FEATURES: tuple[str, ...] = ("dx", "dy", "vx", "vy", "is_target", "is_hazard", "presence")
@@ -125,17 +126,12 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
         reach: float = 0.075,
         render_mode: str | None = None,
     ) -> None:
-        for name, value, low in (("n_targets", n_targets, 1), ("n_hazards", n_hazards, 0)):
-            if not isinstance(value, (int, np.integer)) or not low <= value <= MAX_COUNT:
-                raise ValueError(f"{name}={value!r} is invalid: it must be an integer in [{low}, {MAX_COUNT}].")
+        check_int("n_targets", n_targets, 1, MAX_COUNT)
+        check_int("n_hazards", n_hazards, 0, MAX_COUNT)
         if k_hazards is None:
             k_hazards = min(1, n_hazards)
-        if not isinstance(k_hazards, (int, np.integer)) or not 0 <= k_hazards <= n_hazards:
-            raise ValueError(
-                f"k_hazards={k_hazards!r} is invalid: it must be an integer in [0, n_hazards={n_hazards}]."
-            )
-        if difficulty is not None and difficulty not in DIFFICULTIES:
-            raise ValueError(f"difficulty={difficulty!r} is invalid: use one of {sorted(DIFFICULTIES)} or None.")
+        check_int("k_hazards", k_hazards, 0, n_hazards, high_name="n_hazards")
+        check_difficulty(difficulty, DIFFICULTIES)
         preset_speed, preset_radius = DIFFICULTIES[difficulty or 0]
         hazard_speed = preset_speed if hazard_speed is None else hazard_speed
         hazard_radius = preset_radius if hazard_radius is None else hazard_radius
@@ -147,11 +143,7 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
             ("step_size", step_size, 0.0, 0.5, True),
             ("reach", reach, 0.0, 0.5, True),
         ):
-            if not isinstance(value, (int, float, np.integer, np.floating)) or not (
-                (low < value if low_open else low <= value) and value <= high
-            ):
-                interval = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
-                raise ValueError(f"{name}={value!r} is invalid: it must be a number in {interval}.")
+            check_number(name, value, low, high, low_open=low_open)
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.n_targets = int(n_targets)
         self.n_hazards = int(n_hazards)
@@ -222,8 +214,7 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move the agent and the hazards; collect the targets in reach; end on contact with a hazard."""
-        if not self.action_space.contains(action):
-            raise ValueError(f"action={action!r} is not in {self.action_space}: use an integer in [0, 4].")
+        check_action(action, self.action_space)
         self._agent = np.clip(self._agent + self.step_size * _MOVES[int(action)], 0.0, 1.0)
         if self.hazard_speed > 0:
             self._move_hazards()

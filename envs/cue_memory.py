@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.rendering import BACKGROUND, DISTRACTOR, TARGET, check_render_mode
+from envs.validation import check_action, check_difficulty, check_int, check_number
 
 #: ``difficulty`` -> (delay, distractor_prob).
 DIFFICULTIES: dict[int, tuple[int, float]] = {0: (8, 0.0), 1: (8, 0.3), 2: (14, 0.3)}
@@ -108,22 +109,15 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
         noise_features: int = 2,
         render_mode: str | None = None,
     ) -> None:
-        if difficulty is not None and difficulty not in DIFFICULTIES:
-            raise ValueError(f"difficulty={difficulty!r} is invalid: use one of {sorted(DIFFICULTIES)} or None.")
+        check_difficulty(difficulty, DIFFICULTIES)
         preset_delay, preset_prob = DIFFICULTIES[difficulty or 0]
         delay = preset_delay if delay is None else delay
         distractor_prob = preset_prob if distractor_prob is None else distractor_prob
-        for name, value, low, high in (
-            ("n_options", n_options, 2, MAX_OPTIONS),
-            ("cue_steps", cue_steps, 1, MAX_CUE_STEPS),
-            ("noise_features", noise_features, 0, MAX_NOISE),
-        ):
-            if not isinstance(value, (int, np.integer)) or not low <= value <= high:
-                raise ValueError(f"{name}={value!r} is invalid: it must be an integer in [{low}, {high}].")
-        if not isinstance(delay, (int, np.integer)) or delay < 0:
-            raise ValueError(f"delay={delay!r} is invalid: it must be an integer >= 0.")
-        if not isinstance(distractor_prob, (int, float, np.integer, np.floating)) or not 0 <= distractor_prob <= 1:
-            raise ValueError(f"distractor_prob={distractor_prob!r} is invalid: it must be a number in [0, 1].")
+        check_int("n_options", n_options, 2, MAX_OPTIONS)
+        check_int("cue_steps", cue_steps, 1, MAX_CUE_STEPS)
+        check_int("noise_features", noise_features, 0, MAX_NOISE)
+        check_int("delay", delay, 0)
+        check_number("distractor_prob", distractor_prob, 0, 1)
         length = int(cue_steps) + int(delay) + 1
         if not isinstance(window, (int, np.integer)) or window < length:
             raise ValueError(
@@ -189,10 +183,7 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Show the next row; on the query row's step, score the answer and end the episode."""
-        if not self.action_space.contains(action):
-            raise ValueError(
-                f"action={action!r} is not in {self.action_space}: use an integer in [0, {self.n_options - 1}]."
-            )
+        check_action(action, self.action_space)
         if self._t < self.episode_length - 1:
             self._t += 1
             return self._observation(), 0.0, False, False, self._info(success=False)

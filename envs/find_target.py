@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, check_render_mode, draw_disc, draw_ring
+from envs.validation import check_action, check_difficulty, check_int, check_number
 
 #: Names of the entity-row columns, in order.
 FEATURES: tuple[str, ...] = ("dx", "dy", "vx", "vy", "marked", "is_target", "presence")
@@ -98,32 +99,18 @@ class FindTargetEnv(gym.Env[np.ndarray, np.int64]):
         target_radius: float = 0.075,
         render_mode: str | None = None,
     ) -> None:
-        if not isinstance(n_entities, (int, np.integer)) or n_entities < 2:
-            raise ValueError(
-                f"n_entities={n_entities!r} is invalid: it must be an integer >= 2 (the target and at least "
-                "one distractor)."
-            )
-        if difficulty is not None and difficulty not in DIFFICULTIES:
-            raise ValueError(f"difficulty={difficulty!r} is invalid: use one of {sorted(DIFFICULTIES)} or None.")
+        check_int("n_entities", n_entities, 2, why=" (the target and at least one distractor)")
+        check_difficulty(difficulty, DIFFICULTIES)
         preset_lookalike, preset_speed, preset_present = DIFFICULTIES[difficulty or 0]
         if min_entities is None:
             min_entities = max(2, round(n_entities * preset_present))
         lookalike_fraction = preset_lookalike if lookalike_fraction is None else lookalike_fraction
         distractor_speed = preset_speed if distractor_speed is None else distractor_speed
-        if not isinstance(min_entities, (int, np.integer)) or not 2 <= min_entities <= n_entities:
-            raise ValueError(
-                f"min_entities={min_entities!r} is invalid: it must be an integer in [2, n_entities={n_entities}]."
-            )
-        for name, value, low, high in (
-            ("lookalike_fraction", lookalike_fraction, 0.0, 1.0),
-            ("distractor_speed", distractor_speed, 0.0, 0.1),
-        ):
-            if not low <= value <= high:
-                raise ValueError(f"{name}={value!r} is invalid: it must be in [{low}, {high}].")
-        if not 0.0 < step_size <= 0.5:
-            raise ValueError(f"step_size={step_size!r} is invalid: it must be in (0, 0.5].")
-        if not 0.0 < target_radius <= 0.5:
-            raise ValueError(f"target_radius={target_radius!r} is invalid: it must be in (0, 0.5].")
+        check_int("min_entities", min_entities, 2, n_entities, high_name="n_entities")
+        check_number("lookalike_fraction", lookalike_fraction, 0.0, 1.0)
+        check_number("distractor_speed", distractor_speed, 0.0, 0.1)
+        check_number("step_size", step_size, 0.0, 0.5, low_open=True)
+        check_number("target_radius", target_radius, 0.0, 0.5, low_open=True)
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.n_entities = int(n_entities)
         self.min_entities = int(min_entities)
@@ -181,8 +168,7 @@ class FindTargetEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move the agent and the distractors; reward progress towards the target and +1 on reaching it."""
-        if not self.action_space.contains(action):
-            raise ValueError(f"action={action!r} is not in {self.action_space}: use an integer in [0, 4].")
+        check_action(action, self.action_space)
         self._agent = np.clip(self._agent + self.step_size * _MOVES[int(action)], 0.0, 1.0)
         if self.distractor_speed > 0:
             self._move_distractors()

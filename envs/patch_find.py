@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, check_render_mode
+from envs.validation import check_action, check_difficulty, check_int, check_number
 
 #: Side of every sprite, in pixels.
 SPRITE = 5
@@ -134,33 +135,24 @@ class PatchFindEnv(gym.Env[np.ndarray, np.int64]):
         move: int = 4,
         render_mode: str | None = None,
     ) -> None:
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 2 * CELL <= size <= 256:
-            raise ValueError(f"size={size!r} is invalid: it must be an integer in [{2 * CELL}, 256].")
+        check_int("size", size, 2 * CELL, 256)
         valid_patches = divisors(int(size))
         if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) or size % patch_size:
             raise ValueError(
                 f"patch_size={patch_size!r} is invalid: it must be a divisor of size={size}, one of {valid_patches}."
             )
-        if difficulty is not None and difficulty not in DIFFICULTIES:
-            raise ValueError(f"difficulty={difficulty!r} is invalid: use one of {sorted(DIFFICULTIES)} or None.")
+        check_difficulty(difficulty, DIFFICULTIES)
         preset_distractors, preset_similarity = DIFFICULTIES[DEFAULT_DIFFICULTY if difficulty is None else difficulty]
         n_distractors = preset_distractors if n_distractors is None else n_distractors
         similarity = preset_similarity if similarity is None else similarity
         cells_per_side = int(size) // CELL
         max_distractors = cells_per_side**2 - 2
-        if (
-            isinstance(n_distractors, bool)
-            or not isinstance(n_distractors, (int, np.integer))
-            or not 0 <= n_distractors <= max_distractors
-        ):
-            raise ValueError(
-                f"n_distractors={n_distractors!r} is invalid: it must be an integer in [0, {max_distractors}] "
-                f"(size={size} has {cells_per_side**2} cells, one each for the agent and the target)."
-            )
-        if not isinstance(similarity, (int, float, np.number)) or not 0.0 <= similarity <= 1.0:
-            raise ValueError(f"similarity={similarity!r} is invalid: it must be a number in [0, 1].")
-        if isinstance(move, bool) or not isinstance(move, (int, np.integer)) or not 1 <= move <= 2 * SPRITE - 1:
-            raise ValueError(f"move={move!r} is invalid: it must be an integer in [1, {2 * SPRITE - 1}].")
+        check_int(
+            "n_distractors", n_distractors, 0, max_distractors,
+            why=f" (size={size} has {cells_per_side**2} cells, one each for the agent and the target)",
+        )  # fmt: skip
+        check_number("similarity", similarity, 0, 1)
+        check_int("move", move, 1, 2 * SPRITE - 1)
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.size = int(size)
         self.patch_size = int(patch_size)
@@ -218,8 +210,7 @@ class PatchFindEnv(gym.Env[np.ndarray, np.int64]):
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move the agent; reward progress towards the target and +1 on reaching it."""
-        if not self.action_space.contains(action):
-            raise ValueError(f"action={action!r} is not in {self.action_space}: use an integer in [0, 4].")
+        check_action(action, self.action_space)
         self._agent = np.clip(self._agent + self.move * _MOVES[int(action)], 0, self.size - SPRITE)
         distance = self._target_distance()
         reward = self._distance - distance

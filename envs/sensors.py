@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.rendering import check_render_mode
+from envs.validation import check_action, check_difficulty, check_int, check_number
 
 #: Key of the cue in the observation; sorts before every ``sensor_*`` key.
 CUE = "cue"
@@ -109,24 +110,17 @@ class SensorsEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         difficulty: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        for name, value in (("n_sensors", n_sensors), ("sensor_dim", sensor_dim)):
-            if not _is_int(value) or not 2 <= value <= MAX_SENSORS:
-                raise ValueError(f"{name}={value!r} is invalid: it must be an integer in [2, {MAX_SENSORS}].")
-        if not _is_int(n_informative) or not 1 <= n_informative <= n_sensors:
-            raise ValueError(
-                f"n_informative={n_informative!r} is invalid: it must be an integer in [1, n_sensors={n_sensors}]."
-            )
+        check_int("n_sensors", n_sensors, 2, MAX_SENSORS)
+        check_int("sensor_dim", sensor_dim, 2, MAX_SENSORS)
+        check_int("n_informative", n_informative, 1, n_sensors, high_name="n_sensors")
         n_actions = sensor_dim if n_actions is None else n_actions
-        if not _is_int(n_actions) or not 2 <= n_actions <= sensor_dim:
-            raise ValueError(
-                f"n_actions={n_actions!r} is invalid: it must be an integer in [2, sensor_dim={sensor_dim}] "
-                "(a sensor shows an action as a one-hot over its first n_actions entries)."
-            )
-        if difficulty is not None and difficulty not in DIFFICULTIES:
-            raise ValueError(f"difficulty={difficulty!r} is invalid: use one of {sorted(DIFFICULTIES)} or None.")
+        check_int(
+            "n_actions", n_actions, 2, sensor_dim, high_name="sensor_dim",
+            why=" (a sensor shows an action as a one-hot over its first n_actions entries)",
+        )  # fmt: skip
+        check_difficulty(difficulty, DIFFICULTIES)
         noise = DIFFICULTIES[DEFAULT_DIFFICULTY if difficulty is None else difficulty] if noise is None else noise
-        if isinstance(noise, bool) or not isinstance(noise, (int, float, np.number)) or not 0 <= noise <= MAX_NOISE:
-            raise ValueError(f"noise={noise!r} is invalid: it must be a number in [0, {MAX_NOISE}].")
+        check_number("noise", noise, 0, MAX_NOISE)
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.n_sensors = int(n_sensors)
         self.n_informative = int(n_informative)
@@ -193,10 +187,7 @@ class SensorsEnv(gym.Env[dict[str, np.ndarray], np.int64]):
 
     def step(self, action: np.int64) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Reward a correct guess of the current ``a*``, then show the next reading."""
-        if not self.action_space.contains(action):
-            raise ValueError(
-                f"action={action!r} is not in {self.action_space}: use an integer in [0, {self.n_actions - 1}]."
-            )
+        check_action(action, self.action_space)
         hit = int(action) == self._correct
         self._steps += 1
         self._hits += hit
@@ -259,7 +250,3 @@ class SensorsEnv(gym.Env[dict[str, np.ndarray], np.int64]):
             "is_success": bool(self._steps and accuracy >= SUCCESS_ACCURACY),
             "accuracy": accuracy,
         }
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

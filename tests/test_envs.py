@@ -1,9 +1,7 @@
-import warnings
-
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
+from env_checks import assert_check_env_clean, assert_same_seed_same_rollout
 
 import envs
 import envs.find_target
@@ -12,40 +10,14 @@ from envs.find_target import FEATURES, FindTargetEnv
 ENV_IDS = list(envs.ENV_SPECS)
 
 
-def flat(obs):
-    """Observations as one array (Dict observations concatenated in key order)."""
-    return np.concatenate([np.ravel(v) for v in obs.values()]) if isinstance(obs, dict) else obs
-
-
-def rollout(env: gym.Env, seed: int, steps: int = 60) -> list:
-    obs, info = env.reset(seed=seed)
-    env.action_space.seed(seed)
-    trace = [(flat(obs), info["relevant_parts"])]
-    for _ in range(steps):
-        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-        trace.append((flat(obs), reward, terminated, truncated, info["relevant_parts"], info["is_success"]))
-        if terminated or truncated:
-            obs, info = env.reset()
-    return trace
-
-
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_check_env_passes_without_warnings(env_id):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        env = gym.make(env_id, render_mode="rgb_array")
-        check_env(env.unwrapped, skip_render_check=False)
-    assert [str(w.message) for w in caught] == []
+    assert_check_env_clean(env_id)
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_same_seed_same_rollout(env_id):
-    a, b = rollout(gym.make(env_id), seed=3), rollout(gym.make(env_id), seed=3)
-    for step_a, step_b in zip(a, b, strict=True):
-        for x, y in zip(step_a, step_b, strict=True):
-            np.testing.assert_array_equal(x, y)
-    c = rollout(gym.make(env_id), seed=4)
-    assert not np.array_equal(a[0][0], c[0][0])
+    assert_same_seed_same_rollout(env_id)
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -117,6 +89,7 @@ def test_render_draws_the_arena():
     [
         ({"n_entities": 0}, "n_entities=0"),
         ({"n_entities": 1}, "n_entities=1"),
+        ({"n_entities": True}, "n_entities=True"),
         ({"n_entities": 4, "min_entities": 5}, "min_entities=5"),
         ({"step_size": 0.0}, "step_size"),
         ({"target_radius": -1}, "target_radius"),

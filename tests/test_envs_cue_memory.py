@@ -1,9 +1,7 @@
-import warnings
-
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
+from env_checks import assert_check_env_clean, assert_same_seed_same_rollout
 
 import envs.cue_memory
 from envs.cue_memory import CueMemoryEnv
@@ -39,19 +37,6 @@ def run(env: gym.Env, seed: int, policy: str) -> tuple[float, bool, int]:
     return total, info["is_success"], steps
 
 
-def rollout(env: gym.Env, seed: int, steps: int = 60) -> list:
-    obs, info = env.reset(seed=seed)
-    env.action_space.seed(seed)
-    trace = [(obs, info["relevant_parts"])]
-    for _ in range(steps):
-        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-        trace.append((obs, reward, terminated, truncated, info["relevant_parts"], info["is_success"]))
-        if terminated or truncated:
-            obs, info = env.reset()
-            trace.append((obs, info["relevant_parts"]))
-    return trace
-
-
 def cue_rows(obs: np.ndarray, env: CueMemoryEnv) -> list[int]:
     """The cue rows of an observation, found from the features alone: a one-hot that is no distractor flash."""
     n = env.n_options
@@ -63,21 +48,12 @@ def cue_rows(obs: np.ndarray, env: CueMemoryEnv) -> list[int]:
     "kwargs", [{}, {"difficulty": 2}, {"noise_features": 0, "n_options": 4}, {"cue_steps": 3, "delay": 0}]
 )
 def test_check_env_passes_without_warnings(kwargs):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        env = gym.make(ENV_ID, render_mode="rgb_array", **kwargs)
-        check_env(env.unwrapped, skip_render_check=False)
-    assert [str(w.message) for w in caught] == []
+    assert_check_env_clean(ENV_ID, **kwargs)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"difficulty": 1, "n_options": 3}])
 def test_same_seed_same_rollout(kwargs):
-    a, b = rollout(gym.make(ENV_ID, **kwargs), seed=3), rollout(gym.make(ENV_ID, **kwargs), seed=3)
-    for step_a, step_b in zip(a, b, strict=True):
-        for x, y in zip(step_a, step_b, strict=True):
-            np.testing.assert_array_equal(x, y)
-    c = rollout(gym.make(ENV_ID, **kwargs), seed=4)
-    assert not np.array_equal(a[0][0], c[0][0])
+    assert_same_seed_same_rollout(ENV_ID, **kwargs)
 
 
 @pytest.mark.parametrize(

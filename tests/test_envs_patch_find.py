@@ -1,9 +1,7 @@
-import warnings
-
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
+from env_checks import assert_check_env_clean, assert_same_seed_same_rollout
 
 from envs.patch_find import CROSS, DIFFICULTIES, PLUS, SPRITE, PatchFindEnv, distractor_color
 from envs.rendering import AGENT, BACKGROUND, DISTRACTOR, TARGET
@@ -12,19 +10,6 @@ from policies.tokenizers.patches import PatchTokenizer
 ENV_ID = "attn/PatchFind-v0"
 if ENV_ID not in gym.registry:
     gym.register(ENV_ID, entry_point="envs.patch_find:PatchFindEnv", max_episode_steps=100)
-
-
-def rollout(env: gym.Env, seed: int, steps: int = 60) -> list:
-    obs, info = env.reset(seed=seed)
-    env.action_space.seed(seed)
-    trace = [(obs, info["relevant_parts"], info["is_success"])]
-    for _ in range(steps):
-        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-        trace.append((obs, reward, terminated, truncated, info["relevant_parts"], info["is_success"]))
-        if terminated or truncated:
-            obs, info = env.reset()
-            trace.append((obs, info["relevant_parts"], info["is_success"]))
-    return trace
 
 
 def oracle_action(env: PatchFindEnv) -> int:
@@ -43,21 +28,11 @@ def patches_of(mask: np.ndarray, patch_size: int) -> np.ndarray:
 
 
 def test_check_env_passes_without_warnings():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        env = gym.make(ENV_ID, render_mode="rgb_array")
-        check_env(env.unwrapped, skip_render_check=False)
-    assert [str(w.message) for w in caught] == []
+    assert_check_env_clean(ENV_ID)
 
 
 def test_same_seed_same_rollout():
-    a, b = rollout(gym.make(ENV_ID), seed=3), rollout(gym.make(ENV_ID), seed=3)
-    assert len(a) == len(b)
-    for step_a, step_b in zip(a, b, strict=True):
-        for x, y in zip(step_a, step_b, strict=True):
-            np.testing.assert_array_equal(x, y)
-    c = rollout(gym.make(ENV_ID), seed=4)
-    assert not np.array_equal(a[0][0], c[0][0])
+    assert_same_seed_same_rollout(ENV_ID)
 
 
 def test_relevant_parts_in_every_info():

@@ -1,9 +1,7 @@
-import warnings
-
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
+from env_checks import assert_check_env_clean, assert_same_seed_same_rollout
 
 from envs.sensors import CUE, DIFFICULTIES, SensorsEnv, sensor_keys
 from policies.tokenizers.dict import DictTokenizer
@@ -13,23 +11,6 @@ if ENV_ID not in gym.registry:
     gym.register(ENV_ID, entry_point="envs.sensors:SensorsEnv", max_episode_steps=20)
 
 
-def flat(obs: dict) -> np.ndarray:
-    return np.concatenate([obs[key] for key in sorted(obs)])
-
-
-def rollout(env: gym.Env, seed: int, steps: int = 60) -> list:
-    obs, info = env.reset(seed=seed)
-    env.action_space.seed(seed)
-    trace = [(flat(obs), info["relevant_parts"], info["is_success"])]
-    for _ in range(steps):
-        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-        trace.append((flat(obs), reward, terminated, truncated, info["relevant_parts"], info["is_success"]))
-        if terminated or truncated:
-            obs, info = env.reset()
-            trace.append((flat(obs), info["relevant_parts"], info["is_success"]))
-    return trace
-
-
 def cued_reader(env: SensorsEnv, obs: dict) -> int:
     """Sum the sensors that the cue marks and take the argmax over the action entries."""
     total = sum(obs[key] for key, cued in zip(env.sensor_keys, obs[CUE], strict=True) if cued > 0.5)
@@ -37,21 +18,11 @@ def cued_reader(env: SensorsEnv, obs: dict) -> int:
 
 
 def test_check_env_passes_without_warnings():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        env = gym.make(ENV_ID, render_mode="rgb_array")
-        check_env(env.unwrapped, skip_render_check=False)
-    assert [str(w.message) for w in caught] == []
+    assert_check_env_clean(ENV_ID)
 
 
 def test_same_seed_same_rollout():
-    a, b = rollout(gym.make(ENV_ID), seed=3), rollout(gym.make(ENV_ID), seed=3)
-    assert len(a) == len(b)
-    for step_a, step_b in zip(a, b, strict=True):
-        for x, y in zip(step_a, step_b, strict=True):
-            np.testing.assert_array_equal(x, y)
-    c = rollout(gym.make(ENV_ID), seed=4)
-    assert not np.array_equal(a[0][0], c[0][0])
+    assert_same_seed_same_rollout(ENV_ID)
 
 
 def test_part_order_is_the_spaces_order():
