@@ -3,7 +3,8 @@
 For every env id in ``envs.ENV_SPECS`` (or those given with ``--envs``) it measures:
 
 - single-threaded ``step`` throughput with random actions (steps/s, the env alone: ``env.unwrapped``, with a
-  reset whenever an episode ends);
+  reset whenever an episode ends), and the same for ``ShuffleParts`` over FindTarget (``--no-wrappers`` skips
+  it);
 - the random policy's mean return and success rate over seeded episodes (``gymnasium.make``, time limit
   included);
 - a short PPO run with the attention extractor (``agents.train`` with the env's ``configs/ppo.yaml`` preset and
@@ -27,7 +28,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from doc_sections import machine_facts, markdown_table, write_section
 
 import envs
 from agents import RunConfig, train
+from envs.wrappers import ShuffleParts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "BENCHMARKS.md"
@@ -44,6 +46,14 @@ START_MARKER = "<!-- env_speed:start -->"
 END_MARKER = "<!-- env_speed:end -->"
 #: Steps/s targets: pixel envs are allowed to be slower.
 TARGETS = {"default": 20_000, f"{envs.NAMESPACE}/PatchFind-v0": 3_000}
+FIND_TARGET = f"{envs.NAMESPACE}/FindTarget-v0"
+#: Wrapped envs measured for speed only (label -> factory): the wrapper's cost over the bare env above.
+WRAPPED: dict[str, Callable[[], gym.Env]] = {
+    f"ShuffleParts({FIND_TARGET}, per='{per}')": (
+        lambda per=per: ShuffleParts(gym.make(FIND_TARGET).unwrapped, per=per)
+    )
+    for per in ("episode", "step")
+}
 
 
 @dataclass
@@ -52,7 +62,7 @@ class EnvResult:
 
     env_id: str
     steps_per_s: float
-    random_return: float
+    random_return: float | None
     random_success: float | None
     ppo_steps: int = 0
     ppo_return: float | None = None
@@ -62,15 +72,15 @@ class EnvResult:
     ppo_wall_s: float | None = None
 
 
-def steps_per_second(env_id: str, seconds: float, seed: int) -> float:
-    """Random-action ``step`` calls per second of the unwrapped env, resets included.
+def steps_per_second(make_env: Callable[[], gym.Env], seconds: float, seed: int) -> float:
+    """Random-action ``step`` calls per second of an env, resets included.
 
     Args:
-        env_id: registered env id.
+        make_env: builds the env to time (e.g. ``gym.make(env_id).unwrapped``: the env alone).
         seconds: how long to run.
         seed: seed of the env and the actions.
     """
-    env = gym.make(env_id).unwrapped
+    env = make_env()
     env.action_space.seed(seed)
     actions = [env.action_space.sample() for _ in range(4096)]
     env.reset(seed=seed)
@@ -159,13 +169,15 @@ def render_section(results: Sequence[EnvResult], args: argparse.Namespace, comma
         f"Produced by `{command}` on {date}. One run on a noisy shared machine.\n\n"
         + "\n".join(f"- {fact}" for fact in machine_facts("cpu")),
         f"### Speed and random policy\n\nSteps/s: `env.unwrapped.step` with random actions for {args.seconds:g} s, "
-        f"single-threaded, resets included. Random policy: {args.random_episodes} seeded episodes through "
-        "`gymnasium.make` (time limit included).\n\n"
+        "single-threaded, resets included (a `ShuffleParts` row wraps the bare FindTarget). Random policy: "
+        f"{args.random_episodes} seeded episodes through `gymnasium.make` (time limit included).\n\n"
         + markdown_table(["env", "steps/s", "target", "", "random return", "random success"], speed_rows),
     ]
     if not args.no_ppo:
         ppo_rows = []
         for r in results:
+            if r.random_return is None:  # a speed-only row
+                continue
             beats = r.ppo_return is not None and r.ppo_return > r.random_return
             ppo_rows.append([
                 f"`{r.env_id}`", f"{r.ppo_steps:,}", fmt(r.ppo_wall_s, "{:.0f} s"),
@@ -203,6 +215,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--random-episodes", type=int, default=300, help="random-policy episodes (default: 300)")
     parser.add_argument("--ppo-steps", type=int, default=None, help="PPO timesteps (default: the env's preset)")
     parser.add_argument("--no-ppo", action="store_true", help="skip the PPO runs")
+    parser.add_argument("--no-wrappers", action="store_true", help="skip the ShuffleParts speed rows")
     parser.add_argument("--eval-episodes", type=int, default=50, help="PPO evaluation episodes (default: 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown file to write the section into")
@@ -216,11 +229,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for env_id in args.envs:
         random_return, random_success = random_policy_score(env_id, args.random_episodes, args.seed)
-        result = EnvResult(env_id, steps_per_second(env_id, args.seconds, args.seed), random_return, random_success)
+        speed = steps_per_second(lambda env_id=env_id: gym.make(env_id).unwrapped, args.seconds, args.seed)
+        result = EnvResult(env_id, speed, random_return, random_success)
         if not args.no_ppo:
             ppo_score(env_id, args.ppo_steps, args.seed, result, args.eval_episodes)
         print(result, flush=True)
         results.append(result)
+    if not args.no_wrappers:
+        for label, make_env in WRAPPED.items():
+            result = EnvResult(label, steps_per_second(make_env, args.seconds, args.seed), None, None)
+            print(result, flush=True)
+            results.append(result)
     section = render_section(results, args, command)
     print(section)
     write_section(args.output, section, START_MARKER, END_MARKER)

@@ -74,6 +74,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         presence_column: entity sets: the presence feature's column, or None to mask all-zero rows.
         ego: entity sets: the first row is the observer (gets its own embedding; use with ``pooling="ego"``).
         patch_size: images: side of the square patches (default: a grid near 8 x 8).
+        patch_embed: images: ``"linear"`` (ViT, the default) or ``"conv"`` (a ``3 x 3`` convolution stem first,
+            for targets told apart by their shape).
         feature_names: flat vectors: a name per feature, for the part names.
     """
 
@@ -92,6 +94,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         presence_column: int | None = None,
         ego: bool = False,
         patch_size: int | None = None,
+        patch_embed: str | None = None,
         feature_names: Sequence[str] | None = None,
     ) -> None:
         check_positive_int("features_dim", features_dim)
@@ -105,7 +108,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         self.embed_dim, self.num_heads, self.mlp_ratio, self.score = embed_dim, num_heads, mlp_ratio, score
         self.tokenizer = make_tokenizer(
             tokenizer, observation_space, embed_dim,
-            presence_column=presence_column, ego=ego, patch_size=patch_size, feature_names=feature_names,
+            presence_column=presence_column, ego=ego, patch_size=patch_size, patch_embed=patch_embed,
+            feature_names=feature_names,
         )  # fmt: skip
         self.blocks = nn.ModuleList(
             TransformerBlock(embed_dim, num_heads, mlp_ratio, score=score) for _ in range(num_layers)

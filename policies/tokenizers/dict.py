@@ -30,9 +30,10 @@ class DictTokenizer(Tokenizer):
         embed_dim: token width ``D``.
         presence_column, ego: passed to entity-set keys.
         patch_size: passed to image keys.
+        patch_embed: passed to image keys.
     """
 
-    options: ClassVar[tuple[str, ...]] = ("presence_column", "ego", "patch_size")
+    options: ClassVar[tuple[str, ...]] = ("presence_column", "ego", "patch_size", "patch_embed")
 
     def __init__(self, observation_space: spaces.Dict, embed_dim: int, **options: object) -> None:
         super().__init__()
