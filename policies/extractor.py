@@ -74,8 +74,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         presence_column: entity sets: the presence feature's column, or None to mask all-zero rows.
         ego: entity sets: the first row is the observer (gets its own embedding; use with ``pooling="ego"``).
         patch_size: images: side of the square patches (default: a grid near 8 x 8).
-        patch_embed: images: ``"linear"`` (ViT, the default) or ``"conv"`` (a ``3 x 3`` convolution stem first,
-            for targets told apart by their shape).
+        patch_embed: images: ``"linear"`` (ViT, the default) or ``"mlp"`` (a two-layer MLP per patch, for targets
+            told apart by their shape).
         feature_names: flat vectors: a name per feature, for the part names.
     """
 

@@ -17,30 +17,28 @@ from policies.tokenizers.base import Tokenizer, all_real
 TARGET_GRID = 8
 #: More patches than this needs an explicit ``patch_size``.
 MAX_PATCHES = 1024
-#: Channels of the ``conv`` patch embedding's stem.
-STEM_CHANNELS = 16
 
 
-def linear_stem(channels: int) -> tuple[nn.Module, int]:
-    """ViT's patch embedding: no stem, each patch's raw pixels are projected linearly."""
-    return nn.Identity(), channels
+def linear_embedding(patch_features: int, embed_dim: int) -> nn.Module:
+    """ViT's patch embedding: one linear map of the patch's raw pixels."""
+    return nn.Linear(patch_features, embed_dim)
 
 
-def conv_stem(channels: int) -> tuple[nn.Module, int]:
-    """A ``3 x 3`` convolution + ReLU over the whole image before the patches are cut.
+def mlp_embedding(patch_features: int, embed_dim: int) -> nn.Module:
+    """A two-layer MLP per patch (linear, ReLU, linear).
 
-    An early-convolution stem (Xiao et al. 2021): each pixel becomes local edge/shape features that also see
-    one pixel across the patch border, so a token can tell shapes apart (a plus from a cross) that one
-    linear map of raw pixels cannot, wherever the shape sits in the patch.
+    One linear map of raw pixels cannot tell two shapes of the same colour and pixel count apart (a plus
+    from a diagonal cross) wherever they sit in the patch: summed over positions they cover the same
+    pixels. The hidden layer's ReLU units act as position-specific shape detectors. It costs one extra
+    ``D x D`` product per patch over ``linear``.
     """
-    stem = nn.Sequential(nn.Conv2d(channels, STEM_CHANNELS, kernel_size=3, padding=1), nn.ReLU())
-    return stem, STEM_CHANNELS
+    return nn.Sequential(nn.Linear(patch_features, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim))
 
 
-#: Patch embeddings by name (the ``patch_embed`` option): a builder ``channels -> (stem, stem channels)``.
-PATCH_EMBEDS: Registry[Callable[[int], tuple[nn.Module, int]]] = Registry("patch_embed")
-PATCH_EMBEDS.register("linear", linear_stem)
-PATCH_EMBEDS.register("conv", conv_stem)
+#: Patch embeddings by name (the ``patch_embed`` option): ``(patch features C*p*p, D) -> module``.
+PATCH_EMBEDS: Registry[Callable[[int, int], nn.Module]] = Registry("patch_embed")
+PATCH_EMBEDS.register("linear", linear_embedding)
+PATCH_EMBEDS.register("mlp", mlp_embedding)
 
 
 def channels_first(shape: tuple[int, ...]) -> bool:
@@ -62,9 +60,9 @@ def default_patch_size(height: int, width: int) -> int:
 class PatchTokenizer(Tokenizer):
     """Images as non-overlapping ``patch_size x patch_size`` patches, each one token.
 
-    Each patch (all channels) is flattened and linearly embedded (``patch_embed="linear"``, ViT), or first
-    passed through a ``3 x 3`` convolution stem (``patch_embed="conv"``), then a learned row embedding and a
-    learned column embedding (2-D position) are added. Parts are named ``patch_r{row}c{col}``; ``grid`` gives the
+    Each patch (all channels) is flattened and embedded, linearly (``patch_embed="linear"``, ViT) or by a
+    two-layer MLP (``patch_embed="mlp"``), then a learned row embedding and a learned column embedding (2-D
+    position) are added. Parts are named ``patch_r{row}c{col}``; ``grid`` gives the
     ``(rows, cols)`` shape, so a focus vector reshapes to a map over the image. uint8 images are scaled to
     [0, 1] by SB3's preprocessing before they get here; channel-first and channel-last layouts both work
     (SB3's smallest-dimension rule tells them apart).
@@ -74,8 +72,8 @@ class PatchTokenizer(Tokenizer):
         embed_dim: token width ``D``.
         patch_size: side of a square patch; must divide height and width. Default: the divisor giving a
             grid closest to 8 x 8.
-        patch_embed: ``"linear"`` (default) or ``"conv"`` (see ``PATCH_EMBEDS``); ``conv`` costs about
-            ``H * W * 16 * (27 + D)`` multiply-adds per image and learns shape-defined targets much better.
+        patch_embed: ``"linear"`` (default) or ``"mlp"`` (see ``PATCH_EMBEDS``), for targets that only their
+            shape tells apart.
     """
 
     options: ClassVar[tuple[str, ...]] = ("patch_size", "patch_embed")
@@ -110,8 +108,7 @@ class PatchTokenizer(Tokenizer):
         self.patch_size = patch_size
         self.grid = (rows, cols)
         self.part_names = [f"patch_r{r}c{c}" for r in range(rows) for c in range(cols)]
-        self.stem, stem_channels = PATCH_EMBEDS.get(patch_embed)(channels)
-        self.embed = nn.Linear(stem_channels * patch_size * patch_size, embed_dim)
+        self.embed = PATCH_EMBEDS.get(patch_embed)(channels * patch_size * patch_size, embed_dim)
         self.row_position = nn.Parameter(torch.randn(rows, 1, embed_dim) * 0.02)  # (rows, 1, D)
         self.col_position = nn.Parameter(torch.randn(1, cols, embed_dim) * 0.02)  # (1, cols, D)
 
@@ -130,7 +127,6 @@ class PatchTokenizer(Tokenizer):
         images = observations.float()
         if not self.channels_first:
             images = images.permute(0, 3, 1, 2)  # (B, C, H, W)
-        images = self.stem(images)  # (B, C', H, W): C' = C for linear, STEM_CHANNELS for conv
         batch, channels = images.shape[:2]
         rows, cols = self.grid
         p = self.patch_size
