@@ -133,6 +133,7 @@ class PatchFindEnv(gym.Env[np.ndarray, np.int64]):
         similarity: float | None = None,
         difficulty: int | None = None,
         move: int = 4,
+        egocentric: bool = False,
         render_mode: str | None = None,
     ) -> None:
         check_int("size", size, 2 * CELL, 256)
@@ -153,13 +154,18 @@ class PatchFindEnv(gym.Env[np.ndarray, np.int64]):
         )  # fmt: skip
         check_number("similarity", similarity, 0, 1)
         check_int("move", move, 1, 2 * SPRITE - 1)
+        if not isinstance(egocentric, (bool, np.bool_)):
+            raise ValueError(f"egocentric={egocentric!r} is invalid: use True or False.")
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.size = int(size)
         self.patch_size = int(patch_size)
         self.n_distractors = int(n_distractors)
         self.similarity = float(similarity)
         self.move = int(move)
+        self.egocentric = bool(egocentric)
         self.render_mode = render_mode
+        #: Egocentric views: top-left pixel of the agent's square, at the centre of every view.
+        self.view_agent = (self.size - SPRITE) // 2
         #: ``(rows, cols)`` of the patch grid.
         self.grid = (self.size // self.patch_size, self.size // self.patch_size)
 
@@ -202,16 +208,18 @@ class PatchFindEnv(gym.Env[np.ndarray, np.int64]):
             self._static[row : row + SPRITE, col : col + SPRITE][CROSS] = self._distractor_color
         row, col = self._target
         self._static[row : row + SPRITE, col : col + SPRITE][PLUS] = TARGET
-        pixels = _PLUS_PIXELS + self._target  # (9, 2) target pixels
-        patches = (pixels[:, 0] // self.patch_size) * self.grid[1] + pixels[:, 1] // self.patch_size
-        self._relevant = np.unique(patches).astype(np.int64)
+        self._relevant = self._relevant_patches()
         self._distance = self._target_distance()
         return self._observation(), self._info(success=False)
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move the agent; reward progress towards the target and +1 on reaching it."""
         check_action(action, self.action_space)
-        self._agent = np.clip(self._agent + self.move * _MOVES[int(action)], 0, self.size - SPRITE)
+        if self.egocentric:  # a torus: leaving one side enters the other
+            self._agent = (self._agent + self.move * _MOVES[int(action)]) % self.size
+            self._relevant = self._relevant_patches()
+        else:
+            self._agent = np.clip(self._agent + self.move * _MOVES[int(action)], 0, self.size - SPRITE)
         distance = self._target_distance()
         reward = self._distance - distance
         self._distance = distance
@@ -255,15 +263,41 @@ class PatchFindEnv(gym.Env[np.ndarray, np.int64]):
             )
         setattr(self, f"_{key}", position.astype(np.int64))
 
+    def target_offset(self) -> np.ndarray:
+        """``(2,)`` ``(d_row, d_col)`` from the agent's square to the target's.
+
+        With ``egocentric`` the world is a torus and this is the shorter way round.
+        """
+        offset = self._target - self._agent
+        if self.egocentric:
+            offset = (offset + self.size // 2) % self.size - self.size // 2
+        return offset
+
+    def _relevant_patches(self) -> np.ndarray:
+        """Patches holding a pixel of the target's plus, in the picture the agent sees."""
+        pixels = _PLUS_PIXELS + self._target  # (9, 2) target pixels in the world
+        if self.egocentric:
+            pixels = (pixels + self._view_shift()) % self.size  # in the view
+        patches = (pixels[:, 0] // self.patch_size) * self.grid[1] + pixels[:, 1] // self.patch_size
+        return np.unique(patches).astype(np.int64)
+
+    def _view_shift(self) -> np.ndarray:
+        """``(2,)`` the roll that moves the agent's square to the centre of an egocentric view."""
+        return self.view_agent - self._agent
+
     def _overlaps(self) -> bool:
-        return bool((np.abs(self._agent - self._target) < SPRITE).all())
+        return bool((np.abs(self.target_offset()) < SPRITE).all())
 
     def _target_distance(self) -> float:
-        return float(np.hypot(*(self._agent - self._target))) / self.size
+        return float(np.hypot(*self.target_offset())) / self.size
 
     def _observation(self) -> np.ndarray:
-        frame = self._static.copy()
-        row, col = self._agent
+        if self.egocentric:
+            frame = np.roll(self._static, tuple(self._view_shift()), axis=(0, 1))
+            row = col = self.view_agent
+        else:
+            frame = self._static.copy()
+            row, col = self._agent
         frame[row : row + SPRITE, col : col + SPRITE] = AGENT
         return frame
 

@@ -14,7 +14,7 @@ if ENV_ID not in gym.registry:
 
 def oracle_action(env: PatchFindEnv) -> int:
     """Walk straight at the target along the longer axis, from the ground-truth positions."""
-    d_row, d_col = env.target_position() - env.agent_position()
+    d_row, d_col = env.target_offset()
     if abs(d_row) >= abs(d_col):
         return 1 if d_row < 0 else 2
     return 3 if d_col < 0 else 4
@@ -27,12 +27,14 @@ def patches_of(mask: np.ndarray, patch_size: int) -> np.ndarray:
     return np.unique((rows // patch_size) * cols + columns // patch_size)
 
 
-def test_check_env_passes_without_warnings():
-    assert_check_env_clean(ENV_ID)
+@pytest.mark.parametrize("egocentric", [False, True])
+def test_check_env_passes_without_warnings(egocentric):
+    assert_check_env_clean(ENV_ID, egocentric=egocentric)
 
 
-def test_same_seed_same_rollout():
-    assert_same_seed_same_rollout(ENV_ID)
+@pytest.mark.parametrize("egocentric", [False, True])
+def test_same_seed_same_rollout(egocentric):
+    assert_same_seed_same_rollout(ENV_ID, egocentric=egocentric)
 
 
 def test_relevant_parts_in_every_info():
@@ -136,9 +138,38 @@ def test_reaching_the_target_terminates_with_bonus_and_shaping():
     assert reward == pytest.approx(-4 / 48)
 
 
+def test_egocentric_view_keeps_the_agent_centred_on_a_torus():
+    env = PatchFindEnv(egocentric=True, similarity=0.0)  # red distractors: only the target is green
+    centre = env.view_agent
+    assert centre == 21
+    obs, info = env.reset(seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        assert (obs[centre : centre + SPRITE, centre : centre + SPRITE] == AGENT).all()
+        green = (obs == TARGET).all(axis=-1)
+        assert green.sum() == PLUS.sum()  # the whole target is always in view
+        np.testing.assert_array_equal(info["relevant_parts"], patches_of(green, env.patch_size))
+        # the target's pixels sit where target_offset says, relative to the centred agent (wrapping at the edges)
+        expected = (np.argwhere(PLUS) + centre + env.target_offset()) % env.size
+        assert {tuple(p) for p in expected} == {tuple(p) for p in np.argwhere(green)}
+        obs, _, terminated, _, info = env.step(int(rng.integers(1, 5)))
+        if terminated:
+            obs, info = env.reset()
+    # walking off the top edge enters at the bottom
+    env.reset(seed=0, options={"agent": (0, 20), "target": (40, 40)})
+    env.step(1)
+    assert tuple(env.agent_position()) == (44, 20)
+    assert tuple(env.target_offset()) == (-4, 20)  # the shorter way round
+    # the target across the edge is reached across it
+    env.reset(seed=0, options={"agent": (2, 20), "target": (42, 20)})  # 8 rows apart across the edge
+    _, reward, terminated, _, info = env.step(1)  # row 2 -> 46: 4 rows apart, overlapping
+    assert terminated and info["is_success"] is True and reward == pytest.approx(1.0 + 4 / 48)
+
+
+@pytest.mark.parametrize("egocentric", [False, True])
 @pytest.mark.parametrize("difficulty", [0, 1, 2])
-def test_oracle_always_succeeds(difficulty):
-    env = gym.make(ENV_ID, difficulty=difficulty)
+def test_oracle_always_succeeds(difficulty, egocentric):
+    env = gym.make(ENV_ID, difficulty=difficulty, egocentric=egocentric)
     for seed in range(30):
         _, info = env.reset(seed=seed)
         total, done, steps = 0.0, False, 0
@@ -181,6 +212,7 @@ def test_difficulty_presets(difficulty):
         ({"move": 0}, r"move=0 is invalid: .*\[1, 9\]"),
         ({"move": 10}, r"move=10"),
         ({"difficulty": 3}, r"difficulty=3"),
+        ({"egocentric": "yes"}, r"egocentric='yes' is invalid: use True or False"),
         ({"render_mode": "human"}, r"render_mode='human'"),
     ],
 )

@@ -15,7 +15,7 @@ from policies.tokenizers import (
     auto_tokenizer_name,
     make_tokenizer,
 )
-from policies.tokenizers.patches import default_patch_size
+from policies.tokenizers.patches import default_patch_size, sincos_positions
 
 D = 8
 IMAGE_HWC = spaces.Box(0, 255, shape=(12, 16, 3), dtype=np.uint8)
@@ -118,6 +118,17 @@ def test_unknown_patch_embedding_is_rejected_with_a_suggestion():
         PatchTokenizer(IMAGE_HWC, D, patch_size=4, patch_embed="mpl")
     with pytest.raises(ValueError, match=r"patch_embed='mlp' does not apply to the 'entity' tokenizer"):
         AttentionExtractor(spaces.Box(-1, 1, shape=(5, 3)), patch_embed="mlp")
+
+
+def test_patch_positions_start_distinct_and_at_the_content_scale():
+    tokenizer = PatchTokenizer(IMAGE_HWC, 8, patch_size=4)
+    with torch.no_grad():
+        tokens, _ = tokenizer(torch.zeros(1, *IMAGE_HWC.shape))  # same content everywhere: only positions differ
+    distances = torch.cdist(tokens[0], tokens[0])  # (N, N)
+    off_diagonal = distances[~torch.eye(len(distances), dtype=torch.bool)]
+    assert off_diagonal.min() > 0.1  # every patch tells where it is from the start
+    assert sincos_positions(3, 5).shape == (3, 5)
+    assert torch.allclose(sincos_positions(3, 4)[0], torch.tensor([0.0, 0.0, 1.0, 1.0]))
 
 
 def test_default_patch_size_gives_a_grid_near_8x8():

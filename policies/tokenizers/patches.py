@@ -19,6 +19,18 @@ TARGET_GRID = 8
 MAX_PATCHES = 1024
 
 
+def sincos_positions(length: int, dim: int) -> torch.Tensor:
+    """``(length, dim)`` sine-cosine codes of positions ``0 .. length-1`` (Vaswani et al. 2017).
+
+    The first ``ceil(dim / 2)`` columns are sines, the rest cosines, at frequencies ``10000 ** (-k / n)``.
+    """
+    n_sin = (dim + 1) // 2
+    position = torch.arange(length, dtype=torch.float32)[:, None]  # (length, 1)
+    frequency = 10000.0 ** (-torch.arange(n_sin, dtype=torch.float32) / max(n_sin, 1))  # (n_sin,)
+    angles = position * frequency  # (length, n_sin)
+    return torch.cat([angles.sin(), angles.cos()[:, : dim - n_sin]], dim=1)  # (length, dim)
+
+
 def linear_embedding(patch_features: int, embed_dim: int) -> nn.Module:
     """ViT's patch embedding: one linear map of the patch's raw pixels."""
     return nn.Linear(patch_features, embed_dim)
@@ -62,7 +74,10 @@ class PatchTokenizer(Tokenizer):
 
     Each patch (all channels) is flattened and embedded, linearly (``patch_embed="linear"``, ViT) or by a
     two-layer MLP (``patch_embed="mlp"``), then a learned row embedding and a learned column embedding (2-D
-    position) are added. Parts are named ``patch_r{row}c{col}``; ``grid`` gives the
+    position) are added. They start as 2-D sine-cosine codes (MAE style: the row's in the first half of the
+    token, the column's in the second), so from the first update a token says where its patch is, at the
+    scale of its content: a policy that attends to one patch can read off its position before the
+    position embeddings have learned anything. Parts are named ``patch_r{row}c{col}``; ``grid`` gives the
     ``(rows, cols)`` shape, so a focus vector reshapes to a map over the image. uint8 images are scaled to
     [0, 1] by SB3's preprocessing before they get here; channel-first and channel-last layouts both work
     (SB3's smallest-dimension rule tells them apart).
@@ -109,8 +124,13 @@ class PatchTokenizer(Tokenizer):
         self.grid = (rows, cols)
         self.part_names = [f"patch_r{r}c{c}" for r in range(rows) for c in range(cols)]
         self.embed = PATCH_EMBEDS.get(patch_embed)(channels * patch_size * patch_size, embed_dim)
-        self.row_position = nn.Parameter(torch.randn(rows, 1, embed_dim) * 0.02)  # (rows, 1, D)
-        self.col_position = nn.Parameter(torch.randn(1, cols, embed_dim) * 0.02)  # (1, cols, D)
+        half = embed_dim // 2
+        row_code = torch.zeros(rows, 1, embed_dim)
+        row_code[:, 0, :half] = sincos_positions(rows, half)
+        col_code = torch.zeros(1, cols, embed_dim)
+        col_code[0, :, half:] = sincos_positions(cols, embed_dim - half)
+        self.row_position = nn.Parameter(row_code)  # (rows, 1, D)
+        self.col_position = nn.Parameter(col_code)  # (1, cols, D)
 
     @classmethod
     def supports(cls, space: spaces.Space) -> bool:
