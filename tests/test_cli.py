@@ -15,7 +15,7 @@ import agents
 import envs  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--timesteps", "512", "--n-envs", "2", "--eval-episodes", "3", "--no-progress-bar"]
+TINY = ["--timesteps", "512", "--n-envs", "2", "--eval-episodes", "3", "--no-progress-bar", "--threads", "1"]
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
