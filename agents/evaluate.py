@@ -14,6 +14,7 @@ import yaml
 from sb3_contrib.common.maskable.evaluation import evaluate_policy as maskable_evaluate_policy
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv
 
 from agents.algorithms import ALGORITHMS, algo_name
 from agents.callbacks import attention_summary, observations_with_relevance
@@ -111,13 +112,13 @@ def interquartile_mean(values: list[float] | np.ndarray) -> float:
     return float(np.mean(ordered[cut : len(ordered) - cut]))
 
 
-def load_model_file(model_path: Path, algo: str, device: str = "auto") -> BaseAlgorithm:
-    """Load an SB3 zip as ``algo``, with one clear ``ValueError`` when the file is not such a model."""
+def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecEnv | None = None) -> BaseAlgorithm:
+    """Load an SB3 zip as ``algo`` (on ``env`` when given); one clear ``ValueError`` for a file that is not one."""
     cls = ALGORITHMS.get(algo).cls
     if not zipfile.is_zipfile(model_path):
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip (not a zip file at all).")
     try:
-        return cls.load(model_path, device=device)
+        return cls.load(model_path, env=env, device=device)
     except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, AttributeError, TypeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip for {cls.__name__} ({reason}).") from None
@@ -153,8 +154,12 @@ def load(path: str | Path, algo: str | None = None, device: str = "auto", which:
     stats = vecnormalize_path(model_path)
     if config is not None and stats.is_file():
         env = make_env(dataclasses.replace(config, algo=algo), 1, config.seed + EVAL_SEED_OFFSET, vec_env="dummy")
-        check_spaces(model_path, model.observation_space, model.action_space, env, config.env)
-        model.set_env(wrap_normalize(env, config, stats, training=False))
+        try:
+            check_spaces(model_path, model.observation_space, model.action_space, env, config.env)
+        except ValueError:
+            env.close()
+            raise
+        model = load_model_file(model_path, algo, device, env=wrap_normalize(env, config, stats, training=False))
     return model
 
 
