@@ -105,12 +105,12 @@ def run_train(argv: list[str]) -> int:
     """Train (or resume, or dry-run), evaluate and print where to look next."""
     args = train_parser().parse_args(argv)
     from agents import RunConfig, apply_overrides, dry_run, format_evaluation, resume, train
+    from agents.train import RESUME_SETTINGS
 
     given = {field: getattr(args, flag) for flag, field in _CONFIG_FLAGS.items() if getattr(args, flag) is not None}
     command = shlex.join(["python", "train_rl.py", *argv])
     if args.resume is not None:
-        fixed = sorted(set(given) - {"timesteps", "device", "threads", "save_freq", "eval_freq", "eval_episodes"})
-        fixed = [f for f in fixed if f not in ("progress_bar", "verbose")]
+        fixed = sorted(set(given) - set(RESUME_SETTINGS))
         if fixed or args.overrides or args.dry_run:
             extra = [*fixed, *(["--set"] if args.overrides else []), *(["--dry-run"] if args.dry_run else [])]
             raise ValueError(
@@ -135,7 +135,10 @@ def run_train(argv: list[str]) -> int:
         print(format_evaluation(run.evaluation))
     print(f"\nWatch training:  tensorboard --logdir {run.path.parent.parent}")
     print(f"Evaluate again:  python train_rl.py eval {run.path} --episodes 20 [--which best]")
-    print(f"Train on:        python train_rl.py --resume {run.path} --timesteps {2 * run.config.timesteps}")
+    if run.interrupted:
+        print(f"Continue:        python train_rl.py --resume {run.path}")
+    else:
+        print(f"Train on:        python train_rl.py --resume {run.path} --timesteps {2 * run.config.timesteps}")
     return 0
 
 

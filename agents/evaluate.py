@@ -119,7 +119,7 @@ def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecE
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip (not a zip file at all).")
     try:
         return cls.load(model_path, env=env, device=device)
-    except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, AttributeError, TypeError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, AttributeError, TypeError, AssertionError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip for {cls.__name__} ({reason}).") from None
 

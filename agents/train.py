@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ from agents.runs import (
 )
 from policies import EXTRACTORS
 from policies.registry import Registry, did_you_mean
+
+# The periodic evaluation runs one env in-process while training may use SubprocVecEnv: that is intended.
+warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
 
 #: ``policy_kwargs.activation_fn`` by name (configs are plain data).
 ACTIVATIONS: Registry[type[nn.Module]] = Registry("activation")
@@ -293,6 +297,7 @@ def _eval_callback(model: BaseAlgorithm, config: RunConfig, run_dir: Path) -> Ev
         best_model_save_path=None,
         deterministic=True,
         warn=False,
+        verbose=config.verbose,
     )
     best = read_best(run_dir)
     if best is not None:
@@ -306,6 +311,14 @@ def _eval_callback(model: BaseAlgorithm, config: RunConfig, run_dir: Path) -> Ev
             if "successes" in data:
                 callback.evaluations_successes = data["successes"].tolist()
     return callback
+
+
+def _close(env: VecEnv) -> None:
+    """Close a VecEnv; after Ctrl-C, ``SubprocVecEnv`` workers (which got the SIGINT too) may be gone already."""
+    try:
+        env.close()
+    except (EOFError, ConnectionError, OSError):
+        pass
 
 
 def _learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, steps: int, resumed_from: int | None) -> Run:
@@ -331,10 +344,10 @@ def _learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, steps: int, r
         wall_time = time.perf_counter() - start
         save_with_stats(model, run_dir / MODEL_FILE)
         save_checkpoint(model, run_dir)
-        model.get_env().close()
+        _close(model.get_env())
         for callback in callbacks:
             if isinstance(callback, EvalCallback):
-                callback.eval_env.close()
+                _close(callback.eval_env)
 
     evaluation = None
     if config.eval_episodes > 0:

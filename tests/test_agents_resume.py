@@ -170,3 +170,31 @@ def test_resume_refuses_what_it_cannot_do(tmp_path, capsys, args, expected):
 def test_resume_without_a_run_or_checkpoint(tmp_path, capsys):
     assert train_rl.main(["--resume", str(tmp_path)]) == 2
     assert "No config.yaml in" in capsys.readouterr().err
+
+
+def test_sigint_to_the_process_group_with_subproc_envs_saves_and_exits(tmp_path):
+    """Ctrl-C in a terminal reaches the workers too: their pipes close before the main process saves."""
+    proc = subprocess.Popen(
+        [
+            sys.executable, str(ROOT / "train_rl.py"), "--timesteps", "1000000", "--n-envs", "2", "--threads", "1",
+            "--vec-env", "subproc", "--eval-episodes", "1", "--no-progress-bar", "--set", *PPO_TINY,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    run_dir = tmp_path / "runs" / "attn-FindTarget-v0" / "ppo_attention_s0"
+    deadline = time.time() + 120
+    while not (run_dir / "progress.csv").is_file() or (run_dir / "progress.csv").stat().st_size < 200:
+        assert time.time() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "interrupted (Ctrl-C)" in out and f"--resume {Path('runs/attn-FindTarget-v0/ppo_attention_s0')}" in out
+    model = agents.load(run_dir)
+    assert 0 < model.num_timesteps < 1_000_000
+    assert latest_checkpoint(run_dir).steps == model.num_timesteps  # the interrupt leaves a checkpoint to resume
