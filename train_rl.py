@@ -179,6 +179,7 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--algo", default=None, help="algorithm, for a bare .zip without config.yaml")
     parser.add_argument("--render", choices=("human", "rgb_array"), default=None, help="render the episodes")
     parser.add_argument("--device", default="auto", help="torch device (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (torch.set_num_threads)")
     return parser
 
 
@@ -187,7 +188,9 @@ def run_eval(argv: list[str]) -> int:
     args = eval_parser().parse_args(argv)
     from agents import evaluate, format_evaluation
     from agents.config import parse_override
+    from agents.train import set_threads
 
+    set_threads(args.threads)
     env_kwargs = {}
     for key, value in args.env_kwargs:
         _, env_kwargs[key] = parse_override(f"{key}={value}")

@@ -184,25 +184,28 @@ def import_gym_packages(packages: list[str] | tuple[str, ...]) -> None:
             raise ValueError(f"Cannot import gym package '{package}': {exc}. Is it installed?") from None
 
 
-def check_env_id(env_id: str, gym_packages: list[str] | tuple[str, ...] = ()) -> None:
+def check_env_id(env_id: str, gym_packages: list[str] | tuple[str, ...] = ()) -> str | None:
     """Raise ``ValueError`` naming the closest registered id when ``env_id`` is not registered.
 
     ``gym_packages`` are imported first; ``module:EnvId`` imports ``module``. When the id is still missing,
     the known third-party packages (highway-env, MiniGrid) that are installed are imported and tried.
+
+    Returns:
+        the known package that registered the id, when one had to be imported; else None.
     """
     import_gym_packages(gym_packages)
     module, _, name = env_id.rpartition(":")
     if module:
         import_gym_packages([module])
     if name in gym.registry:
-        return
+        return None
     for package in KNOWN_ENV_PACKAGES:
         try:
             importlib.import_module(package)
         except ImportError:
             continue
         if name in gym.registry:
-            return
+            return package
     raise ValueError(
         f"Unknown env id '{env_id}'.{did_you_mean(name, gym.registry.keys())} "
         "Own envs: " + ", ".join(k for k in gym.registry if k.startswith(f"{envs.NAMESPACE}/")) + ". "
@@ -241,8 +244,8 @@ def read_preset_file(path: Path | str) -> dict[str, Any]:
     for name, section in presets.items():
         if name in PRESET_TYPES or name in field_names():
             raise ValueError(
-                f"{path}: top-level key '{name}' is a preset key, but a preset file is keyed by env id: put it "
-                f"under 'default:' (every env) or under the env's id."
+                f"{path}: top-level key '{name}' is a setting, but a preset file is keyed by env id: put it under "
+                "'default:' (every env) or under the env's id. (A run's config.yaml is no preset: use --resume.)"
             )
         _check_section(path, str(name), section)
     return presets
@@ -388,7 +391,9 @@ def check_config(config: RunConfig) -> None:
 def resolve(config: RunConfig) -> RunConfig:
     """Validate the names and fill every None and preset value, giving the config that will run."""
     check_types(config)
-    check_env_id(config.env, config.gym_packages)
+    package = check_env_id(config.env, config.gym_packages)
+    # Recorded, so that SubprocVecEnv workers, evaluation and --resume import it too.
+    gym_packages = [*config.gym_packages, *([package] if package else [])]
     algo = ALGORITHMS.canonical(config.algo)  # unknown names raise with a suggestion
     preset = load_preset(algo, config.env, config_file=config.config_file)
     extractor = config.extractor if config.extractor is not None else preset.get("extractor", "attention")
@@ -407,6 +412,7 @@ def resolve(config: RunConfig) -> RunConfig:
         policy_kwargs={**preset.get("policy_kwargs", {}), **config.policy_kwargs},
         extractor_kwargs={**preset.get("extractor_kwargs", {}), **config.extractor_kwargs},
         env_kwargs={**preset.get("env_kwargs", {}), **config.env_kwargs},
+        gym_packages=gym_packages,
     )
     check_config(resolved)
     return resolved

@@ -113,7 +113,7 @@ def test_bad_settings_give_one_line(tmp_path, capsys, args, expected):
         ({"default": {"n_envs": "four"}}, "'n_envs: 'four'' in section 'default' must be a int"),
         ({"default": {"hyperparams": [1, 2]}}, "must be a dict"),
         ({"CartPole-v1": {"n_envs": 2}}, "has presets for CartPole-v1, not for 'attn/FindTarget-v0'"),
-        ({"n_envs": 2}, "top-level key 'n_envs' is a preset key, but a preset file is keyed by env id"),
+        ({"n_envs": 2}, "top-level key 'n_envs' is a setting, but a preset file is keyed by env id"),
     ],
 )
 def test_bad_config_files_give_one_line(tmp_path, capsys, data, expected):

@@ -200,3 +200,15 @@ def test_render_rgb_array_keeps_frames(tmp_path, capsys):
     code, out, err = run_cli(capsys, "eval", run_dir, "--episodes", "1", "--render", "rgb_array")
     lengths = json.loads((run_dir / "eval.json").read_text())["lengths"]
     assert code == 0 and f"rendered {lengths[0]} frames" in out, err
+
+
+def test_highway_preset_trains_in_subproc_workers(tmp_path, capsys):
+    pytest.importorskip("highway_env")
+    run_dir = tiny_train(
+        capsys, tmp_path, "ppo", "highway-fast-v0", [*ON_POLICY, "env_kwargs.config.duration=8"], "--vec-env", "subproc"
+    )
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["gym_packages"] == ["highway_env"]  # imported on demand, recorded for the workers
+    assert config["extractor_kwargs"]["ego"] is True and config["extractor_kwargs"]["presence_column"] == 0
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert set(report["attention"]["focus"]) == {"ego", *(f"entity_{i}" for i in range(1, 15))}
