@@ -191,26 +191,36 @@ def check_env_id(env_id: str, gym_packages: list[str] | tuple[str, ...] = ()) ->
     the known third-party packages (highway-env, MiniGrid) that are installed are imported and tried.
 
     Returns:
-        the known package that registered the id, when one had to be imported; else None.
+        the package a fresh process must import to find the id (for ``gym_packages``): the top-level package of
+        the env's entry point, unless that is Gymnasium, this project's ``envs`` or a ``module:`` prefix; else None.
     """
     import_gym_packages(gym_packages)
     module, _, name = env_id.rpartition(":")
     if module:
         import_gym_packages([module])
+    if name not in gym.registry:
+        for package in KNOWN_ENV_PACKAGES:
+            try:
+                importlib.import_module(package)
+            except ImportError:
+                continue
+            if name in gym.registry:
+                break
     if name in gym.registry:
-        return None
-    for package in KNOWN_ENV_PACKAGES:
-        try:
-            importlib.import_module(package)
-        except ImportError:
-            continue
-        if name in gym.registry:
-            return package
+        return None if module else _registering_package(name)
     raise ValueError(
         f"Unknown env id '{env_id}'.{did_you_mean(name, gym.registry.keys())} "
         "Own envs: " + ", ".join(k for k in gym.registry if k.startswith(f"{envs.NAMESPACE}/")) + ". "
         "Envs of your own package: --gym-packages PKG or --env PKG:EnvId."
     )
+
+
+def _registering_package(env_id: str) -> str | None:
+    """The top-level package of a registered env's entry point, when a fresh process would not import it."""
+    entry_point = gym.registry[env_id].entry_point
+    module = entry_point.split(":")[0] if isinstance(entry_point, str) else getattr(entry_point, "__module__", "")
+    package = (module or "").split(".")[0]
+    return None if package in ("", "gymnasium", "envs", "__main__") else package
 
 
 def _check_section(path: Path | str, section_name: str, section: object) -> dict[str, Any]:
@@ -393,7 +403,7 @@ def resolve(config: RunConfig) -> RunConfig:
     check_types(config)
     package = check_env_id(config.env, config.gym_packages)
     # Recorded, so that SubprocVecEnv workers, evaluation and --resume import it too.
-    gym_packages = [*config.gym_packages, *([package] if package else [])]
+    gym_packages = [*config.gym_packages, *([package] if package and package not in config.gym_packages else [])]
     algo = ALGORITHMS.canonical(config.algo)  # unknown names raise with a suggestion
     preset = load_preset(algo, config.env, config_file=config.config_file)
     extractor = config.extractor if config.extractor is not None else preset.get("extractor", "attention")

@@ -211,4 +211,5 @@ def test_highway_preset_trains_in_subproc_workers(tmp_path, capsys):
     assert config["gym_packages"] == ["highway_env"]  # imported on demand, recorded for the workers
     assert config["extractor_kwargs"]["ego"] is True and config["extractor_kwargs"]["presence_column"] == 0
     report = json.loads((run_dir / "eval.json").read_text())
-    assert set(report["attention"]["focus"]) == {"ego", *(f"entity_{i}" for i in range(1, 15))}
+    focus = report["attention"]["focus"]
+    assert "ego" in focus and set(focus) <= {"ego", *(f"entity_{i}" for i in range(1, 15))}
