@@ -187,8 +187,8 @@ def run_eval(argv: list[str]) -> int:
     """Evaluate a saved policy and print its returns and focus table."""
     args = eval_parser().parse_args(argv)
     from agents import evaluate, format_evaluation
+    from agents.build import set_threads
     from agents.config import parse_override
-    from agents.train import set_threads
 
     set_threads(args.threads)
     env_kwargs = {}

@@ -10,8 +10,10 @@ run = resume(run.path, timesteps=100_000)    # from the last checkpoint
 from __future__ import annotations
 
 from agents.algorithms import ALGORITHMS, check_action_space
+from agents.build import build_model
 from agents.callbacks import AttentionLogCallback
 from agents.config import RunConfig, apply_overrides, check_env_id, load_preset, resolve
+from agents.environment import make_env
 from agents.evaluate import (
     EvalResult,
     action_digest,
@@ -21,7 +23,7 @@ from agents.evaluate import (
     interquartile_mean,
     load,
 )
-from agents.train import Run, build_model, dry_run, make_env, resume, train
+from agents.train import Run, dry_run, resume, train
 
 __all__ = [
     "ALGORITHMS",
