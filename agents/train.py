@@ -44,9 +44,6 @@ from agents.runs import (
 )
 from policies import EXTRACTORS
 
-# The periodic evaluation runs one env in-process while training may use SubprocVecEnv: that is intended.
-warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
-
 
 @dataclass
 class Run:
@@ -167,12 +164,15 @@ def _learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, steps: int, r
     interrupted = False
     start = time.perf_counter()
     try:
-        model.learn(
-            steps,
-            callback=CallbackList(callbacks),
-            progress_bar=config.progress_bar,
-            reset_num_timesteps=resumed_from is None,
-        )
+        with warnings.catch_warnings():
+            # The periodic evaluation runs one env in-process while training may use SubprocVecEnv: intended.
+            warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
+            model.learn(
+                steps,
+                callback=CallbackList(callbacks),
+                progress_bar=config.progress_bar,
+                reset_num_timesteps=resumed_from is None,
+            )
     except KeyboardInterrupt:
         interrupted = True
     finally:
