@@ -2,8 +2,10 @@
 
 python train_rl.py                      # PPO + attention on attn/FindTarget-v0, a few minutes on 2 cores
 python train_rl.py --extractor mlp      # the same with SB3's MLP, for comparison
+python train_rl.py --algo dqn --env CartPole-v1 --set hyperparams.learning_rate=1e-3
+python train_rl.py --resume runs/attn-FindTarget-v0/ppo_attention_s0 --timesteps 200000
 tensorboard --logdir runs               # watch returns and attention
-python train_rl.py eval RUN_DIR --episodes 20
+python train_rl.py eval RUN_DIR --episodes 20 --which best
 """
 
 from __future__ import annotations
@@ -11,43 +13,140 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
-COMMANDS = ("train", "eval")
+
+def _algo_help() -> str:
+    return "ppo, a2c, dqn, sac, td3, ddpg, qrdqn, tqc, trpo, ppo_lstm, ppo_mask (or the class name)"
 
 
 def train_parser() -> argparse.ArgumentParser:
     """Arguments of ``train_rl.py [train]``."""
     parser = argparse.ArgumentParser(
         prog="train_rl.py",
-        description="Train an agent; every run gets a folder with tensorboard logs.",
+        description="Train an agent; every run gets a folder with tensorboard logs, checkpoints and the best model.",
         epilog="Evaluate a run with: train_rl.py eval RUN_DIR_OR_MODEL",
     )
-    parser.add_argument("--env", default="attn/FindTarget-v0", help="Gymnasium env id (default: %(default)s)")
-    parser.add_argument("--algo", default="ppo", help="algorithm: ppo, a2c, dqn, sac, td3, ddpg (default: %(default)s)")
-    parser.add_argument(
+    what = parser.add_argument_group("what to train (defaults: configs/<algo>.yaml, keyed by env id)")
+    what.add_argument("--env", default=None, help="Gymnasium env id, or module:EnvId (default: attn/FindTarget-v0)")
+    what.add_argument("--algo", default=None, help=f"algorithm: {_algo_help()} (default: ppo)")
+    what.add_argument(
         "--extractor",
-        default="attention",
+        default=None,
         help="features extractor: attention (tokenizer from the space), entity, patch, features, time, latent, "
-        "or mlp for SB3's default (CNN for images) (default: %(default)s)",
+        "or mlp for SB3's default (CNN for images) (default: the preset's, else attention)",
     )
-    parser.add_argument("--timesteps", type=int, default=None, help="env steps to train (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--n-envs", type=int, default=None, help="parallel envs (default: the preset's)")
-    parser.add_argument(
+    what.add_argument("--timesteps", type=int, default=None, help="total env steps (default: the preset's)")
+    what.add_argument("--config", default=None, metavar="FILE", help="a preset file (keyed by env id) over the preset")
+    what.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any setting, e.g. hyperparams.learning_rate=1e-3 extractor_kwargs.num_layers=1 "
+        "normalize=true n_envs=4 (values are YAML)",
+    )
+    what.add_argument(
+        "--gym-packages",
+        nargs="+",
+        default=None,
+        metavar="PKG",
+        help="modules to import so that they register their envs",
+    )
+    how = parser.add_argument_group("how to run")
+    how.add_argument("--seed", type=int, default=None, help="random seed (default: 0; recorded in config.yaml)")
+    how.add_argument("--n-envs", type=int, default=None, help="parallel envs (default: the preset's)")
+    how.add_argument("--vec-env", choices=("dummy", "subproc"), default=None, help="one process or one per env")
+    how.add_argument("--device", default=None, help="torch device (default: auto)")
+    how.add_argument("--threads", type=int, default=None, help="torch threads (torch.set_num_threads)")
+    how.add_argument(
         "--run-dir",
-        default="runs",
-        help="root folder of the runs; each run gets <env>/<algo>_<extractor>_s<seed> below it (default: %(default)s)",
+        default=None,
+        help="root folder of the runs; each run gets <env>/<algo>_<extractor>_s<seed> below it (default: runs)",
     )
-    parser.add_argument("--eval-episodes", type=int, default=50, help="episodes of the final evaluation (default: 50)")
-    parser.add_argument("--device", default="auto", help="torch device (default: %(default)s)")
-    parser.add_argument(
-        "--progress-bar",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="show SB3's progress bar (default: on)",
+    how.add_argument("--save-freq", type=int, default=None, metavar="STEPS", help="checkpoint every STEPS (10000)")
+    how.add_argument("--eval-freq", type=int, default=None, metavar="STEPS", help="evaluate every STEPS (10000)")
+    how.add_argument("--eval-episodes", type=int, default=None, help="episodes of the final evaluation (50)")
+    how.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    how.add_argument("--dry-run", action="store_true", help="print the resolved config and parameter count, exit")
+    how.add_argument(
+        "--progress-bar", action=argparse.BooleanOptionalAction, default=None, help="SB3's progress bar (default: on)"
     )
-    parser.add_argument("--verbose", type=int, default=0, help="1 also prints SB3's logger tables")
+    how.add_argument("--verbose", type=int, default=None, help="1 also prints SB3's logger tables")
     return parser
+
+
+#: train_rl.py flag -> RunConfig field.
+_CONFIG_FLAGS = {
+    "env": "env",
+    "algo": "algo",
+    "extractor": "extractor",
+    "timesteps": "timesteps",
+    "config": "config_file",
+    "gym_packages": "gym_packages",
+    "seed": "seed",
+    "n_envs": "n_envs",
+    "vec_env": "vec_env",
+    "device": "device",
+    "threads": "threads",
+    "run_dir": "run_root",
+    "save_freq": "save_freq",
+    "eval_freq": "eval_freq",
+    "eval_episodes": "eval_episodes",
+    "progress_bar": "progress_bar",
+    "verbose": "verbose",
+}
+
+
+def run_train(argv: list[str]) -> int:
+    """Train (or resume, or dry-run), evaluate and print where to look next."""
+    args = train_parser().parse_args(argv)
+    from agents import RunConfig, apply_overrides, dry_run, format_evaluation, resume, train
+    from agents.train import RESUME_SETTINGS
+
+    given = {field: getattr(args, flag) for flag, field in _CONFIG_FLAGS.items() if getattr(args, flag) is not None}
+    command = shlex.join(["python", "train_rl.py", *argv])
+    if args.resume is not None:
+        fixed = sorted(set(given) - set(RESUME_SETTINGS))
+        if fixed or args.overrides or args.dry_run:
+            extra = [*fixed, *(["--set"] if args.overrides else []), *(["--dry-run"] if args.dry_run else [])]
+            raise ValueError(
+                f"--resume continues the run as its config.yaml says; it cannot change {', '.join(extra)}. "
+                "It takes --timesteps (a new total), --device, --threads, --save-freq, --eval-freq, --eval-episodes."
+            )
+        run = resume(args.resume, command=command, **given)
+    else:
+        config = apply_overrides(RunConfig(**given), args.overrides)
+        if args.dry_run:
+            print(dry_run(config).format(), end="")
+            return 0
+        run = train(config, command=command)
+    if run.interrupted:
+        state = "interrupted (Ctrl-C) after"
+    elif run.resumed_from is not None:
+        state = f"resumed from {run.resumed_from} steps, trained to"
+    else:
+        state = "trained"
+    print(f"\n{state} {run.model.num_timesteps} steps in {run.wall_time_s:.0f} s; run folder: {run.path}")
+    if run.evaluation is not None:
+        print(format_evaluation(run.evaluation))
+    print(f"\nWatch training:  tensorboard --logdir {run.path.parent.parent}")
+    print(f"Evaluate again:  python train_rl.py eval {run.path} --episodes 20 [--which best]")
+    if run.interrupted:
+        print(f"Continue:        python train_rl.py --resume {run.path}")
+    else:
+        print(f"Train on:        python train_rl.py --resume {run.path} --timesteps {2 * run.config.timesteps}")
+    return 0
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
+    return key, value
 
 
 def eval_parser() -> argparse.ArgumentParser:
@@ -56,6 +155,7 @@ def eval_parser() -> argparse.ArgumentParser:
         prog="train_rl.py eval", description="Load a trained policy, run episodes, report returns and focus."
     )
     parser.add_argument("path", help="a run folder (holding model.zip) or a model .zip file")
+    parser.add_argument("--which", choices=("best", "last"), default="last", help="in a run folder: best or last")
     parser.add_argument("--episodes", type=int, default=20, help="episodes to run (default: %(default)s)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -68,44 +168,32 @@ def eval_parser() -> argparse.ArgumentParser:
     mode.add_argument("--stochastic", dest="deterministic", action="store_false", help="sample actions")
     parser.add_argument("--seed", type=int, default=None, help="seed of the evaluation env (default: run seed + 10000)")
     parser.add_argument("--env", default=None, help="env id (default: the run's)")
-    parser.add_argument("--algo", default=None, help="algorithm, for a bare .zip without config.yaml")
-    return parser
-
-
-def run_train(argv: list[str]) -> int:
-    """Train, evaluate and print where to look next."""
-    args = train_parser().parse_args(argv)
-    from agents import RunConfig, format_evaluation, train
-
-    config = RunConfig(
-        env=args.env,
-        algo=args.algo,
-        extractor=args.extractor,
-        timesteps=args.timesteps,
-        seed=args.seed,
-        n_envs=args.n_envs,
-        run_root=args.run_dir,
-        eval_episodes=args.eval_episodes,
-        device=args.device,
-        progress_bar=args.progress_bar,
-        verbose=args.verbose,
+    parser.add_argument(
+        "--env-kwargs",
+        nargs="+",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="env arguments over the run's (values are YAML)",
     )
-    command = shlex.join(["python", "train_rl.py", *argv])
-    run = train(config, command=command)
-    state = "interrupted (Ctrl-C) after" if run.interrupted else "trained"
-    print(f"\n{state} {run.model.num_timesteps} steps in {run.wall_time_s:.0f} s; run folder: {run.path}")
-    if run.evaluation is not None:
-        print(format_evaluation(run.evaluation))
-    print(f"\nWatch training:  tensorboard --logdir {run.config.run_root}")
-    print(f"Evaluate again:  python train_rl.py eval {run.path} --episodes 20")
-    return 0
+    parser.add_argument("--algo", default=None, help="algorithm, for a bare .zip without config.yaml")
+    parser.add_argument("--render", choices=("human", "rgb_array"), default=None, help="render the episodes")
+    parser.add_argument("--device", default="auto", help="torch device (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (torch.set_num_threads)")
+    return parser
 
 
 def run_eval(argv: list[str]) -> int:
     """Evaluate a saved policy and print its returns and focus table."""
     args = eval_parser().parse_args(argv)
     from agents import evaluate, format_evaluation
+    from agents.build import set_threads
+    from agents.config import parse_override
 
+    set_threads(args.threads)
+    env_kwargs = {}
+    for key, value in args.env_kwargs:
+        _, env_kwargs[key] = parse_override(f"{key}={value}")
     result = evaluate(
         args.path,
         episodes=args.episodes,
@@ -113,19 +201,41 @@ def run_eval(argv: list[str]) -> int:
         seed=args.seed,
         env_id=args.env,
         algo=args.algo,
+        which=args.which,
+        env_kwargs=env_kwargs,
+        render_mode=args.render,
+        device=args.device,
     )
     print(format_evaluation(result))
+    if args.render == "rgb_array":
+        print(f"  rendered {len(result.frames)} frames (rgb_array)")
     return 0
 
 
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its handler (argv -> exit code)."""
+
+    run: Callable[[list[str]], int]
+    help: str
+
+
+#: Subcommands by name; ``train`` is the default when the first argument names none.
+COMMANDS: dict[str, Command] = {
+    "train": Command(run_train, "train an agent (the default)"),
+    "eval": Command(run_eval, "evaluate a saved agent"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch to ``train`` (the default) or ``eval``; bad input exits 2 with one line."""
+    """Dispatch to a subcommand (``train`` by default); bad input exits 2 with one line on stderr."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv.pop(0) if argv and argv[0] in COMMANDS else "train"
+    name = argv.pop(0) if argv and argv[0] in COMMANDS else "train"
     try:
-        return run_train(argv) if command == "train" else run_eval(argv)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"train_rl.py {command}: error: {exc}", file=sys.stderr)
+        return COMMANDS[name].run(argv)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the exception held
+        print(f"train_rl.py {name}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -1,18 +1,29 @@
-"""Build, train, save, load and evaluate agents; the callbacks that log attention to tensorboard.
+"""Build, train, resume, save, load and evaluate agents; the callbacks that log attention to tensorboard.
 
-from agents import RunConfig, train, load, evaluate
+from agents import RunConfig, train, load, evaluate, resume
 run = train(RunConfig(env="attn/FindTarget-v0", extractor="attention", timesteps=50_000))
-model = load(run.path)
+model = load(run.path)                       # or load(run.path, which="best")
 result = evaluate(run.path, episodes=20)
+run = resume(run.path, timesteps=100_000)    # from the last checkpoint
 """
 
 from __future__ import annotations
 
 from agents.algorithms import ALGORITHMS, check_action_space
+from agents.build import build_model
 from agents.callbacks import AttentionLogCallback
-from agents.config import RunConfig, check_env_id, load_preset, resolve
-from agents.evaluate import EvalResult, action_digest, evaluate, evaluate_model, format_evaluation, load
-from agents.train import Run, build_model, make_env, train
+from agents.config import RunConfig, apply_overrides, check_env_id, load_preset, resolve
+from agents.environment import make_env
+from agents.evaluate import (
+    EvalResult,
+    action_digest,
+    evaluate,
+    evaluate_model,
+    format_evaluation,
+    interquartile_mean,
+    load,
+)
+from agents.train import Run, dry_run, resume, train
 
 __all__ = [
     "ALGORITHMS",
@@ -21,15 +32,19 @@ __all__ = [
     "Run",
     "RunConfig",
     "action_digest",
+    "apply_overrides",
     "build_model",
     "check_action_space",
     "check_env_id",
+    "dry_run",
     "evaluate",
     "evaluate_model",
     "format_evaluation",
+    "interquartile_mean",
     "load",
     "load_preset",
     "make_env",
     "resolve",
+    "resume",
     "train",
 ]

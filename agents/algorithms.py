@@ -1,34 +1,64 @@
-"""The algorithms registry: CLI and config names -> SB3 algorithm classes and the actions they support."""
+"""The algorithms registry: CLI and config names -> SB3 / sb3-contrib classes and what they need.
+
+Names follow rl-baselines3-zoo (``ppo a2c dqn sac td3 ddpg qrdqn tqc trpo ppo_lstm ppo_mask``); lookups are
+case-insensitive and the class names (``RecurrentPPO``, ``QRDQN``, ``MaskablePPO``...) are aliases.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from gymnasium import spaces
+from sb3_contrib import QRDQN, TQC, TRPO, MaskablePPO, RecurrentPPO
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from policies.registry import Registry
 
-_ON_POLICY_ACTIONS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+_ALL_ACTIONS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+_MASKABLE_ACTIONS = (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 
 
 @dataclass(frozen=True)
 class Algorithm:
-    """A registered algorithm: its class and the action spaces it can act in."""
+    """A registered algorithm: its class, the action spaces it can act in, and what it needs.
+
+    Attributes:
+        cls: the SB3 / sb3-contrib class.
+        action_spaces: action space types it supports.
+        recurrent: an LSTM policy (``MlpLstmPolicy``...) whose state evaluation must carry.
+        masked: needs action masks (``MaskablePPO``): envs are wrapped in ``ActionMasker``.
+    """
 
     cls: type[BaseAlgorithm]
     action_spaces: tuple[type[spaces.Space], ...]
+    recurrent: bool = False
+    masked: bool = False
+
+    @property
+    def off_policy(self) -> bool:
+        """True for replay-buffer algorithms (their buffer goes into checkpoints)."""
+        return issubclass(self.cls, OffPolicyAlgorithm)
 
 
-#: Algorithms by rl-zoo name (lookups are case-insensitive).
+#: Algorithms by rl-zoo name (lookups are case-insensitive; class names are aliases).
 ALGORITHMS: Registry[Algorithm] = Registry("algorithm")
-ALGORITHMS.register("ppo", Algorithm(PPO, _ON_POLICY_ACTIONS))
-ALGORITHMS.register("a2c", Algorithm(A2C, _ON_POLICY_ACTIONS))
+ALGORITHMS.register("ppo", Algorithm(PPO, _ALL_ACTIONS))
+ALGORITHMS.register("a2c", Algorithm(A2C, _ALL_ACTIONS))
 ALGORITHMS.register("dqn", Algorithm(DQN, (spaces.Discrete,)))
 ALGORITHMS.register("sac", Algorithm(SAC, (spaces.Box,)))
 ALGORITHMS.register("td3", Algorithm(TD3, (spaces.Box,)))
 ALGORITHMS.register("ddpg", Algorithm(DDPG, (spaces.Box,)))
+ALGORITHMS.register("qrdqn", Algorithm(QRDQN, (spaces.Discrete,)), aliases=("qr-dqn", "qr_dqn"))
+ALGORITHMS.register("tqc", Algorithm(TQC, (spaces.Box,)))
+ALGORITHMS.register("trpo", Algorithm(TRPO, _ALL_ACTIONS))
+ALGORITHMS.register(
+    "ppo_lstm", Algorithm(RecurrentPPO, _ALL_ACTIONS, recurrent=True), aliases=("recurrentppo", "recurrent_ppo")
+)
+ALGORITHMS.register(
+    "ppo_mask", Algorithm(MaskablePPO, _MASKABLE_ACTIONS, masked=True), aliases=("maskableppo", "maskable_ppo")
+)
 
 
 def check_action_space(algo: str, action_space: spaces.Space) -> None:
@@ -40,3 +70,11 @@ def check_action_space(algo: str, action_space: spaces.Space) -> None:
         f"Algorithm '{algo}' does not support the action space {action_space}; algorithms that do: "
         f"{', '.join(fitting) or 'none'}."
     )
+
+
+def algo_name(model: BaseAlgorithm) -> str:
+    """The registry name of a model's algorithm (``RecurrentPPO`` instance -> ``ppo_lstm``)."""
+    for name, entry in ALGORITHMS.items():
+        if type(model) is entry.cls:
+            return name
+    raise ValueError(f"{type(model).__name__} is not a registered algorithm: {', '.join(ALGORITHMS.names())}.")

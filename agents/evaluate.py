@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -10,18 +11,23 @@ from typing import Any
 
 import numpy as np
 import yaml
+from sb3_contrib.common.maskable.evaluation import evaluate_policy as maskable_evaluate_policy
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv
 
-from agents.algorithms import ALGORITHMS
+from agents.algorithms import ALGORITHMS, algo_name
 from agents.callbacks import attention_summary, observations_with_relevance
 from agents.config import RunConfig, check_env_id
+from agents.environment import check_spaces, make_env, vecnormalize_path, wrap_normalize
 from agents.runs import CONFIG_FILE, EVAL_FILE, find_model, write_json
 from policies import find_attention_extractor
 
 #: At most this many observations (sampled evenly) go into the evaluation's attention summary.
 MAX_ATTENTION_SAMPLES = 2048
+
+#: Offset between the training seed and the evaluation env's seed, so evaluation never replays training.
+EVAL_SEED_OFFSET = 10_000
 
 
 def action_digest(actions: list[np.ndarray]) -> str:
@@ -47,6 +53,8 @@ class EvalResult:
     """``{"focus": {part: mass}, "entropy", "top1_mass", "relevant_mass"}``; None without attention."""
     model: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    frames: list[np.ndarray] = field(default_factory=list, repr=False)
+    """Rendered frames with ``render_mode="rgb_array"`` (not written to ``eval.json``)."""
 
     @property
     def mean_return(self) -> float:
@@ -59,18 +67,34 @@ class EvalResult:
         return float(np.std(self.returns))
 
     @property
+    def iqm_return(self) -> float:
+        """Interquartile mean of the episode returns (the middle 50%)."""
+        return interquartile_mean(self.returns)
+
+    @property
+    def mean_length(self) -> float:
+        """Mean episode length."""
+        return float(np.mean(self.lengths))
+
+    @property
     def success_rate(self) -> float | None:
         """Fraction of successful episodes, or None when the env does not define success."""
         return None if self.successes is None else float(np.mean(self.successes))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data with the summary figures first."""
-        data = asdict(self)
+        frames, self.frames = self.frames, []
+        try:
+            data = asdict(self)
+        finally:
+            self.frames = frames
+        data.pop("frames")
         summary = {
             "mean_return": self.mean_return,
             "std_return": self.std_return,
+            "iqm_return": self.iqm_return,
             "success_rate": self.success_rate,
-            "mean_length": float(np.mean(self.lengths)),
+            "mean_length": self.mean_length,
         }
         return {"model": data.pop("model"), "env": data.pop("env"), **summary, **data}
 
@@ -81,33 +105,62 @@ def read_config(run_dir: Path) -> RunConfig:
         return RunConfig.from_dict(yaml.safe_load(f))
 
 
-def load(path: str | Path, algo: str | None = None, device: str = "auto") -> BaseAlgorithm:
+def interquartile_mean(values: list[float] | np.ndarray) -> float:
+    """Mean of the middle 50% (``scipy.stats.trim_mean(values, 0.25)``): robust to a few outlier episodes."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    cut = int(0.25 * len(ordered))
+    return float(np.mean(ordered[cut : len(ordered) - cut]))
+
+
+def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecEnv | None = None) -> BaseAlgorithm:
+    """Load an SB3 zip as ``algo`` (on ``env`` when given); one clear ``ValueError`` for a file that is not one."""
+    cls = ALGORITHMS.get(algo).cls
+    if not zipfile.is_zipfile(model_path):
+        raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip (not a zip file at all).")
+    try:
+        return cls.load(model_path, env=env, device=device)
+    except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, AttributeError, TypeError, AssertionError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip for {cls.__name__} ({reason}).") from None
+
+
+def load(path: str | Path, algo: str | None = None, device: str = "auto", which: str = "last") -> BaseAlgorithm:
     """Load a trained model from a run folder or a ``.zip`` file.
 
+    When the run normalised observations, the model comes back with the run's env (one copy) wrapped in
+    the saved ``VecNormalize`` statistics, frozen: ``model.get_vec_normalize_env().normalize_obs(obs)``
+    gives what the policy expects.
+
     Args:
-        path: a run folder made by ``train_rl.py`` (its ``model.zip``) or a model file.
+        path: a run folder made by ``train_rl.py`` or a model file.
         algo: algorithm name; read from the run's ``config.yaml`` when None.
         device: torch device.
+        which: in a run folder, ``last`` (``model.zip``) or ``best`` (``best_model.zip``).
 
     Raises:
         FileNotFoundError: no model at ``path``.
         ValueError: the algorithm is unknown, or the file is not an SB3 model.
     """
-    model_path, run_dir = find_model(path)
+    model_path, run_dir = find_model(path, which)
+    config = read_config(run_dir) if run_dir is not None else None
     if algo is None:
-        if run_dir is None:
+        if config is None:
             raise ValueError(
                 f"No {CONFIG_FILE} beside {model_path}, so its algorithm is unknown: pass it (e.g. algo='ppo', "
                 "or --algo ppo on the command line)."
             )
-        algo = read_config(run_dir).algo
-    cls = ALGORITHMS.get(algo).cls
-    if not zipfile.is_zipfile(model_path):
-        raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip (not a zip file at all).")
-    try:
-        return cls.load(model_path, device=device)
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip for {cls.__name__} ({exc}).") from None
+        algo = config.algo
+    model = load_model_file(model_path, algo, device)
+    stats = vecnormalize_path(model_path)
+    if config is not None and stats.is_file():
+        env = make_env(dataclasses.replace(config, algo=algo), 1, config.seed + EVAL_SEED_OFFSET, vec_env="dummy")
+        try:
+            check_spaces(model_path, model.observation_space, model.action_space, env, config.env)
+        except ValueError:
+            env.close()
+            raise
+        model = load_model_file(model_path, algo, device, env=wrap_normalize(env, config, stats, training=False))
+    return model
 
 
 def evaluate_model(
@@ -117,31 +170,67 @@ def evaluate_model(
     episodes: int = 50,
     seed: int = 0,
     deterministic: bool = True,
+    *,
+    vecnormalize: Path | None = None,
+    render_mode: str | None = None,
+    gym_packages: list[str] | tuple[str, ...] = (),
+    model_path: Path | None = None,
 ) -> EvalResult:
     """Run ``episodes`` episodes of ``env_id`` with ``model`` and collect returns, successes and attention.
 
-    The env is ``make_vec_env(env_id, n_envs=1, seed=seed)``: the first episode resets with ``seed`` and the
-    following ones continue its random stream, so the same model and seed give the same episodes.
+    The env is one env seeded with ``seed``: the first episode resets with ``seed`` and the following
+    ones continue its random stream, so the same model and seed give the same episodes. LSTM states are
+    carried through each episode (SB3's ``evaluate_policy``); ``MaskablePPO`` gets the env's action masks.
+
+    Args:
+        model: the policy.
+        env_id: env to run.
+        env_kwargs: its constructor arguments.
+        episodes: episodes to run.
+        seed: seed of the env.
+        deterministic: greedy or sampled actions.
+        vecnormalize: saved ``VecNormalize`` statistics to apply (frozen, rewards left raw).
+        render_mode: ``human`` (a window) or ``rgb_array`` (frames kept in ``EvalResult.frames``).
+        gym_packages: modules to import so that ``env_id`` is registered.
+        model_path: named in the error when the model does not fit the env.
+
+    Raises:
+        ValueError: bad arguments, or a model trained on other spaces than the env's.
     """
-    check_env_id(env_id)
+    check_env_id(env_id, gym_packages)
     if episodes < 1:
         raise ValueError(f"episodes={episodes} is invalid: evaluate at least 1 episode.")
-    env = make_vec_env(env_id, n_envs=1, seed=seed, env_kwargs=env_kwargs or {})
+    if render_mode not in (None, "human", "rgb_array"):
+        raise ValueError(f"render_mode='{render_mode}' is invalid: use human or rgb_array.")
+    algo = algo_name(model)
+    config = RunConfig(env=env_id, algo=algo, env_kwargs=dict(env_kwargs or {}), gym_packages=list(gym_packages))
+    env = make_env(config, 1, seed, vec_env="dummy", render_mode=render_mode)
+    try:
+        check_spaces(model_path or Path("the model"), model.observation_space, model.action_space, env, env_id)
+    except ValueError:
+        env.close()
+        raise
+    env = wrap_normalize(env, config, vecnormalize, training=False) if vecnormalize is not None else env
     successes: list[bool | None] = []
     digests: list[str] = []
     episode_actions: list[np.ndarray] = []
     samples: list[tuple[Any, np.ndarray | None]] = []
+    frames: list[np.ndarray] = []
 
     def on_step(local: dict[str, Any], _globals: dict[str, Any]) -> None:
         episode_actions.append(np.array(local["actions"][local["i"]]))
-        samples.extend(observations_with_relevance(local["new_observations"], local["infos"], local["dones"]))
+        new_obs = local["new_observations"] if "new_observations" in local else local["observations"]
+        samples.extend(observations_with_relevance(new_obs, local["infos"], local["dones"]))
+        if render_mode == "rgb_array":
+            frames.extend(frame for frame in env.get_images() if frame is not None)
         if local["done"]:
             successes.append(local["info"].get("is_success"))
             digests.append(action_digest(episode_actions))
             episode_actions.clear()
 
+    run_episodes = maskable_evaluate_policy if ALGORITHMS.get(algo).masked else evaluate_policy
     try:
-        returns, lengths = evaluate_policy(
+        returns, lengths = run_episodes(
             model,
             env,
             n_eval_episodes=episodes,
@@ -162,7 +251,7 @@ def evaluate_model(
         chosen = np.linspace(0, len(samples) - 1, min(len(samples), MAX_ATTENTION_SAMPLES)).astype(int)
         observations, relevant = zip(*(samples[i] for i in chosen), strict=True)
         attention = attention_summary(model, observations, relevant)
-    return EvalResult(
+    result = EvalResult(
         env=env_id,
         episodes=episodes,
         deterministic=deterministic,
@@ -173,6 +262,8 @@ def evaluate_model(
         actions_sha256=digests,
         attention=attention,
     )
+    result.frames = frames
+    return result
 
 
 def evaluate(
@@ -183,6 +274,10 @@ def evaluate(
     env_id: str | None = None,
     algo: str | None = None,
     write: bool = True,
+    which: str = "last",
+    env_kwargs: dict[str, Any] | None = None,
+    render_mode: str | None = None,
+    device: str = "auto",
 ) -> EvalResult:
     """Load the model at ``path`` and evaluate it; write ``eval.json`` beside it.
 
@@ -194,22 +289,45 @@ def evaluate(
         env_id: env to evaluate on; the run's env when None.
         algo: algorithm; the run's when None.
         write: write ``eval.json`` into the run folder (or beside the model file).
+        which: in a run folder, ``last`` (``model.zip``) or ``best`` (``best_model.zip``).
+        env_kwargs: env arguments over the run's (when it is the run's env).
+        render_mode: ``human`` or ``rgb_array`` (frames in the result's ``frames``).
+        device: torch device.
     """
-    model_path, run_dir = find_model(path)
+    model_path, run_dir = find_model(path, which)
     config = read_config(run_dir) if run_dir is not None else None
     if env_id is None:
         if config is None:
             raise ValueError(f"No {CONFIG_FILE} beside {model_path}: name the env to evaluate on (--env ID).")
         env_id = config.env
-    env_kwargs = config.env_kwargs if config is not None and env_id == config.env else {}
+    run_kwargs = config.env_kwargs if config is not None and env_id == config.env else {}
     if seed is None:
-        seed = (config.seed if config is not None else 0) + 10_000
-    model = load(model_path, algo=algo or (config.algo if config else None))
-    result = evaluate_model(model, env_id, env_kwargs, episodes=episodes, seed=seed, deterministic=deterministic)
+        seed = (config.seed if config is not None else 0) + EVAL_SEED_OFFSET
+    model = load_model_file(model_path, algo or (config.algo if config else _require_algo(model_path)), device)
+    stats = vecnormalize_path(model_path)
+    result = evaluate_model(
+        model,
+        env_id,
+        {**run_kwargs, **(env_kwargs or {})},
+        episodes=episodes,
+        seed=seed,
+        deterministic=deterministic,
+        vecnormalize=stats if stats.is_file() else None,
+        render_mode=render_mode,
+        gym_packages=config.gym_packages if config is not None else (),
+        model_path=model_path,
+    )
     result.model = str(model_path)
     if write:
         write_json((run_dir or model_path.parent) / EVAL_FILE, result.to_dict())
     return result
+
+
+def _require_algo(model_path: Path) -> str:
+    raise ValueError(
+        f"No {CONFIG_FILE} beside {model_path}, so its algorithm is unknown: pass it (e.g. algo='ppo', "
+        "or --algo ppo on the command line)."
+    )
 
 
 def format_evaluation(result: EvalResult, max_parts: int = 16) -> str:
@@ -218,7 +336,7 @@ def format_evaluation(result: EvalResult, max_parts: int = 16) -> str:
     lines = [
         f"Evaluation of {result.model or 'the model'} on {result.env}: {result.episodes} episodes, {mode}, "
         f"seed {result.seed}",
-        f"  mean return   {result.mean_return:.3f} ± {result.std_return:.3f}",
+        f"  mean return   {result.mean_return:.3f} ± {result.std_return:.3f}  (IQM {result.iqm_return:.3f})",
     ]
     if result.success_rate is not None:
         lines.append(f"  success rate  {100 * result.success_rate:.1f}%")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ MODEL_FILE = "model.zip"
 CONFIG_FILE = "config.yaml"
 COMMAND_FILE = "command.txt"
 EVAL_FILE = "eval.json"
+BEST_MODEL_FILE = "best_model.zip"
+MODEL_FILES = {"last": MODEL_FILE, "best": BEST_MODEL_FILE}
 
 
 def env_folder_name(env_id: str) -> str:
@@ -62,12 +65,17 @@ def write_json(path: str | Path, data: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
-def save_model_atomic(model: BaseAlgorithm, path: str | Path) -> Path:
-    """Save an SB3 model to ``path`` (a ``.zip``) atomically; an interrupted save keeps the old file."""
+def save_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    An interrupted or failing write (an exception, Ctrl-C) leaves the previous ``path`` as it was and no
+    temporary file behind; a killed process leaves at most a hidden ``.name.tmp.ext`` file, never half a
+    ``path``.
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.zip")
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
-        model.save(tmp)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -75,23 +83,48 @@ def save_model_atomic(model: BaseAlgorithm, path: str | Path) -> Path:
     return path
 
 
-def find_model(path: str | Path) -> tuple[Path, Path | None]:
+def save_model_atomic(model: BaseAlgorithm, path: str | Path) -> Path:
+    """Save an SB3 model to ``path`` (a ``.zip``) atomically; an interrupted save keeps the old file."""
+    return save_atomic(path, model.save)
+
+
+def find_model(path: str | Path, which: str = "last") -> tuple[Path, Path | None]:
     """Resolve a run folder or a model file to ``(model_zip, run_dir_or_None)``.
+
+    Args:
+        path: a run folder or a model ``.zip``.
+        which: in a run folder, ``last`` (``model.zip``) or ``best`` (``best_model.zip``).
 
     Raises:
         FileNotFoundError: when there is no model at ``path``.
+        ValueError: for a ``which`` other than ``best`` or ``last``.
     """
+    if which not in MODEL_FILES:
+        raise ValueError(f"which='{which}' is invalid: use 'best' or 'last'.")
     path = Path(path)
     if path.is_dir():
-        model = path / MODEL_FILE
+        model = path / MODEL_FILES[which]
         if not model.is_file():
+            if which == "best":
+                raise FileNotFoundError(
+                    f"No {model.name} in {path}: no evaluation has run there yet (training evaluates every "
+                    "--eval-freq steps and at the end). Use --which last."
+                )
             raise FileNotFoundError(
                 f"No model in {path}: expected {MODEL_FILE} there. Pass a run folder made by train_rl.py "
                 "or the path of a saved .zip model."
             )
         return model, path
     if path.is_file():
-        return path, path.parent if (path.parent / CONFIG_FILE).is_file() else None
+        return path, _run_dir_of(path)
     if path.with_suffix(".zip").is_file():
         return find_model(path.with_suffix(".zip"))
     raise FileNotFoundError(f"No model at {path}: the path does not exist. Pass a run folder or a .zip model file.")
+
+
+def _run_dir_of(model_path: Path) -> Path | None:
+    """The run folder a model file belongs to (its folder, or the parent of ``checkpoints/``), if any."""
+    for folder in (model_path.parent, model_path.parent.parent):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return None

@@ -1,44 +1,53 @@
-"""Build and train an agent from a ``RunConfig``; everything lands in one run folder."""
+"""Build, train and resume an agent from a ``RunConfig``; everything lands in one run folder."""
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from gymnasium import spaces
+import numpy as np
+from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.logger import configure
-from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
+from stable_baselines3.common.logger import Logger, make_output_format
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.algorithms import ALGORITHMS, check_action_space
+from agents.algorithms import ALGORITHMS
+from agents.build import checked_model, policy_name, set_threads
 from agents.callbacks import AttentionLogCallback
-from agents.config import RunConfig, resolve
-from agents.evaluate import EvalResult, evaluate_model
+from agents.checkpoints import (
+    CheckpointCallback,
+    SaveBestCallback,
+    latest_checkpoint,
+    read_best,
+    save_best,
+    save_checkpoint,
+    save_with_stats,
+)
+from agents.config import RunConfig, check_config, check_env_id, resolve
+from agents.environment import make_env, vecnormalize_path, wrap_normalize
+from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_model, read_config
 from agents.runs import (
     COMMAND_FILE,
     CONFIG_FILE,
     EVAL_FILE,
     MODEL_FILE,
     new_run_dir,
-    save_model_atomic,
     write_atomic,
     write_json,
     write_yaml,
 )
 from policies import EXTRACTORS
-from policies.registry import did_you_mean
-
-#: Offset between the training seed and the evaluation env's seed, so evaluation never replays training.
-EVAL_SEED_OFFSET = 10_000
 
 
 @dataclass
 class Run:
-    """What ``train`` leaves behind."""
+    """What ``train`` and ``resume`` leave behind."""
 
     path: Path
     """The run folder."""
@@ -52,6 +61,8 @@ class Run:
     """True when training was stopped with Ctrl-C (the model reached so far is saved)."""
     evaluation: EvalResult | None
     """The final evaluation, or None with ``eval_episodes=0``."""
+    resumed_from: int | None = None
+    """Steps of the checkpoint a resumed run started from (None for a fresh run)."""
 
     @property
     def model_path(self) -> Path:
@@ -59,111 +70,138 @@ class Run:
         return self.path / MODEL_FILE
 
 
-def make_env(config: RunConfig, n_envs: int, seed: int, monitor_dir: Path | None = None) -> VecEnv:
-    """A monitored ``DummyVecEnv`` of ``config.env`` with ``config.env_kwargs``."""
-    return make_vec_env(
-        config.env,
-        n_envs=n_envs,
-        seed=seed,
-        env_kwargs=config.env_kwargs,
-        monitor_dir=None if monitor_dir is None else str(monitor_dir),
-    )
+@dataclass
+class DryRun:
+    """What ``--dry-run`` reports: the resolved config and the size of the model it would train."""
+
+    config: RunConfig
+    policy: str
+    parameters: int
+    extractor_parameters: int
+
+    def format(self) -> str:
+        """The resolved config as YAML, then the policy and its parameter counts."""
+        import yaml
+
+        algo = ALGORITHMS.get(self.config.algo).cls.__name__
+        return (
+            yaml.safe_dump(self.config.to_dict(), sort_keys=False)
+            + f"\npolicy: {algo} {self.policy}\nparameters: {self.parameters:,}"
+            + f" (in features extractors: {self.extractor_parameters:,})\n"
+        )
 
 
-def check_hyperparams(algo: type[BaseAlgorithm], hyperparams: dict[str, object]) -> None:
-    """Raise ``ValueError`` for a hyperparameter the algorithm's constructor does not take."""
-    accepted = [p for p in inspect.signature(algo.__init__).parameters if p not in ("self", "policy", "env")]
-    for key in hyperparams:
-        if key not in accepted:
-            raise ValueError(
-                f"{algo.__name__} has no hyperparameter '{key}'.{did_you_mean(key, accepted)} "
-                f"Valid ones: {', '.join(accepted)}."
-            )
-
-
-def policy_name(observation_space: spaces.Space, extractor: type | None) -> str:
-    """SB3's policy alias for an observation space and extractor class (None: SB3's own extractor).
-
-    ``MultiInputPolicy`` for Dict spaces, ``CnnPolicy`` for images with SB3's own extractor (NatureCNN),
-    ``MlpPolicy`` otherwise (an attention extractor replaces the policy's features extractor).
-    """
-    if isinstance(observation_space, spaces.Dict):
-        return "MultiInputPolicy"
-    if extractor is None and is_image_space(observation_space, check_channels=False):
-        return "CnnPolicy"
-    return "MlpPolicy"
-
-
-def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
-    """Create the algorithm with its policy and (unless ``mlp``) the attention extractor."""
-    algo = ALGORITHMS.get(config.algo).cls
-    check_action_space(config.algo, env.action_space)
-    check_hyperparams(algo, config.hyperparams)
-    policy_kwargs = dict(config.policy_kwargs)
-    extractor = EXTRACTORS.get(config.extractor)
-    if extractor is not None:
-        policy_kwargs["features_extractor_class"] = extractor
-        policy_kwargs["features_extractor_kwargs"] = dict(config.extractor_kwargs)
-    return algo(
-        policy_name(env.observation_space, extractor),
-        env,
-        seed=config.seed,
-        device=config.device,
-        verbose=config.verbose,
-        policy_kwargs=policy_kwargs,
-        **config.hyperparams,
-    )
-
-
-def train(config: RunConfig, command: str | None = None) -> Run:
-    """Train an agent as ``config`` says, save it, evaluate it, and return the run.
-
-    The run folder ``<run_root>/<env>/<algo>_<extractor>_s<seed>[_k]/`` receives ``config.yaml`` (the
-    resolved config), ``command.txt``, the tensorboard events and ``progress.csv``, ``monitor/``,
-    ``model.zip`` and ``eval.json``. Ctrl-C stops training early and still saves and evaluates the model.
-    """
+def dry_run(config: RunConfig) -> DryRun:
+    """Resolve ``config`` and build its model without training or writing anything."""
     config = resolve(config)
-    env = make_env(config, config.n_envs, config.seed)  # built before the folder: a bad env leaves no litter
-    try:
-        model = build_model(config, env)
-    except BaseException:
-        env.close()
-        raise
-    env.close()
-    run_dir = new_run_dir(config.run_root, config.env, config.algo, config.extractor, config.seed)
-    write_yaml(run_dir / CONFIG_FILE, config.to_dict())
-    if command is not None:
-        write_atomic(run_dir / COMMAND_FILE, command + "\n")
-    model.set_env(make_env(config, config.n_envs, config.seed, monitor_dir=run_dir / "monitor"))
-    formats = ["tensorboard", "csv"] + (["stdout"] if config.verbose else [])
-    model.set_logger(configure(str(run_dir), formats))
+    model = checked_model(config)
+    policy = model.policy
+    extractors = [m for m in policy.modules() if isinstance(m, BaseFeaturesExtractor)]
+    extractor_params = {id(p): p.numel() for m in extractors for p in m.parameters()}
+    return DryRun(
+        config,
+        policy_name(model.observation_space, EXTRACTORS.get(config.extractor), ALGORITHMS.get(config.algo).recurrent),
+        sum(p.numel() for p in policy.parameters()),
+        sum(extractor_params.values()),
+    )
 
+
+def _logger(run_dir: Path, verbose: int) -> Logger:
+    """Tensorboard events in the run folder (a resumed run adds a file there) and ``progress[_resumeK].csv``."""
+    previous = len(list(run_dir.glob("progress*.csv")))
+    suffix = "" if previous == 0 else f"_resume{previous}"
+    formats = ["tensorboard", "csv"] + (["stdout"] if verbose else [])
+    return Logger(str(run_dir), [make_output_format(f, str(run_dir), suffix) for f in formats])
+
+
+def _eval_callback(model: BaseAlgorithm, config: RunConfig, run_dir: Path) -> EvalCallback:
+    """Evaluate every ``eval_freq`` steps on its own env and keep ``best_model.zip`` (atomically)."""
+    eval_env = make_env(config, 1, config.seed + EVAL_SEED_OFFSET, vec_env="dummy")
+    if model.get_vec_normalize_env() is not None:  # statistics are synced from training before each eval
+        eval_env = wrap_normalize(eval_env, dataclasses.replace(config, normalize=True), training=False)
+    cls = MaskableEvalCallback if ALGORITHMS.get(config.algo).masked else EvalCallback
+    callback = cls(
+        eval_env,
+        callback_on_new_best=SaveBestCallback(run_dir),
+        n_eval_episodes=config.eval_freq_episodes,
+        eval_freq=max(config.eval_freq // config.n_envs, 1),
+        log_path=str(run_dir),
+        best_model_save_path=None,
+        deterministic=True,
+        warn=False,
+        verbose=config.verbose,
+    )
+    best = read_best(run_dir)
+    if best is not None:
+        callback.best_mean_reward = best["mean_reward"]
+    history = run_dir / "evaluations.npz"
+    if history.is_file():  # a resumed run extends the history instead of overwriting it
+        with np.load(history) as data:
+            callback.evaluations_timesteps = data["timesteps"].tolist()
+            callback.evaluations_results = data["results"].tolist()
+            callback.evaluations_length = data["ep_lengths"].tolist()
+            if "successes" in data:
+                callback.evaluations_successes = data["successes"].tolist()
+    return callback
+
+
+def _close(env: VecEnv) -> None:
+    """Close a VecEnv; after Ctrl-C, ``SubprocVecEnv`` workers (which got the SIGINT too) may be gone already."""
+    try:
+        env.close()
+    except (EOFError, ConnectionError, OSError):
+        pass
+
+
+def _learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, steps: int, resumed_from: int | None) -> Run:
+    """Train ``steps`` more steps with checkpoints and evaluations; save, evaluate, and return the run."""
+    callbacks: list[BaseCallback] = [
+        AttentionLogCallback(interval=config.attention_log_interval),
+        CheckpointCallback(run_dir, config.save_freq),
+    ]
+    if config.eval_freq > 0:
+        callbacks.append(_eval_callback(model, config, run_dir))
     interrupted = False
     start = time.perf_counter()
     try:
-        model.learn(
-            config.timesteps,
-            callback=AttentionLogCallback(interval=config.attention_log_interval),
-            progress_bar=config.progress_bar,
-        )
+        with warnings.catch_warnings():
+            # The periodic evaluation runs one env in-process while training may use SubprocVecEnv: intended.
+            warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
+            model.learn(
+                steps,
+                callback=CallbackList(callbacks),
+                progress_bar=config.progress_bar,
+                reset_num_timesteps=resumed_from is None,
+            )
     except KeyboardInterrupt:
         interrupted = True
     finally:
         wall_time = time.perf_counter() - start
-        save_model_atomic(model, run_dir / MODEL_FILE)
-        model.get_env().close()
+        save_with_stats(model, run_dir / MODEL_FILE)
+        save_checkpoint(model, run_dir)
+        _close(model.get_env())
+        for callback in callbacks:
+            if isinstance(callback, EvalCallback):
+                _close(callback.eval_env)
 
     evaluation = None
     if config.eval_episodes > 0:
+        stats = vecnormalize_path(run_dir / MODEL_FILE)
         evaluation = evaluate_model(
             model,
             config.env,
             config.env_kwargs,
             episodes=config.eval_episodes,
             seed=config.seed + EVAL_SEED_OFFSET,
+            vecnormalize=stats if stats.is_file() else None,
+            gym_packages=config.gym_packages,
+            model_path=run_dir / MODEL_FILE,
         )
         evaluation.model = str(run_dir / MODEL_FILE)
         write_json(run_dir / EVAL_FILE, evaluation.to_dict())
+        best = read_best(run_dir)
+        if best is None or evaluation.mean_return > best["mean_reward"]:
+            save_best(model, run_dir, evaluation.mean_return)
         model.logger.record("eval/mean_reward", evaluation.mean_return)
         if evaluation.success_rate is not None:
             model.logger.record("eval/success_rate", evaluation.success_rate)
@@ -171,4 +209,92 @@ def train(config: RunConfig, command: str | None = None) -> Run:
             model.logger.record("eval/relevant_mass", evaluation.attention["relevant_mass"])
         model.logger.dump(model.num_timesteps)
     model.logger.close()
-    return Run(run_dir, config, model, wall_time, interrupted, evaluation)
+    return Run(run_dir, config, model, wall_time, interrupted, evaluation, resumed_from)
+
+
+def train(config: RunConfig, command: str | None = None) -> Run:
+    """Train an agent as ``config`` says, save it, evaluate it, and return the run.
+
+    The run folder ``<run_root>/<env>/<algo>_<extractor>_s<seed>[_k]/`` receives ``config.yaml`` (the
+    resolved config), ``command.txt``, the tensorboard events and ``progress.csv``, ``monitor/``,
+    ``checkpoints/``, ``model.zip`` (and ``vecnormalize.pkl``), ``best_model.zip`` and ``eval.json``.
+    Ctrl-C stops training early and still saves and evaluates the model.
+    """
+    config = resolve(config)
+    set_threads(config.threads)
+    model = checked_model(config)  # a bad env or setting leaves no run folder behind
+    run_dir = new_run_dir(config.run_root, config.env, config.algo, config.extractor, config.seed)
+    write_yaml(run_dir / CONFIG_FILE, config.to_dict())
+    if command is not None:
+        write_atomic(run_dir / COMMAND_FILE, command + "\n")
+    env = make_env(config, config.n_envs, config.seed, monitor_dir=run_dir / "monitor")
+    model.set_env(wrap_normalize(env, config))
+    model.set_logger(_logger(run_dir, config.verbose))
+    return _learn(model, config, run_dir, config.timesteps, resumed_from=None)
+
+
+#: Settings a resumed run may change; the rest is the run's own ``config.yaml``.
+RESUME_SETTINGS = (
+    "timesteps",
+    "device",
+    "threads",
+    "save_freq",
+    "eval_freq",
+    "eval_episodes",
+    "progress_bar",
+    "verbose",
+)
+
+
+def resume(run_dir: str | Path, command: str | None = None, **changes: Any) -> Run:
+    """Continue a run from its latest checkpoint until ``timesteps`` (the run's total, or a new one).
+
+    The step counter, the schedules (``reset_num_timesteps=False``), the ``VecNormalize`` statistics and
+    (off-policy) the replay buffer carry on; tensorboard events go to the same folder, so the step axis
+    continues; monitor files are appended to and the CSV log gets ``progress_resumeK.csv``.
+
+    Args:
+        run_dir: a run folder made by ``train``.
+        command: appended to ``command.txt``.
+        **changes: new values for ``RESUME_SETTINGS`` (None keeps the run's).
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"No {CONFIG_FILE} in {run_dir}: --resume takes a run folder made by train_rl.py.")
+    for key in changes:
+        if key not in RESUME_SETTINGS:
+            raise ValueError(
+                f"A resumed run keeps its config.yaml; '{key}' cannot change. What can: {', '.join(RESUME_SETTINGS)}."
+            )
+    config = dataclasses.replace(read_config(run_dir), **{k: v for k, v in changes.items() if v is not None})
+    check_env_id(config.env, config.gym_packages)
+    check_config(config)
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise FileNotFoundError(
+            f"No checkpoint in {run_dir / 'checkpoints'}: the run was stopped before its first one (--save-freq)."
+        )
+    if checkpoint.steps >= config.timesteps:
+        raise ValueError(
+            f"{run_dir} already trained {checkpoint.steps} of its {config.timesteps} steps: pass a larger "
+            "total with --timesteps to train on."
+        )
+    set_threads(config.threads)
+    entry = ALGORITHMS.get(config.algo)
+    env = make_env(
+        config, config.n_envs, config.seed + checkpoint.steps, monitor_dir=run_dir / "monitor", append_monitor=True
+    )
+    env = wrap_normalize(env, config, checkpoint.vecnormalize, training=True)
+    try:
+        model = entry.cls.load(checkpoint.model, env=env, device=config.device)
+    except BaseException:
+        env.close()
+        raise
+    if checkpoint.replay_buffer is not None:
+        model.load_replay_buffer(checkpoint.replay_buffer)
+    if command is not None:
+        previous = (run_dir / COMMAND_FILE).read_text() if (run_dir / COMMAND_FILE).is_file() else ""
+        write_atomic(run_dir / COMMAND_FILE, previous + command + "\n")
+    write_yaml(run_dir / CONFIG_FILE, config.to_dict())
+    model.set_logger(_logger(run_dir, config.verbose))
+    return _learn(model, config, run_dir, config.timesteps - model.num_timesteps, resumed_from=checkpoint.steps)

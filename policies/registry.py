@@ -30,24 +30,33 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
 
-    def register(self, name: str, entry: T) -> T:
-        """Add ``entry`` under ``name`` (lower-cased); a name can be registered once."""
+    def register(self, name: str, entry: T, aliases: Iterable[str] = ()) -> T:
+        """Add ``entry`` under ``name`` (lower-cased), also found by ``aliases``; a name can be registered once."""
         key = name.lower()
-        if key in self._entries:
-            raise ValueError(f"{self.kind} '{name}' is already registered.")
+        for taken in (key, *(a.lower() for a in aliases)):
+            if taken in self._entries or taken in self._aliases:
+                raise ValueError(f"{self.kind} '{taken}' is already registered.")
         self._entries[key] = entry
+        self._aliases.update({a.lower(): key for a in aliases})
         return entry
+
+    def canonical(self, name: str) -> str:
+        """The registered name for ``name`` or one of its aliases (``"RecurrentPPO"`` -> ``"ppo_lstm"``)."""
+        self.get(name)
+        return self._aliases.get(name.lower(), name.lower())
 
     def get(self, name: str) -> T:
         """Return the entry for ``name`` or raise ``ValueError`` with a suggestion."""
         if not isinstance(name, str):
             raise TypeError(f"{self.kind} name must be a string, got {type(name).__name__} {name!r}.")
+        key = self._aliases.get(name.lower(), name.lower())
         try:
-            return self._entries[name.lower()]
+            return self._entries[key]
         except KeyError:
             raise ValueError(
-                f"Unknown {self.kind} '{name}'.{did_you_mean(name, self._entries)} "
+                f"Unknown {self.kind} '{name}'.{did_you_mean(name, [*self._entries, *self._aliases])} "
                 f"Valid {self.kind}s: {', '.join(self._entries)}."
             ) from None
 
@@ -60,7 +69,7 @@ class Registry(Generic[T]):
         return list(self._entries.items())
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._entries
+        return isinstance(name, str) and (name.lower() in self._entries or name.lower() in self._aliases)
 
     def __iter__(self):  # noqa: ANN204
         return iter(self._entries)

@@ -29,10 +29,10 @@ def test_resolve_merges_preset_then_overrides():
     assert resolve(RunConfig(algo="PPO", extractor="MLP")).algo == "ppo"
 
 
-def test_preset_default_section_applies_to_other_envs():
-    preset = load_preset("ppo", "CartPole-v1")
-    assert preset["n_envs"] == 8 and "extractor_kwargs" not in preset
-    assert load_preset("ddpg", "CartPole-v1") == {}  # no preset file: SB3's defaults
+def test_preset_default_section_applies_to_other_envs(tmp_path):
+    preset = load_preset("ppo", "Acrobot-v1")
+    assert preset["n_envs"] == 8 and preset["hyperparams"]["n_steps"] == 256 and "extractor_kwargs" not in preset
+    assert load_preset("ppo", "Acrobot-v1", config_dir=tmp_path) == {}  # no preset file: SB3's defaults
 
 
 def test_preset_with_unknown_key_is_rejected(tmp_path):
@@ -160,6 +160,8 @@ def test_sigint_saves_a_loadable_model(tmp_path):
             "--eval-episodes",
             "1",
             "--no-progress-bar",
+            "--threads",
+            "1",
         ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,

@@ -1,6 +1,7 @@
 """End-to-end: train_rl.py trains with a tiny budget, logs attention to tensorboard, and evaluates."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import agents
 import envs  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--timesteps", "512", "--n-envs", "2", "--eval-episodes", "3", "--no-progress-bar"]
+TINY = ["--timesteps", "512", "--n-envs", "2", "--eval-episodes", "3", "--no-progress-bar", "--threads", "1"]
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -25,6 +26,7 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},  # torch's threads: one per process on a shared machine
     )
 
 

@@ -1,0 +1,179 @@
+"""Build an SB3 / sb3-contrib model from a ``RunConfig``: plain-data settings -> constructor arguments."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.vec_env import VecEnv
+from torch import nn
+
+from agents.algorithms import ALGORITHMS, check_action_space
+from agents.config import RunConfig
+from agents.environment import make_env
+from policies import EXTRACTORS
+from policies.registry import Registry, did_you_mean
+
+#: ``policy_kwargs.activation_fn`` by name (configs are plain data).
+ACTIVATIONS: Registry[type[nn.Module]] = Registry("activation")
+for _name, _cls in (
+    ("relu", nn.ReLU),
+    ("tanh", nn.Tanh),
+    ("elu", nn.ELU),
+    ("leaky_relu", nn.LeakyReLU),
+    ("gelu", nn.GELU),
+    ("silu", nn.SiLU),
+):
+    ACTIVATIONS.register(_name, _cls)
+
+#: ``policy_kwargs.optimizer_class`` by name.
+OPTIMIZERS: Registry[type[torch.optim.Optimizer]] = Registry("optimizer")
+for _name, _cls in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW), ("rmsprop", torch.optim.RMSprop)):
+    OPTIMIZERS.register(_name, _cls)
+
+# Constructor arguments that the run config sets itself.
+_NOT_HYPERPARAMS = (
+    "self",
+    "policy",
+    "env",
+    "policy_kwargs",
+    "verbose",
+    "seed",
+    "device",
+    "tensorboard_log",
+    "_init_setup_model",
+)
+
+#: Hyperparameters that take a schedule: ``lin_<x>`` goes linearly from x to 0 over training (rl-zoo style).
+SCHEDULED = ("learning_rate", "clip_range", "clip_range_vf")
+
+
+class LinearSchedule:
+    """``start`` at the beginning of training, linearly down to 0 at the end (picklable, for saved models)."""
+
+    def __init__(self, start: float) -> None:
+        self.start = float(start)
+
+    def __call__(self, progress_remaining: float) -> float:
+        """The value at ``progress_remaining`` (1 at the start, 0 at the end)."""
+        return progress_remaining * self.start
+
+    def __repr__(self) -> str:
+        return f"lin_{self.start}"
+
+
+def _schedule(key: str, value: str) -> LinearSchedule:
+    try:
+        return LinearSchedule(float(value.removeprefix("lin_")))
+    except ValueError:
+        raise ValueError(f"hyperparams.{key}='{value}' is invalid: use a number or lin_<number>.") from None
+
+
+def check_hyperparams(algo: type[BaseAlgorithm], hyperparams: dict[str, Any]) -> None:
+    """Raise ``ValueError`` for a hyperparameter the algorithm does not take, or one of the wrong type.
+
+    A value must have the type of the constructor's default (ints for ints, numbers for floats, booleans
+    for booleans); ``lin_<x>`` strings are accepted for the scheduled ones, lists for ``train_freq``.
+    """
+    signature = inspect.signature(algo.__init__).parameters
+    params = {name: p for name, p in signature.items() if name not in _NOT_HYPERPARAMS}
+    for key, value in hyperparams.items():
+        if key not in params:
+            raise ValueError(
+                f"{algo.__name__} has no hyperparameter '{key}'.{did_you_mean(key, params)} "
+                f"Valid ones: {', '.join(params)}."
+            )
+        default = params[key].default
+        if key in SCHEDULED and isinstance(value, str) and value.startswith("lin_"):
+            continue
+        if key == "train_freq" and isinstance(value, list):
+            continue
+        expected = None
+        if isinstance(default, bool):
+            expected = "a boolean" if not isinstance(value, bool) else None
+        elif isinstance(default, int):
+            expected = "an integer" if isinstance(value, bool) or not isinstance(value, int) else None
+        elif isinstance(default, float):
+            expected = "a number" if isinstance(value, bool) or not isinstance(value, (int, float)) else None
+        elif isinstance(default, str):
+            expected = "a string" if not isinstance(value, str) else None
+        if expected:
+            hint = " (or lin_<number>)" if key in SCHEDULED else ""
+            raise ValueError(f"hyperparams.{key}={value!r} has the wrong type: {algo.__name__} wants {expected}{hint}.")
+
+
+def algorithm_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """Plain-data hyperparameters -> constructor arguments (``lin_x`` schedules, ``train_freq`` tuples)."""
+    kwargs = dict(hyperparams)
+    for key in SCHEDULED:
+        if isinstance(kwargs.get(key), str):
+            kwargs[key] = _schedule(key, kwargs[key])
+    if isinstance(kwargs.get("train_freq"), list):
+        kwargs["train_freq"] = tuple(kwargs["train_freq"])
+    return kwargs
+
+
+def policy_kwargs_from_config(config: RunConfig) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` from plain data: activation and optimizer names, the extractor by name."""
+    policy_kwargs = dict(config.policy_kwargs)
+    if isinstance(policy_kwargs.get("activation_fn"), str):
+        policy_kwargs["activation_fn"] = ACTIVATIONS.get(policy_kwargs["activation_fn"])
+    if isinstance(policy_kwargs.get("optimizer_class"), str):
+        policy_kwargs["optimizer_class"] = OPTIMIZERS.get(policy_kwargs["optimizer_class"])
+    extractor = EXTRACTORS.get(config.extractor)
+    if extractor is not None:
+        policy_kwargs["features_extractor_class"] = extractor
+        policy_kwargs["features_extractor_kwargs"] = dict(config.extractor_kwargs)
+    return policy_kwargs
+
+
+def policy_name(observation_space: spaces.Space, extractor: type | None, recurrent: bool = False) -> str:
+    """SB3's policy alias for an observation space and extractor class (None: SB3's own extractor).
+
+    ``MultiInputPolicy`` for Dict spaces, ``CnnPolicy`` for images with SB3's own extractor (NatureCNN),
+    ``MlpPolicy`` otherwise (an attention extractor replaces the policy's features extractor); recurrent
+    algorithms get the ``Lstm`` variant (``MlpLstmPolicy``...).
+    """
+    if isinstance(observation_space, spaces.Dict):
+        prefix = "MultiInput"
+    elif extractor is None and is_image_space(observation_space, check_channels=False):
+        prefix = "Cnn"
+    else:
+        prefix = "Mlp"
+    return f"{prefix}{'Lstm' if recurrent else ''}Policy"
+
+
+def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
+    """Create the algorithm with its policy and (unless ``mlp``) the attention extractor."""
+    entry = ALGORITHMS.get(config.algo)
+    check_action_space(config.algo, env.action_space)
+    check_hyperparams(entry.cls, config.hyperparams)
+    extractor = EXTRACTORS.get(config.extractor)
+    return entry.cls(
+        policy_name(env.observation_space, extractor, entry.recurrent),
+        env,
+        seed=config.seed,
+        device=config.device,
+        verbose=config.verbose,
+        policy_kwargs=policy_kwargs_from_config(config),
+        **algorithm_kwargs(config.hyperparams),
+    )
+
+
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)`` when given."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def checked_model(config: RunConfig) -> BaseAlgorithm:
+    """Build the model on a throwaway one-process env: bad settings fail before a run folder exists."""
+    env = make_env(config, config.n_envs, config.seed, vec_env="dummy")
+    try:
+        return build_model(config, env)
+    finally:
+        env.close()

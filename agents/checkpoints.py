@@ -1,0 +1,130 @@
+"""Checkpoints and the best model, written atomically so that an interrupted write never costs a good file.
+
+A checkpoint at ``N`` steps is ``checkpoints/model_N.zip`` with, where used, ``model_N_vecnormalize.pkl``
+and (off-policy algorithms) ``replay_buffer_N.pkl``. The model is written last: its presence commits the
+checkpoint, so a run killed in the middle of a write resumes from the previous one. Only the latest replay
+buffer is kept (they are large); every model checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+from agents.environment import vecnormalize_path
+from agents.runs import BEST_MODEL_FILE, save_atomic, save_model_atomic, write_json
+
+CHECKPOINT_DIR = "checkpoints"
+BEST_INFO_FILE = "best_model.json"
+_CHECKPOINT_NAME = re.compile(r"^model_(\d+)\.zip$")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A committed checkpoint: its step count and files (None where the run has no such file)."""
+
+    steps: int
+    model: Path
+    vecnormalize: Path | None
+    replay_buffer: Path | None
+
+
+def save_with_stats(model: BaseAlgorithm, path: Path) -> Path:
+    """Save ``model`` to ``path`` and its ``VecNormalize`` statistics beside it, both atomically (stats first)."""
+    venv = model.get_vec_normalize_env()
+    if venv is not None:
+        save_atomic(vecnormalize_path(path), venv.save)
+    return save_model_atomic(model, path)
+
+
+def save_checkpoint(model: BaseAlgorithm, run_dir: Path) -> Checkpoint:
+    """Write a checkpoint of ``model`` at its ``num_timesteps`` (replay buffer, stats, then the model)."""
+    folder = run_dir / CHECKPOINT_DIR
+    folder.mkdir(exist_ok=True)
+    steps = model.num_timesteps
+    buffer = None
+    if isinstance(model, OffPolicyAlgorithm) and model.replay_buffer is not None:
+        buffer = save_atomic(folder / f"replay_buffer_{steps}.pkl", model.save_replay_buffer)
+    path = save_with_stats(model, folder / f"model_{steps}.zip")
+    for old in folder.glob("replay_buffer_*.pkl"):
+        if old != buffer:
+            old.unlink(missing_ok=True)
+    stats = vecnormalize_path(path)
+    return Checkpoint(steps, path, stats if stats.is_file() else None, buffer)
+
+
+def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
+    """The committed checkpoint with the most steps in ``run_dir/checkpoints``, or None."""
+    found = []
+    for path in (run_dir / CHECKPOINT_DIR).glob("model_*.zip"):
+        match = _CHECKPOINT_NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    if not found:
+        return None
+    steps, path = max(found)
+    stats = vecnormalize_path(path)
+    buffer = path.with_name(f"replay_buffer_{steps}.pkl")
+    return Checkpoint(steps, path, stats if stats.is_file() else None, buffer if buffer.is_file() else None)
+
+
+class CheckpointCallback(BaseCallback):
+    """Write a checkpoint each time the step count passes a multiple of ``save_freq`` (see ``save_checkpoint``)."""
+
+    def __init__(self, run_dir: Path, save_freq: int, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.run_dir = run_dir
+        self.save_freq = save_freq
+        self._next = 0
+
+    def _init_callback(self) -> None:
+        self._next = self._after(self.num_timesteps)
+
+    def _after(self, steps: int) -> int:
+        """The first multiple of ``save_freq`` above ``steps``."""
+        return (steps // self.save_freq + 1) * self.save_freq if self.save_freq > 0 else 0
+
+    def _on_step(self) -> bool:
+        if self.save_freq > 0 and self.num_timesteps >= self._next:
+            checkpoint = save_checkpoint(self.model, self.run_dir)
+            self._next = self._after(self.num_timesteps)
+            if self.verbose:
+                print(f"Checkpoint: {checkpoint.model}")
+        return True
+
+
+def read_best(run_dir: Path) -> dict[str, Any] | None:
+    """``best_model.json`` (``{"mean_reward", "timesteps"}``) or None when there is no best model yet."""
+    path = run_dir / BEST_INFO_FILE
+    if not path.is_file() or not (run_dir / BEST_MODEL_FILE).is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def save_best(model: BaseAlgorithm, run_dir: Path, mean_reward: float) -> None:
+    """Save ``model`` as ``best_model.zip`` (with its statistics) and record its score in ``best_model.json``."""
+    save_with_stats(model, run_dir / BEST_MODEL_FILE)
+    write_json(run_dir / BEST_INFO_FILE, {"mean_reward": float(mean_reward), "timesteps": int(model.num_timesteps)})
+
+
+class SaveBestCallback(BaseCallback):
+    """``callback_on_new_best`` of an ``EvalCallback``: writes ``best_model.zip`` atomically.
+
+    SB3's ``EvalCallback`` would save with a plain ``model.save``; here the parent has no save path and this
+    callback saves the model with its ``VecNormalize`` statistics through a temporary file and a rename.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+
+    def _on_step(self) -> bool:
+        save_best(self.model, self.run_dir, self.parent.best_mean_reward)
+        return True

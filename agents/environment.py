@@ -1,0 +1,156 @@
+"""Vectorised envs for a run: the env factory, action masks, ``VecNormalize`` and space checks."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from sb3_contrib.common.wrappers import ActionMasker
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
+
+from agents.algorithms import ALGORITHMS
+from agents.config import RunConfig, import_gym_packages
+
+#: ``VecNormalize`` statistics beside ``model.zip``; other models ``X.zip`` get ``X_vecnormalize.pkl``.
+VECNORMALIZE_FILE = "vecnormalize.pkl"
+
+
+def all_valid_or_env_masks(env: gym.Env) -> np.ndarray:
+    """The env's ``action_masks()`` when it has one, else every action valid (``MaskablePPO`` acts as PPO).
+
+    Raises:
+        ValueError: for an action space that has no masks (``Box``).
+    """
+    try:
+        method = env.get_wrapper_attr("action_masks")
+    except AttributeError:
+        method = None
+    if method is not None:
+        return np.asarray(method(), dtype=bool)
+    space = env.action_space
+    if isinstance(space, spaces.Discrete):
+        return np.ones(int(space.n), dtype=bool)
+    if isinstance(space, spaces.MultiDiscrete):
+        return np.ones(int(np.sum(space.nvec)), dtype=bool)
+    if isinstance(space, spaces.MultiBinary):
+        return np.ones(2 * int(np.prod(space.shape)), dtype=bool)
+    raise ValueError(f"No action masks for the action space {space}: MaskablePPO needs a discrete one.")
+
+
+def make_single_env(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    gym_packages: tuple[str, ...] = (),
+    masked: bool = False,
+    render_mode: str | None = None,
+) -> gym.Env:
+    """One env (picklable through ``functools.partial``, so that ``SubprocVecEnv`` workers can build it)."""
+    import envs  # noqa: F401  (registers attn/ ids in worker processes)
+
+    import_gym_packages(gym_packages)
+    kwargs = dict(env_kwargs)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    env = gym.make(env_id, **kwargs)
+    if masked:
+        env = ActionMasker(env, all_valid_or_env_masks)
+    return env
+
+
+def make_env(
+    config: RunConfig,
+    n_envs: int,
+    seed: int,
+    monitor_dir: Path | None = None,
+    vec_env: str | None = None,
+    render_mode: str | None = None,
+    append_monitor: bool = False,
+) -> VecEnv:
+    """A monitored VecEnv (``dummy`` or ``subproc``) of ``config.env`` with ``config.env_kwargs``.
+
+    ``MaskablePPO`` envs are wrapped in ``ActionMasker``: the env's own ``action_masks()`` when it has one,
+    else all actions valid. ``VecNormalize`` is *not* applied here (see ``wrap_normalize``).
+    """
+    factory = functools.partial(
+        make_single_env,
+        config.env,
+        dict(config.env_kwargs),
+        tuple(config.gym_packages),
+        ALGORITHMS.get(config.algo).masked,
+        render_mode,
+    )
+    kind = vec_env or config.vec_env
+    return make_vec_env(
+        factory,
+        n_envs=n_envs,
+        seed=seed,
+        monitor_dir=None if monitor_dir is None else str(monitor_dir),
+        monitor_kwargs={"override_existing": not append_monitor},
+        vec_env_cls=SubprocVecEnv if kind == "subproc" and n_envs > 1 else DummyVecEnv,
+    )
+
+
+def normalize_kwargs(config: RunConfig) -> dict[str, Any] | None:
+    """``VecNormalize`` keyword arguments from ``config.normalize`` (None: no normalisation)."""
+    if config.normalize is False or config.normalize is None:
+        return None
+    kwargs = {} if config.normalize is True else dict(config.normalize)
+    kwargs.setdefault("gamma", config.hyperparams.get("gamma", 0.99))
+    return kwargs
+
+
+def wrap_normalize(
+    venv: VecEnv, config: RunConfig, stats: Path | None = None, training: bool = True
+) -> VecEnv | VecNormalize:
+    """Wrap ``venv`` in ``VecNormalize`` as ``config.normalize`` says, with saved ``stats`` when given.
+
+    For evaluation (``training=False``) the statistics are frozen and rewards are left raw.
+    """
+    if stats is not None and stats.is_file():
+        wrapped = VecNormalize.load(str(stats), venv)
+    else:
+        kwargs = normalize_kwargs(config)
+        if kwargs is None:
+            return venv
+        wrapped = VecNormalize(venv, **kwargs)
+    wrapped.training = training
+    if not training:
+        wrapped.norm_reward = False
+    return wrapped
+
+
+def vecnormalize_path(model_path: Path) -> Path:
+    """Where the ``VecNormalize`` statistics of a model file live: ``model.zip`` -> ``vecnormalize.pkl``."""
+    if model_path.name == "model.zip":
+        return model_path.with_name(VECNORMALIZE_FILE)
+    return model_path.with_name(f"{model_path.stem}_{VECNORMALIZE_FILE}")
+
+
+def describe_space(space: spaces.Space) -> str:
+    """A short name of a space: ``Box(8, 7)``, ``Discrete(5)``, ``Dict(cue: Box(4), ...)``."""
+    if isinstance(space, spaces.Box):
+        return f"Box({', '.join(map(str, space.shape))})"
+    if isinstance(space, spaces.Dict):
+        return "Dict(" + ", ".join(f"{k}: {describe_space(v)}" for k, v in space.spaces.items()) + ")"
+    return str(space)
+
+
+def check_spaces(model_path: Path, model_obs: spaces.Space, model_act: spaces.Space, env: VecEnv, env_id: str) -> None:
+    """Raise ``ValueError`` when the model was trained on other observation or action spaces than ``env``'s."""
+    for what, trained, given in (
+        ("observation", model_obs, env.observation_space),
+        ("action", model_act, env.action_space),
+    ):
+        same = trained == given
+        if not same and isinstance(trained, spaces.Box) and isinstance(given, spaces.Box):
+            same = trained.shape == given.shape  # bounds may differ in dtype details; shapes must not
+        if not same:
+            raise ValueError(
+                f"{model_path} was trained on {describe_space(trained)}, this env gives {describe_space(given)} "
+                f"({what} space of {env_id}): evaluate on the env and env_kwargs it was trained with."
+            )

@@ -1,0 +1,200 @@
+"""Checkpoints, --resume and interruption: nothing a crash, SIGKILL or Ctrl-C could cost is lost."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import agents
+import train_rl
+from agents.build import build_model
+from agents.checkpoints import latest_checkpoint, save_checkpoint
+from agents.config import RunConfig, resolve
+
+ROOT = Path(__file__).resolve().parent.parent
+PPO_TINY = ["hyperparams.n_steps=32", "hyperparams.batch_size=32", "hyperparams.n_epochs=1"]
+
+
+def scalars(path: Path, tag: str) -> list[tuple[int, float]]:
+    events = EventAccumulator(str(path))
+    events.Reload()
+    if tag not in events.Tags()["scalars"]:
+        return []
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def test_sigkill_then_resume_continues_steps_schedules_and_tensorboard(tmp_path, capsys):
+    proc = subprocess.Popen(
+        [
+            sys.executable, str(ROOT / "train_rl.py"), "--timesteps", "1000000", "--n-envs", "2", "--threads", "1",
+            "--save-freq", "128", "--eval-freq", "0", "--eval-episodes", "1", "--no-progress-bar",
+            "--set", *PPO_TINY, "hyperparams.learning_rate=lin_0.001", "env_kwargs.max_episode_steps=20",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    run_dir = tmp_path / "runs" / "attn-FindTarget-v0" / "ppo_attention_s0"
+    deadline = time.time() + 120
+    while len(list((run_dir / "checkpoints").glob("model_*.zip"))) < 3 and time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.1)
+    proc.kill()  # SIGKILL: no handler runs, no final save
+    proc.wait(timeout=30)
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run_dir / "model.zip").exists()
+    checkpoint = latest_checkpoint(run_dir)
+    assert checkpoint is not None and checkpoint.steps >= 384 and checkpoint.steps % 128 == 0
+    (old_events,) = run_dir.glob("events.out.tfevents.*")
+    killed_steps = [step for step, _ in scalars(old_events, "time/fps")]
+    assert killed_steps and max(killed_steps) >= checkpoint.steps
+
+    target = checkpoint.steps + 256
+    code = train_rl.main(["--resume", str(run_dir), "--timesteps", str(target), "--no-progress-bar"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"resumed from {checkpoint.steps} steps, trained to {target}" in out
+    model = agents.load(run_dir)
+    assert model.num_timesteps == target
+
+    (new_events,) = set(run_dir.glob("events.out.tfevents.*")) - {old_events}
+    resumed = scalars(new_events, "time/fps")
+    assert resumed[0][0] == checkpoint.steps + 64 and resumed[-1][0] == target  # the step axis continues
+    # The linear schedule went on from the checkpoint's progress instead of starting again at 0.001.
+    learning_rates = scalars(new_events, "train/learning_rate")
+    assert learning_rates and all(lr < 0.001 * (1 - checkpoint.steps / target) + 1e-9 for _, lr in learning_rates)
+    # One tensorboard run: the folder holds both files, read together by tensorboard.
+    assert max(step for step, _ in scalars(run_dir, "time/fps")) == target
+    assert (run_dir / "progress_resume1.csv").is_file() and (run_dir / "progress.csv").is_file()
+    commands = (run_dir / "command.txt").read_text().splitlines()
+    assert len(commands) == 2 and "--resume" in commands[1]
+
+
+def test_resume_carries_the_replay_buffer(tmp_path, capsys):
+    sets = ["hyperparams.learning_starts=16", "hyperparams.buffer_size=1000", "hyperparams.batch_size=8"]
+    args = ["--algo", "dqn", "--run-dir", str(tmp_path), "--timesteps", "96", "--save-freq", "32", "--eval-freq", "0"]
+    code = train_rl.main([*args, "--eval-episodes", "0", "--no-progress-bar", "--set", *sets])
+    run_dir = tmp_path / "attn-FindTarget-v0" / "dqn_attention_s0"
+    assert code == 0, capsys.readouterr().err
+    assert [p.name for p in (run_dir / "checkpoints").glob("replay_buffer_*.pkl")] == ["replay_buffer_96.pkl"]
+    run = agents.resume(run_dir, timesteps=160, eval_episodes=0, progress_bar=False)
+    assert run.resumed_from == 96 and run.model.num_timesteps == 160
+    assert run.model.replay_buffer.size() == 160  # 96 carried over + 64 new transitions
+
+
+def test_resume_carries_vecnormalize_statistics(tmp_path):
+    config = RunConfig(
+        env="CartPole-v1",
+        run_root=str(tmp_path),
+        timesteps=128,
+        n_envs=2,
+        normalize=True,
+        eval_episodes=0,
+        eval_freq=0,
+        save_freq=64,
+        progress_bar=False,
+        hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+    )
+    run = agents.train(config)
+    count = run.model.get_vec_normalize_env().obs_rms.count
+    resumed = agents.resume(run.path, timesteps=192)
+    assert resumed.model.get_vec_normalize_env().obs_rms.count > count + 60  # updated from the saved statistics
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch, algo):
+    config = resolve(RunConfig(algo=algo, n_envs=1, hyperparams={"buffer_size": 100} if algo == "dqn" else {}))
+    model = build_model(config, agents.make_env(config, 1, 0))
+    model.num_timesteps = 64
+    first = save_checkpoint(model, tmp_path)
+    good = first.model.read_bytes()
+
+    def half_written_then_interrupted(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(model), "save", half_written_then_interrupted)
+    model.num_timesteps = 128
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(model, tmp_path)
+    latest = latest_checkpoint(tmp_path)
+    assert latest.steps == 64 and latest.model.read_bytes() == good
+    assert not (tmp_path / "checkpoints" / "model_128.zip").exists()
+    assert not list((tmp_path / "checkpoints").glob(".*"))  # no temporary file left behind
+    if algo == "dqn":
+        assert latest.replay_buffer is not None and latest.replay_buffer.is_file()
+    monkeypatch.undo()
+    loaded = type(model).load(latest.model)
+    assert loaded.num_timesteps == 64
+    np.testing.assert_array_equal(
+        loaded.predict(model.observation_space.sample()[None], deterministic=True)[0].shape, (1,)
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--env", "CartPole-v1"], "--resume continues the run as its config.yaml says; it cannot change env"),
+        (["--set", "seed=3"], "it cannot change --set"),
+        (["--timesteps", "64"], "already trained 64 of its 64 steps: pass a larger total with --timesteps"),
+    ],
+)
+def test_resume_refuses_what_it_cannot_do(tmp_path, capsys, args, expected):
+    train_args = [
+        "--run-dir",
+        str(tmp_path),
+        "--timesteps",
+        "64",
+        "--n-envs",
+        "1",
+        "--eval-episodes",
+        "0",
+        "--no-progress-bar",
+    ]
+    assert train_rl.main([*train_args, "--set", *PPO_TINY]) == 0
+    capsys.readouterr()
+    run_dir = tmp_path / "attn-FindTarget-v0" / "ppo_attention_s0"
+    assert train_rl.main(["--resume", str(run_dir), *args]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0]
+
+
+def test_resume_without_a_run_or_checkpoint(tmp_path, capsys):
+    assert train_rl.main(["--resume", str(tmp_path)]) == 2
+    assert "No config.yaml in" in capsys.readouterr().err
+
+
+def test_sigint_to_the_process_group_with_subproc_envs_saves_and_exits(tmp_path):
+    """Ctrl-C in a terminal reaches the workers too: their pipes close before the main process saves."""
+    proc = subprocess.Popen(
+        [
+            sys.executable, str(ROOT / "train_rl.py"), "--timesteps", "1000000", "--n-envs", "2", "--threads", "1",
+            "--vec-env", "subproc", "--eval-episodes", "1", "--no-progress-bar", "--set", *PPO_TINY,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    run_dir = tmp_path / "runs" / "attn-FindTarget-v0" / "ppo_attention_s0"
+    deadline = time.time() + 120
+    while not (run_dir / "progress.csv").is_file() or (run_dir / "progress.csv").stat().st_size < 200:
+        assert time.time() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "interrupted (Ctrl-C)" in out and f"--resume {Path('runs/attn-FindTarget-v0/ppo_attention_s0')}" in out
+    model = agents.load(run_dir)
+    assert 0 < model.num_timesteps < 1_000_000
+    assert latest_checkpoint(run_dir).steps == model.num_timesteps  # the interrupt leaves a checkpoint to resume
