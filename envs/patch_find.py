@@ -66,6 +66,14 @@ class PatchFindEnv(gym.Env[np.ndarray, np.int64]):
     agent. A policy that cuts the picture into ``patch_size`` patches (the patch tokenizer) has to find the
     one or few patches holding the plus; at ``similarity=1`` only the shape tells the target apart.
 
+    By default (``egocentric=True``) the world is a torus seen from the agent: the picture is the world
+    rolled so that the agent's square is always at its centre (top-left pixel ``view_agent = 21`` at
+    ``size=48``), every world pixel is in view exactly once, and the way to the target is where its patch
+    lies relative to the centre. The one patch that matters is then all a policy needs to look at. With
+    ``egocentric=False`` the picture is the fixed world with walls and the agent moves in it: a policy must
+    find both the agent and the target and relate their positions, which PPO with one attention readout did
+    not learn in 150k steps (return 0.04-0.10 against the random policy's 0.44, seed 0).
+
     ## Observation space
     ``Box(0, 255, (size, size, 3), uint8)``, channel-last RGB:
 
@@ -82,23 +90,26 @@ class PatchFindEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Action space
     ``Discrete(5)``: 0 stay, 1 up (towards row 0), 2 down, 3 left (towards column 0), 4 right; each move is
-    ``move`` pixels and the agent is clipped to the picture.
+    ``move`` pixels. Egocentric: leaving one side of the world enters the other; else the agent is clipped to
+    the picture.
 
     ## Rewards
     ``+1`` when the agent's square overlaps the target's ``5 x 5`` box, plus a shaping term equal to the
-    decrease of the distance between the two sprites, in picture widths, at each step (potential-based: it
-    does not change the optimal policy). Measured over 300 seeded episodes (seeds 0-299) through
-    ``gymnasium.make`` (100-step limit) at the defaults: a random policy scores about 0.44 (33% success);
-    walking straight to the target (the oracle of ``tests/test_envs_patch_find.py``) scores about 1.46 (100%
-    success, 7.0 steps on average). At ``difficulty=2`` the random policy scores about 0.39 (29%).
+    decrease of the distance between the two sprites (the shorter way round on the torus), in picture
+    widths, at each step (potential-based: it does not change the optimal policy). Measured over 300 seeded
+    episodes (seeds 0-299) through ``gymnasium.make`` (100-step limit) at the defaults: a random policy scores
+    about 0.64 (48% success); walking straight to the target (the oracle of ``tests/test_envs_patch_find.py``)
+    scores about 1.34 (100% success, 5.3 steps on average); at ``difficulty=2`` random 0.66 (49%). With
+    ``egocentric=False``: random 0.44 (33%), oracle 1.46 (100%, 7.0 steps).
 
     ## Episode end
     Terminated with success when the agent overlaps the target; truncated after ``max_episode_steps`` (100
     when made through ``gymnasium.make``). Overlapping a distractor does nothing.
 
     ## Info
-    - ``relevant_parts``: ``int64`` array, ascending, of the patches that hold at least one pixel of the
-      target's plus (1, 2 or 3 patches; not its bounding box: a plus's empty corners do not count).
+    - ``relevant_parts``: ``int64`` array, ascending, of the patches of the observation that hold at least
+      one pixel of the target's plus (1, 2 or 3 patches; not its bounding box: a plus's empty corners do not
+      count; in the egocentric view the plus may wrap across the picture's edge).
     - ``is_success``: True on the step that reaches the target, else False.
 
     ## Arguments
@@ -113,6 +124,7 @@ class PatchFindEnv(gym.Env[np.ndarray, np.int64]):
       crosses (the defaults); 2 = 8 green crosses. Explicit arguments win over the preset.
     - ``move`` (int, default 4): pixels per move, so about 12 moves cross a 48-pixel picture; in ``[1, 9]``
       (at most ``2 * 5 - 1``, so the agent can always land on the target).
+    - ``egocentric`` (bool, default True): the torus seen from the agent (above); False: the fixed world.
     - ``render_mode`` (``"rgb_array"`` | None).
 
     ``reset(options=...)`` takes an optional hand-built layout: ``{"agent": (row, col), "target": (row, col),
@@ -133,7 +145,7 @@ class PatchFindEnv(gym.Env[np.ndarray, np.int64]):
         similarity: float | None = None,
         difficulty: int | None = None,
         move: int = 4,
-        egocentric: bool = False,
+        egocentric: bool = True,
         render_mode: str | None = None,
     ) -> None:
         check_int("size", size, 2 * CELL, 256)

@@ -53,7 +53,7 @@ def test_relevant_parts_in_every_info():
 
 
 def test_relevant_parts_on_a_hand_built_layout():
-    env = PatchFindEnv(similarity=0.0)
+    env = PatchFindEnv(similarity=0.0, egocentric=False)  # the fixed world: pixels at world positions
     # The plus at (6, 6) covers rows 6-10 of column 8 and columns 6-10 of row 8: patches r0c1, r1c0 and r1c1,
     # but not r0c0, which only its (empty) bounding-box corner reaches.
     obs, info = env.reset(seed=0, options={"agent": (40, 40), "target": (6, 6), "distractors": np.zeros((4, 2), int)})
@@ -89,7 +89,7 @@ def test_relevant_parts_are_the_patches_with_target_pixels(patch_size):
 
 
 def test_layout_sprites_and_colours():
-    env = PatchFindEnv(n_distractors=6, similarity=1.0)
+    env = PatchFindEnv(n_distractors=6, similarity=1.0, egocentric=False)
     for seed in range(10):
         obs, _ = env.reset(seed=seed)
         boxes = np.concatenate([[env.agent_position(), env.target_position()], env.distractor_positions()])
@@ -110,14 +110,14 @@ def test_layout_sprites_and_colours():
 def test_similarity_moves_the_distractor_colour_from_red_to_green():
     assert distractor_color(0.0) == DISTRACTOR
     assert distractor_color(1.0) == TARGET
-    env = PatchFindEnv(n_distractors=3, similarity=0.5)
+    env = PatchFindEnv(n_distractors=3, similarity=0.5, egocentric=False)
     obs, _ = env.reset(seed=0)
     row, col = env.distractor_positions()[0]
     assert tuple(obs[row + 2, col + 2]) == distractor_color(0.5) not in (DISTRACTOR, TARGET)
 
 
 def test_moves_are_move_pixels_and_clipped():
-    env = PatchFindEnv(move=4)
+    env = PatchFindEnv(move=4, egocentric=False)
     env.reset(seed=0, options={"agent": (20, 2), "target": (40, 40)})
     for action, expected in [(1, (16, 2)), (2, (20, 2)), (4, (20, 6)), (3, (20, 2)), (3, (20, 0)), (0, (20, 0))]:
         obs, _, terminated, truncated, _ = env.step(action)
