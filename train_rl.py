@@ -162,8 +162,8 @@ def eval_parser() -> argparse.ArgumentParser:
         "--deterministic",
         dest="deterministic",
         action="store_true",
-        default=True,
-        help="greedy actions (default)",
+        default=None,
+        help="greedy actions (default, unless the run's preset says eval_deterministic: false)",
     )
     mode.add_argument("--stochastic", dest="deterministic", action="store_false", help="sample actions")
     parser.add_argument("--seed", type=int, default=None, help="seed of the evaluation env (default: run seed + 10000)")

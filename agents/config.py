@@ -35,6 +35,7 @@ PRESET_TYPES: dict[str, tuple[type, ...]] = {
     "n_envs": (int,),
     "n_timesteps": (int,),
     "normalize": (bool, dict),
+    "eval_deterministic": (bool,),
     "extractor": (str,),
     "hyperparams": (dict,),
     "policy_kwargs": (dict,),
@@ -94,6 +95,9 @@ class RunConfig:
     """Modules imported before making the env, so that they register their env ids."""
     eval_episodes: int = 50
     """Episodes of the final evaluation (0 = none)."""
+    eval_deterministic: bool | None = None
+    """Greedy actions in every evaluation (preset ``eval_deterministic``, else True). rl-zoo samples actions
+    for Atari and MiniGrid: a policy that reaches its goal by sampling can loop forever when greedy."""
     eval_freq: int = 10_000
     """Evaluate every this many env steps during training and keep ``best_model.zip`` (0 = never)."""
     eval_freq_episodes: int = 5
@@ -418,6 +422,11 @@ def resolve(config: RunConfig) -> RunConfig:
         timesteps=config.timesteps if config.timesteps is not None else preset.get("n_timesteps", 100_000),
         n_envs=config.n_envs if config.n_envs is not None else preset.get("n_envs", 1),
         normalize=normalize,
+        eval_deterministic=(
+            config.eval_deterministic
+            if config.eval_deterministic is not None
+            else preset.get("eval_deterministic", True)
+        ),
         hyperparams={**preset.get("hyperparams", {}), **config.hyperparams},
         policy_kwargs={**preset.get("policy_kwargs", {}), **config.policy_kwargs},
         extractor_kwargs={**preset.get("extractor_kwargs", {}), **config.extractor_kwargs},

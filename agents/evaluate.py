@@ -269,7 +269,7 @@ def evaluate_model(
 def evaluate(
     path: str | Path,
     episodes: int = 50,
-    deterministic: bool = True,
+    deterministic: bool | None = None,
     seed: int | None = None,
     env_id: str | None = None,
     algo: str | None = None,
@@ -284,7 +284,8 @@ def evaluate(
     Args:
         path: a run folder or a model ``.zip``.
         episodes: episodes to run.
-        deterministic: greedy actions (True) or sampled ones.
+        deterministic: greedy actions (True) or sampled ones; None: as the run was evaluated (its config's
+            ``eval_deterministic``), else greedy.
         seed: seed of the evaluation env; the run's seed + 10000 when None (never a training seed).
         env_id: env to evaluate on; the run's env when None.
         algo: algorithm; the run's when None.
@@ -303,6 +304,8 @@ def evaluate(
     run_kwargs = config.env_kwargs if config is not None and env_id == config.env else {}
     if seed is None:
         seed = (config.seed if config is not None else 0) + EVAL_SEED_OFFSET
+    if deterministic is None:
+        deterministic = config.eval_deterministic is not False if config is not None else True
     model = load_model_file(model_path, algo or (config.algo if config else _require_algo(model_path)), device)
     stats = vecnormalize_path(model_path)
     result = evaluate_model(

@@ -127,7 +127,7 @@ def _eval_callback(model: BaseAlgorithm, config: RunConfig, run_dir: Path) -> Ev
         eval_freq=max(config.eval_freq // config.n_envs, 1),
         log_path=str(run_dir),
         best_model_save_path=None,
-        deterministic=True,
+        deterministic=config.eval_deterministic,
         warn=False,
         verbose=config.verbose,
     )
@@ -193,6 +193,7 @@ def _learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, steps: int, r
             config.env_kwargs,
             episodes=config.eval_episodes,
             seed=config.seed + EVAL_SEED_OFFSET,
+            deterministic=config.eval_deterministic,
             vecnormalize=stats if stats.is_file() else None,
             gym_packages=config.gym_packages,
             model_path=run_dir / MODEL_FILE,

@@ -213,3 +213,25 @@ def test_every_preset_builds_its_model(algo, env):
     report = agents.dry_run(RunConfig(env=env, algo=algo, n_envs=1))
     assert report.parameters > report.extractor_parameters > 0
     assert report.config.timesteps >= 10_000
+
+
+def test_eval_deterministic_comes_from_the_preset_and_flags_win(tmp_path):
+    assert resolve(RunConfig(env="attn/FindTarget-v0")).eval_deterministic is True
+    assert resolve(RunConfig(env="attn/PatchFind-v0")).eval_deterministic is False  # sampled, as rl-zoo's Atari
+    assert resolve(RunConfig(env="attn/PatchFind-v0", eval_deterministic=True)).eval_deterministic is True
+    preset = tmp_path / "p.yaml"
+    preset.write_text("default:\n  eval_deterministic: 'no'\n")
+    with pytest.raises(ValueError, match=r"eval_deterministic: 'no'.*must be a bool"):
+        resolve(RunConfig(config_file=str(preset)))
+
+
+def test_evaluate_samples_when_the_run_was_evaluated_by_sampling(small_run):
+    config_file = small_run / "config.yaml"
+    original = config_file.read_text()
+    assert agents.evaluate(small_run, episodes=2, write=False).deterministic is True
+    try:
+        config_file.write_text(yaml.safe_dump({**yaml.safe_load(original), "eval_deterministic": False}))
+        assert agents.evaluate(small_run, episodes=2, write=False).deterministic is False
+        assert agents.evaluate(small_run, episodes=2, write=False, deterministic=True).deterministic is True
+    finally:
+        config_file.write_text(original)
