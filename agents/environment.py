@@ -11,7 +11,8 @@ import numpy as np
 from gymnasium import spaces
 from sb3_contrib.common.wrappers import ActionMasker
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
+from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize, VecTransposeImage
 
 from agents.algorithms import ALGORITHMS
 from agents.config import RunConfig, import_gym_packages
@@ -140,15 +141,28 @@ def describe_space(space: spaces.Space) -> str:
     return str(space)
 
 
+def as_sb3_sees_it(space: spaces.Space) -> spaces.Space:
+    """The observation space as an SB3 model stores it: channel-last images become channel-first.
+
+    SB3 wraps image envs in ``VecTransposeImage`` for training, so a model trained on ``Box(48, 48, 3)`` holds
+    ``Box(3, 48, 48)`` (``predict`` transposes channel-last observations itself).
+    """
+    if isinstance(space, spaces.Dict):
+        return spaces.Dict({key: as_sb3_sees_it(sub) for key, sub in space.spaces.items()})
+    if is_image_space(space) and not is_image_space_channels_first(space):
+        return VecTransposeImage.transpose_space(space)
+    return space
+
+
 def check_spaces(model_path: Path, model_obs: spaces.Space, model_act: spaces.Space, env: VecEnv, env_id: str) -> None:
     """Raise ``ValueError`` when the model was trained on other observation or action spaces than ``env``'s."""
-    for what, trained, given in (
-        ("observation", model_obs, env.observation_space),
-        ("action", model_act, env.action_space),
+    for what, trained, given, compared in (
+        ("observation", model_obs, env.observation_space, as_sb3_sees_it(env.observation_space)),
+        ("action", model_act, env.action_space, env.action_space),
     ):
-        same = trained == given
-        if not same and isinstance(trained, spaces.Box) and isinstance(given, spaces.Box):
-            same = trained.shape == given.shape  # bounds may differ in dtype details; shapes must not
+        same = trained == compared
+        if not same and isinstance(trained, spaces.Box) and isinstance(compared, spaces.Box):
+            same = trained.shape == compared.shape  # bounds may differ in dtype details; shapes must not
         if not same:
             raise ValueError(
                 f"{model_path} was trained on {describe_space(trained)}, this env gives {describe_space(given)} "

@@ -179,3 +179,25 @@ def test_sigint_saves_a_loadable_model(tmp_path):
     assert "interrupted (Ctrl-C)" in out
     model = agents.load(run_dir)
     assert 0 < model.num_timesteps < 1_000_000
+
+
+def test_image_env_trains_evaluates_and_reloads(tmp_path):
+    # SB3 trains image envs through VecTransposeImage: the model holds Box(3, 48, 48) while the env gives
+    # Box(48, 48, 3); evaluation must accept that (and still reject a real mismatch).
+    run = agents.train(
+        RunConfig(
+            env="attn/PatchFind-v0",
+            run_root=str(tmp_path),
+            timesteps=64,
+            n_envs=1,
+            eval_episodes=1,
+            eval_freq=0,
+            progress_bar=False,
+            threads=1,
+            hyperparams={"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+        )
+    )
+    assert run.evaluation is not None and run.evaluation.deterministic is False  # the preset samples
+    assert agents.evaluate(run.path, episodes=1, write=False).episodes == 1
+    with pytest.raises(ValueError, match=r"trained on Box\(3, 48, 48\), this env gives Box\(40, 40, 3\)"):
+        agents.evaluate(run.path, episodes=1, write=False, env_kwargs={"size": 40})
