@@ -192,12 +192,13 @@ def test_image_env_trains_evaluates_and_reloads(tmp_path):
             n_envs=1,
             eval_episodes=1,
             eval_freq=0,
+            eval_deterministic=False,
             progress_bar=False,
             threads=1,
             hyperparams={"n_steps": 64, "batch_size": 64, "n_epochs": 1},
         )
     )
-    assert run.evaluation is not None and run.evaluation.deterministic is False  # the preset samples
+    assert run.evaluation is not None and run.evaluation.deterministic is False
     assert agents.evaluate(run.path, episodes=1, write=False).episodes == 1
     with pytest.raises(ValueError, match=r"trained on Box\(3, 48, 48\), this env gives Box\(40, 40, 3\)"):
         agents.evaluate(run.path, episodes=1, write=False, env_kwargs={"size": 40})

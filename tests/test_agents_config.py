@@ -217,8 +217,11 @@ def test_every_preset_builds_its_model(algo, env):
 
 def test_eval_deterministic_comes_from_the_preset_and_flags_win(tmp_path):
     assert resolve(RunConfig(env="attn/FindTarget-v0")).eval_deterministic is True
-    assert resolve(RunConfig(env="attn/PatchFind-v0")).eval_deterministic is False  # sampled, as rl-zoo's Atari
-    assert resolve(RunConfig(env="attn/PatchFind-v0", eval_deterministic=True)).eval_deterministic is True
+    sampled = tmp_path / "sampled.yaml"
+    sampled.write_text("attn/PatchFind-v0:\n  eval_deterministic: false\n")  # as rl-zoo evaluates Atari
+    assert resolve(RunConfig(env="attn/PatchFind-v0", config_file=str(sampled))).eval_deterministic is False
+    flag = RunConfig(env="attn/PatchFind-v0", config_file=str(sampled), eval_deterministic=True)
+    assert resolve(flag).eval_deterministic is True
     preset = tmp_path / "p.yaml"
     preset.write_text("default:\n  eval_deterministic: 'no'\n")
     with pytest.raises(ValueError, match=r"eval_deterministic: 'no'.*must be a bool"):
