@@ -3,7 +3,8 @@
 python train_rl.py                      # PPO + attention on attn/FindTarget-v0, a few minutes on 2 cores
 python train_rl.py --extractor mlp      # the same with SB3's MLP, for comparison
 tensorboard --logdir runs               # watch returns and attention
-python train_rl.py eval RUN_DIR --episodes 20
+python train_rl.py eval RUN_DIR --episodes 20 --video   # + an mp4 with the attention drawn on each frame
+python train_rl.py plot runs/attn-FindTarget-v0         # learning curves of every run below, as a PNG
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 import shlex
 import sys
 
-COMMANDS = ("train", "eval")
+COMMANDS = ("train", "eval", "plot")
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -47,6 +48,15 @@ def train_parser() -> argparse.ArgumentParser:
         help="show SB3's progress bar (default: on)",
     )
     parser.add_argument("--verbose", type=int, default=0, help="1 also prints SB3's logger tables")
+    parser.add_argument(
+        "--attention-log-interval",
+        type=int,
+        default=None,
+        help="log attention to tensorboard every N env steps (default: 10000; 0 = off)",
+    )
+    parser.add_argument(
+        "--no-attention-log", action="store_true", help="no attention in tensorboard (as --attention-log-interval 0)"
+    )
     return parser
 
 
@@ -69,6 +79,30 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=None, help="seed of the evaluation env (default: run seed + 10000)")
     parser.add_argument("--env", default=None, help="env id (default: the run's)")
     parser.add_argument("--algo", default=None, help="algorithm, for a bare .zip without config.yaml")
+    parser.add_argument(
+        "--video",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help="also record the first --video-episodes episodes with the attention drawn on each frame, as an mp4 "
+        "(a gif without moviepy) at PATH (default: eval.mp4 beside the model)",
+    )
+    parser.add_argument("--video-episodes", type=int, default=3, help="episodes in the video (default: %(default)s)")
+    return parser
+
+
+def plot_parser() -> argparse.ArgumentParser:
+    """Arguments of ``train_rl.py plot``."""
+    parser = argparse.ArgumentParser(
+        prog="train_rl.py plot",
+        description="Learning curves of runs (grouped by env, algorithm and extractor; mean over seeds with a 95%% "
+        "bootstrap band) from their monitor files, saved as a PNG.",
+    )
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, or folders holding run folders")
+    parser.add_argument("--out", default="learning_curves.png", help="PNG to write (default: %(default)s)")
+    parser.add_argument("--window", type=int, default=50, help="episodes in the moving average (default: %(default)s)")
+    parser.add_argument("--title", default=None, help="title of the returns panel")
     return parser
 
 
@@ -90,6 +124,8 @@ def run_train(argv: list[str]) -> int:
         progress_bar=args.progress_bar,
         verbose=args.verbose,
     )
+    if args.no_attention_log or args.attention_log_interval is not None:
+        config.attention_log_interval = 0 if args.no_attention_log else args.attention_log_interval
     command = shlex.join(["python", "train_rl.py", *argv])
     run = train(config, command=command)
     state = "interrupted (Ctrl-C) after" if run.interrupted else "trained"
@@ -115,6 +151,32 @@ def run_eval(argv: list[str]) -> int:
         algo=args.algo,
     )
     print(format_evaluation(result))
+    if args.video is not None:
+        from agents.video import record_evaluation_video
+
+        video = record_evaluation_video(
+            args.path,
+            args.video or None,
+            episodes=args.video_episodes,
+            deterministic=args.deterministic,
+            seed=args.seed,
+            env_id=args.env,
+            algo=args.algo,
+        )
+        if video.note:
+            print(video.note)
+        height, width = video.size
+        print(f"Video: {video.path} ({video.frames} frames of {width}x{height}, {args.video_episodes} episodes)")
+    return 0
+
+
+def run_plot(argv: list[str]) -> int:
+    """Plot learning curves of runs into a PNG."""
+    args = plot_parser().parse_args(argv)
+    from agents.plotting import plot_runs
+
+    out = plot_runs(args.runs, args.out, window=args.window, title=args.title)
+    print(f"Learning curves: {out}")
     return 0
 
 
@@ -123,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "train"
     try:
-        return run_train(argv) if command == "train" else run_eval(argv)
+        return {"train": run_train, "eval": run_eval, "plot": run_plot}[command](argv)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"train_rl.py {command}: error: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ import yaml
 
 import envs
 from agents.algorithms import ALGORITHMS
+from agents.callbacks import DEFAULT_LOG_INTERVAL
 from policies import EXTRACTORS
 from policies.registry import did_you_mean
 
@@ -53,8 +54,8 @@ class RunConfig:
     """Env constructor arguments, over the preset's."""
     eval_episodes: int = 50
     """Episodes of the final evaluation."""
-    attention_log_interval: int = 0
-    """Log attention every this many steps (0 = at the end of every rollout)."""
+    attention_log_interval: int = DEFAULT_LOG_INTERVAL
+    """Log attention to tensorboard every this many env steps (at a rollout's end); 0 = off."""
     device: str = "auto"
     """Torch device."""
     progress_bar: bool = True

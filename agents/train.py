@@ -15,7 +15,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.algorithms import ALGORITHMS, check_action_space
-from agents.callbacks import AttentionLogCallback
+from agents.callbacks import NOT_SCALAR_FORMATS, AttentionLogCallback, hparam_record
 from agents.config import RunConfig, resolve
 from agents.evaluate import EvalResult, evaluate_model
 from agents.runs import (
@@ -143,7 +143,9 @@ def train(config: RunConfig, command: str | None = None) -> Run:
     try:
         model.learn(
             config.timesteps,
-            callback=AttentionLogCallback(interval=config.attention_log_interval),
+            callback=AttentionLogCallback(interval=config.attention_log_interval)
+            if config.attention_log_interval > 0
+            else None,
             progress_bar=config.progress_bar,
         )
     except KeyboardInterrupt:
@@ -169,6 +171,8 @@ def train(config: RunConfig, command: str | None = None) -> Run:
             model.logger.record("eval/success_rate", evaluation.success_rate)
         if evaluation.attention and evaluation.attention["relevant_mass"] is not None:
             model.logger.record("eval/relevant_mass", evaluation.attention["relevant_mass"])
+        metrics = {k: v for k, v in model.logger.name_to_value.items() if k.startswith("eval/")}  # logged above
+        model.logger.record("hparams", hparam_record(config.to_dict(), metrics), exclude=NOT_SCALAR_FORMATS)
         model.logger.dump(model.num_timesteps)
     model.logger.close()
     return Run(run_dir, config, model, wall_time, interrupted, evaluation)
