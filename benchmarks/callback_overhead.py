@@ -111,12 +111,18 @@ def render_section(results: dict[str, list[tuple[float, float, int, int]]], args
             "—" if variant == "off" else f"{100 * inside:.1f}%", str(logs), str(pictures),
         ])  # fmt: skip
         if variant == "default":
-            ok = inside < MAX_OVERHEAD and slowdown < MAX_OVERHEAD
+            off_runs = [r[0] for r in results["off"]]
+            spread = max(off_runs) / min(off_runs) - 1
             verdict = (
-                f"At the default interval the callback's own logging takes {100 * inside:.1f}% of training time and "
-                f"the median steps/s is {-100 * slowdown:+.1f}% against `off`: "
-                + ("within" if ok else "**not within**")
-                + f" the {100 * MAX_OVERHEAD:.0f}% budget."
+                f"At the default interval the callback's own logging takes {100 * inside:.1f}% of training time: "
+                + ("within" if inside < MAX_OVERHEAD else "**not within**")
+                + f" the {100 * MAX_OVERHEAD:.0f}% budget. The median steps/s is {-100 * slowdown:+.1f}% against `off`"
+                + (
+                    f", but the `off` runs alone spread by {100 * spread:.0f}%, so this comparison cannot resolve "
+                    f"{100 * MAX_OVERHEAD:.0f}%; the directly timed share is the measure."
+                    if spread > MAX_OVERHEAD
+                    else "."
+                )
             )
     hp = config.hyperparams
     return "\n\n".join(
@@ -135,7 +141,8 @@ def render_section(results: dict[str, list[tuple[float, float, int, int]]], args
             f"{args.repeats} repeats, tensorboard logger in every variant. Steps/s is steps / wall time of `learn`. "
             f"`default` logs scalars and the histogram every {DEFAULT_LOG_INTERVAL:,} steps and pictures every "
             f"{DEFAULT_IMAGE_INTERVAL:,} steps (scalars also at the first rollout, the probe and pictures also at "
-            "the end); `every rollout` logs everything at every rollout end.",
+            "the end)"
+            + ("; `every rollout` logs everything at every rollout end." if "every rollout" in results else "."),
             markdown_table(
                 ["variant", "median steps/s", "runs (steps/s)", "vs off", "time in callback", "logs", "with pictures"],
                 rows,
