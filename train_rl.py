@@ -6,6 +6,8 @@ python train_rl.py --algo dqn --env CartPole-v1 --set hyperparams.learning_rate=
 python train_rl.py --resume runs/attn-FindTarget-v0/ppo_attention_s0 --timesteps 200000
 tensorboard --logdir runs               # watch returns and attention
 python train_rl.py eval RUN_DIR --episodes 20 --which best
+python train_rl.py eval RUN_DIR --video  # + an mp4 with the attention drawn on each frame
+python train_rl.py plot runs/attn-FindTarget-v0  # learning curves of every run below, as a PNG
 """
 
 from __future__ import annotations
@@ -76,6 +78,16 @@ def train_parser() -> argparse.ArgumentParser:
         "--progress-bar", action=argparse.BooleanOptionalAction, default=None, help="SB3's progress bar (default: on)"
     )
     how.add_argument("--verbose", type=int, default=None, help="1 also prints SB3's logger tables")
+    how.add_argument(
+        "--attention-log-interval",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="log attention to tensorboard every STEPS env steps (default: 10000; 0 = off)",
+    )
+    how.add_argument(
+        "--no-attention-log", action="store_true", help="no attention in tensorboard (as --attention-log-interval 0)"
+    )
     return parser
 
 
@@ -98,12 +110,15 @@ _CONFIG_FLAGS = {
     "eval_episodes": "eval_episodes",
     "progress_bar": "progress_bar",
     "verbose": "verbose",
+    "attention_log_interval": "attention_log_interval",
 }
 
 
 def run_train(argv: list[str]) -> int:
     """Train (or resume, or dry-run), evaluate and print where to look next."""
     args = train_parser().parse_args(argv)
+    if args.no_attention_log:
+        args.attention_log_interval = 0
     from agents import RunConfig, apply_overrides, dry_run, format_evaluation, resume, train
     from agents.train import RESUME_SETTINGS
 
@@ -180,6 +195,30 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--render", choices=("human", "rgb_array"), default=None, help="render the episodes")
     parser.add_argument("--device", default="auto", help="torch device (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (torch.set_num_threads)")
+    parser.add_argument(
+        "--video",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help="also record the first --video-episodes episodes with the attention drawn on each frame, as an mp4 "
+        "(a gif without moviepy) at PATH (default: eval.mp4 beside the model)",
+    )
+    parser.add_argument("--video-episodes", type=int, default=3, help="episodes in the video (default: %(default)s)")
+    return parser
+
+
+def plot_parser() -> argparse.ArgumentParser:
+    """Arguments of ``train_rl.py plot``."""
+    parser = argparse.ArgumentParser(
+        prog="train_rl.py plot",
+        description="Learning curves of runs (grouped by env, algorithm and extractor; mean over seeds with a 95%% "
+        "bootstrap band) from their monitor files, saved as a PNG.",
+    )
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, or folders holding run folders")
+    parser.add_argument("--out", default="learning_curves.png", help="PNG to write (default: %(default)s)")
+    parser.add_argument("--window", type=int, default=50, help="episodes in the moving average (default: %(default)s)")
+    parser.add_argument("--title", default=None, help="title of the returns panel")
     return parser
 
 
@@ -209,6 +248,33 @@ def run_eval(argv: list[str]) -> int:
     print(format_evaluation(result))
     if args.render == "rgb_array":
         print(f"  rendered {len(result.frames)} frames (rgb_array)")
+    if args.video is not None:
+        from agents.video import record_evaluation_video
+
+        video = record_evaluation_video(
+            args.path,
+            args.video or None,
+            episodes=args.video_episodes,
+            deterministic=args.deterministic,
+            seed=args.seed,
+            env_id=args.env,
+            algo=args.algo,
+            which=args.which,
+        )
+        if video.note:
+            print(video.note)
+        height, width = video.size
+        print(f"Video: {video.path} ({video.frames} frames of {width}x{height}, {args.video_episodes} episodes)")
+    return 0
+
+
+def run_plot(argv: list[str]) -> int:
+    """Plot learning curves of runs into a PNG."""
+    args = plot_parser().parse_args(argv)
+    from agents.plotting import plot_runs
+
+    out = plot_runs(args.runs, args.out, window=args.window, title=args.title)
+    print(f"Learning curves: {out}")
     return 0
 
 
@@ -224,6 +290,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "train": Command(run_train, "train an agent (the default)"),
     "eval": Command(run_eval, "evaluate a saved agent"),
+    "plot": Command(run_plot, "plot learning curves of runs"),
 }
 
 

@@ -24,6 +24,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 import envs
 from agents.algorithms import ALGORITHMS
+from agents.callbacks import DEFAULT_LOG_INTERVAL
 from policies import EXTRACTORS
 from policies.registry import did_you_mean
 
@@ -104,8 +105,8 @@ class RunConfig:
     """Episodes of each periodic evaluation."""
     save_freq: int = 10_000
     """Write a checkpoint every this many env steps (0 = only at the end); ``--resume`` starts from the last."""
-    attention_log_interval: int = 0
-    """Log attention every this many steps (0 = at the end of every rollout)."""
+    attention_log_interval: int = DEFAULT_LOG_INTERVAL
+    """Log attention to tensorboard every this many env steps (at a rollout's end); 0 = off."""
     device: str = "auto"
     """Torch device."""
     threads: int | None = None

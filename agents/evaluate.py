@@ -17,7 +17,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.algorithms import ALGORITHMS, algo_name
-from agents.callbacks import attention_summary, observations_with_relevance
+from agents.callbacks import attention_summary, format_focus_table, observations_with_relevance
 from agents.config import RunConfig, check_env_id
 from agents.environment import check_spaces, make_env, vecnormalize_path, wrap_normalize
 from agents.runs import CONFIG_FILE, EVAL_FILE, find_model, write_json
@@ -345,14 +345,5 @@ def format_evaluation(result: EvalResult, max_parts: int = 16) -> str:
         lines.append(f"  success rate  {100 * result.success_rate:.1f}%")
     lines.append(f"  mean length   {np.mean(result.lengths):.1f}")
     if result.attention:
-        focus = sorted(result.attention["focus"].items(), key=lambda kv: -kv[1])
-        width = max(len(name) for name, _ in focus)
-        lines.append("  mean focus per part:")
-        for name, mass in focus[:max_parts]:
-            lines.append(f"    {name:<{width}}  {mass:.3f}  {'█' * round(40 * mass)}")
-        if len(focus) > max_parts:
-            lines.append(f"    ... {len(focus) - max_parts} more parts in eval.json")
-        lines.append(f"  focus entropy {result.attention['entropy']:.3f} (0 = one part, 1 = uniform)")
-        if result.attention["relevant_mass"] is not None:
-            lines.append(f"  relevant mass {result.attention['relevant_mass']:.3f} (focus on the parts the env names)")
+        lines += format_focus_table(result.attention, max_parts)
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.algorithms import ALGORITHMS
 from agents.build import checked_model, policy_name, set_threads
-from agents.callbacks import AttentionLogCallback
+from agents.callbacks import NOT_SCALAR_FORMATS, AttentionLogCallback, hparam_record
 from agents.checkpoints import (
     CheckpointCallback,
     SaveBestCallback,
@@ -155,10 +155,9 @@ def _close(env: VecEnv) -> None:
 
 def _learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, steps: int, resumed_from: int | None) -> Run:
     """Train ``steps`` more steps with checkpoints and evaluations; save, evaluate, and return the run."""
-    callbacks: list[BaseCallback] = [
-        AttentionLogCallback(interval=config.attention_log_interval),
-        CheckpointCallback(run_dir, config.save_freq),
-    ]
+    callbacks: list[BaseCallback] = [CheckpointCallback(run_dir, config.save_freq)]
+    if config.attention_log_interval > 0:
+        callbacks.insert(0, AttentionLogCallback(interval=config.attention_log_interval))
     if config.eval_freq > 0:
         callbacks.append(_eval_callback(model, config, run_dir))
     interrupted = False
@@ -208,6 +207,8 @@ def _learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, steps: int, r
             model.logger.record("eval/success_rate", evaluation.success_rate)
         if evaluation.attention and evaluation.attention["relevant_mass"] is not None:
             model.logger.record("eval/relevant_mass", evaluation.attention["relevant_mass"])
+        metrics = {k: v for k, v in model.logger.name_to_value.items() if k.startswith("eval/")}  # logged above
+        model.logger.record("hparams", hparam_record(config.to_dict(), metrics), exclude=NOT_SCALAR_FORMATS)
         model.logger.dump(model.num_timesteps)
     model.logger.close()
     return Run(run_dir, config, model, wall_time, interrupted, evaluation, resumed_from)

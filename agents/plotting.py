@@ -1,0 +1,175 @@
+"""Learning curves of several runs, grouped by label, with the mean over seeds and a 95% bootstrap band."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from stable_baselines3.common.monitor import load_results
+from stable_baselines3.common.results_plotter import ts2xy, window_func
+
+from agents.runs import CONFIG_FILE
+
+#: Points on the common timestep grid each group's runs are interpolated onto.
+GRID_POINTS = 200
+#: Bootstrap resamples of the seeds for the confidence band.
+BOOTSTRAP = 1000
+PROGRESS_FILE = "progress.csv"
+RELEVANT_TAG = "attention/relevant_mass"
+
+
+@dataclass
+class Curve:
+    """One run's learning curve."""
+
+    run_dir: Path
+    label: str
+    timesteps: np.ndarray
+    """``(E,)`` env steps at the end of each episode (all envs of the run, in time order)."""
+    returns: np.ndarray
+    """``(E,)`` episode returns."""
+    relevant: tuple[np.ndarray, np.ndarray] | None = None
+    """``(timesteps, relevant mass)`` from ``progress.csv`` when the run logged attention."""
+
+
+def has_monitor_files(folder: Path) -> bool:
+    """True when ``folder`` holds SB3 ``*.monitor.csv`` files."""
+    return any(folder.glob("*monitor.csv"))
+
+
+def find_runs(paths: Sequence[str | Path]) -> list[Path]:
+    """Run folders (holding ``monitor/*.monitor.csv``) at or below each path, in a stable order.
+
+    Raises:
+        FileNotFoundError: a path does not exist, or holds no monitor files.
+    """
+    runs: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: pass run folders made by train_rl.py (or their parents).")
+        if has_monitor_files(path / "monitor"):
+            found = [path]
+        else:
+            found = sorted(p.parent for p in path.rglob("monitor") if p.is_dir() and has_monitor_files(p))
+        if not found:
+            raise FileNotFoundError(
+                f"No monitor files under {path}: expected <run>/monitor/*.monitor.csv as train_rl.py writes them."
+            )
+        runs += [run for run in found if run not in runs]
+    return runs
+
+
+def run_label(run_dir: Path) -> str:
+    """``env algo + extractor`` from the run's ``config.yaml``, else the folder name without ``_s<seed>``."""
+    config_path = run_dir / CONFIG_FILE
+    if config_path.is_file():
+        config = yaml.safe_load(config_path.read_text()) or {}
+        if {"env", "algo", "extractor"} <= set(config):
+            return f"{config['env']} {config['algo']} + {config['extractor']}"
+    return re.sub(r"_s\d+(_\d+)?$", "", run_dir.name)
+
+
+def load_curve(run_dir: Path) -> Curve:
+    """Read a run's monitor files (SB3 ``load_results`` / ``ts2xy``) and its logged relevant mass."""
+    data = load_results(str(run_dir / "monitor"))
+    timesteps, returns = ts2xy(data, "timesteps")
+    relevant = None
+    progress = run_dir / PROGRESS_FILE
+    if progress.is_file() and progress.stat().st_size:
+        table = pd.read_csv(progress)
+        if RELEVANT_TAG in table and "time/total_timesteps" in table:
+            rows = table[[RELEVANT_TAG, "time/total_timesteps"]].dropna()
+            if len(rows):
+                relevant = (rows["time/total_timesteps"].to_numpy(float), rows[RELEVANT_TAG].to_numpy(float))
+    return Curve(run_dir, run_label(run_dir), np.asarray(timesteps, float), np.asarray(returns, float), relevant)
+
+
+def bootstrap_band(values: np.ndarray, seed: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap band of the mean over the first axis (the seeds) of ``values (S, G)``."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(values), size=(BOOTSTRAP, len(values)))  # (B, S)
+    means = values[picks].mean(axis=1)  # (B, G)
+    tail = 100 * (1 - level) / 2
+    return np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)
+
+
+def smoothed(curve: Curve, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Moving average of the returns over ``window`` episodes (fewer when the run has fewer)."""
+    window = max(1, min(window, len(curve.returns) // 2 or 1))
+    if window == 1:
+        return curve.timesteps, curve.returns
+    return window_func(curve.timesteps, curve.returns, window, np.mean)
+
+
+def _group_on_grid(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolate every run onto a common grid up to the shortest run's end: ``grid (G,)``, ``values (S, G)``."""
+    end = min(x[-1] for x in xs)
+    start = max(x[0] for x in xs)
+    grid = np.linspace(start, end, GRID_POINTS) if end > start else np.array([end])
+    return grid, np.stack([np.interp(grid, x, y) for x, y in zip(xs, ys, strict=True)])
+
+
+def plot_runs(paths: Sequence[str | Path], out: str | Path, window: int = 50, title: str | None = None) -> Path:
+    """Plot the learning curves of the runs at ``paths`` into a PNG and return its path.
+
+    Runs are grouped by ``run_label`` (env, algorithm and extractor: the seeds of one set-up form a group);
+    each group is drawn as the mean over its runs of the smoothed episode return, with a 95% bootstrap band
+    over the runs when it has several. When runs logged ``attention/relevant_mass`` a second panel shows it.
+
+    Raises:
+        FileNotFoundError: a path does not exist or holds no monitor files.
+        ValueError: no run has a finished episode.
+    """
+    curves = [load_curve(run) for run in find_runs(paths)]
+    empty = [c.run_dir for c in curves if len(c.returns) == 0]
+    curves = [c for c in curves if len(c.returns)]
+    if not curves:
+        raise ValueError(f"No finished episode in the monitor files of {', '.join(map(str, empty))}: nothing to plot.")
+    groups: dict[str, list[Curve]] = {}
+    for curve in curves:
+        groups.setdefault(curve.label, []).append(curve)
+    with_relevance = any(c.relevant is not None for c in curves)
+    fig = Figure(figsize=(11 if with_relevance else 7, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2 if with_relevance else 1, squeeze=False)[0]
+    colors = [f"C{i}" for i in range(10)]
+    for i, (label, members) in enumerate(sorted(groups.items())):
+        color = colors[i % len(colors)]
+        xs, ys = zip(*(smoothed(c, window) for c in members), strict=True)
+        grid, values = _group_on_grid(list(xs), list(ys))
+        n = len(members)
+        axes[0].plot(grid, values.mean(axis=0), color=color, label=f"{label} ({n} run{'s' if n > 1 else ''})")
+        if n > 1:
+            low, high = bootstrap_band(values)
+            axes[0].fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
+        rel = [c.relevant for c in members if c.relevant is not None]
+        if with_relevance and rel:
+            grid, values = _group_on_grid([r[0] for r in rel], [r[1] for r in rel])
+            axes[1].plot(grid, values.mean(axis=0), color=color, label=label)
+            if len(rel) > 1:
+                low, high = bootstrap_band(values)
+                axes[1].fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
+    axes[0].set_xlabel("env steps")
+    axes[0].set_ylabel(f"episode return (mean of {window} episodes)")
+    axes[0].set_title(title or "Learning curves: mean over runs, 95% bootstrap band")
+    axes[0].legend(fontsize=8)
+    axes[0].grid(alpha=0.3)
+    if with_relevance:
+        axes[1].set_xlabel("env steps")
+        axes[1].set_ylabel("focus on the relevant parts")
+        axes[1].set_title("attention/relevant_mass (latest rollout)")
+        axes[1].set_ylim(0, 1)
+        axes[1].grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    return out

@@ -1,0 +1,314 @@
+"""Pictures of where a policy looked: heatmaps, patch overlays, entity highlights and focus bars.
+
+Every function returns an ``(H, W, 3)`` uint8 RGB array (what SB3's ``Image(..., "HWC")``, tensorboard and
+video writers take). Heatmaps are drawn with matplotlib (Agg, no pyplot state); frames are annotated with
+NumPy and Pillow's default font, fast enough to run on every frame of an evaluation video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
+
+from envs.rendering import draw_ring
+
+#: Colours of the annotations (RGB).
+FOCUS_COLOR = (255, 140, 0)
+RELEVANT_COLOR = (30, 170, 70)
+PANEL_BACKGROUND = (255, 255, 255)
+TEXT_COLOR = (20, 20, 20)
+#: Height of one text line in the annotated frames, in pixels.
+LINE_HEIGHT = 14
+
+
+def figure_to_array(fig: Figure) -> np.ndarray:
+    """Render a matplotlib figure (with an Agg canvas) into an ``(H, W, 3)`` uint8 array."""
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def short_names(part_names: Sequence[str]) -> list[str]:
+    """Part names without their shared prefix (``entity_3`` -> ``3``), for crowded axes."""
+    names = list(part_names)
+    if len(names) < 2:
+        return names
+    prefix = names[0]
+    for name in names[1:]:
+        while not name.startswith(prefix):
+            prefix = prefix[:-1]
+    return [name[len(prefix) :] or name for name in names] if prefix else names
+
+
+def heatmap_image(
+    weights: np.ndarray,
+    part_names: Sequence[str],
+    row_labels: Sequence[str],
+    title: str,
+    relevant: Sequence[np.ndarray | None] | None = None,
+) -> np.ndarray:
+    """A labelled heatmap of attention weights, rows x parts, as an RGB array.
+
+    Args:
+        weights: ``(R, N)`` weights, one row per query (or per observation for a one-query readout).
+        part_names: ``N`` names for the columns.
+        row_labels: ``R`` names for the rows.
+        title: the figure's title.
+        relevant: per row, the indices of the parts the env calls relevant (outlined in green), or None.
+    """
+    rows, n_parts = weights.shape
+    width = min(12.0, 2.5 + 0.35 * n_parts)
+    height = min(8.0, 1.3 + 0.3 * rows)
+    fig = Figure(figsize=(width, height), dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    # The scale tops at the largest weight but never below twice uniform, so a uniform row stays dim.
+    vmax = max(float(weights.max()), 2.0 / max(n_parts, 1))
+    image = ax.imshow(weights, aspect="auto", cmap="viridis", vmin=0.0, vmax=vmax)
+    names = list(part_names) if n_parts <= 12 else short_names(part_names)
+    step = max(1, n_parts // 40)  # at most ~40 tick labels
+    ax.set_xticks(range(0, n_parts, step), names[::step], rotation=90 if n_parts > 12 else 45, fontsize=7)
+    ax.set_yticks(range(rows), list(row_labels), fontsize=7)
+    ax.set_xlabel("part (key)")
+    ax.set_title(title, fontsize=9)
+    for row, parts in enumerate(relevant or []):
+        for part in [] if parts is None else np.asarray(parts).reshape(-1):
+            ax.add_patch(_cell_outline(row, int(part)))
+    fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    fig.subplots_adjust(left=0.12, right=0.9, bottom=0.35 if n_parts > 12 else 0.3, top=0.85)
+    return figure_to_array(fig)
+
+
+def _cell_outline(row: int, col: int) -> object:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="#1eaa46", linewidth=2)
+
+
+def upscale(frame: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of an ``(H, W, C)`` image by an integer factor."""
+    return frame if factor <= 1 else np.repeat(np.repeat(frame, factor, axis=0), factor, axis=1)
+
+
+def to_rgb(observation: np.ndarray) -> np.ndarray:
+    """An image observation ``(H, W, C)`` or ``(C, H, W)``, uint8 or float in [0, 1], as ``(H, W, 3)`` uint8."""
+    image = np.asarray(observation)
+    if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[-1] not in (1, 3, 4):
+        image = image.transpose(1, 2, 0)  # CHW -> HWC
+    if image.dtype != np.uint8:
+        image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    return image[..., :3]
+
+
+def patch_overlay(
+    image: np.ndarray, focus_map: np.ndarray, relevant: np.ndarray | None = None, min_size: int = 192
+) -> np.ndarray:
+    """The image with the patch focus laid over it: the more focus, the more orange-red.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 picture the patches were cut from.
+        focus_map: ``(rows, cols)`` focus per patch (``AttentionReport.focus_map()[i]``).
+        relevant: indices (row-major) of the patches the env calls relevant, outlined in green.
+        min_size: the picture is scaled up by an integer factor to at least this many pixels wide.
+    """
+    rows, cols = focus_map.shape
+    factor = max(1, -(-min_size // image.shape[1]))
+    frame = upscale(image, factor).astype(np.float32)
+    height, width = frame.shape[:2]
+    ph, pw = height // rows, width // cols
+    strength = focus_map / max(float(focus_map.max()), 1e-6)  # (rows, cols) in [0, 1]
+    cell = np.kron(strength, np.ones((ph, pw)))  # (rows * ph, cols * pw)
+    alpha = np.zeros((height, width), dtype=np.float32)
+    alpha[: rows * ph, : cols * pw] = 0.65 * cell
+    color = colormaps["hot"](0.25 + 0.5 * np.kron(strength, np.ones((ph, pw))))[..., :3] * 255  # (h, w, 3)
+    tint = np.zeros_like(frame)
+    tint[: rows * ph, : cols * pw] = color
+    frame = frame * (1 - alpha[..., None]) + tint * alpha[..., None]
+    out = frame.astype(np.uint8)
+    out[::ph, :] = (out[::ph, :] * 0.8).astype(np.uint8)  # faint grid
+    out[:, ::pw] = (out[:, ::pw] * 0.8).astype(np.uint8)
+    for index in [] if relevant is None else np.asarray(relevant).reshape(-1):
+        r, c = divmod(int(index), cols)
+        _outline(out, r * ph, c * pw, ph, pw, RELEVANT_COLOR, thickness=max(1, factor // 2))
+    return out
+
+
+def _outline(
+    image: np.ndarray, top: int, left: int, height: int, width: int, color: tuple[int, int, int], thickness: int
+) -> None:
+    bottom, right = top + height, left + width
+    image[top : top + thickness, left:right] = color
+    image[bottom - thickness : bottom, left:right] = color
+    image[top:bottom, left : left + thickness] = color
+    image[top:bottom, right - thickness : right] = color
+
+
+def entity_overlay(
+    frame: np.ndarray,
+    positions: np.ndarray,
+    focus: np.ndarray,
+    mask: np.ndarray,
+    min_size: int = 256,
+) -> np.ndarray:
+    """A rendered arena with the attended entities ringed in orange: the more focus, the wider and stronger.
+
+    Ring strength is absolute (full at a focus of 0.5 or more), so a uniform focus shows as faint rings
+    everywhere; the three most attended entities get their focus written beside them.
+
+    Args:
+        frame: ``(S, S, 3)`` uint8 render of the arena (``[0, 1]^2`` with y up, as ``envs.rendering`` draws).
+        positions: ``(N, 2)`` arena positions of the entity rows (``env.unwrapped.entity_positions()``).
+        focus: ``(N,)`` focus per row.
+        mask: ``(N,)`` True for real rows; padding rows get no ring.
+        min_size: the frame is scaled up by an integer factor to at least this many pixels.
+    """
+    factor = max(1, -(-min_size // frame.shape[1]))
+    out = upscale(frame, factor).copy()
+    labels = []
+    order = np.argsort(focus)  # strongest last, drawn on top
+    top3 = set(order[-3:].tolist())
+    for row in order:
+        if not mask[row] or focus[row] < 0.02:
+            continue
+        strength = min(1.0, 2.0 * float(focus[row]))
+        color = tuple(int(b + strength * (f - b)) for b, f in zip((225, 225, 225), FOCUS_COLOR, strict=True))
+        draw_ring(out, positions[row], 0.065, 0.006 + 0.024 * strength, color)
+        if row in top3:
+            labels.append((positions[row], f"{100 * focus[row]:.0f}%"))
+    size = out.shape[0]
+    image = Image.fromarray(out)
+    draw = ImageDraw.Draw(image)
+    for position, text in labels:
+        x = position[0] * (size - 1) + 0.07 * size
+        y = (1 - position[1]) * (size - 1) - 0.07 * size
+        draw.text((min(x, size - 30), max(y, 0)), text, fill=TEXT_COLOR, font=_font())
+    return np.asarray(image)
+
+
+def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default()
+
+
+def focus_bar(
+    focus: np.ndarray,
+    part_names: Sequence[str],
+    width: int,
+    height: int = 72,
+    relevant: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """A bar per part on a fixed 0-1 scale: green for the parts the env calls relevant, orange otherwise.
+
+    Part labels (without their shared prefix) are written under the bars when they fit.
+    """
+    n_parts = len(focus)
+    panel = np.empty((height, width, 3), dtype=np.uint8)
+    panel[:] = PANEL_BACKGROUND
+    label_room = LINE_HEIGHT if n_parts <= 24 else 2
+    plot_height = height - label_room - 2
+    slot = width / n_parts
+    relevant_set = set() if relevant is None else {int(i) for i in np.asarray(relevant).reshape(-1)}
+    bar = max(1, int(slot * 0.75))
+    for i, mass in enumerate(np.clip(focus, 0.0, 1.0)):
+        left = int(i * slot + (slot - bar) / 2)
+        top = plot_height - int(mass * (plot_height - 1) + 0.5)
+        color = RELEVANT_COLOR if i in relevant_set else FOCUS_COLOR
+        if mask is not None and not mask[i]:
+            color = (200, 200, 200)
+        panel[top:plot_height, left : left + bar] = color
+    panel[plot_height, :] = (120, 120, 120)  # axis
+    if n_parts <= 24:
+        image = Image.fromarray(panel)
+        draw = ImageDraw.Draw(image)
+        for i, name in enumerate(short_names(part_names)):
+            draw.text((int(i * slot + slot / 2), height - 1), name[:8], fill=TEXT_COLOR, font=_font(), anchor="md")
+        panel = np.asarray(image).copy()
+    return panel
+
+
+def text_strip(lines: Sequence[str], width: int) -> np.ndarray:
+    """White ``(LINE_HEIGHT * len(lines), width, 3)`` strip with the lines written on it."""
+    image = Image.new("RGB", (width, LINE_HEIGHT * len(lines)), PANEL_BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((4, i * LINE_HEIGHT + 1), line, fill=TEXT_COLOR, font=_font())
+    return np.asarray(image)
+
+
+def stack_panels(panels: Sequence[np.ndarray], multiple: int = 16) -> np.ndarray:
+    """Stack panels vertically (centred on white), padded to a size divisible by ``multiple`` (video codecs)."""
+    width = max(p.shape[1] for p in panels)
+    width += -width % multiple
+    padded = []
+    for panel in panels:
+        left = (width - panel.shape[1]) // 2
+        canvas = np.empty((panel.shape[0], width, 3), dtype=np.uint8)
+        canvas[:] = PANEL_BACKGROUND
+        canvas[:, left : left + panel.shape[1]] = panel
+        padded.append(canvas)
+    out = np.concatenate(padded, axis=0)
+    pad = -out.shape[0] % multiple
+    if pad:
+        out = np.concatenate([out, np.full((pad, width, 3), PANEL_BACKGROUND, dtype=np.uint8)], axis=0)
+    return out
+
+
+def tile_horizontally(images: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
+    """Images side by side on white (heights padded to the tallest)."""
+    height = max(i.shape[0] for i in images)
+    width = sum(i.shape[1] for i in images) + gap * (len(images) - 1)
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    out[:] = PANEL_BACKGROUND
+    left = 0
+    for image in images:
+        out[: image.shape[0], left : left + image.shape[1]] = image
+        left += image.shape[1] + gap
+    return out
+
+
+def scene_with_attention(
+    frame: np.ndarray | None,
+    observation: np.ndarray | dict[str, np.ndarray],
+    focus: np.ndarray,
+    mask: np.ndarray,
+    grid: tuple[int, int] | None,
+    positions: np.ndarray | None = None,
+    relevant: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """The scene with the focus drawn on it, as the observation allows.
+
+    - image observations (a patch grid): the observation with the patch focus overlaid;
+    - entity sets with known ``positions`` and a rendered ``frame``: the frame with attended entities ringed;
+    - otherwise the rendered frame as it is (None without one).
+    """
+    if grid is not None and isinstance(observation, np.ndarray):
+        return patch_overlay(to_rgb(observation), focus.reshape(grid), relevant)
+    if frame is None:
+        return None
+    if positions is not None and len(positions) == len(focus):
+        return entity_overlay(frame, positions, focus, mask)
+    return upscale(frame, max(1, -(-192 // frame.shape[1])))
+
+
+def annotated_frame(
+    scene: np.ndarray | None,
+    focus: np.ndarray,
+    part_names: Sequence[str],
+    header: Sequence[str],
+    relevant: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """Header text, the scene with attention (if any) and the per-part focus bar, stacked into one frame."""
+    width = 384 if scene is None else max(scene.shape[1], 256)
+    panels = [text_strip(header, width)]
+    if scene is not None:
+        panels.append(scene)
+    panels.append(focus_bar(focus, part_names, width, relevant=relevant, mask=mask))
+    return stack_panels(panels)

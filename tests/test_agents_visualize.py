@@ -1,0 +1,231 @@
+"""Seeing where the agent looks: tensorboard pictures and histograms, hparams, focus table, videos, plots."""
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+import agents
+import envs  # noqa: F401
+from agents.callbacks import attention_pictures, collect_probe, format_focus_table, summarize_report
+from agents.config import resolve
+from agents.plotting import plot_runs
+from agents.video import has_moviepy, record_video
+from policies import AttentionReport, attention_report
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_PPO = {"n_steps": 64, "batch_size": 64, "n_epochs": 1}
+
+
+def tiny_config(tmp_path: Path, **changes) -> agents.RunConfig:
+    values = dict(
+        run_root=str(tmp_path),
+        timesteps=768,
+        n_envs=2,
+        eval_episodes=2,
+        progress_bar=False,
+        attention_log_interval=300,
+        hyperparams=TINY_PPO,
+    )
+    return agents.RunConfig(**{**values, **changes})
+
+
+def events_of(run_dir: Path) -> EventAccumulator:
+    events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "histograms": 0, "scalars": 0, "tensors": 0})
+    events.Reload()
+    return events
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> agents.Run:
+    """PPO + attention on FindTarget: 2 envs x 64 steps per rollout, 768 steps, attention every 300 steps."""
+    return agents.train(tiny_config(tmp_path_factory.mktemp("visualize")))
+
+
+def test_scalars_follow_the_interval(run):
+    events = events_of(run.path)
+    tags = set(events.Tags()["scalars"])
+    for tag in ("attention/entropy", "attention/top1_mass", "attention/relevant_mass", "attention/focus/entity_0"):
+        assert tag in tags, tag
+    for tag in ("attention/probe/entropy", "attention/probe/top1_mass", "attention/probe/relevant_mass"):
+        assert tag in tags, tag
+    # Rollouts of 128 steps: the first rollout logs, then the first rollout ending >= 300 steps after the last log.
+    assert [e.step for e in events.Scalars("attention/entropy")] == [128, 512]
+    # The probe is reported on once more at the end of training.
+    assert [e.step for e in events.Scalars("attention/probe/entropy")] == [128, 512, 768]
+    assert all(0.0 <= e.value <= 1.0 for e in events.Scalars("attention/probe/relevant_mass"))
+
+
+def test_images_decode_to_their_shape(run):
+    events = events_of(run.path)
+    images = set(events.Tags()["images"])
+    assert images == {"attention/heatmap/head0", "attention/heatmap/head1", "attention/overlay"}
+    for tag in images:
+        logged = events.Images(tag)
+        assert [e.step for e in logged] == [768]  # pictures every 50k steps by default, and at the end
+        for event in logged:
+            picture = np.asarray(Image.open(io.BytesIO(event.encoded_image_string)))
+            assert picture.shape == (event.height, event.width, 3) and picture.dtype == np.uint8
+            assert picture.std() > 10  # not blank
+    overlay = events.Images("attention/overlay")[-1]
+    assert (overlay.height, overlay.width) == (256, 4 * 256 + 3 * 4)  # 4 arenas of 128 px scaled x2, 4 px gaps
+
+
+def test_focus_histogram(run):
+    events = events_of(run.path)
+    assert "attention/focus_hist" in events.Tags()["histograms"]
+    logged = events.Histograms("attention/focus_hist")
+    assert [e.step for e in logged] == [128, 512]
+    histogram = logged[0].histogram_value
+    assert histogram.num == 128 * 8  # the rollout's 128 observations x 8 real entity rows
+    assert 0.0 <= histogram.min <= histogram.max <= 1.0
+    assert histogram.sum == pytest.approx(128, rel=1e-4)  # each observation's focus sums to 1
+
+
+def test_hparams_with_eval_metrics(run):
+    events = events_of(run.path)
+    content = events.PluginTagToContent("hparams")
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    names = {h.name for h in experiment.hparam_infos}
+    assert {"algo", "extractor", "seed", "hyperparams/n_steps", "extractor_kwargs/num_layers"} <= names
+    metrics = {m.name.tag for m in experiment.metric_infos}
+    assert metrics == {"eval/mean_reward", "eval/success_rate", "eval/relevant_mass"}
+    assert metrics <= set(events.Tags()["scalars"])  # tensorboard reads the metric values from the scalars
+
+
+def test_no_attention_log_when_off(tmp_path):
+    run = agents.train(tiny_config(tmp_path, timesteps=128, eval_episodes=0, attention_log_interval=0))
+    tags = events_of(run.path).Tags()
+    assert not any(t.startswith("attention/") for t in tags["scalars"]) and not tags["images"]
+
+
+def test_patch_overlay_and_query_heatmaps_for_images():
+    config = resolve(agents.RunConfig(env="attn/PatchFind-v0", n_envs=1, extractor_kwargs={"num_layers": 1}))
+    env = agents.make_env(config, 1, 0)
+    model = agents.build_model(config, env)
+    env.close()
+    probe = collect_probe(gym.make("attn/PatchFind-v0", render_mode="rgb_array"), size=16, seed=3, stride=2)
+    assert probe.observations.shape == (16, 48, 48, 3)
+    assert sum(f is not None for f in probe.frames) == 8
+    report = attention_report(model, probe.observations)
+    pictures = attention_pictures(report, probe)
+    assert set(pictures) == {"attention/heatmap/head0", "attention/heatmap/head1", "attention/overlay"}
+    assert pictures["attention/overlay"].shape == (192, 4 * 192 + 3 * 4, 3)  # 48 px scaled x4
+    assert pictures["attention/heatmap/head0"].dtype == np.uint8
+
+
+def test_same_seed_same_probe():
+    first = collect_probe(gym.make("attn/FindTarget-v0"), size=8, seed=1)
+    second = collect_probe(gym.make("attn/FindTarget-v0"), size=8, seed=1)
+    np.testing.assert_array_equal(first.observations, second.observations)
+    assert [r.tolist() for r in first.relevant] == [r.tolist() for r in second.relevant]
+
+
+def test_focus_table_names_relevance():
+    focus = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    report = AttentionReport(
+        part_names=["entity_0", "entity_1", "entity_2"],
+        focus=focus,
+        weights=focus[:, None, None, :],
+        entropy=np.zeros(3),
+        mask=np.ones((3, 3), dtype=bool),
+        layers=[],
+    )
+    summary = summarize_report(report, [np.array([0]), np.array([1]), None])
+    rows = {r["part"]: r for r in summary["parts"]}
+    assert rows["entity_0"]["relevant_share"] == 0.5 and rows["entity_0"]["focus_when_relevant"] == pytest.approx(0.7)
+    assert rows["entity_2"]["relevant_share"] == 0.0 and rows["entity_2"]["focus_when_relevant"] is None
+    assert summary["relevant_mass"] == pytest.approx(0.75)
+    lines = format_focus_table(summary)
+    assert "relevant in" in lines[1] and "focus when relevant" in lines[1]
+    assert lines[2].split()[:4] == ["entity_1", "0.400", "50%", "0.800"]  # most attended first
+    assert lines[-1].startswith("  relevant mass 0.750")
+
+
+def count_video_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    if path.suffix == ".gif":
+        with Image.open(path) as gif:
+            return gif.n_frames, (gif.height, gif.width)
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    return sum(1 for _ in reader), tuple(meta["size"][::-1])
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_video_has_a_frame_per_step(run, tmp_path, suffix):
+    if suffix == ".mp4" and not has_moviepy():
+        pytest.skip('mp4 needs MoviePy: pip install "attention-rl[video]"')
+    video = record_video(run.model, run.config.env, tmp_path / f"eval{suffix}", run.config.env_kwargs, episodes=2)
+    assert video.path == tmp_path / f"eval{suffix}" and video.note == ""
+    evaluation = agents.evaluate_model(run.model, run.config.env, run.config.env_kwargs, episodes=2, seed=0)
+    expected = sum(evaluation.lengths) + 2  # the same episodes: a frame per step plus each episode's start
+    assert video.frames == expected and video.returns == pytest.approx(evaluation.returns, abs=1e-5)
+    frames, size = count_video_frames(video.path)
+    assert size == video.size and size[0] % 16 == 0 and size[1] % 16 == 0
+    # MoviePy can drop a clip's last frame to rounding, so the mp4 holds the last frame once more.
+    assert frames == expected if suffix == ".gif" else frames in (expected, expected + 1)
+
+
+def test_video_falls_back_to_gif_without_moviepy(run, tmp_path, monkeypatch):
+    monkeypatch.setattr("agents.video.has_moviepy", lambda: False)
+    video = record_video(run.model, run.config.env, tmp_path / "eval.mp4", run.config.env_kwargs, episodes=1)
+    assert video.path == tmp_path / "eval.gif" and video.path.is_file()
+    assert "MoviePy is not installed" in video.note and "attention-rl[video]" in video.note
+
+
+def write_monitor(folder: Path, returns: list[float], length: int = 10) -> None:
+    folder.mkdir(parents=True)
+    lines = ['#{"t_start": 0.0, "env_id": "x"}', "r,l,t"]
+    lines += [f"{r},{length},{i * 0.1:.1f}" for i, r in enumerate(returns)]
+    (folder / "0.monitor.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_plot_groups_runs_by_label(tmp_path):
+    rng = np.random.default_rng(0)
+    for extractor, slope in (("attention", 1.0), ("mlp", 0.5)):
+        for seed in range(3):
+            run_dir = tmp_path / "runs" / "attn-FindTarget-v0" / f"ppo_{extractor}_s{seed}"
+            write_monitor(run_dir / "monitor", list(slope * np.linspace(0, 1, 60) + 0.1 * rng.standard_normal(60)))
+    out = plot_runs([tmp_path / "runs"], tmp_path / "curves.png", window=5)
+    with Image.open(out) as picture:
+        assert picture.format == "PNG" and picture.width > 300
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train_rl.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_cli_eval_video_and_plot(run, tmp_path):
+    video = ["--video", str(tmp_path / "v.gif"), "--video-episodes", "1"]
+    result = cli("eval", str(run.path), "--episodes", "1", *video, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"Video: {tmp_path / 'v.gif'}" in result.stdout and (tmp_path / "v.gif").is_file()
+    assert "relevant in" in result.stdout  # the focus table
+    result = cli("plot", str(run.path), "--out", str(tmp_path / "p.png"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "p.png").is_file() and "Learning curves:" in result.stdout
+
+
+def test_cli_plot_bad_input_says_one_line(tmp_path):
+    result = cli("plot", str(tmp_path / "nope"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"train_rl.py plot: error: {tmp_path / 'nope'} does not exist: pass run folders made by train_rl.py "
+        "(or their parents)."
+    ]
+    (tmp_path / "empty_run").mkdir()
+    result = cli("plot", str(tmp_path / "empty_run"), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "No monitor files under" in lines[0]
