@@ -138,6 +138,7 @@ def ppo_score(env_id: str, timesteps: int, seed: int, result: EnvResult, eval_ep
                 run_root=root,
                 eval_episodes=eval_episodes,
                 progress_bar=False,
+                threads=1,  # one torch thread: several runs share 2 cores without oversubscription
             )
         )
     evaluation = run.evaluation
@@ -186,7 +187,7 @@ def render_section(results: Sequence[EnvResult], args: argparse.Namespace, comma
             ])  # fmt: skip
         parts.append(
             f"### Short PPO + attention against the random policy\n\n`agents.train` with the env's "
-            f"`configs/ppo.yaml` preset, seed {args.seed}, then {args.eval_episodes} deterministic evaluation "
+            f"`configs/ppo.yaml` preset (one torch thread), seed {args.seed}, then {args.eval_episodes} deterministic evaluation "
             'episodes on other seeds. Relevant mass: the readout\'s focus on `info["relevant_parts"]` during '
             "the evaluation.\n\n"
             + markdown_table(
