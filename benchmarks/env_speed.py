@@ -187,9 +187,9 @@ def render_section(results: Sequence[EnvResult], args: argparse.Namespace, comma
             ])  # fmt: skip
         parts.append(
             f"### Short PPO + attention against the random policy\n\n`agents.train` with the env's "
-            f"`configs/ppo.yaml` preset (one torch thread), seed {args.seed}, then {args.eval_episodes} deterministic evaluation "
-            'episodes on other seeds. Relevant mass: the readout\'s focus on `info["relevant_parts"]` during '
-            "the evaluation.\n\n"
+            f"`configs/ppo.yaml` preset (one torch thread), seed {args.seed}, then {args.eval_episodes} deterministic "
+            'evaluation episodes on other seeds. Relevant mass: the readout\'s focus on `info["relevant_parts"]` '
+            "during the evaluation.\n\n"
             + markdown_table(
                 [
                     "env",
