@@ -8,6 +8,7 @@ tensorboard --logdir runs               # watch returns and attention
 python train_rl.py eval RUN_DIR --episodes 20 --which best
 python train_rl.py eval RUN_DIR --video  # + an mp4 with the attention drawn on each frame
 python train_rl.py plot runs/attn-FindTarget-v0  # learning curves of every run below, as a PNG
+python train_rl.py sweep --env CartPole-v1 --extractors attention,mlp --seeds 5  # on Ray Tune
 """
 
 from __future__ import annotations
@@ -278,6 +279,64 @@ def run_plot(argv: list[str]) -> int:
     return 0
 
 
+def sweep_parser() -> argparse.ArgumentParser:
+    """Arguments of ``train_rl.py sweep``."""
+    parser = argparse.ArgumentParser(
+        prog="train_rl.py sweep",
+        description="Train every extractor x grid point x seed (or --tune N Optuna samples) on Ray Tune; each trial "
+        "is a normal run under <run-dir>/sweeps/<name>/, gathered into results.csv/.md and results.png. Trials "
+        'already finished are skipped. Needs: pip install "attention-rl[sweep]"',
+    )
+    parser.add_argument("--env", default="attn/FindTarget-v0", help="Gymnasium env id (default: %(default)s)")
+    parser.add_argument("--algo", default="ppo", help=f"algorithm: {_algo_help()} (default: %(default)s)")
+    parser.add_argument("--extractors", default="attention", help="comma-separated, e.g. attention,mlp")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per extractor and grid point (1)")
+    parser.add_argument(
+        "--grid",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a dimension: values (as for --set), or for --tune log(LOW,HIGH) / range(LOW,HIGH)",
+    )
+    parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--config", default=None, metavar="FILE", help="a preset file over the built-in preset")
+    parser.add_argument("--timesteps", type=int, default=None, help="env steps per trial (default: the preset's)")
+    parser.add_argument("--n-envs", type=int, default=None, help="parallel envs per trial (default: the preset's)")
+    parser.add_argument("--eval-episodes", type=int, default=20, help="episodes of each final evaluation (20)")
+    parser.add_argument("--eval-freq", type=int, default=None, metavar="STEPS", help="periodic evaluations (10000)")
+    parser.add_argument("--run-dir", default="runs", help="the sweep goes to RUN_DIR/sweeps/NAME (default: runs)")
+    parser.add_argument("--name", default=None, help="sweep folder name (default: <env>_<algo>)")
+    parser.add_argument("--tune", type=int, default=0, metavar="N_TRIALS", help="sample N configs with Optuna TPE")
+    parser.add_argument("--metric", default="eval/mean_reward", help="--tune maximises it (or eval/success_rate)")
+    parser.add_argument("--scheduler", default="asha", help="--tune early stopping: asha, median or none")
+    parser.add_argument("--address", default=None, help="a Ray cluster: ray://HEAD:10001 (default: Ray here)")
+    parser.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves per trial (1)")
+    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    return parser
+
+
+def run_sweep(argv: list[str]) -> int:
+    """Run a sweep on Ray Tune and print where its table, plot and best config are."""
+    args = sweep_parser().parse_args(argv)
+    from agents.sweep import SweepSpec, parse_extractors
+    from agents.sweep import run_sweep as sweep
+
+    given = {k: v for k, v in vars(args).items() if k not in ("config", "run_dir", "extractors")}
+    spec = SweepSpec(
+        **given, extractors=parse_extractors(args.extractors), config_file=args.config, run_root=args.run_dir
+    )
+    result = sweep(spec)
+    print(result.table_md.read_text())
+    failed = sum(row["status"] == "error" for row in result.rows)
+    print(f"ran {len(result.ran)}, skipped {len(result.skipped)} finished, {failed} failed; folder {result.sweep_dir}")
+    print(f"table: {result.table_csv} {result.table_md}\nplot:  {result.plot}")
+    if result.best is not None:
+        print(f"best:  {result.best}  (python train_rl.py --env {spec.env} --config {result.best})")
+    print(f"Watch: tensorboard --logdir {result.sweep_dir}")
+    return 0
+
+
 @dataclass(frozen=True)
 class Command:
     """A subcommand: its handler (argv -> exit code)."""
@@ -291,6 +350,7 @@ COMMANDS: dict[str, Command] = {
     "train": Command(run_train, "train an agent (the default)"),
     "eval": Command(run_eval, "evaluate a saved agent"),
     "plot": Command(run_plot, "plot learning curves of runs"),
+    "sweep": Command(run_sweep, "seeds, extractors and hyperparameters on Ray Tune"),
 }
 
 

@@ -114,8 +114,13 @@ def _logger(run_dir: Path, verbose: int) -> Logger:
     return Logger(str(run_dir), [make_output_format(f, str(run_dir), suffix) for f in formats])
 
 
-def _eval_callback(model: BaseAlgorithm, config: RunConfig, run_dir: Path) -> EvalCallback:
-    """Evaluate every ``eval_freq`` steps on its own env and keep ``best_model.zip`` (atomically)."""
+def _eval_callback(
+    model: BaseAlgorithm, config: RunConfig, run_dir: Path, after_eval: BaseCallback | None = None
+) -> EvalCallback:
+    """Evaluate every ``eval_freq`` steps on its own env and keep ``best_model.zip`` (atomically).
+
+    ``after_eval`` is called after each evaluation, with the ``EvalCallback`` as its ``parent``.
+    """
     eval_env = make_env(config, 1, config.seed + EVAL_SEED_OFFSET, vec_env="dummy")
     if model.get_vec_normalize_env() is not None:  # statistics are synced from training before each eval
         eval_env = wrap_normalize(eval_env, dataclasses.replace(config, normalize=True), training=False)
@@ -123,6 +128,7 @@ def _eval_callback(model: BaseAlgorithm, config: RunConfig, run_dir: Path) -> Ev
     callback = cls(
         eval_env,
         callback_on_new_best=SaveBestCallback(run_dir),
+        callback_after_eval=after_eval,
         n_eval_episodes=config.eval_freq_episodes,
         eval_freq=max(config.eval_freq // config.n_envs, 1),
         log_path=str(run_dir),
@@ -153,13 +159,20 @@ def _close(env: VecEnv) -> None:
         pass
 
 
-def _learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, steps: int, resumed_from: int | None) -> Run:
+def _learn(
+    model: BaseAlgorithm,
+    config: RunConfig,
+    run_dir: Path,
+    steps: int,
+    resumed_from: int | None,
+    after_eval: BaseCallback | None = None,
+) -> Run:
     """Train ``steps`` more steps with checkpoints and evaluations; save, evaluate, and return the run."""
     callbacks: list[BaseCallback] = [CheckpointCallback(run_dir, config.save_freq)]
     if config.attention_log_interval > 0:
         callbacks.insert(0, AttentionLogCallback(interval=config.attention_log_interval))
     if config.eval_freq > 0:
-        callbacks.append(_eval_callback(model, config, run_dir))
+        callbacks.append(_eval_callback(model, config, run_dir, after_eval))
     interrupted = False
     start = time.perf_counter()
     try:
@@ -214,13 +227,14 @@ def _learn(model: BaseAlgorithm, config: RunConfig, run_dir: Path, steps: int, r
     return Run(run_dir, config, model, wall_time, interrupted, evaluation, resumed_from)
 
 
-def train(config: RunConfig, command: str | None = None) -> Run:
+def train(config: RunConfig, command: str | None = None, after_eval: BaseCallback | None = None) -> Run:
     """Train an agent as ``config`` says, save it, evaluate it, and return the run.
 
     The run folder ``<run_root>/<env>/<algo>_<extractor>_s<seed>[_k]/`` receives ``config.yaml`` (the
     resolved config), ``command.txt``, the tensorboard events and ``progress.csv``, ``monitor/``,
     ``checkpoints/``, ``model.zip`` (and ``vecnormalize.pkl``), ``best_model.zip`` and ``eval.json``.
-    Ctrl-C stops training early and still saves and evaluates the model.
+    Ctrl-C stops training early and still saves and evaluates the model. ``after_eval`` (a callback) runs
+    after each periodic evaluation, with the ``EvalCallback`` as its ``parent`` (sweeps report from it).
     """
     config = resolve(config)
     set_threads(config.threads)
@@ -232,7 +246,7 @@ def train(config: RunConfig, command: str | None = None) -> Run:
     env = make_env(config, config.n_envs, config.seed, monitor_dir=run_dir / "monitor")
     model.set_env(wrap_normalize(env, config))
     model.set_logger(_logger(run_dir, config.verbose))
-    return _learn(model, config, run_dir, config.timesteps, resumed_from=None)
+    return _learn(model, config, run_dir, config.timesteps, resumed_from=None, after_eval=after_eval)
 
 
 #: Settings a resumed run may change; the rest is the run's own ``config.yaml``.
