@@ -373,14 +373,20 @@ def results_table(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -
     return markdown_table(header, lines)
 
 
-def separated(groups: dict[tuple[str, str], Summary], row: Row) -> tuple[bool, str] | None:
-    """Does attention's final-return CI lie above the baseline's? ``(yes, figures)``; None when a side is missing."""
+def separated(groups: dict[tuple[str, str], Summary], row: Row) -> str | None:
+    """Is attention's final-return CI above the baseline's? The verdict and the figures; None: a side is missing.
+
+    With one seed on a side there is no CI, so no verdict: only which side scored higher.
+    """
     att, base = groups.get((row.key, row.attention)), groups.get((row.key, "mlp"))
     if att is None or base is None:
         return None
     a, b = att.mean_ci("eval_return"), base.mean_ci("eval_return")
     text = f"attention {fmt_ci(a, '{:.2f}')} vs {row.baseline} {fmt_ci(b, '{:.2f}')}"
-    return a[1] > b[2], text
+    if min(len(att.runs), len(base.runs)) < 2:
+        higher = "attention higher" if a[0] > b[0] else f"attention not higher (equal or below the {row.baseline})"
+        return f"**not decided** (one seed on a side, no CI): {higher}: {text}"
+    return f"{verdict(a[1] > b[2])}: {text}"
 
 
 def verdict(ok: bool) -> str:
@@ -411,8 +417,7 @@ def targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -> list
             continue
         sep = separated(groups, row)
         if sep is not None:
-            lines.append(f"{row.label}: attention's final return above the {row.baseline}'s, CIs apart: "
-                         f"{verdict(sep[0])}: {sep[1]}.")  # fmt: skip
+            lines.append(f"{row.label}: attention's final return above the {row.baseline}'s, CIs apart: {sep}.")
     for row in rows:
         att = groups.get((row.key, row.attention))
         if row.one_part and att is not None and att.values("relevant_mass"):
