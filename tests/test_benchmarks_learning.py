@@ -1,0 +1,110 @@
+"""benchmarks/learning.py: the statistics, and a tiny --quick run whose table is checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import learning  # noqa: E402
+
+
+def test_bootstrap_ci_brackets_the_mean_within_the_range():
+    low, high = learning.bootstrap_ci([1.0, 2.0, 3.0])
+    assert 1.0 <= low < 2.0 < high <= 3.0
+    assert learning.bootstrap_ci([5.0]) == (5.0, 5.0)
+    assert learning.bootstrap_ci([4.0, 4.0, 4.0]) == (4.0, 4.0)
+
+
+def test_steps_to_solve_needs_a_full_window():
+    steps = np.arange(1, 301) * 10
+    returns = np.r_[np.zeros(150), np.ones(150)]
+    # the mean of the last 100 episodes reaches 0.5 at episode 200 (index 199)
+    assert learning.steps_to_solve(steps, returns, 0.5) == 2000
+    assert learning.steps_to_solve(steps, returns, 1.5) is None
+    assert learning.steps_to_solve(steps[:50], np.ones(50), 0.5) is None  # fewer episodes than the window
+
+
+def test_read_monitor_merges_envs_in_order_of_end(tmp_path):
+    header = '#{"t_start": 0.0, "env_id": "x"}\nr,l,t\n'
+    (tmp_path / "0.monitor.csv").write_text(header + "1.0,10,0.5\n3.0,30,2.0\n")
+    (tmp_path / "1.monitor.csv").write_text(header + "2.0,20,1.0\n")
+    steps, returns = learning.read_monitor(tmp_path)
+    assert steps.tolist() == [10, 30, 60]
+    assert returns.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_linear_schedule_and_its_yaml():
+    import yaml
+
+    schedule = learning.Linear(2.5e-4)
+    assert schedule(1.0) == pytest.approx(2.5e-4) and schedule(0.0) == 0.0
+    assert yaml.safe_dump({"learning_rate": schedule}).strip() == "learning_rate: lin_0.00025"
+
+
+def test_unknown_row_is_rejected_with_a_suggestion(capsys):
+    with pytest.raises(SystemExit):
+        learning.parse_args(["--envs", "findtarget8"])
+    assert "Did you mean 'findtarget-8'?" in capsys.readouterr().err
+
+
+def test_quick_run_writes_table_plot_and_json(tmp_path):
+    out = tmp_path / "BENCH.md"
+    out.write_text("# Benchmarks\n\nkept\n")
+    script = str(REPO / "benchmarks" / "learning.py")
+    tiny = ["--envs", "findtarget-4", "--seeds", "0", "1", "--timesteps", "512", "--eval-episodes", "2", "--jobs", "1"]
+    cmd = [sys.executable, script, "--quick", *tiny, "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run(cmd, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=600)
+
+    text = out.read_text()
+    assert text.startswith("# Benchmarks\n\nkept\n")
+    section = text[text.index(learning.START_MARKER) : text.index(learning.END_MARKER)]
+    assert "--quick --envs findtarget-4" in section
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| env | extractor | steps | seeds | final return [95% CI] | final success [95% CI]")
+    assert table[1] == "|---" + "|---:" * 9 + "|"
+    assert len(table) == 4  # header, rule, attention, mlp
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
+    assert [c[1] for c in cells] == ["attention (`attention`)", "mlp"]
+    number = r"-?\d+\.\d\d"
+    for c in cells:
+        assert c[0] == "FindTarget N=4" and c[2] == "2,048" and c[3] == "2"  # PPO rounds up to a rollout (8 x 256)
+        assert re.fullmatch(rf"{number} \[{number}, {number}\]", c[4]), c[4]
+        assert re.fullmatch(r"\d+% \[\d+%, \d+%\]", c[5]), c[5]
+        assert re.fullmatch(r"(\d+k|not reached) \(\d/2\)", c[7]), c[7]
+        assert re.fullmatch(r"\d+ s", c[9]), c[9]
+    assert re.fullmatch(rf"{number} \[{number}, {number}\]", cells[0][8])
+    assert cells[1][8] == "—"
+    assert "### Targets" in section and "FindTarget N=4: attention's final return" in section
+    assert "![learning curves](learning_curves.png)" in section
+
+    assert (tmp_path / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((tmp_path / "learning_results.json").read_text())
+    assert len(data["results"]) == 4 and {r["extractor"] for r in data["results"]} == {"attention", "mlp"}
+    assert not (tmp_path / "learning_results.partial.jsonl").exists()
+
+    # the section is redrawn from the JSON alone
+    out.write_text("# Benchmarks\n")
+    cmd = [sys.executable, script, "--render-only",
+           str(tmp_path / "learning_results.json"), "--out", str(out), "--note", "a note"]  # fmt: skip
+    subprocess.run(cmd, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    assert "| FindTarget N=4 | mlp | 2,048 | 2 |" in out.read_text() and "- a note" in out.read_text()
+
+    # a suite cut short: the partial JSONL (meta line, then runs) renders with a note naming what is missing
+    meta = {k: v for k, v in data.items() if k not in ("results", "wall_min")}
+    partial = tmp_path / "cut.partial.jsonl"
+    partial.write_text("\n".join(json.dumps(x) for x in [meta, *data["results"][:3]]) + "\n")
+    cmd = [sys.executable, script, "--render-only", str(partial), "--out", str(out)]
+    subprocess.run(cmd, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    assert "**Cut short**: 3 of the 4 runs" in out.read_text()
+    assert len(json.loads((tmp_path / "learning_results.json").read_text())["results"]) == 3
