@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from subprocesses import default_sigint
 
 import agents
 from agents.callbacks import observations_with_relevance
@@ -167,6 +168,7 @@ def test_sigint_saves_a_loadable_model(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     run_dir = tmp_path / "runs" / "attn-FindTarget-v0" / "ppo_attention_s0"
     deadline = time.time() + 60
@@ -174,7 +176,10 @@ def test_sigint_saves_a_loadable_model(tmp_path):
         time.sleep(0.2)
     time.sleep(2.0)  # into training
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # never leave a runaway trainer behind a failed test
     assert proc.returncode == 0, err
     assert "interrupted (Ctrl-C)" in out
     model = agents.load(run_dir)

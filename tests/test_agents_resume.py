@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from subprocesses import default_sigint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import agents
@@ -184,6 +185,7 @@ def test_sigint_to_the_process_group_with_subproc_envs_saves_and_exits(tmp_path)
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=default_sigint,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     run_dir = tmp_path / "runs" / "attn-FindTarget-v0" / "ppo_attention_s0"
@@ -192,7 +194,10 @@ def test_sigint_to_the_process_group_with_subproc_envs_saves_and_exits(tmp_path)
         assert time.time() < deadline and proc.poll() is None, proc.stderr.read()
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # never leave a runaway trainer behind a failed test
     assert proc.returncode == 0, err
     assert "interrupted (Ctrl-C)" in out and f"--resume {Path('runs/attn-FindTarget-v0/ppo_attention_s0')}" in out
     model = agents.load(run_dir)
