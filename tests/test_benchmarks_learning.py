@@ -106,5 +106,5 @@ def test_quick_run_writes_table_plot_and_json(tmp_path):
     partial.write_text("\n".join(json.dumps(x) for x in [meta, *data["results"][:3]]) + "\n")
     cmd = [sys.executable, script, "--render-only", str(partial), "--out", str(out)]
     subprocess.run(cmd, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)
-    assert "**Cut short**: 3 of the 4 runs" in out.read_text()
+    assert "min, when 3 of its 4 runs had finished" in out.read_text() and "**Cut short**" in out.read_text()
     assert len(json.loads((tmp_path / "learning_results.json").read_text())["results"]) == 3
