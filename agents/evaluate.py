@@ -266,6 +266,52 @@ def evaluate_model(
     return result
 
 
+@dataclass
+class EvalTarget:
+    """What to evaluate, with every default taken from the run: see ``eval_target``."""
+
+    model_path: Path
+    run_dir: Path | None
+    config: RunConfig | None
+    env_id: str
+    env_kwargs: dict[str, Any]
+    seed: int
+    deterministic: bool
+    algo: str
+
+
+def eval_target(
+    path: str | Path,
+    which: str = "last",
+    env_id: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    seed: int | None = None,
+    deterministic: bool | None = None,
+    algo: str | None = None,
+) -> EvalTarget:
+    """Resolve a run folder or model ``.zip`` and the evaluation settings left as None from the run's config.
+
+    The env is the run's (its env kwargs under ``env_kwargs``), the seed the run's + 10000 (never a training
+    seed), greedy or sampled actions as the run was evaluated (``eval_deterministic``), the run's algorithm.
+    A bare ``.zip`` needs ``env_id`` and ``algo``; greedy actions and seed 10000 are its defaults.
+    """
+    model_path, run_dir = find_model(path, which)
+    config = read_config(run_dir) if run_dir is not None else None
+    if env_id is None:
+        if config is None:
+            raise ValueError(f"No {CONFIG_FILE} beside {model_path}: name the env to evaluate on (--env ID).")
+        env_id = config.env
+    run_kwargs = config.env_kwargs if config is not None and env_id == config.env else {}
+    if seed is None:
+        seed = (config.seed if config is not None else 0) + EVAL_SEED_OFFSET
+    if deterministic is None:
+        deterministic = config.eval_deterministic is not False if config is not None else True
+    algo = algo or (config.algo if config else _require_algo(model_path))
+    return EvalTarget(
+        model_path, run_dir, config, env_id, {**run_kwargs, **(env_kwargs or {})}, seed, deterministic, algo
+    )
+
+
 def evaluate(
     path: str | Path,
     episodes: int = 50,
@@ -295,26 +341,17 @@ def evaluate(
         render_mode: ``human`` or ``rgb_array`` (frames in the result's ``frames``).
         device: torch device.
     """
-    model_path, run_dir = find_model(path, which)
-    config = read_config(run_dir) if run_dir is not None else None
-    if env_id is None:
-        if config is None:
-            raise ValueError(f"No {CONFIG_FILE} beside {model_path}: name the env to evaluate on (--env ID).")
-        env_id = config.env
-    run_kwargs = config.env_kwargs if config is not None and env_id == config.env else {}
-    if seed is None:
-        seed = (config.seed if config is not None else 0) + EVAL_SEED_OFFSET
-    if deterministic is None:
-        deterministic = config.eval_deterministic is not False if config is not None else True
-    model = load_model_file(model_path, algo or (config.algo if config else _require_algo(model_path)), device)
+    target = eval_target(path, which, env_id, env_kwargs, seed, deterministic, algo)
+    model_path, config = target.model_path, target.config
+    model = load_model_file(model_path, target.algo, device)
     stats = vecnormalize_path(model_path)
     result = evaluate_model(
         model,
-        env_id,
-        {**run_kwargs, **(env_kwargs or {})},
+        target.env_id,
+        target.env_kwargs,
         episodes=episodes,
-        seed=seed,
-        deterministic=deterministic,
+        seed=target.seed,
+        deterministic=target.deterministic,
         vecnormalize=stats if stats.is_file() else None,
         render_mode=render_mode,
         gym_packages=config.gym_packages if config is not None else (),
@@ -322,7 +359,7 @@ def evaluate(
     )
     result.model = str(model_path)
     if write:
-        write_json((run_dir or model_path.parent) / EVAL_FILE, result.to_dict())
+        write_json((target.run_dir or model_path.parent) / EVAL_FILE, result.to_dict())
     return result
 
 

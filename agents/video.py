@@ -23,8 +23,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from agents.callbacks import as_relevant
 from agents.config import check_env_id
-from agents.evaluate import load, read_config
-from agents.runs import find_model
+from agents.evaluate import eval_target, load
 from agents.visualize import annotated_frame, scene_with_attention
 from policies import attention_report
 
@@ -221,17 +220,10 @@ def record_evaluation_video(
     ``deterministic=None`` acts as the run was evaluated (its ``eval_deterministic``); ``which`` picks
     ``last`` (``model.zip``) or ``best`` (``best_model.zip``) in a run folder.
     """
-    model_path, run_dir = find_model(path, which)
-    config = read_config(run_dir) if run_dir is not None else None
-    if env_id is None:
-        if config is None:
-            raise ValueError(f"No config.yaml beside {model_path}: name the env to record (--env ID).")
-        env_id = config.env
-    env_kwargs = config.env_kwargs if config is not None and env_id == config.env else {}
-    if seed is None:
-        seed = (config.seed if config is not None else 0) + 10_000
-    if deterministic is None:
-        deterministic = config.eval_deterministic is not False if config is not None else True
-    model = load(model_path, algo=algo or (config.algo if config else None))
-    target = Path(video) if video is not None else (run_dir or model_path.parent) / "eval.mp4"
-    return record_video(model, env_id, target, env_kwargs, episodes=episodes, seed=seed, deterministic=deterministic)
+    target = eval_target(path, which, env_id, seed=seed, deterministic=deterministic, algo=algo)
+    model = load(target.model_path, algo=target.algo)
+    out = Path(video) if video is not None else (target.run_dir or target.model_path.parent) / "eval.mp4"
+    return record_video(
+        model, target.env_id, out, target.env_kwargs,
+        episodes=episodes, seed=target.seed, deterministic=target.deterministic,
+    )  # fmt: skip
