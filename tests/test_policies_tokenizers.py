@@ -81,27 +81,8 @@ def test_time_tokens_are_named_from_the_latest_step_and_ordered():
     assert mask.all() and not torch.allclose(tokens[0, 0], tokens[0, 3])  # temporal positions differ
 
 
-@pytest.mark.parametrize("space", [IMAGE_HWC, IMAGE_CHW])
-def test_patches_cover_the_image_in_grid_order(space):
-    tokenizer = PatchTokenizer(space, D, patch_size=4)
-    assert tokenizer.grid == (3, 4) and tokenizer.num_parts == 12
-    assert tokenizer.part_names[:5] == ["patch_r0c0", "patch_r0c1", "patch_r0c2", "patch_r0c3", "patch_r1c0"]
-    # brighten exactly one patch: only that token changes
-    image = torch.zeros(1, *space.shape)
-    bright = image.clone()
-    if tokenizer.channels_first:
-        bright[0, :, 4:8, 8:12] = 1.0
-    else:
-        bright[0, 4:8, 8:12, :] = 1.0
-    base, _ = tokenizer(image)
-    changed = (tokenizer(bright)[0] - base).abs().sum(dim=-1)[0]  # (N,)
-    assert changed.nonzero().flatten().tolist() == [tokenizer.part_names.index("patch_r1c2")]
-
-
-@pytest.mark.parametrize("space", [IMAGE_HWC, IMAGE_CHW])
-def test_mlp_patch_embedding_keeps_patches_apart(space):
-    tokenizer = PatchTokenizer(space, D, patch_size=4, patch_embed="mlp")
-    assert tokenizer.grid == (3, 4) and isinstance(tokenizer.embed, torch.nn.Sequential)
+def tokens_changed_by_brightening_r1c2(tokenizer: PatchTokenizer, space) -> list[int]:
+    """Indices of the tokens that change when the 4x4 patch at row 1, column 2 turns bright."""
     image = torch.zeros(1, *space.shape)
     bright = image.clone()
     if tokenizer.channels_first:
@@ -110,7 +91,23 @@ def test_mlp_patch_embedding_keeps_patches_apart(space):
         bright[0, 4:8, 8:12, :] = 1.0
     with torch.no_grad():
         changed = (tokenizer(bright)[0] - tokenizer(image)[0]).abs().sum(dim=-1)[0]  # (N,)
-    assert changed.nonzero().flatten().tolist() == [tokenizer.part_names.index("patch_r1c2")]
+    return changed.nonzero().flatten().tolist()
+
+
+@pytest.mark.parametrize("space", [IMAGE_HWC, IMAGE_CHW])
+def test_patches_cover_the_image_in_grid_order(space):
+    tokenizer = PatchTokenizer(space, D, patch_size=4)
+    assert tokenizer.grid == (3, 4) and tokenizer.num_parts == 12
+    assert tokenizer.part_names[:5] == ["patch_r0c0", "patch_r0c1", "patch_r0c2", "patch_r0c3", "patch_r1c0"]
+    # brighten exactly one patch: only that token changes
+    assert tokens_changed_by_brightening_r1c2(tokenizer, space) == [tokenizer.part_names.index("patch_r1c2")]
+
+
+@pytest.mark.parametrize("space", [IMAGE_HWC, IMAGE_CHW])
+def test_mlp_patch_embedding_keeps_patches_apart(space):
+    tokenizer = PatchTokenizer(space, D, patch_size=4, patch_embed="mlp")
+    assert tokenizer.grid == (3, 4) and isinstance(tokenizer.embed, torch.nn.Sequential)
+    assert tokens_changed_by_brightening_r1c2(tokenizer, space) == [tokenizer.part_names.index("patch_r1c2")]
 
 
 def test_unknown_patch_embedding_is_rejected_with_a_suggestion():
