@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.entities import entity_set_space
 from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, check_render_mode, draw_disc, draw_ring
 from envs.validation import check_action, check_difficulty, check_int, check_number
 
@@ -157,12 +158,10 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
         self.reach = float(reach)
         self.render_mode = render_mode
 
-        low = np.tile(np.array([-1, -1, -1, -1, 0, 0, 0], dtype=np.float32), (self.n_entities, 1))
-        high = np.ones((self.n_entities, len(FEATURES)), dtype=np.float32)
-        self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
+        self.observation_space, part_names = entity_set_space(self.n_entities, len(FEATURES))
         self.action_space = spaces.Discrete(len(_MOVES))
         #: Names of the parts (rows) of an observation, as attention reports name them.
-        self.part_names = [f"entity_{i}" for i in range(self.n_entities)]
+        self.part_names = part_names
 
         self._agent = np.zeros(2)
         self._positions = np.zeros((self.n_entities, 2))  # (N, 2) arena coordinates, rows as observed
