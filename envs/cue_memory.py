@@ -11,8 +11,13 @@ from gymnasium import spaces
 from envs.rendering import BACKGROUND, DISTRACTOR, TARGET, check_render_mode
 from envs.validation import check_action, check_difficulty, check_int, check_number
 
-#: ``difficulty`` -> (delay, distractor_prob).
-DIFFICULTIES: dict[int, tuple[int, float]] = {0: (8, 0.0), 1: (8, 0.3), 2: (14, 0.3)}
+#: ``difficulty`` -> (delay, max_delay, distractor_prob); ``max_delay`` None: a fixed delay.
+DIFFICULTIES: dict[int, tuple[int, int | None, float]] = {
+    0: (8, None, 0.0),
+    1: (8, None, 0.3),
+    2: (14, None, 0.3),
+    3: (2, 14, 0.3),
+}
 
 #: Largest ``n_options``, ``cue_steps`` and ``noise_features``.
 MAX_OPTIONS, MAX_CUE_STEPS, MAX_NOISE = 16, 16, 16
@@ -35,6 +40,11 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
     back: a policy without memory can answer only if it attends back to the cue rows (time tokens with a
     position embedding), while reading the latest row alone gives chance. Random ``noise_features`` in every
     row keep the rows distinct.
+
+    With a fixed delay the cue sits at the same row of the window whenever the query comes, so a flat MLP can
+    read it by position as well. ``max_delay`` draws each episode's delay from ``[delay, max_delay]``: the cue's
+    row then moves from episode to episode, and with distractor flashes (``difficulty=3``) finding it takes
+    what attention does, scoring every row by its content (a cue, not flagged as a distractor).
 
     ## Observation space
     ``Box(window, n_options + 3 + noise_features)``, float32: row ``i`` is the step ``window - 1 - i`` steps
@@ -63,12 +73,15 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
     and the scripted policy of ``tests/test_envs_cue_memory.py`` (answer the option of the rows named by
     ``relevant_parts``) solves it: 1.0 (100% success). With distractor flashes a policy that answers the
     latest one-hot it sees, ignoring the ``distractor`` flag, drops to chance: 0.53 at ``difficulty=1``,
-    0.49 at ``difficulty=2``, where the random policy scores 0.44 and the scripted policy still 1.0.
+    0.49 at ``difficulty=2``, where the random policy scores 0.44 and the scripted policy still 1.0. At
+    ``difficulty=3`` (a delay of 2-14 steps, 10.7 steps per episode on average): random 0.47, flash-fooled
+    0.54, scripted 1.0; with ``n_options=8`` as well: random 0.13, flash-fooled 0.22, scripted 1.0.
 
     ## Episode end
-    The episode lasts ``cue_steps + delay + 1`` steps (``step`` calls): the reset observation shows the first
-    cue row, step ``k`` adds row ``k``, and the row of the query arrives with step ``cue_steps + delay``; the
-    next step is the answer and terminates the episode. The terminal observation repeats the query window (no
+    The episode lasts ``cue_steps + delay + 1`` steps (``step`` calls; ``delay`` is this episode's draw when
+    ``max_delay`` is set): the reset observation shows the first cue row, step ``k`` adds row ``k``, and the
+    row of the query arrives with step ``cue_steps + delay``; the next step is the answer and terminates the
+    episode. The terminal observation repeats the query window (no
     row is added), so the cue is still in view. Never truncated by the env itself; ``gymnasium.make`` adds a
     64-step limit, which the defaults and every ``difficulty`` fit (keep ``cue_steps + delay + 1 <= 64``, or
     pass ``max_episode_steps``).
@@ -83,17 +96,21 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
     ## Arguments
     - ``n_options`` (int, default 2): options to choose from; in ``[2, 16]``.
     - ``cue_steps`` (int, default 1): steps that show the cue; in ``[1, 16]``.
-    - ``delay`` (int, default 8): steps between the last cue row and the query row; >= 0.
+    - ``delay`` (int, default 8): steps between the last cue row and the query row; >= 0. With ``max_delay``:
+      the shortest delay.
+    - ``max_delay`` (int, default None): when given, each episode draws its delay uniformly from
+      ``[delay, max_delay]`` (``>= delay``); None: every episode has ``delay``.
     - ``distractor_prob`` (float, default 0): chance of a distractor flash on each delay step; in ``[0, 1]``.
-    - ``difficulty`` (0, 1 or 2, default None): a preset of the two above: 0 = delay 8, no flashes; 1 = delay
-      8, flashes 0.3; 2 = delay 14, flashes 0.3. Explicit arguments win.
-    - ``window`` (int, default 16): rows in the observation; at least ``cue_steps + delay + 1``, so that the
-      cue is still in view at the query.
+    - ``difficulty`` (0-3, default None): a preset of the three above: 0 = delay 8, no flashes; 1 = delay 8,
+      flashes 0.3; 2 = delay 14, flashes 0.3; 3 = delay drawn from 2-14, flashes 0.3. Explicit arguments win
+      (an explicit ``delay`` without ``max_delay`` is a fixed delay).
+    - ``window`` (int, default 16): rows in the observation; at least ``cue_steps + max_delay + 1`` (or
+      ``cue_steps + delay + 1``), so that the cue is still in view at the query.
     - ``noise_features`` (int, default 2): noise columns; in ``[0, 16]``.
     - ``render_mode`` (``"rgb_array"`` | None).
 
     ## Version history
-    - v0: first version.
+    - v0: first version; ``max_delay`` and ``difficulty=3`` added later (the defaults are unchanged).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -103,6 +120,7 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
         n_options: int = 2,
         cue_steps: int = 1,
         delay: int | None = None,
+        max_delay: int | None = None,
         distractor_prob: float | None = None,
         difficulty: int | None = None,
         window: int = 16,
@@ -110,29 +128,36 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
         render_mode: str | None = None,
     ) -> None:
         check_difficulty(difficulty, DIFFICULTIES)
-        preset_delay, preset_prob = DIFFICULTIES[difficulty or 0]
+        preset_delay, preset_max_delay, preset_prob = DIFFICULTIES[difficulty or 0]
+        if delay is None and max_delay is None:  # an explicit delay alone is a fixed delay
+            max_delay = preset_max_delay
         delay = preset_delay if delay is None else delay
         distractor_prob = preset_prob if distractor_prob is None else distractor_prob
         check_int("n_options", n_options, 2, MAX_OPTIONS)
         check_int("cue_steps", cue_steps, 1, MAX_CUE_STEPS)
         check_int("noise_features", noise_features, 0, MAX_NOISE)
         check_int("delay", delay, 0)
+        if max_delay is not None:
+            check_int("max_delay", max_delay, int(delay))
         check_number("distractor_prob", distractor_prob, 0, 1)
-        length = int(cue_steps) + int(delay) + 1
+        longest = "max_delay" if max_delay is not None else "delay"
+        length = int(cue_steps) + int(delay if max_delay is None else max_delay) + 1
         if not isinstance(window, (int, np.integer)) or window < length:
             raise ValueError(
-                f"window={window!r} is invalid: it must be an integer >= cue_steps + delay + 1 = {length}, or the "
-                "cue leaves the window before the query."
+                f"window={window!r} is invalid: it must be an integer >= cue_steps + {longest} + 1 = {length}, or "
+                "the cue leaves the window before the query."
             )
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.n_options = int(n_options)
         self.cue_steps = int(cue_steps)
         self.delay = int(delay)
+        #: Longest delay (``delay`` when the delay is fixed).
+        self.max_delay = self.delay if max_delay is None else int(max_delay)
         self.distractor_prob = float(distractor_prob)
         self.window = int(window)
         self.noise_features = int(noise_features)
         self.render_mode = render_mode
-        #: Steps (``step`` calls) in an episode.
+        #: Steps (``step`` calls) in this episode (the longest possible one before the first reset).
         self.episode_length = length
 
         #: Names of the columns of a row, in order.
@@ -154,7 +179,7 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
         self.part_names = [f"t-{self.window - 1 - i}" for i in range(self.window)]
 
         # All rows of an episode after window - 1 zero rows: the observation after k steps is rows k .. k+T-1.
-        self._rows = np.zeros((self.window - 1 + length, n_features), dtype=np.float32)
+        self._rows = np.zeros((self.window - 1 + length, n_features), dtype=np.float32)  # (T - 1 + L_max, F)
         self._cue = 0
         self._t = 0  # index of the latest row
 
@@ -166,8 +191,10 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
         super().reset(seed=seed)
         rng = self.np_random
         self._cue = int(rng.integers(self.n_options))
-        flash = rng.random(self.delay) < self.distractor_prob  # (delay,)
-        flash_option = rng.integers(self.n_options, size=self.delay)  # (delay,)
+        delay = self.delay if self.max_delay == self.delay else int(rng.integers(self.delay, self.max_delay + 1))
+        self.episode_length = self.cue_steps + delay + 1
+        flash = rng.random(delay) < self.distractor_prob  # (delay,)
+        flash_option = rng.integers(self.n_options, size=delay)  # (delay,)
         noise = rng.uniform(-1.0, 1.0, size=(self.episode_length, self.noise_features))
         episode = np.zeros((self.episode_length, len(self.feature_names)), dtype=np.float32)  # (L, F)
         episode[: self.cue_steps, self._cue] = 1.0
@@ -177,7 +204,8 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
         episode[-1, self._query] = 1.0
         episode[:, self._time] = np.arange(self.episode_length) / (self.episode_length - 1)
         episode[:, self._time + 1 :] = noise
-        self._rows[self.window - 1 :] = episode
+        self._rows[self.window - 1 :] = 0.0
+        self._rows[self.window - 1 : self.window - 1 + self.episode_length] = episode
         self._t = 0
         return self._observation(), self._info(success=False)
 

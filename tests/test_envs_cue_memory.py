@@ -45,13 +45,14 @@ def cue_rows(obs: np.ndarray, env: CueMemoryEnv) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{}, {"difficulty": 2}, {"noise_features": 0, "n_options": 4}, {"cue_steps": 3, "delay": 0}]
+    "kwargs",
+    [{}, {"difficulty": 2}, {"difficulty": 3}, {"noise_features": 0, "n_options": 4}, {"cue_steps": 3, "delay": 0}],
 )
 def test_check_env_passes_without_warnings(kwargs):
     assert_check_env_clean(ENV_ID, **kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"difficulty": 1, "n_options": 3}])
+@pytest.mark.parametrize("kwargs", [{}, {"difficulty": 1, "n_options": 3}, {"difficulty": 3}])
 def test_same_seed_same_rollout(kwargs):
     assert_same_seed_same_rollout(ENV_ID, **kwargs)
 
@@ -152,7 +153,7 @@ def test_oracle_solves_and_random_is_at_chance():
 
 
 def test_registered_time_limit_fits_every_preset():
-    for difficulty in (None, 0, 1, 2):
+    for difficulty in (None, 0, 1, 2, 3):
         env = gym.make(ENV_ID, difficulty=difficulty)
         assert env.unwrapped.episode_length <= env.spec.max_episode_steps
         assert env.observation_space.shape == (16, 7)
@@ -178,7 +179,9 @@ def test_render_draws_the_window():
         ({"cue_steps": 2, "delay": 3, "window": 5}, r"window=5 is invalid: .* = 6"),
         ({"distractor_prob": 1.5}, r"distractor_prob=1.5 is invalid: it must be a number in \[0, 1\]"),
         ({"noise_features": -1}, "noise_features=-1"),
-        ({"difficulty": 3}, "difficulty=3"),
+        ({"difficulty": 4}, "difficulty=4"),
+        ({"delay": 5, "max_delay": 4}, r"max_delay=4 is invalid: it must be an integer >= 5"),
+        ({"max_delay": 15}, r"window=16 is invalid: it must be an integer >= cue_steps \+ max_delay \+ 1 = 17"),
         ({"render_mode": "human"}, "render_mode='human'"),
     ],
 )
@@ -194,8 +197,39 @@ def test_invalid_action_raises():
         env.step(2)
 
 
-@pytest.mark.parametrize("difficulty", [0, 1, 2])
+@pytest.mark.parametrize("difficulty", [0, 1, 2, 3])
 def test_difficulty_presets(difficulty):
     env = CueMemoryEnv(difficulty=difficulty)
-    assert (env.delay, env.distractor_prob) == envs.cue_memory.DIFFICULTIES[difficulty]
+    delay, max_delay, prob = envs.cue_memory.DIFFICULTIES[difficulty]
+    assert (env.delay, env.max_delay, env.distractor_prob) == (delay, max_delay or delay, prob)
     assert CueMemoryEnv(difficulty=2, delay=3).delay == 3  # explicit wins
+    assert CueMemoryEnv(difficulty=3, delay=5).max_delay == 5  # an explicit delay alone is fixed
+
+
+def test_max_delay_moves_the_cue_row_and_relevant_parts_follow_it():
+    env = gym.make(ENV_ID, difficulty=3, n_options=8)
+    lengths, query_rows = set(), set()
+    for seed in range(60):
+        obs, info = env.reset(seed=seed)
+        done, steps = False, 0
+        while not done:
+            last_obs, last_info = obs, info
+            obs, reward, terminated, truncated, info = env.step(oracle_action(obs, info, env.unwrapped))
+            done, steps = terminated or truncated, steps + 1
+        assert reward == 1.0 and info["is_success"]
+        assert steps == env.unwrapped.episode_length and 1 + 2 + 1 <= steps <= 1 + 14 + 1
+        # At the query the relevant part is the cue row, found from the features alone.
+        assert last_info["relevant_parts"].tolist() == cue_rows(last_obs, env.unwrapped)
+        lengths.add(steps)
+        query_rows.update(last_info["relevant_parts"].tolist())
+    assert len(lengths) >= 8 and len(query_rows) >= 8  # the cue sits at many rows, not at one
+    assert env.observation_space.shape == (16, 13)
+
+
+def test_max_delay_equal_to_delay_is_a_fixed_delay():
+    # A fixed delay draws nothing more from the RNG: max_delay=delay gives the episodes of a fixed delay.
+    env = CueMemoryEnv(difficulty=1)
+    obs, _ = env.reset(seed=3)
+    assert env.episode_length == 10 and env.max_delay == env.delay == 8
+    fixed = CueMemoryEnv(delay=8, max_delay=8, distractor_prob=0.3)
+    np.testing.assert_array_equal(fixed.reset(seed=3)[0], obs)
