@@ -131,9 +131,9 @@ def render_section(results: dict[str, list[tuple[float, float, int, int]]], args
             "## Attention logging overhead",
             f"Produced by `{command}` on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC (the run took "
             f"{minutes:.1f} min).",
-            "A shared, noisy machine (other jobs ran on its 2 cores): the steps/s of single runs vary by tens of "
-            "percent, so the variants are interleaved in each repeat and the medians compared; the time spent inside "
-            "the callback's logging is timed directly and is the steadier figure.",
+            "The steps/s of single runs vary with what else the machine runs (load below), so the variants are "
+            "interleaved in each repeat and the medians compared; the time spent inside the callback's logging is "
+            "timed directly and is the steadier figure.",
             "\n".join(f"- {fact}" for fact in machine_facts(str(config.device))),
             f"`agents.train`'s default agent: PPO + `AttentionExtractor` on `{config.env}` with the preset "
             f"({config.n_envs} envs, n_steps={hp.get('n_steps')}, batch_size={hp.get('batch_size')}, "

@@ -37,8 +37,13 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+#: The 1-minute load average when the benchmark script started (this module is imported first thing), before
+#: the benchmark's own work: how busy the machine was with other work.
+LOAD_AT_START = os.getloadavg()[0]
+
+
 def machine_facts(device: str) -> list[str]:
-    """Lines describing the machine and the torch set-up.
+    """Lines describing the machine, how busy it was when the script started, and the torch set-up.
 
     Args:
         device: the torch device used.
@@ -46,6 +51,8 @@ def machine_facts(device: str) -> list[str]:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return [
         f"CPU: {cpu_model()}, `os.cpu_count()` = {os.cpu_count()}",
+        f"1-minute load average when the script started: {LOAD_AT_START:.2f} (work of other processes; it slows "
+        "every timing)",
         f"torch {torch.__version__}, `torch.get_num_threads()` = {torch.get_num_threads()}, device `{device}`",
         f"GPU: {gpu}",
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}",

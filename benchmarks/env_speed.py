@@ -167,8 +167,8 @@ def render_section(results: Sequence[EnvResult], args: argparse.Namespace, comma
     parts = [
         START_MARKER,
         "## Environments: speed, random policy, short PPO + attention",
-        f"Produced by `{command}` on {date}. One run on a noisy shared machine.\n\n"
-        + "\n".join(f"- {fact}" for fact in machine_facts("cpu")),
+        f"Produced by `{command}` on {date}. One run, so its figures are only as steady as the machine "
+        "(load below).\n\n" + "\n".join(f"- {fact}" for fact in machine_facts("cpu")),
         f"### Speed and random policy\n\nSteps/s: `env.unwrapped.step` with random actions for {args.seconds:g} s, "
         "single-threaded, resets included (a `ShuffleParts` row wraps the bare FindTarget). Random policy: "
         f"{args.random_episodes} seeded episodes through `gymnasium.make` (time limit included).\n\n"

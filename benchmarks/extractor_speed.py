@@ -490,8 +490,8 @@ def render_section(
         START_MARKER,
         "## Extractor speed",
         f"Produced by `{command}` on {date} (the run took {elapsed_s / 60:.1f} min).\n\n"
-        "One run on a noisy shared machine; medians (fwd+bwd and `predict`; PPO steps/s is total timesteps / wall "
-        "time). The targets were set for a 2-core CPU.\n\n"
+        "One run, so its figures are only as steady as the machine (load below); medians (fwd+bwd and `predict`; "
+        "PPO steps/s is total timesteps / wall time). The targets were set for a 2-core CPU.\n\n"
         + "\n".join(f"- {fact}" for fact in machine_facts(settings.device)),
         f'Env `{ENV_ID}` with `n_entities = N`; `PPO("MlpPolicy")` with SB3\'s default `net_arch` on top of each '
         f"extractor and the `configs/ppo.yaml` preset ({preset.get('n_envs', 8)} envs in a `DummyVecEnv`, "
