@@ -43,14 +43,6 @@ def test_read_monitor_merges_envs_in_order_of_end(tmp_path):
     assert returns.tolist() == [1.0, 2.0, 3.0]
 
 
-def test_linear_schedule_and_its_yaml():
-    import yaml
-
-    schedule = learning.Linear(2.5e-4)
-    assert schedule(1.0) == pytest.approx(2.5e-4) and schedule(0.0) == 0.0
-    assert yaml.safe_dump({"learning_rate": schedule}).strip() == "learning_rate: lin_0.00025"
-
-
 def test_unknown_row_is_rejected_with_a_suggestion(capsys):
     with pytest.raises(SystemExit):
         learning.parse_args(["--envs", "findtarget8"])
@@ -70,6 +62,7 @@ def test_quick_run_writes_table_plot_and_json(tmp_path):
     assert text.startswith("# Benchmarks\n\nkept\n")
     section = text[text.index(learning.START_MARKER) : text.index(learning.END_MARKER)]
     assert "--quick --envs findtarget-4" in section
+    assert re.search(r"1-minute load average when the script started: \d+\.\d\d", section)  # how busy the machine was
     table = [line for line in section.splitlines() if line.startswith("|")]
     assert table[0].startswith("| env | extractor | steps | seeds | final return [95% CI] | final success [95% CI]")
     assert table[1] == "|---" + "|---:" * 9 + "|"
@@ -99,6 +92,9 @@ def test_quick_run_writes_table_plot_and_json(tmp_path):
            str(tmp_path / "learning_results.json"), "--out", str(out), "--note", "a note"]  # fmt: skip
     subprocess.run(cmd, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)
     assert "| FindTarget N=4 | mlp | 2,048 | 2 |" in out.read_text() and "- a note" in out.read_text()
+    subprocess.run(cmd, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)  # again: one copy
+    assert json.loads((tmp_path / "learning_results.json").read_text())["notes"] == ["a note"]
+    assert out.read_text().count("- a note") == 1
 
     # a suite cut short: the partial JSONL (meta line, then runs) renders with a note naming what is missing
     meta = {k: v for k, v in data.items() if k not in ("results", "wall_min")}
@@ -108,3 +104,29 @@ def test_quick_run_writes_table_plot_and_json(tmp_path):
     subprocess.run(cmd, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)
     assert "min, when 3 of its 4 runs had finished" in out.read_text() and "**Cut short**" in out.read_text()
     assert len(json.loads((tmp_path / "learning_results.json").read_text())["results"]) == 3
+
+
+def test_preflight_names_a_row_that_cannot_be_built(monkeypatch):
+    bad = learning.Row(
+        "bad", "Bad", "attn/FindTarget-v0", 512, 1.0, "-", True, overrides={"hyperparams": {"n_stepz": 8}}
+    )
+    monkeypatch.setitem(learning.ROWS, "bad", bad)
+    args = learning.parse_args(["--envs", "bad", "--seeds", "0"])
+    with pytest.raises(SystemExit, match=r"row 'bad' with --extractor attention cannot be built: .*'n_stepz'"):
+        learning.preflight(args)
+
+
+def test_a_failed_run_is_reported_and_the_others_kept(tmp_path, monkeypatch):
+    def fake_run_one(key, extractor, seed, *rest):
+        if extractor == "mlp" and seed == 1:
+            raise RuntimeError("boom")
+        return {"row": key, "extractor": extractor, "seed": seed}
+
+    monkeypatch.setattr(learning, "run_one", fake_run_one)
+    args = learning.parse_args(["--envs", "findtarget-4", "--seeds", "0", "1", "--jobs", "1",
+                                "--results", str(tmp_path / "r.json")])  # fmt: skip
+    meta: dict = {}
+    results = learning.run_suite(args, str(tmp_path), meta)
+    assert sorted((r["extractor"], r["seed"]) for r in results) == [("attention", 0), ("attention", 1), ("mlp", 0)]
+    assert meta["failures"] == ["findtarget-4 / mlp / seed 1: RuntimeError: boom"]
+    assert not (tmp_path / "r.partial.jsonl").exists()
