@@ -234,34 +234,19 @@ def run_eval(argv: list[str]) -> int:
     env_kwargs = {}
     for key, value in args.env_kwargs:
         _, env_kwargs[key] = parse_override(f"{key}={value}")
-    result = evaluate(
-        args.path,
-        episodes=args.episodes,
-        deterministic=args.deterministic,
-        seed=args.seed,
-        env_id=args.env,
-        algo=args.algo,
-        which=args.which,
+    # The evaluation and its video run the same episodes of the same env.
+    target = dict(
+        deterministic=args.deterministic, seed=args.seed, env_id=args.env, algo=args.algo, which=args.which,
         env_kwargs=env_kwargs,
-        render_mode=args.render,
-        device=args.device,
-    )
+    )  # fmt: skip
+    result = evaluate(args.path, episodes=args.episodes, render_mode=args.render, device=args.device, **target)
     print(format_evaluation(result))
     if args.render == "rgb_array":
         print(f"  rendered {len(result.frames)} frames (rgb_array)")
     if args.video is not None:
         from agents.video import record_evaluation_video
 
-        video = record_evaluation_video(
-            args.path,
-            args.video or None,
-            episodes=args.video_episodes,
-            deterministic=args.deterministic,
-            seed=args.seed,
-            env_id=args.env,
-            algo=args.algo,
-            which=args.which,
-        )
+        video = record_evaluation_video(args.path, args.video or None, episodes=args.video_episodes, **target)
         if video.note:
             print(video.note)
         height, width = video.size

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, SupportsFloat
@@ -22,7 +23,7 @@ from PIL import Image
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from agents.callbacks import as_relevant
-from agents.config import check_env_id
+from agents.config import check_env_id, import_gym_packages
 from agents.evaluate import eval_target, load
 from agents.visualize import annotated_frame, scene_with_attention
 from policies import attention_report
@@ -47,11 +48,14 @@ class AttentionFrames(gym.Wrapper):
     Args:
         env: the env, made with ``render_mode="rgb_array"`` (or without one for image observations).
         model: an SB3 model whose policy uses an ``AttentionExtractor``.
+        policy_obs: what the policy sees of an env observation (the run's frozen ``VecNormalize`` statistics);
+            None: the observation as it is.
     """
 
-    def __init__(self, env: gym.Env, model: BaseAlgorithm) -> None:
+    def __init__(self, env: gym.Env, model: BaseAlgorithm, policy_obs: Callable[[Any], Any] | None = None) -> None:
         super().__init__(env)
         self.model = model
+        self.policy_obs = policy_obs or (lambda obs: obs)
         self._obs: Any = None
         self._info: dict[str, Any] = {}
         self.episode, self.t, self.episode_return = -1, 0, 0.0
@@ -74,7 +78,7 @@ class AttentionFrames(gym.Wrapper):
     def render(self) -> np.ndarray:
         """The annotated frame, ``(H, W, 3)`` uint8 (sizes divisible by 16, as video codecs like)."""
         frame = self.env.render() if self.env.render_mode == "rgb_array" else None
-        report = attention_report(self.model, self._obs)
+        report = attention_report(self.model, self.policy_obs(self._obs))
         focus, mask = report.focus[0], report.mask[0]
         relevant = as_relevant(self._info)
         positions_of = getattr(self.env.unwrapped, "entity_positions", None)
@@ -144,8 +148,11 @@ def record_video(
     """Run ``episodes`` episodes and write them, attention drawn on each frame, to ``path``.
 
     The episodes are those ``evaluate_model`` runs with the same seed (the first reset takes ``seed``, the
-    next ones continue its random stream). A ``.gif`` path gives a gif; any other suffix an mp4 through
-    Gymnasium's ``RecordVideo``, or, without MoviePy, a gif beside it (``note`` says so).
+    next ones continue its random stream). A model that trained on normalised observations acts, and shows
+    its attention, on observations normalised with its ``VecNormalize`` statistics, as in evaluation
+    (``model.get_vec_normalize_env()``, which ``agents.load`` attaches). A ``.gif`` path gives a gif; any
+    other suffix an mp4 through Gymnasium's ``RecordVideo``, or, without MoviePy, a gif beside it (``note``
+    says so).
     """
     check_env_id(env_id)
     if episodes < 1:
@@ -163,7 +170,9 @@ def record_video(
         kwargs.pop("render_mode")
         env = gym.make(env_id, **kwargs)
     fps = env.metadata.get("render_fps") or 10
-    annotated = AttentionFrames(env, model)
+    normalizer = model.get_vec_normalize_env()
+    policy_obs = normalizer.normalize_obs if normalizer is not None else (lambda obs: obs)
+    annotated = AttentionFrames(env, model, policy_obs)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".video.") as tmp:
         if path.suffix.lower() == ".gif":
             recorder: gym.Env = FrameList(annotated)
@@ -182,7 +191,7 @@ def record_video(
             for episode in range(episodes):
                 done = False
                 while not done:
-                    action, _ = model.predict(obs, deterministic=deterministic)
+                    action, _ = model.predict(policy_obs(obs), deterministic=deterministic)
                     obs, _, terminated, truncated, _ = recorder.step(action)
                     done, steps = terminated or truncated, steps + 1
                 returns.append(annotated.episode_return)
@@ -212,15 +221,18 @@ def record_evaluation_video(
     env_id: str | None = None,
     algo: str | None = None,
     which: str = "last",
+    env_kwargs: dict[str, Any] | None = None,
 ) -> VideoResult:
     """Record ``episodes`` evaluation episodes of the model at ``path`` (a run folder or a ``.zip``).
 
     The defaults are ``evaluate``'s (the run's env and env kwargs, seed = run seed + 10000), so the video
     shows the first episodes of the evaluation; ``video`` defaults to ``eval.mp4`` beside the model.
     ``deterministic=None`` acts as the run was evaluated (its ``eval_deterministic``); ``which`` picks
-    ``last`` (``model.zip``) or ``best`` (``best_model.zip``) in a run folder.
+    ``last`` (``model.zip``) or ``best`` (``best_model.zip``) in a run folder; ``env_kwargs`` go over the run's.
     """
-    target = eval_target(path, which, env_id, seed=seed, deterministic=deterministic, algo=algo)
+    target = eval_target(path, which, env_id, env_kwargs, seed=seed, deterministic=deterministic, algo=algo)
+    if target.config is not None:
+        import_gym_packages(target.config.gym_packages)
     model = load(target.model_path, algo=target.algo)
     out = Path(video) if video is not None else (target.run_dir or target.model_path.parent) / "eval.mp4"
     return record_video(

@@ -229,3 +229,41 @@ def test_cli_plot_bad_input_says_one_line(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "No monitor files under" in lines[0]
+
+
+def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, monkeypatch):
+    # The policy learned on VecNormalize's observations: the video must feed it those, as evaluate does.
+    from stable_baselines3 import PPO
+
+    from agents.evaluate import eval_target
+    from agents.video import record_evaluation_video
+
+    run = agents.train(tiny_config(tmp_path, env="attn/CueMemory-v0", timesteps=256, eval_episodes=0, normalize=True))
+    seen, predict = [], PPO.predict
+
+    def spy(self, obs, *args, **kwargs):
+        seen.append(np.array(obs))
+        return predict(self, obs, *args, **kwargs)
+
+    monkeypatch.setattr(PPO, "predict", spy)
+    video = record_evaluation_video(run.path, tmp_path / "v.gif", episodes=2)
+    monkeypatch.undo()
+    stats = agents.load(run.path).get_vec_normalize_env()
+    raw, _ = gym.make(run.config.env, **run.config.env_kwargs).reset(seed=eval_target(run.path).seed)
+    np.testing.assert_allclose(seen[0], stats.normalize_obs(raw), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(seen[0], raw)
+    evaluation = agents.evaluate(run.path, episodes=2, write=False)
+    assert video.returns == pytest.approx(evaluation.returns, abs=1e-5)  # the same episodes, the same actions
+
+
+def test_evaluation_video_takes_env_kwargs_over_the_runs(run, tmp_path, monkeypatch):
+    from agents.video import record_evaluation_video
+
+    made = []
+
+    def record_video(model, env_id, out, env_kwargs, **kwargs):
+        made.append(env_kwargs)
+
+    monkeypatch.setattr("agents.video.record_video", record_video)
+    record_evaluation_video(run.path, tmp_path / "v.gif", episodes=1, env_kwargs={"difficulty": 2})
+    assert made == [{**run.config.env_kwargs, "difficulty": 2}]
