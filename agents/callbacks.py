@@ -395,7 +395,8 @@ class AttentionLogCallback(BaseCallback):
             for part, mass in focus:
                 record(f"attention/focus/{part}", mass)
             self._record_stats("attention", summary)
-            record("attention/focus_hist", report.focus[report.mask], exclude=NOT_SCALAR_FORMATS)
+            if report.mask.any():  # tensorboard refuses an empty histogram (every part masked out)
+                record("attention/focus_hist", report.focus[report.mask], exclude=NOT_SCALAR_FORMATS)
         if self.probe is not None:
             report = attention_report(self.model, self._probe_observations())
             self._record_stats("attention/probe", summarize_report(report, self.probe.relevant))

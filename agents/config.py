@@ -401,6 +401,25 @@ def check_config(config: RunConfig) -> None:
     if isinstance(config.normalize, dict):
         accepted = [p for p in accepted_kwargs(VecNormalize) if p not in ("venv", "training")]
         check_kwargs("normalize (VecNormalize)", config.normalize, accepted)
+    check_presence_not_normalized(config, extractor)
+
+
+def check_presence_not_normalized(config: RunConfig, extractor: type | None) -> None:
+    """Raise when ``VecNormalize`` would rescale the column that marks real entities from padding.
+
+    The entity tokenizer keeps a part when its ``presence_column`` is above 0.5; normalised, that column is
+    centred on its mean, so real parts drop out of the mask (and padding may come in). ``norm_obs_keys`` (Dict
+    observations) leaves the choice to the user.
+    """
+    normalize = {} if config.normalize is True else config.normalize
+    normalizes_obs = isinstance(normalize, dict) and normalize.get("norm_obs", True)
+    presence = config.extractor_kwargs.get("presence_column")
+    if extractor is not None and normalizes_obs and presence is not None and "norm_obs_keys" not in normalize:
+        raise ValueError(
+            f"normalize would rescale the presence column (extractor_kwargs.presence_column={presence}) that marks "
+            "real entities from padding, and the attention mask would drop real ones. Use normalize=false, "
+            "normalize.norm_obs=false (rewards only), or extractor_kwargs.presence_column=null."
+        )
 
 
 def resolve(config: RunConfig) -> RunConfig:

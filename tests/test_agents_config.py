@@ -43,14 +43,27 @@ def test_set_values_are_typed_by_yaml(text, value):
 def test_set_reaches_into_dicts_and_merges_over_the_preset():
     config = apply_overrides(
         RunConfig(),
-        ["hyperparams.learning_rate=1e-3", "extractor_kwargs.num_layers=1", "n_timesteps=5000", "normalize=true"],
+        [
+            "hyperparams.learning_rate=1e-3",
+            "extractor_kwargs.num_layers=1",
+            "n_timesteps=5000",
+            "normalize.norm_obs=false",
+        ],
     )
     resolved = resolve(config)
     assert resolved.hyperparams["learning_rate"] == 1e-3 and resolved.hyperparams["n_steps"] == 256
     assert resolved.extractor_kwargs == {"presence_column": -1, "num_layers": 1}
-    assert resolved.timesteps == 5000 and resolved.normalize is True
+    assert resolved.timesteps == 5000 and resolved.normalize == {"norm_obs": False}
     deep = apply_overrides(RunConfig(), ["env_kwargs.config.observation.vehicles_count=5"])
     assert deep.env_kwargs == {"config": {"observation": {"vehicles_count": 5}}}
+
+
+def test_normalizing_the_presence_column_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match=r"presence column \(extractor_kwargs.presence_column=-1\).*normalize=false"):
+        resolve(RunConfig(normalize=True))  # FindTarget's preset masks padding with column -1
+    assert resolve(RunConfig(normalize={"norm_obs": False})).normalize == {"norm_obs": False}  # rewards only
+    assert resolve(RunConfig(normalize=True, extractor="mlp")).normalize is True  # no mask to break
+    resolve(RunConfig(normalize=True, extractor_kwargs={"presence_column": None}))
 
 
 def test_config_file_merges_over_the_builtin_preset(tmp_path):
