@@ -56,7 +56,9 @@ def test_sigkill_then_resume_continues_steps_schedules_and_tensorboard(tmp_path,
     assert checkpoint is not None and checkpoint.steps >= 384 and checkpoint.steps % 128 == 0
     (old_events,) = run_dir.glob("events.out.tfevents.*")
     killed_steps = [step for step, _ in scalars(old_events, "time/fps")]
-    assert killed_steps and max(killed_steps) >= checkpoint.steps
+    # The checkpoint is saved on the rollout's last step and that rollout's logs are written just after it: the
+    # kill can land between the two, so the events may end one rollout (2 envs x 32 steps) before the checkpoint.
+    assert killed_steps and max(killed_steps) >= checkpoint.steps - 64
 
     target = checkpoint.steps + 256
     code = train_rl.main(["--resume", str(run_dir), "--timesteps", str(target), "--no-progress-bar"])
