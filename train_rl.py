@@ -64,7 +64,12 @@ def train_parser() -> argparse.ArgumentParser:
     how.add_argument("--n-envs", type=int, default=None, help="parallel envs (default: the preset's)")
     how.add_argument("--vec-env", choices=("dummy", "subproc"), default=None, help="one process or one per env")
     how.add_argument("--device", default=None, help="torch device (default: auto)")
-    how.add_argument("--threads", type=int, default=None, help="torch threads (torch.set_num_threads)")
+    how.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (torch.set_num_threads; default 1, see docs/BENCHMARKS.md#torch-threads)",
+    )
     how.add_argument(
         "--run-dir",
         default=None,
@@ -195,7 +200,12 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument("--algo", default=None, help="algorithm, for a bare .zip without config.yaml")
     parser.add_argument("--render", choices=("human", "rgb_array"), default=None, help="render the episodes")
     parser.add_argument("--device", default="auto", help="torch device (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (torch.set_num_threads)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (torch.set_num_threads; default 1, see docs/BENCHMARKS.md#torch-threads)",
+    )
     parser.add_argument(
         "--video",
         nargs="?",
@@ -228,7 +238,7 @@ def run_eval(argv: list[str]) -> int:
     args = eval_parser().parse_args(argv)
     from agents import evaluate, format_evaluation
     from agents.build import set_threads
-    from agents.config import parse_override
+    from agents.overrides import parse_override
 
     set_threads(args.threads)
     env_kwargs = {}

@@ -12,7 +12,8 @@ from __future__ import annotations
 from agents.algorithms import ALGORITHMS, check_action_space
 from agents.build import build_model
 from agents.callbacks import AttentionLogCallback
-from agents.config import RunConfig, apply_overrides, check_env_id, load_preset, resolve
+from agents.config import RunConfig
+from agents.env_ids import check_env_id
 from agents.environment import make_env
 from agents.evaluate import (
     EvalResult,
@@ -23,6 +24,9 @@ from agents.evaluate import (
     interquartile_mean,
     load,
 )
+from agents.overrides import apply_overrides
+from agents.presets import load_preset
+from agents.resolution import resolve
 from agents.train import Run, dry_run, resume, train
 
 __all__ = [

@@ -164,10 +164,17 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     )
 
 
-def set_threads(threads: int | None) -> None:
-    """``torch.set_num_threads(threads)`` when given."""
-    if threads is not None:
-        torch.set_num_threads(threads)
+#: Torch threads when the run does not say (``threads: null``). The models trained here are small (tens of
+#: thousands of parameters, batches of 64-256): a second intra-op thread gains 7-54% on an idle 2-core machine
+#: and loses 2-7x as soon as anything else runs beside it (``benchmarks/threads.py``, docs/BENCHMARKS.md).
+DEFAULT_THREADS = 1
+
+
+def set_threads(threads: int | None) -> int:
+    """``torch.set_num_threads``: ``threads``, or ``DEFAULT_THREADS`` when None; returns the count set."""
+    count = DEFAULT_THREADS if threads is None else threads
+    torch.set_num_threads(count)
+    return count
 
 
 def checked_model(config: RunConfig) -> BaseAlgorithm:

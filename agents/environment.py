@@ -15,7 +15,8 @@ from stable_baselines3.common.preprocessing import is_image_space, is_image_spac
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize, VecTransposeImage
 
 from agents.algorithms import ALGORITHMS
-from agents.config import RunConfig, import_gym_packages
+from agents.config import RunConfig
+from agents.env_ids import import_gym_packages
 
 #: ``VecNormalize`` statistics beside ``model.zip``; other models ``X.zip`` get ``X_vecnormalize.pkl``.
 VECNORMALIZE_FILE = "vecnormalize.pkl"

@@ -17,9 +17,11 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.algorithms import ALGORITHMS, algo_name
-from agents.callbacks import attention_summary, format_focus_table, observations_with_relevance
-from agents.config import RunConfig, check_env_id
+from agents.config import RunConfig
+from agents.env_ids import check_env_id
 from agents.environment import check_spaces, make_env, vecnormalize_path, wrap_normalize
+from agents.focus_stats import attention_summary, format_focus_table
+from agents.observations import observations_with_relevance
 from agents.runs import CONFIG_FILE, EVAL_FILE, find_model, write_json
 from policies import find_attention_extractor
 

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from agents.config import RunConfig, read_preset_file
+from agents.config import RunConfig
+from agents.presets import read_preset_file
 from agents.runs import write_atomic
 
 #: Files a sweep folder receives.

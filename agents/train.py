@@ -19,7 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.algorithms import ALGORITHMS
 from agents.build import checked_model, policy_name, set_threads
-from agents.callbacks import NOT_SCALAR_FORMATS, AttentionLogCallback, hparam_record
+from agents.callbacks import NOT_SCALAR_FORMATS, AttentionLogCallback
 from agents.checkpoints import (
     CheckpointCallback,
     SaveBestCallback,
@@ -29,9 +29,12 @@ from agents.checkpoints import (
     save_checkpoint,
     save_with_stats,
 )
-from agents.config import RunConfig, check_config, check_env_id, resolve
+from agents.config import RunConfig
+from agents.env_ids import check_env_id
 from agents.environment import make_env, vecnormalize_path, wrap_normalize
 from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_model, read_config
+from agents.hparams import hparam_record
+from agents.resolution import check_config, resolve
 from agents.runs import (
     COMMAND_FILE,
     CONFIG_FILE,

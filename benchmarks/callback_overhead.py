@@ -37,7 +37,9 @@ from doc_sections import machine_facts, markdown_table, write_section
 from stable_baselines3.common.logger import configure
 
 from agents import RunConfig, build_model, make_env, resolve
-from agents.callbacks import DEFAULT_IMAGE_INTERVAL, DEFAULT_LOG_INTERVAL, AttentionLogCallback
+from agents.build import set_threads
+from agents.callbacks import DEFAULT_IMAGE_INTERVAL, AttentionLogCallback
+from agents.config import DEFAULT_LOG_INTERVAL
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "BENCHMARKS.md"
@@ -171,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.variants.insert(0, "off")
     command = shlex.join(["python", "benchmarks/callback_overhead.py", *(sys.argv[1:] if argv is None else argv)])
     config = resolve(RunConfig(timesteps=args.timesteps, device=args.device, progress_bar=False))
+    set_threads(config.threads)  # as training does
     results: dict[str, list[tuple[float, float, int, int]]] = {v: [] for v in args.variants}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -47,7 +47,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import envs
-from agents.config import load_preset
+from agents.build import DEFAULT_THREADS
+from agents.presets import load_preset
 from policies import AttentionExtractor, LatentAttentionExtractor
 
 ENV_ID = f"{envs.NAMESPACE}/FindTarget-v0"
@@ -532,7 +533,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--entities", type=int, nargs="+", metavar="N", help=f"entity counts (default: {FULL_ENTITIES})"
     )
     parser.add_argument("--ppo-steps", type=int, help="timed PPO timesteps per model (default: 8192; quick: 2048)")
-    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own choice)")
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS, help="torch.set_num_threads (default: %(default)s, as training)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the envs, models and batches (default: 0)")
     parser.add_argument(
@@ -582,8 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status.
     """
     args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     settings = settings_from_args(args)
     output = args.output if args.output is not None or args.quick else DEFAULT_OUTPUT
     command = shlex.join(["python", sys.argv[0], *(sys.argv[1:] if argv is None else argv)])

@@ -14,8 +14,10 @@ import yaml
 from subprocesses import default_sigint
 
 import agents
-from agents.callbacks import observations_with_relevance
-from agents.config import RunConfig, load_preset, resolve
+from agents.config import RunConfig
+from agents.observations import observations_with_relevance
+from agents.presets import load_preset
+from agents.resolution import resolve
 from agents.runs import find_model, new_run_dir, save_model_atomic, write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,8 @@ import agents
 import train_rl
 from agents.build import build_model
 from agents.checkpoints import latest_checkpoint, save_checkpoint
-from agents.config import RunConfig, resolve
+from agents.config import RunConfig
+from agents.resolution import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 PPO_TINY = ["hyperparams.n_steps=32", "hyperparams.batch_size=32", "hyperparams.n_epochs=1"]

@@ -14,9 +14,11 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 import agents
 import envs  # noqa: F401
-from agents.callbacks import attention_pictures, collect_probe, format_focus_table, summarize_report
-from agents.config import resolve
+from agents.focus_stats import format_focus_table, summarize_report
 from agents.plotting import plot_runs
+from agents.probe import collect_probe
+from agents.probe_pictures import attention_pictures
+from agents.resolution import resolve
 from agents.video import has_moviepy, record_video
 from policies import AttentionReport, attention_report
 

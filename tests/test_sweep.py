@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import train_rl
-from agents.config import read_preset_file
+from agents.presets import read_preset_file
 from agents.sweep import SweepSpec, make_trial, parse_dimension, parse_grid, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,97 @@
+"""Resolve a ``RunConfig``: merge the preset layers, fill every default, and validate the result."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from stable_baselines3.common.vec_env import VecNormalize
+
+from agents.algorithms import ALGORITHMS
+from agents.config import VEC_ENVS, RunConfig, check_types
+from agents.env_ids import check_env_id
+from agents.presets import load_preset, merge_sections
+from agents.signatures import accepted_kwargs, check_kwargs
+from policies import EXTRACTORS
+from policies.registry import did_you_mean
+
+
+def check_config(config: RunConfig) -> None:
+    """Validate a resolved config: types, names, ranges, extractor and VecNormalize arguments."""
+    check_types(config)
+    for name, low in (
+        ("timesteps", 1),
+        ("n_envs", 1),
+        ("eval_episodes", 0),
+        ("eval_freq", 0),
+        ("eval_freq_episodes", 1),
+        ("save_freq", 0),
+        ("attention_log_interval", 0),
+        ("threads", 1),
+    ):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+            raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= {low}.")
+    if config.vec_env not in VEC_ENVS:
+        raise ValueError(
+            f"vec_env='{config.vec_env}' is invalid.{did_you_mean(config.vec_env, VEC_ENVS)} Use dummy or subproc."
+        )
+    extractor = EXTRACTORS.get(config.extractor)
+    if extractor is not None:
+        check_kwargs(f"Extractor '{config.extractor}'", config.extractor_kwargs, accepted_kwargs(extractor))
+    if isinstance(config.normalize, dict):
+        accepted = [p for p in accepted_kwargs(VecNormalize) if p not in ("venv", "training")]
+        check_kwargs("normalize (VecNormalize)", config.normalize, accepted)
+    check_presence_not_normalized(config, extractor)
+
+
+def check_presence_not_normalized(config: RunConfig, extractor: type | None) -> None:
+    """Raise when ``VecNormalize`` would rescale the column that marks real entities from padding.
+
+    The entity tokenizer keeps a part when its ``presence_column`` is above 0.5; normalised, that column is
+    centred on its mean, so real parts drop out of the mask (and padding may come in). ``norm_obs_keys`` (Dict
+    observations) leaves the choice to the user.
+    """
+    normalize = {} if config.normalize is True else config.normalize
+    normalizes_obs = isinstance(normalize, dict) and normalize.get("norm_obs", True)
+    presence = config.extractor_kwargs.get("presence_column")
+    if extractor is not None and normalizes_obs and presence is not None and "norm_obs_keys" not in normalize:
+        raise ValueError(
+            f"normalize would rescale the presence column (extractor_kwargs.presence_column={presence}) that marks "
+            "real entities from padding, and the attention mask would drop real ones. Use normalize=false, "
+            "normalize.norm_obs=false (rewards only), or extractor_kwargs.presence_column=null."
+        )
+
+
+def resolve(config: RunConfig) -> RunConfig:
+    """Validate the names and fill every None and preset value, giving the config that will run."""
+    check_types(config)
+    package = check_env_id(config.env, config.gym_packages)
+    # Recorded, so that SubprocVecEnv workers, evaluation and --resume import it too.
+    gym_packages = [*config.gym_packages, *([package] if package and package not in config.gym_packages else [])]
+    algo = ALGORITHMS.canonical(config.algo)  # unknown names raise with a suggestion
+    preset = load_preset(algo, config.env, config_file=config.config_file)
+    extractor = config.extractor if config.extractor is not None else preset.get("extractor", "attention")
+    EXTRACTORS.get(extractor)
+    normalize = preset.get("normalize", False)
+    if config.normalize is not None:
+        normalize = merge_sections([{"normalize": normalize}, {"normalize": config.normalize}])["normalize"]
+    resolved = dataclasses.replace(
+        config,
+        algo=algo,
+        extractor=extractor.lower(),
+        timesteps=config.timesteps if config.timesteps is not None else preset.get("n_timesteps", 100_000),
+        n_envs=config.n_envs if config.n_envs is not None else preset.get("n_envs", 1),
+        normalize=normalize,
+        eval_deterministic=(
+            config.eval_deterministic
+            if config.eval_deterministic is not None
+            else preset.get("eval_deterministic", True)
+        ),
+        hyperparams={**preset.get("hyperparams", {}), **config.hyperparams},
+        policy_kwargs={**preset.get("policy_kwargs", {}), **config.policy_kwargs},
+        extractor_kwargs={**preset.get("extractor_kwargs", {}), **config.extractor_kwargs},
+        env_kwargs={**preset.get("env_kwargs", {}), **config.env_kwargs},
+        gym_packages=gym_packages,
+    )
+    check_config(resolved)
+    return resolved
