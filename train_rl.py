@@ -9,6 +9,8 @@ python train_rl.py eval RUN_DIR --episodes 20 --which best
 python train_rl.py eval RUN_DIR --video  # + an mp4 with the attention drawn on each frame
 python train_rl.py plot runs/attn-FindTarget-v0  # learning curves of every run below, as a PNG
 python train_rl.py sweep --env CartPole-v1 --extractors attention,mlp --seeds 5  # on Ray Tune
+python train_rl.py export RUN_DIR --with-focus   # policy.onnx: observation in, action and focus out
+python train_rl.py eval --onnx RUN_DIR/policy.onnx   # the exported file on onnxruntime
 """
 
 from __future__ import annotations
@@ -94,7 +96,21 @@ def train_parser() -> argparse.ArgumentParser:
     how.add_argument(
         "--no-attention-log", action="store_true", help="no attention in tensorboard (as --attention-log-interval 0)"
     )
+    how.add_argument("--focus", type=_focus_methods, default=None, metavar="METHOD[,METHOD]", help=FOCUS_HELP)
     return parser
+
+
+#: Help of ``--focus`` (train and eval).
+FOCUS_HELP = (
+    "focus methods logged and evaluated, the first one drawn: causal (the action distribution's change when a part "
+    "is removed), rollout (attention rollout through every block), readout (the readout's weights) "
+    "(default: causal,rollout,readout)"
+)
+
+
+def _focus_methods(text: str) -> list[str]:
+    """``--focus causal,rollout`` -> ``["causal", "rollout"]``."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 #: train_rl.py flag -> RunConfig field.
@@ -117,6 +133,7 @@ _CONFIG_FLAGS = {
     "progress_bar": "progress_bar",
     "verbose": "verbose",
     "attention_log_interval": "attention_log_interval",
+    "focus": "focus",
 }
 
 
@@ -136,7 +153,8 @@ def run_train(argv: list[str]) -> int:
             extra = [*fixed, *(["--set"] if args.overrides else []), *(["--dry-run"] if args.dry_run else [])]
             raise ValueError(
                 f"--resume continues the run as its config.yaml says; it cannot change {', '.join(extra)}. "
-                "It takes --timesteps (a new total), --device, --threads, --save-freq, --eval-freq, --eval-episodes."
+                "It takes --timesteps (a new total), --device, --threads, --save-freq, --eval-freq, --eval-episodes, "
+                "--attention-log-interval, --focus."
             )
         run = resume(args.resume, command=command, **given)
     else:
@@ -175,7 +193,10 @@ def eval_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train_rl.py eval", description="Load a trained policy, run episodes, report returns and focus."
     )
-    parser.add_argument("path", help="a run folder (holding model.zip) or a model .zip file")
+    parser.add_argument("path", nargs="?", help="a run folder (holding model.zip) or a model .zip file")
+    parser.add_argument(
+        "--onnx", default=None, metavar="FILE", help="evaluate an exported policy on onnxruntime instead (greedy)"
+    )
     parser.add_argument("--which", choices=("best", "last"), default="last", help="in a run folder: best or last")
     parser.add_argument("--episodes", type=int, default=20, help="episodes to run (default: %(default)s)")
     mode = parser.add_mutually_exclusive_group()
@@ -216,6 +237,7 @@ def eval_parser() -> argparse.ArgumentParser:
         "(a gif without moviepy) at PATH (default: eval.mp4 beside the model)",
     )
     parser.add_argument("--video-episodes", type=int, default=3, help="episodes in the video (default: %(default)s)")
+    parser.add_argument("--focus", type=_focus_methods, default=None, metavar="METHOD[,METHOD]", help=FOCUS_HELP)
     return parser
 
 
@@ -244,19 +266,27 @@ def run_eval(argv: list[str]) -> int:
     env_kwargs = {}
     for key, value in args.env_kwargs:
         _, env_kwargs[key] = parse_override(f"{key}={value}")
+    if args.onnx is not None:
+        return run_onnx_eval(args, env_kwargs)
+    if args.path is None:
+        raise ValueError("name what to evaluate: a run folder or a model .zip (or --onnx FILE).")
     # The evaluation and its video run the same episodes of the same env.
     target = dict(
         deterministic=args.deterministic, seed=args.seed, env_id=args.env, algo=args.algo, which=args.which,
         env_kwargs=env_kwargs,
     )  # fmt: skip
-    result = evaluate(args.path, episodes=args.episodes, render_mode=args.render, device=args.device, **target)
+    result = evaluate(
+        args.path, episodes=args.episodes, render_mode=args.render, device=args.device, focus=args.focus, **target
+    )
     print(format_evaluation(result))
     if args.render == "rgb_array":
         print(f"  rendered {len(result.frames)} frames (rgb_array)")
     if args.video is not None:
         from agents.video import record_evaluation_video
 
-        video = record_evaluation_video(args.path, args.video or None, episodes=args.video_episodes, **target)
+        video = record_evaluation_video(
+            args.path, args.video or None, episodes=args.video_episodes, focus=(args.focus or [None])[0], **target
+        )
         if video.note:
             print(video.note)
         height, width = video.size
@@ -332,6 +362,58 @@ def run_sweep(argv: list[str]) -> int:
     return 0
 
 
+def run_onnx_eval(args: argparse.Namespace, env_kwargs: dict) -> int:
+    """``eval --onnx FILE``: the exported policy on onnxruntime, with the same report."""
+    from agents import format_evaluation
+    from agents.onnx_eval import evaluate_onnx
+
+    if args.path is not None or args.video is not None or args.deterministic is False or args.focus is not None:
+        raise ValueError(
+            "eval --onnx FILE runs the exported greedy policy and its exported focus: drop the run folder, "
+            "--video, --stochastic and --focus."
+        )
+    seed = 10_000 if args.seed is None else args.seed
+    result = evaluate_onnx(args.onnx, args.env, env_kwargs, episodes=args.episodes, seed=seed)
+    print(format_evaluation(result))
+    return 0
+
+
+def export_parser() -> argparse.ArgumentParser:
+    """Arguments of ``train_rl.py export``."""
+    parser = argparse.ArgumentParser(
+        prog="train_rl.py export",
+        description="Export a trained policy to ONNX: the observation as the env gives it in (VecNormalize and "
+        "image transposition folded in), the greedy action (and value, and with --with-focus the focus) out.",
+    )
+    parser.add_argument("path", help="a run folder (holding model.zip) or a model .zip file")
+    parser.add_argument("--out", default=None, help="the .onnx file (default: policy.onnx beside the model)")
+    parser.add_argument("--which", choices=("best", "last"), default="last", help="in a run folder: best or last")
+    parser.add_argument("--with-focus", action="store_true", help="also output the focus over the named parts")
+    parser.add_argument(
+        "--focus", choices=("readout", "rollout"), default="readout", help="the exported focus (default: readout)"
+    )
+    parser.add_argument("--env", default=None, help="env id of the observations (default: the run's)")
+    parser.add_argument("--algo", default=None, help="algorithm, for a bare .zip without config.yaml")
+    return parser
+
+
+def run_export(argv: list[str]) -> int:
+    """Export to ONNX and print how to check the file."""
+    args = export_parser().parse_args(argv)
+    from agents.export import export_onnx
+
+    result = export_onnx(
+        args.path, args.out, which=args.which, with_focus=args.with_focus, focus=args.focus, env_id=args.env,
+        algo=args.algo,
+    )  # fmt: skip
+    print(f"Exported {result.path} ({result.size_bytes / 1024:.0f} KiB)")
+    print(f"  inputs  {', '.join(result.inputs)}\n  outputs {', '.join(result.outputs)}")
+    if result.focus:
+        print(f"  focus   {result.focus} over {len(result.part_names)} parts: {', '.join(result.part_names[:8])}...")
+    print(f"Check it: python train_rl.py eval --onnx {result.path} --episodes 20")
+    return 0
+
+
 @dataclass(frozen=True)
 class Command:
     """A subcommand: its handler (argv -> exit code)."""
@@ -346,6 +428,7 @@ COMMANDS: dict[str, Command] = {
     "eval": Command(run_eval, "evaluate a saved agent"),
     "plot": Command(run_plot, "plot learning curves of runs"),
     "sweep": Command(run_sweep, "seeds, extractors and hyperparameters on Ray Tune"),
+    "export": Command(run_export, "export a trained policy to ONNX"),
 }
 
 

@@ -24,6 +24,7 @@ from agents.evaluate import (
     interquartile_mean,
     load,
 )
+from agents.export import export_onnx
 from agents.overrides import apply_overrides
 from agents.presets import load_preset
 from agents.resolution import resolve
@@ -43,6 +44,7 @@ __all__ = [
     "dry_run",
     "evaluate",
     "evaluate_model",
+    "export_onnx",
     "format_evaluation",
     "interquartile_mean",
     "load",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -11,12 +11,13 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
 
-from agents.config import DEFAULT_LOG_INTERVAL
-from agents.focus_stats import summarize_report
+from agents.config import DEFAULT_FOCUS_METHODS, DEFAULT_LOG_INTERVAL
+from agents.focus_stats import summarize_reports
 from agents.observations import ObsT, observations_with_relevance, stack_obs
 from agents.probe import Probe, collect_probe, make_probe_env
 from agents.probe_pictures import attention_pictures
-from policies import attention_report, find_attention_extractor
+from agents.resolution import check_focus_methods
+from policies import find_attention_extractor, focus_reports
 
 #: Output formats that only take scalars: pictures, histograms and hparams are kept out of them.
 NOT_SCALAR_FORMATS = ("stdout", "log", "json", "csv")
@@ -29,21 +30,26 @@ class AttentionLogCallback(BaseCallback):
     """Log where the policy looks to tensorboard, on the latest rollout and on a fixed probe batch.
 
     At the first rollout end, then at most once every ``interval`` env steps, and at the end of training, it
-    runs the attention extractor once with weight capture (training itself stays on the fused fast path) and
-    records through SB3's logger:
+    runs the attention extractor once with weight capture (training itself stays on the fused fast path), asks
+    the policy for the causal focus when ``methods`` need it (one batched forward pass with each part removed),
+    and records through SB3's logger, for each focus method ``<m>`` of ``methods`` (``readout``, ``rollout``,
+    ``causal``; the first is the one drawn):
 
-    - ``attention/focus/<part>``: mean readout focus per part on the latest rollout's observations (the
-      ``max_parts`` most attended parts when there are more);
-    - ``attention/entropy`` (focus entropy / log(real parts): 0 = one part, 1 = uniform),
-      ``attention/top1_mass`` (focus on the most attended part) and ``attention/relevant_mass`` (focus on the
-      parts the env names in ``info["relevant_parts"]``), on the latest rollout;
-    - the same three under ``attention/probe/`` on the probe batch: fixed observations (a seeded random
-      rollout of a fresh copy of the env, collected once), so their curves show learning, not a change of
-      the states visited;
-    - ``attention/focus_hist``: a histogram of the per-part focus of the latest rollout (real parts only);
-    - every ``image_interval`` steps and at the end of training: ``attention/heatmap/head{h}`` and
-      ``attention/overlay``
-      images (see ``attention_pictures``).
+    - ``attention/<m>/focus/<part>`` (first method only): mean focus per part on the latest rollout's
+      observations (the ``max_parts`` most focused parts when there are more);
+    - ``attention/<m>/entropy`` (focus entropy / log(real parts): 0 = one part, 1 = uniform),
+      ``attention/<m>/top1_mass`` (focus on the most focused part) and ``attention/<m>/relevant_mass`` (focus
+      on the parts the env names in ``info["relevant_parts"]``; not logged where the env names none), on the
+      latest rollout;
+    - ``attention/faithfulness/<m>`` and ``attention/deletion_ratio/<m>`` for ``readout`` and ``rollout``: how
+      well that focus ranks the parts as removing them moves the policy (Spearman with ``causal``), and how
+      much more removing its top part moves the policy than removing another (see ``policies.faithfulness``);
+    - the same statistics under ``attention/probe/<m>/`` on the probe batch: fixed observations (a seeded
+      random rollout of a fresh copy of the env, collected once), so their curves show learning, not a change
+      of the states visited;
+    - ``attention/<m>/focus_hist`` (first method): a histogram of the per-part focus of the latest rollout;
+    - every ``image_interval`` steps and at the end of training: ``attention/heatmap/<m>``,
+      ``attention/overlay/<m>`` and ``attention/weights/head{h}`` images (see ``attention_pictures``).
 
     Pictures, histograms and hparams are kept out of stdout and CSV. Does nothing (and says so once with
     ``verbose=1``) when the policy has no ``AttentionExtractor``.
@@ -56,7 +62,8 @@ class AttentionLogCallback(BaseCallback):
         probe_env: env (or a function making one) to collect the probe from; by default a fresh
             ``gym.make`` of the training env's id and kwargs with ``render_mode="rgb_array"``.
         probe_seed: seed of the probe rollout.
-        max_parts: at most this many ``attention/focus/<part>`` scalars.
+        max_parts: at most this many ``attention/<m>/focus/<part>`` scalars.
+        methods: focus methods to log (``policies.FOCUS_METHODS``), the first one drawn.
         verbose: 1 prints why nothing is logged for a non-attention policy.
     """
 
@@ -69,9 +76,11 @@ class AttentionLogCallback(BaseCallback):
         probe_env: gym.Env | Callable[[], gym.Env] | None = None,
         probe_seed: int = 12_345,
         max_parts: int = 16,
+        methods: Sequence[str] = DEFAULT_FOCUS_METHODS,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
+        self.methods = check_focus_methods(list(methods))
         if interval < 1 or image_interval < 0 or sample_size < 1 or probe_size < 0 or max_parts < 1:
             raise ValueError(
                 f"interval={interval} and sample_size={sample_size} must be >= 1, image_interval={image_interval} "
@@ -161,26 +170,38 @@ class AttentionLogCallback(BaseCallback):
         """Record the scalars, the histogram and (with ``pictures``) the images now."""
         self._last_logged = self.num_timesteps
         record = self.logger.record
+        first = self.methods[0]
         if self._samples:
             observations, relevant = zip(*self._samples, strict=True)
-            report = attention_report(self.model, stack_obs(observations))
-            summary = summarize_report(report, relevant)
+            reports = focus_reports(self.model, stack_obs(observations), self.methods)
+            summary = summarize_reports(reports, relevant)
             focus = sorted(summary["focus"].items(), key=lambda kv: -kv[1])[: self.max_parts]
             for part, mass in focus:
-                record(f"attention/focus/{part}", mass)
+                record(f"attention/{first}/focus/{part}", mass)
             self._record_stats("attention", summary)
+            report = reports[first]
             if report.mask.any():  # tensorboard refuses an empty histogram (every part masked out)
-                record("attention/focus_hist", report.focus[report.mask], exclude=NOT_SCALAR_FORMATS)
+                record(f"attention/{first}/focus_hist", report.focus[report.mask], exclude=NOT_SCALAR_FORMATS)
         if self.probe is not None:
-            report = attention_report(self.model, self._probe_observations())
-            self._record_stats("attention/probe", summarize_report(report, self.probe.relevant))
+            reports = focus_reports(self.model, self._probe_observations(), self.methods)
+            self._record_stats("attention/probe", summarize_reports(reports, self.probe.relevant))
             if pictures:
                 self._last_pictures = self.num_timesteps
-                for tag, image in attention_pictures(report, self.probe).items():
+                for tag, image in attention_pictures(reports, self.probe).items():
                     record(tag, Image(image, "HWC"), exclude=NOT_SCALAR_FORMATS)
 
     def _record_stats(self, prefix: str, summary: Mapping[str, Any]) -> None:
-        self.logger.record(f"{prefix}/entropy", summary["entropy"])
-        self.logger.record(f"{prefix}/top1_mass", summary["top1_mass"])
-        if summary["relevant_mass"] is not None:
-            self.logger.record(f"{prefix}/relevant_mass", summary["relevant_mass"])
+        for method, stats in summary["methods"].items():
+            self.logger.record(f"{prefix}/{method}/entropy", stats["entropy"])
+            self.logger.record(f"{prefix}/{method}/top1_mass", stats["top1_mass"])
+            if stats["relevant_mass"] is not None:
+                self.logger.record(f"{prefix}/{method}/relevant_mass", stats["relevant_mass"])
+            scores = stats["faithfulness"] or {}
+            if scores.get("spearman") is not None:
+                self.logger.record(
+                    f"{prefix.replace('attention', 'attention/faithfulness', 1)}/{method}", scores["spearman"]
+                )
+            if scores.get("deletion_ratio") is not None:
+                self.logger.record(
+                    f"{prefix.replace('attention', 'attention/deletion_ratio', 1)}/{method}", scores["deletion_ratio"]
+                )

@@ -20,6 +20,10 @@ from policies.registry import did_you_mean
 #: (``benchmarks/callback_overhead.py``, docs/BENCHMARKS.md).
 DEFAULT_LOG_INTERVAL = 10_000
 
+#: Focus methods logged and shown by default, the first one drawn (``policies.FOCUS_METHODS``): the causal
+#: focus is the policy's own answer; rollout and readout are logged beside it with their faithfulness.
+DEFAULT_FOCUS_METHODS = ("causal", "rollout", "readout")
+
 VEC_ENVS = ("dummy", "subproc")
 
 
@@ -73,6 +77,8 @@ class RunConfig:
     """Write a checkpoint every this many env steps (0 = only at the end); ``--resume`` starts from the last."""
     attention_log_interval: int = DEFAULT_LOG_INTERVAL
     """Log attention to tensorboard every this many env steps (at a rollout's end); 0 = off."""
+    focus: list[str] = field(default_factory=lambda: list(DEFAULT_FOCUS_METHODS))
+    """Focus methods logged and evaluated (``readout``, ``rollout``, ``causal``); the first is the one drawn."""
     device: str = "auto"
     """Torch device."""
     threads: int | None = None

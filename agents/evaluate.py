@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import zipfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,12 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.algorithms import ALGORITHMS, algo_name
-from agents.config import RunConfig
+from agents.config import DEFAULT_FOCUS_METHODS, RunConfig
 from agents.env_ids import check_env_id
 from agents.environment import check_spaces, make_env, vecnormalize_path, wrap_normalize
 from agents.focus_stats import attention_summary, format_focus_table
 from agents.observations import observations_with_relevance
+from agents.resolution import check_focus_methods
 from agents.runs import CONFIG_FILE, EVAL_FILE, find_model, write_json
 from policies import find_attention_extractor
 
@@ -52,7 +54,8 @@ class EvalResult:
     """Per-episode ``info["is_success"]`` at the episode's end; None when the env never reports it."""
     actions_sha256: list[str]
     attention: dict[str, Any] | None = None
-    """``{"focus": {part: mass}, "entropy", "top1_mass", "relevant_mass"}``; None without attention."""
+    """``{"method", "focus": {part: mass}, "entropy", "top1_mass", "relevant_mass", "parts", "methods"}`` (see
+    ``agents.focus_stats.summarize_reports``); None without attention."""
     model: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
@@ -177,6 +180,7 @@ def evaluate_model(
     render_mode: str | None = None,
     gym_packages: list[str] | tuple[str, ...] = (),
     model_path: Path | None = None,
+    focus: Sequence[str] = DEFAULT_FOCUS_METHODS,
 ) -> EvalResult:
     """Run ``episodes`` episodes of ``env_id`` with ``model`` and collect returns, successes and attention.
 
@@ -195,11 +199,13 @@ def evaluate_model(
         render_mode: ``human`` (a window) or ``rgb_array`` (frames kept in ``EvalResult.frames``).
         gym_packages: modules to import so that ``env_id`` is registered.
         model_path: named in the error when the model does not fit the env.
+        focus: focus methods of the attention summary (``readout``, ``rollout``, ``causal``), the first shown.
 
     Raises:
         ValueError: bad arguments, or a model trained on other spaces than the env's.
     """
     check_env_id(env_id, gym_packages)
+    focus = check_focus_methods(list(focus))
     if episodes < 1:
         raise ValueError(f"episodes={episodes} is invalid: evaluate at least 1 episode.")
     if render_mode not in (None, "human", "rgb_array"):
@@ -252,7 +258,7 @@ def evaluate_model(
     else:
         chosen = np.linspace(0, len(samples) - 1, min(len(samples), MAX_ATTENTION_SAMPLES)).astype(int)
         observations, relevant = zip(*(samples[i] for i in chosen), strict=True)
-        attention = attention_summary(model, observations, relevant)
+        attention = attention_summary(model, observations, relevant, focus)
     result = EvalResult(
         env=env_id,
         episodes=episodes,
@@ -326,6 +332,7 @@ def evaluate(
     env_kwargs: dict[str, Any] | None = None,
     render_mode: str | None = None,
     device: str = "auto",
+    focus: Sequence[str] | None = None,
 ) -> EvalResult:
     """Load the model at ``path`` and evaluate it; write ``eval.json`` beside it.
 
@@ -342,6 +349,7 @@ def evaluate(
         env_kwargs: env arguments over the run's (when it is the run's env).
         render_mode: ``human`` or ``rgb_array`` (frames in the result's ``frames``).
         device: torch device.
+        focus: focus methods, the first shown; None: the run's (its config's ``focus``), else the defaults.
     """
     target = eval_target(path, which, env_id, env_kwargs, seed, deterministic, algo)
     model_path, config = target.model_path, target.config
@@ -358,6 +366,7 @@ def evaluate(
         render_mode=render_mode,
         gym_packages=config.gym_packages if config is not None else (),
         model_path=model_path,
+        focus=focus or (config.focus if config is not None else DEFAULT_FOCUS_METHODS),
     )
     result.model = str(model_path)
     if write:

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from agents.config import DEFAULT_FOCUS_METHODS
 from agents.observations import ObsT, stack_obs
-from policies import AttentionReport, attention_report
+from policies import AttentionReport, focus_reports
 
 
 def summarize_report(report: AttentionReport, relevant: Sequence[np.ndarray | None]) -> dict[str, Any]:
@@ -52,38 +53,106 @@ def summarize_report(report: AttentionReport, relevant: Sequence[np.ndarray | No
     }
 
 
-def attention_summary(model: object, observations: Sequence[ObsT], relevant: Sequence[np.ndarray | None]) -> dict:
-    """Attention statistics of a batch of single observations (see ``summarize_report``)."""
-    return summarize_report(attention_report(model, stack_obs(observations)), relevant)
+def _finite(value: float) -> float | None:
+    """A float for JSON, None for NaN (a score that the batch could not define)."""
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def summarize_reports(
+    reports: Mapping[str, AttentionReport], relevant: Sequence[np.ndarray | None], faithfulness: bool = True
+) -> dict[str, Any]:
+    """Statistics of the same observations under several focus methods, the first method's shown in full.
+
+    Returns:
+        ``summarize_report`` of the first method, with ``"method"`` (its name), a per-method focus in each
+        ``parts`` row (``"by_method": {method: focus}``), and ``"methods": {method: {"entropy", "top1_mass",
+        "relevant_mass", "faithfulness"}}``, where ``faithfulness`` is ``{"spearman", "deletion_ratio"}`` of
+        that method against ``causal`` (None for ``causal`` itself or with ``faithfulness=False``; a score the
+        batch cannot define is None).
+    """
+    summaries = {method: summarize_report(report, relevant) for method, report in reports.items()}
+    method, first = next(iter(summaries.items()))
+    for i, row in enumerate(first["parts"]):
+        row["by_method"] = {m: s["parts"][i]["focus"] for m, s in summaries.items()}
+    methods = {}
+    for name, summary in summaries.items():
+        scores = None
+        if faithfulness and name != "causal":
+            scores = {k: _finite(v) for k, v in reports[name].faithfulness().items()}
+        methods[name] = {
+            "entropy": summary["entropy"],
+            "top1_mass": summary["top1_mass"],
+            "relevant_mass": summary["relevant_mass"],
+            "faithfulness": scores,
+        }
+    return {"method": method, **first, "methods": methods}
+
+
+def attention_summary(
+    model: object,
+    observations: Sequence[ObsT],
+    relevant: Sequence[np.ndarray | None],
+    methods: Sequence[str] = DEFAULT_FOCUS_METHODS,
+) -> dict[str, Any]:
+    """Attention statistics of a batch of single observations under ``methods`` (see ``summarize_reports``)."""
+    return summarize_reports(focus_reports(model, stack_obs(observations), methods), relevant)
 
 
 def format_focus_table(attention: Mapping[str, Any], max_parts: int = 16) -> list[str]:
-    """Lines of the focus table, most attended part first, then the focus entropy and the relevant mass.
+    """Lines of the focus table, most focused part first (by the first method), then the scores per method.
 
-    Each row gives a part's mean focus and, where the env names relevant parts, how often the part was
-    relevant and its mean focus then (the column that shows attention on shuffled entity rows).
+    Each row gives a part's mean focus under each method and, where the env names relevant parts, how often
+    the part was relevant and its mean focus then by the first method (the column that shows attention on
+    shuffled entity rows). Below: focus entropy, relevant mass and faithfulness (against ``causal``) per method.
     """
     rows = attention.get("parts") or [
         {"part": p, "focus": m, "relevant_share": None, "focus_when_relevant": None}
         for p, m in attention["focus"].items()
     ]
     rows = sorted(rows, key=lambda r: -r["focus"])
+    first = attention.get("method", "readout")
+    methods = list(attention.get("methods") or {first: {}})
     with_relevance = any(r["relevant_share"] is not None for r in rows)
     width = max(len("part"), *(len(r["part"]) for r in rows))
-    header = f"    {'part':<{width}}  focus"
+    columns = max(7, *(len(m) for m in methods))
+    header = f"    {'part':<{width}}" + "".join(f"  {m:>{columns}}" for m in methods)
     if with_relevance:
-        header += "  relevant in  focus when relevant"
-    lines = ["  mean focus per part:", header]
+        header += f"  relevant in  {first} when relevant"
+    lines = [f"  mean focus per part (by method; sorted and drawn by {first}):", header]
     for r in rows[:max_parts]:
-        line = f"    {r['part']:<{width}}  {r['focus']:.3f}"
+        by_method = r.get("by_method") or {first: r["focus"]}
+        line = f"    {r['part']:<{width}}" + "".join(f"  {by_method[m]:>{columns}.3f}" for m in methods)
         if with_relevance:
             share = "" if r["relevant_share"] is None else f"{100 * r['relevant_share']:.0f}%"
             when = "" if r["focus_when_relevant"] is None else f"{r['focus_when_relevant']:.3f}"
-            line += f"  {share:>11}  {when:>18}"
+            line += f"  {share:>11}  {when:>{len(first) + 14}}"
         lines.append(f"{line}  {'█' * round(30 * r['focus'])}")
     if len(rows) > max_parts:
         lines.append(f"    ... {len(rows) - max_parts} more parts in eval.json")
-    lines.append(f"  focus entropy {attention['entropy']:.3f} (0 = one part, 1 = uniform)")
-    if attention.get("relevant_mass") is not None:
-        lines.append(f"  relevant mass {attention['relevant_mass']:.3f} (focus on the parts the env names)")
+    per_method = attention.get("methods") or {first: attention}
+    lines.append("  focus entropy   " + _by_method(per_method, "entropy") + "  (0 = one part, 1 = uniform)")
+    if any(s.get("relevant_mass") is not None for s in per_method.values()):
+        lines.append(
+            "  relevant mass   " + _by_method(per_method, "relevant_mass") + "  (focus on the parts the env names)"
+        )
+    scored = {m: s["faithfulness"] for m, s in per_method.items() if s.get("faithfulness")}
+    if scored:
+        lines.append(
+            "  faithfulness    "
+            + "  ".join(f"{m} {_num(s['spearman'])}" for m, s in scored.items())
+            + "  (Spearman rank correlation with causal: 1 = ranks the parts as removing them moves the policy)"
+        )
+        lines.append(
+            "  deletion ratio  "
+            + "  ".join(f"{m} {_num(s['deletion_ratio'], '.1f')}" for m, s in scored.items())
+            + "  (removing the top part vs any other: > 1 = the top part matters more)"
+        )
     return lines
+
+
+def _num(value: float | None, spec: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _by_method(per_method: Mapping[str, Mapping[str, Any]], key: str) -> str:
+    return "  ".join(f"{m} {_num(s.get(key))}" for m, s in per_method.items())

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from stable_baselines3.common.monitor import load_results
 from stable_baselines3.common.results_plotter import ts2xy, window_func
 
+from agents.config import DEFAULT_FOCUS_METHODS
 from agents.runs import CONFIG_FILE
 
 #: Points on the common timestep grid each group's runs are interpolated onto.
@@ -22,7 +23,8 @@ GRID_POINTS = 200
 #: Bootstrap resamples of the seeds for the confidence band.
 BOOTSTRAP = 1000
 PROGRESS_FILE = "progress.csv"
-RELEVANT_TAG = "attention/relevant_mass"
+#: The relevant-mass column drawn, the first a run logged: by focus method, then the tag of older runs.
+RELEVANT_TAGS = (*(f"attention/{m}/relevant_mass" for m in DEFAULT_FOCUS_METHODS), "attention/relevant_mass")
 
 
 @dataclass
@@ -85,10 +87,11 @@ def load_curve(run_dir: Path) -> Curve:
     progress = run_dir / PROGRESS_FILE
     if progress.is_file() and progress.stat().st_size:
         table = pd.read_csv(progress)
-        if RELEVANT_TAG in table and "time/total_timesteps" in table:
-            rows = table[[RELEVANT_TAG, "time/total_timesteps"]].dropna()
+        tag = next((t for t in RELEVANT_TAGS if t in table), None)
+        if tag is not None and "time/total_timesteps" in table:
+            rows = table[[tag, "time/total_timesteps"]].dropna()
             if len(rows):
-                relevant = (rows["time/total_timesteps"].to_numpy(float), rows[RELEVANT_TAG].to_numpy(float))
+                relevant = (rows["time/total_timesteps"].to_numpy(float), rows[tag].to_numpy(float))
     return Curve(run_dir, run_label(run_dir), np.asarray(timesteps, float), np.asarray(returns, float), relevant)
 
 
@@ -122,7 +125,8 @@ def plot_runs(paths: Sequence[str | Path], out: str | Path, window: int = 50, ti
 
     Runs are grouped by ``run_label`` (env, algorithm and extractor: the seeds of one set-up form a group);
     each group is drawn as the mean over its runs of the smoothed episode return, with a 95% bootstrap band
-    over the runs when it has several. When runs logged ``attention/relevant_mass`` a second panel shows it.
+    over the runs when it has several. When runs logged a relevant mass (``RELEVANT_TAGS``: causal first) a
+    second panel shows it.
 
     Raises:
         FileNotFoundError: a path does not exist or holds no monitor files.
@@ -165,7 +169,7 @@ def plot_runs(paths: Sequence[str | Path], out: str | Path, window: int = 50, ti
     if with_relevance:
         axes[1].set_xlabel("env steps")
         axes[1].set_ylabel("focus on the relevant parts")
-        axes[1].set_title("attention/relevant_mass (latest rollout)")
+        axes[1].set_title("relevant mass (latest rollout; causal focus where logged)")
         axes[1].set_ylim(0, 1)
         axes[1].grid(alpha=0.3)
     fig.tight_layout()

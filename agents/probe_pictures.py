@@ -2,38 +2,65 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from agents.observations import index_obs
 from agents.probe import Probe, picture_indices
-from agents.visualize import heatmap_image, scene_with_attention, tile_horizontally
+from agents.visualize import heatmap_image, scene_with_attention, stack_panels, text_strip, tile_horizontally
 from policies import AttentionReport
 
 
-def attention_pictures(report: AttentionReport, probe: Probe, max_rows: int = 8) -> dict[str, np.ndarray]:
-    """The pictures of a probe report, by tensorboard tag, as ``(H, W, 3)`` uint8 arrays.
+def attention_pictures(
+    reports: Mapping[str, AttentionReport] | AttentionReport, probe: Probe, max_rows: int = 8
+) -> dict[str, np.ndarray]:
+    """The pictures of probe reports (one per focus method), by tensorboard tag, as ``(H, W, 3)`` uint8 arrays.
 
-    - ``attention/heatmap/head{h}``: per head, the last layer's weights as queries x parts for the first
-      probe observation; a one-query readout (query pooling) instead shows its weights for ``max_rows``
-      probe observations, one per row, the env's relevant parts outlined in green.
-    - ``attention/overlay``: up to 4 probe observations with the focus drawn on them (patch focus over
-      images, rings around the attended entities), when the env can show them.
+    - ``attention/heatmap/<method>``: each method's focus over the parts for ``max_rows`` probe observations,
+      one per row, the env's relevant parts outlined in green;
+    - ``attention/weights/head{h}``: per head, the raw weights of the last layer that attends over the parts:
+      for a one-query readout its weights for the same observations, one per row, else queries x parts for the
+      first probe observation;
+    - ``attention/overlay/<method>``: up to 4 probe observations with that method's focus drawn on them (patch
+      focus over images, rings around the focused entities), when the env can show them.
     """
-    weights = report.weights  # (B, H, Q, N)
-    shown = picture_indices(len(weights), max_rows)
+    if isinstance(reports, AttentionReport):
+        reports = {reports.method: reports}
+    any_report = next(iter(reports.values()))
+    shown = picture_indices(len(any_report.focus), max_rows)
+    relevant = [probe.relevant[i] for i in shown]
+    labels = [f"obs {i}" for i in shown]
     pictures = {}
+    for method, report in reports.items():
+        title = f"{method} focus, one probe observation per row (green: relevant)"
+        pictures[f"attention/heatmap/{method}"] = heatmap_image(
+            report.focus[shown], report.part_names, labels, title, relevant
+        )
+    weights = any_report.weights  # (B, H, Q, N)
     for head in range(weights.shape[1]):
         if weights.shape[2] == 1:
-            matrix, labels = weights[shown, head, 0], [f"obs {i}" for i in shown]
-            relevant = [probe.relevant[i] for i in shown]
-            title = f"head {head}: readout weights, one probe observation per row (green: relevant)"
+            matrix, rows, outlined = weights[shown, head, 0], labels, relevant
+            title = f"head {head}: raw readout weights, one probe observation per row (green: relevant)"
         else:
-            matrix, labels = weights[0, head], [f"query {q}" for q in range(weights.shape[2])]
-            relevant, title = None, f"head {head}: queries x parts, probe observation 0"
-        pictures[f"attention/heatmap/head{head}"] = heatmap_image(matrix, report.part_names, labels, title, relevant)
+            matrix, rows = weights[0, head], [f"query {q}" for q in range(weights.shape[2])]
+            outlined, title = None, f"head {head}: raw weights, queries x parts, probe observation 0"
+        pictures[f"attention/weights/head{head}"] = heatmap_image(matrix, any_report.part_names, rows, title, outlined)
+    for method, report in reports.items():
+        overlay = probe_overlay(report, probe)
+        if overlay is not None:
+            pictures[f"attention/overlay/{method}"] = overlay
+    return pictures
+
+
+def probe_overlay(report: AttentionReport, probe: Probe, count: int = 4) -> np.ndarray | None:
+    """Up to ``count`` probe scenes side by side with the report's focus drawn, titled with its method.
+
+    None when the env can show none.
+    """
     drawable = [i for i, frame in enumerate(probe.frames) if frame is not None or report.grid is not None]
     scenes = []
-    for k in picture_indices(len(drawable), 4) if drawable else []:
+    for k in picture_indices(len(drawable), count) if drawable else []:
         i = drawable[k]
         observation = index_obs(probe.observations, i)
         scene = scene_with_attention(
@@ -42,6 +69,8 @@ def attention_pictures(report: AttentionReport, probe: Probe, max_rows: int = 8)
         )  # fmt: skip
         if scene is not None:
             scenes.append(scene)
-    if scenes:
-        pictures["attention/overlay"] = tile_horizontally(scenes)
-    return pictures
+    if not scenes:
+        return None
+    tiles = tile_horizontally(scenes)
+    title = f"{report.method} focus on {len(scenes)} probe observations (orange: focus, green: relevant)"
+    return stack_panels([text_strip([title], tiles.shape[1]), tiles], multiple=1)

@@ -11,7 +11,7 @@ from agents.config import VEC_ENVS, RunConfig, check_types
 from agents.env_ids import check_env_id
 from agents.presets import load_preset, merge_sections
 from agents.signatures import accepted_kwargs, check_kwargs
-from policies import EXTRACTORS
+from policies import EXTRACTORS, FOCUS_METHODS
 from policies.registry import did_you_mean
 
 
@@ -42,6 +42,20 @@ def check_config(config: RunConfig) -> None:
         accepted = [p for p in accepted_kwargs(VecNormalize) if p not in ("venv", "training")]
         check_kwargs("normalize (VecNormalize)", config.normalize, accepted)
     check_presence_not_normalized(config, extractor)
+    check_focus_methods(config.focus)
+
+
+def check_focus_methods(methods: list[str]) -> list[str]:
+    """The canonical names of ``methods`` (``FOCUS_METHODS``); ``ValueError`` for none, an unknown or a repeat."""
+    if not methods or not all(isinstance(m, str) for m in methods):
+        raise ValueError(
+            f"focus={methods!r} is invalid: give one or more of {', '.join(FOCUS_METHODS)} "
+            "(e.g. --focus causal,rollout)."
+        )
+    names = [FOCUS_METHODS.canonical(m) for m in methods]  # unknown names raise with a suggestion
+    if len(set(names)) != len(names):
+        raise ValueError(f"focus={methods!r} names a method twice: give each once.")
+    return names
 
 
 def check_presence_not_normalized(config: RunConfig, extractor: type | None) -> None:
@@ -92,6 +106,7 @@ def resolve(config: RunConfig) -> RunConfig:
         extractor_kwargs={**preset.get("extractor_kwargs", {}), **config.extractor_kwargs},
         env_kwargs={**preset.get("env_kwargs", {}), **config.env_kwargs},
         gym_packages=gym_packages,
+        focus=check_focus_methods(config.focus),
     )
     check_config(resolved)
     return resolved

@@ -173,7 +173,7 @@ def _learn(
     """Train ``steps`` more steps with checkpoints and evaluations; save, evaluate, and return the run."""
     callbacks: list[BaseCallback] = [CheckpointCallback(run_dir, config.save_freq)]
     if config.attention_log_interval > 0:
-        callbacks.insert(0, AttentionLogCallback(interval=config.attention_log_interval))
+        callbacks.insert(0, AttentionLogCallback(interval=config.attention_log_interval, methods=config.focus))
     if config.eval_freq > 0:
         callbacks.append(_eval_callback(model, config, run_dir, after_eval))
     interrupted = False
@@ -212,6 +212,7 @@ def _learn(
             vecnormalize=stats if stats.is_file() else None,
             gym_packages=config.gym_packages,
             model_path=run_dir / MODEL_FILE,
+            focus=config.focus,
         )
         evaluation.model = str(run_dir / MODEL_FILE)
         write_json(run_dir / EVAL_FILE, evaluation.to_dict())
@@ -221,13 +222,30 @@ def _learn(
         model.logger.record("eval/mean_reward", evaluation.mean_return)
         if evaluation.success_rate is not None:
             model.logger.record("eval/success_rate", evaluation.success_rate)
-        if evaluation.attention and evaluation.attention["relevant_mass"] is not None:
-            model.logger.record("eval/relevant_mass", evaluation.attention["relevant_mass"])
+        record_eval_attention(model.logger, evaluation.attention)
         metrics = {k: v for k, v in model.logger.name_to_value.items() if k.startswith("eval/")}  # logged above
         model.logger.record("hparams", hparam_record(config.to_dict(), metrics), exclude=NOT_SCALAR_FORMATS)
         model.logger.dump(model.num_timesteps)
     model.logger.close()
     return Run(run_dir, config, model, wall_time, interrupted, evaluation, resumed_from)
+
+
+def record_eval_attention(logger: Logger, attention: dict[str, Any] | None) -> None:
+    """The final evaluation's focus scores as ``eval/`` scalars (also the HPARAMS tab's metrics).
+
+    ``eval/relevant_mass`` is the first focus method's; ``eval/<method>/relevant_mass`` and
+    ``eval/faithfulness/<method>`` (Spearman with ``causal``) each method's.
+    """
+    if not attention:
+        return
+    if attention["relevant_mass"] is not None:
+        logger.record("eval/relevant_mass", attention["relevant_mass"])
+    for method, stats in attention.get("methods", {}).items():
+        if stats["relevant_mass"] is not None:
+            logger.record(f"eval/{method}/relevant_mass", stats["relevant_mass"])
+        spearman = (stats.get("faithfulness") or {}).get("spearman")
+        if spearman is not None:
+            logger.record(f"eval/faithfulness/{method}", spearman)
 
 
 def train(config: RunConfig, command: str | None = None, after_eval: BaseCallback | None = None) -> Run:
@@ -260,6 +278,8 @@ RESUME_SETTINGS = (
     "save_freq",
     "eval_freq",
     "eval_episodes",
+    "attention_log_interval",
+    "focus",
     "progress_bar",
     "verbose",
 )

@@ -22,9 +22,11 @@ from gymnasium.wrappers import RecordVideo
 from PIL import Image
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from agents.config import DEFAULT_FOCUS_METHODS
 from agents.env_ids import check_env_id, import_gym_packages
 from agents.evaluate import eval_target, load
 from agents.observations import as_relevant
+from agents.resolution import check_focus_methods
 from agents.visualize import annotated_frame, scene_with_attention
 from policies import attention_report
 
@@ -50,11 +52,19 @@ class AttentionFrames(gym.Wrapper):
         model: an SB3 model whose policy uses an ``AttentionExtractor``.
         policy_obs: what the policy sees of an env observation (the run's frozen ``VecNormalize`` statistics);
             None: the observation as it is.
+        method: the focus method drawn (``causal``, ``rollout`` or ``readout``), named in the header.
     """
 
-    def __init__(self, env: gym.Env, model: BaseAlgorithm, policy_obs: Callable[[Any], Any] | None = None) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        model: BaseAlgorithm,
+        policy_obs: Callable[[Any], Any] | None = None,
+        method: str = DEFAULT_FOCUS_METHODS[0],
+    ) -> None:
         super().__init__(env)
         self.model = model
+        self.method = check_focus_methods([method])[0]
         self.policy_obs = policy_obs or (lambda obs: obs)
         self._obs: Any = None
         self._info: dict[str, Any] = {}
@@ -78,14 +88,14 @@ class AttentionFrames(gym.Wrapper):
     def render(self) -> np.ndarray:
         """The annotated frame, ``(H, W, 3)`` uint8 (sizes divisible by 16, as video codecs like)."""
         frame = self.env.render() if self.env.render_mode == "rgb_array" else None
-        report = attention_report(self.model, self.policy_obs(self._obs))
+        report = attention_report(self.model, self.policy_obs(self._obs), method=self.method)
         focus, mask = report.focus[0], report.mask[0]
         relevant = as_relevant(self._info)
         positions_of = getattr(self.env.unwrapped, "entity_positions", None)
         positions = positions_of() if positions_of is not None else None
         scene = scene_with_attention(frame, self._obs, focus, mask, report.grid, positions, relevant)
         top = int(focus.argmax())
-        summary = f"looks at {report.part_names[top]} ({100 * focus[top]:.0f}%)"
+        summary = f"{self.method} focus: {report.part_names[top]} ({100 * focus[top]:.0f}%)"
         if relevant is not None:
             summary += f", relevant mass {100 * report.relevant_mass([relevant])[0]:.0f}%"
         header = [f"episode {self.episode + 1}  step {self.t}  return {self.episode_return:.2f}", summary]
@@ -144,6 +154,7 @@ def record_video(
     episodes: int = DEFAULT_VIDEO_EPISODES,
     seed: int = 0,
     deterministic: bool = True,
+    focus: str = DEFAULT_FOCUS_METHODS[0],
 ) -> VideoResult:
     """Run ``episodes`` episodes and write them, attention drawn on each frame, to ``path``.
 
@@ -152,7 +163,7 @@ def record_video(
     its attention, on observations normalised with its ``VecNormalize`` statistics, as in evaluation
     (``model.get_vec_normalize_env()``, which ``agents.load`` attaches). A ``.gif`` path gives a gif; any
     other suffix an mp4 through Gymnasium's ``RecordVideo``, or, without MoviePy, a gif beside it (``note``
-    says so).
+    says so). ``focus`` is the focus method drawn.
     """
     check_env_id(env_id)
     if episodes < 1:
@@ -172,7 +183,7 @@ def record_video(
     fps = env.metadata.get("render_fps") or 10
     normalizer = model.get_vec_normalize_env()
     policy_obs = normalizer.normalize_obs if normalizer is not None else (lambda obs: obs)
-    annotated = AttentionFrames(env, model, policy_obs)
+    annotated = AttentionFrames(env, model, policy_obs, method=focus)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".video.") as tmp:
         if path.suffix.lower() == ".gif":
             recorder: gym.Env = FrameList(annotated)
@@ -222,13 +233,15 @@ def record_evaluation_video(
     algo: str | None = None,
     which: str = "last",
     env_kwargs: dict[str, Any] | None = None,
+    focus: str | None = None,
 ) -> VideoResult:
     """Record ``episodes`` evaluation episodes of the model at ``path`` (a run folder or a ``.zip``).
 
     The defaults are ``evaluate``'s (the run's env and env kwargs, seed = run seed + 10000), so the video
     shows the first episodes of the evaluation; ``video`` defaults to ``eval.mp4`` beside the model.
     ``deterministic=None`` acts as the run was evaluated (its ``eval_deterministic``); ``which`` picks
-    ``last`` (``model.zip``) or ``best`` (``best_model.zip``) in a run folder; ``env_kwargs`` go over the run's.
+    ``last`` (``model.zip``) or ``best`` (``best_model.zip``) in a run folder; ``env_kwargs`` go over the run's;
+    ``focus`` is the focus method drawn (None: the run's first, else ``causal``).
     """
     target = eval_target(path, which, env_id, env_kwargs, seed=seed, deterministic=deterministic, algo=algo)
     if target.config is not None:
@@ -238,4 +251,5 @@ def record_evaluation_video(
     return record_video(
         model, target.env_id, out, target.env_kwargs,
         episodes=episodes, seed=target.seed, deterministic=target.deterministic,
+        focus=focus or (target.config.focus[0] if target.config is not None else DEFAULT_FOCUS_METHODS[0]),
     )  # fmt: skip

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from policies.attention import SCORES, MultiHeadAttention, TransformerBlock, capture_attention
+from policies.causal import MAX_CAUSAL_PARTS, causal_effects
 from policies.extractor import (
     AttentionExtractor,
     EntityAttentionExtractor,
@@ -18,7 +19,7 @@ from policies.extractor import (
 from policies.latent import LatentAttentionExtractor
 from policies.readouts import READOUTS
 from policies.registry import Registry, did_you_mean
-from policies.report import AttentionReport, attention_report, find_attention_extractor
+from policies.report import FOCUS_METHODS, AttentionReport, attention_report, find_attention_extractor, focus_reports
 from policies.tokenizers import TOKENIZERS, Tokenizer
 
 #: Extractors by name; None means SB3's own default (FlattenExtractor for vectors, NatureCNN for images).
@@ -33,6 +34,8 @@ EXTRACTORS.register("mlp", None)
 
 __all__ = [
     "EXTRACTORS",
+    "FOCUS_METHODS",
+    "MAX_CAUSAL_PARTS",
     "READOUTS",
     "SCORES",
     "TOKENIZERS",
@@ -50,6 +53,8 @@ __all__ = [
     "TransformerBlock",
     "attention_report",
     "capture_attention",
+    "causal_effects",
     "did_you_mean",
     "find_attention_extractor",
+    "focus_reports",
 ]

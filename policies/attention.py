@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -88,7 +88,7 @@ def keep_top_k(weights: torch.Tensor, key_mask: torch.Tensor, k: int) -> torch.T
     importance = weights.detach().mean(dim=(1, 2)).masked_fill(~key_mask, -1.0)  # (B, N)
     k = min(k, weights.shape[-1])
     chosen = importance.topk(k, dim=-1).indices  # (B, k)
-    keep = torch.zeros_like(key_mask).scatter_(1, chosen, True) & key_mask  # (B, N)
+    keep = torch.zeros_like(key_mask).scatter(1, chosen, torch.ones_like(chosen, dtype=torch.bool)) & key_mask  # (B, N)
     kept = weights * keep[:, None, None, :]
     return kept / kept.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
@@ -240,6 +240,31 @@ class TransformerBlock(nn.Module):
         keys = normed if self.norm_context is None else self.norm_context(context)
         tokens = tokens + self.attn(normed, keys, mask)
         return tokens + self.mlp(self.norm_mlp(tokens))
+
+
+def attention_rollout(layer_weights: Sequence[torch.Tensor], start: torch.Tensor) -> torch.Tensor:
+    """Attention rollout (Abnar & Zuidema 2020): how much each input token feeds ``start``'s mix of outputs.
+
+    Each residual self-attention layer mixes its tokens as ``0.5 * A + 0.5 * I`` (``A``: its weights averaged
+    over heads, rows renormalised), the residual stream being the identity half; multiplying the layers' mixes
+    from the last back to the first, and ``start`` (how much each final token contributes) in front, carries
+    the contribution back to the tokens that entered the first layer. With no layer it is ``start`` itself.
+
+    Args:
+        layer_weights: ``(B, H, L, L)`` captured weights of each self-attention layer, first layer first.
+        start: ``(B, L)`` contribution of each token after the last layer (rows sum to 1).
+
+    Returns:
+        ``(B, L)`` contribution of each input token; rows sum to 1 when ``start``'s do.
+    """
+    flow = start.unsqueeze(1)  # (B, 1, L)
+    for weights in reversed(layer_weights):
+        mix = weights.mean(dim=1)  # (B, L, L)
+        mix = 0.5 * mix / mix.sum(dim=-1, keepdim=True).clamp_min(1e-12) + 0.5 * torch.eye(
+            mix.shape[-1], dtype=mix.dtype, device=mix.device
+        )
+        flow = flow @ mix  # (B, 1, L)
+    return flow.squeeze(1)
 
 
 @contextlib.contextmanager

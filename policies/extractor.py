@@ -13,6 +13,7 @@ from torch import nn
 from policies.attention import (
     MultiHeadAttention,
     TransformerBlock,
+    attention_rollout,
     capture_attention,
     check_heads,
     check_positive_int,
@@ -28,7 +29,9 @@ class Explanation:
     features: torch.Tensor
     """``(B, features_dim)``."""
     focus: torch.Tensor
-    """``(B, N)`` over the parts; each row sums to 1 (an empty set: uniform)."""
+    """``(B, N)`` the readout's focus over the parts; each row sums to 1 (an empty set: uniform)."""
+    rollout: torch.Tensor
+    """``(B, N)`` attention rollout over the parts (through every block into the readout); rows sum to 1."""
     weights: torch.Tensor
     """``(B, heads, queries, N)``: raw weights of the last layer that attends over the parts."""
     mask: torch.Tensor
@@ -117,6 +120,9 @@ class AttentionExtractor(BaseFeaturesExtractor):
         self.norm = nn.LayerNorm(embed_dim)
         self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k)
         self.head = nn.Sequential(nn.Linear(embed_dim, features_dim), nn.ReLU())
+        #: ``(B, N)`` bool, True for parts to remove from this forward pass (masked out of every attention, as
+        #: padding is); set only by ``policies.focus.removing_parts`` for the causal focus, else None.
+        self.part_drop: torch.Tensor | None = None
 
     @property
     def part_names(self) -> list[str]:
@@ -154,6 +160,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         """``features (B, features_dim)``, part mask ``(B, N)``, mask of the pooled tokens ``(B, L)``."""
         self.tokenizer.check_finite(observations)
         tokens, mask = self.tokenizer(observations)  # (B, N, D), (B, N)
+        if self.part_drop is not None:
+            mask = mask & ~self.part_drop  # the causal focus removes parts as padding is removed
         empty = ~mask.any(dim=-1, keepdim=True)  # (B, 1)
         encoded, attend, real = self.encode(tokens, mask | empty, mask)  # (B, L, D), (B, L), (B, L)
         pooled = self.readout(self.norm(encoded), attend, real)  # (B, D)
@@ -175,15 +183,35 @@ class AttentionExtractor(BaseFeaturesExtractor):
         """
         return self.readout.explain(pooled_mask, self._last_block())
 
+    def _rollout_on_parts(self, pooled_mask: torch.Tensor) -> torch.Tensor:
+        """``(B, N)`` attention rollout over the parts, after a captured forward pass (see ``attention_rollout``).
+
+        The readout's contribution over the pooled tokens (the CLS token alone for ``cls``) is carried back
+        through every self-attention block; with ``cls`` the CLS token's own share is dropped and the rest
+        renormalised over the parts.
+        """
+        start = self.readout.token_weights(pooled_mask)  # (B, L)
+        flow = attention_rollout([block.attn.last_weights for block in self.blocks], start)  # (B, L)
+        if self.readout.uses_cls:
+            flow = flow[:, 1:]
+            flow = flow / flow.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        return flow
+
     def explain(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> Explanation:
         """One forward pass with weight capture: the features and where they came from."""
         with torch.no_grad(), capture_attention(self) as layers:
             features, mask, pooled_mask = self._run(observations)
             focus, weights = self._focus_on_parts(pooled_mask)
+            rollout = self._rollout_on_parts(pooled_mask)
         empty = ~mask.any(dim=1, keepdim=True)  # (B, 1): a set with no real part gets a uniform focus
-        focus = torch.where(empty, torch.full_like(focus, 1.0 / focus.shape[1]), focus)
-        focus = focus / focus.sum(dim=1, keepdim=True)
-        return Explanation(features, focus, weights, mask, [layer.last_weights for layer in layers])
+        focus, rollout = (normalized_focus(f, mask, empty) for f in (focus, rollout))
+        return Explanation(features, focus, rollout, weights, mask, [layer.last_weights for layer in layers])
+
+
+def normalized_focus(focus: torch.Tensor, mask: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
+    """``(B, N)`` focus with padding at exactly 0, rows summing to 1, and a uniform row for an empty set."""
+    focus = torch.where(empty, torch.ones_like(focus), focus * mask)
+    return focus / focus.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
 
 class EntityAttentionExtractor(AttentionExtractor):

@@ -46,3 +46,13 @@ class LatentAttentionExtractor(AttentionExtractor):
         cross = self.cross.attn.last_weights  # (B, H, M, N)
         focus = torch.einsum("bm,bmn->bn", latent_focus, cross.mean(dim=1))  # (B, N)
         return focus, cross
+
+    def _rollout_on_parts(self, pooled_mask: torch.Tensor) -> torch.Tensor:
+        """Rollout over the latents carried to the parts through the latents' cross-attention.
+
+        The latents' residual stream holds only their learned starting values, nothing of the observation, so
+        all that a latent knows of the parts came through its cross-attention weights.
+        """
+        latent_flow = super()._rollout_on_parts(pooled_mask)  # (B, M)
+        cross = self.cross.attn.last_weights.mean(dim=1)  # (B, M, N)
+        return torch.einsum("bm,bmn->bn", latent_flow, cross)  # (B, N)

@@ -43,6 +43,14 @@ class Readout(nn.Module):
         """After a captured forward pass: ``focus (B, L)`` (rows sum to 1) and raw ``weights (B, H, Q, L)``."""
         raise NotImplementedError
 
+    def token_weights(self, mask: torch.Tensor) -> torch.Tensor:
+        """After a captured forward pass: ``(B, L)`` how much of the pooled vector each pooled token gives.
+
+        The start of attention rollout: for ``cls`` the CLS token alone (its state is the readout), else the
+        readout's focus over the tokens it pooled.
+        """
+        return self.explain(mask, None)[0]
+
 
 class QueryReadout(Readout):
     """A learned query cross-attends to the tokens (multi-head; optional hard ``top_k``)."""
@@ -114,6 +122,12 @@ class ClsReadout(Readout):
         weights = last_block.last_weights[:, :, :1, 1:]  # (B, H, 1, L)
         focus = weights.mean(dim=(1, 2))
         return focus / focus.sum(dim=1, keepdim=True).clamp_min(1e-12), weights
+
+    def token_weights(self, mask: torch.Tensor) -> torch.Tensor:
+        """``(B, 1 + L)``: all on the CLS token, whose final state is the readout."""
+        weights = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
+        weights[:, 0] = 1.0
+        return weights
 
 
 #: Readouts by ``pooling`` name.

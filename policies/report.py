@@ -1,23 +1,41 @@
-"""Summarise where a policy looked: ``attention_report`` and ``AttentionReport``."""
+"""Summarise where a policy looked: ``attention_report``, ``focus_reports`` and ``AttentionReport``.
+
+Three focus methods (``FOCUS_METHODS``), each a ``(B, N)`` distribution over the named parts:
+
+- ``readout``: the readout's own weights, mean over heads (exact for ``num_layers=0``);
+- ``rollout``: attention rollout through every block into the readout (Abnar & Zuidema 2020);
+- ``causal``: the policy's own answer: remove each part, measure how far the action distribution moves
+  (``policies.causal``). The reference the other two are scored against by ``AttentionReport.faithfulness``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from stable_baselines3.common.preprocessing import preprocess_obs
 
+from policies.causal import MAX_CAUSAL_PARTS, causal_effects, causal_focus
 from policies.extractor import AttentionExtractor
+from policies.faithfulness import faithfulness_scores
+from policies.registry import Registry
+
+#: Focus methods by name (the values describe them in errors and docs).
+FOCUS_METHODS: Registry[str] = Registry("focus method")
+FOCUS_METHODS.register("readout", "the readout's attention weights, mean over heads")
+FOCUS_METHODS.register("rollout", "attention rollout through every block into the readout (Abnar & Zuidema)")
+FOCUS_METHODS.register("causal", "the action distribution's change when each part is removed (KL)")
 
 
 @dataclass
 class AttentionReport:
-    """Where a policy looked, for a batch of observations.
+    """Where a policy looked, for a batch of observations, by one focus method.
 
     Attributes:
         part_names: one name per part.
-        focus: ``(B, N)`` where the readout drew from, over the parts; each row sums to 1.
+        focus: ``(B, N)`` the focus of ``method`` over the parts; each row sums to 1, padding gets 0.
         weights: ``(B, heads, queries, N)`` raw weights of the last layer that attends over the parts (the
             readout for ``query``/``ego`` pooling, the latents' cross-attention for ``latent``).
         entropy: ``(B,)`` focus entropy divided by the log of the number of real parts: 0 = all focus on
@@ -25,6 +43,8 @@ class AttentionReport:
         mask: ``(B, N)`` True where a part is real (not padding).
         layers: weights of every attention layer, in module order.
         grid: ``(rows, cols)`` of the patch grid for image observations, else None.
+        method: the focus method (``readout``, ``rollout`` or ``causal``); every picture and table names it.
+        effects: ``(B, N)`` the causal effect of removing each part (KL), once computed (always for ``causal``).
     """
 
     part_names: list[str]
@@ -34,6 +54,9 @@ class AttentionReport:
     mask: np.ndarray
     layers: list[np.ndarray]
     grid: tuple[int, int] | None = None
+    method: str = "readout"
+    effects: np.ndarray | None = None
+    _effects_fn: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def mean_focus(self) -> dict[str, float]:
         """Mean focus per part over the batch, as ``{part_name: mass}``."""
@@ -64,6 +87,27 @@ class AttentionReport:
                 relevant[row, np.asarray(parts, dtype=np.int64)] = True
         return np.where(unknown, np.nan, (self.focus * relevant).sum(axis=1))
 
+    def causal_effects(self) -> np.ndarray:
+        """``(B, N)`` the policy's response to removing each part (computed on first use, then kept)."""
+        if self.effects is None:
+            if self._effects_fn is None:
+                raise ValueError("This report has no policy to ask: make it with attention_report(model, ...).")
+            self.effects = self._effects_fn()
+        return self.effects
+
+    def faithfulness(self) -> dict[str, float]:
+        """How well this focus predicts what the policy does when each part is removed.
+
+        Returns:
+            ``{"spearman": ..., "deletion_ratio": ...}``: the mean per-observation Spearman rank correlation
+            between the focus and the causal effects over the real parts (observations with fewer than two
+            real parts, or a constant focus or effect, are left out; NaN when none is left), and the deletion
+            ratio: the mean effect of removing the most focused part over the mean effect of removing one of
+            the other real parts (1 = the top part matters no more than any other; NaN when no other part
+            moves the policy). See ``policies.faithfulness``.
+        """
+        return faithfulness_scores(self.focus, self.causal_effects(), self.mask)
+
 
 def find_attention_extractor(model: object) -> AttentionExtractor:
     """Return the ``AttentionExtractor`` that feeds the actor of an SB3 model or policy."""
@@ -93,30 +137,83 @@ def normalized_entropy(focus: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.clip(np.where(n_real > 1, -plogp.sum(axis=1) / denom, 0.0), 0.0, 1.0)
 
 
-def attention_report(model: object, observations: np.ndarray | dict[str, np.ndarray]) -> AttentionReport:
+def focus_reports(
+    model: object,
+    observations: np.ndarray | dict[str, np.ndarray],
+    methods: Sequence[str] = ("readout",),
+    max_causal_parts: int = MAX_CAUSAL_PARTS,
+) -> dict[str, AttentionReport]:
+    """One ``AttentionReport`` per focus method on the same observations, sharing one forward pass.
+
+    The causal effects are computed at most once (for ``causal``, or when a report's ``faithfulness()`` is
+    asked) and shared by every report.
+
+    Args:
+        model: an SB3 model (or policy) whose actor uses an ``AttentionExtractor``.
+        observations: a batch of observations as the (vectorised) env gives them (normalised already where
+            the run uses ``VecNormalize``); one observation is read as a batch of one.
+        methods: names from ``FOCUS_METHODS``.
+        max_causal_parts: at most this many separate removals per observation for ``causal`` (more parts are
+            removed in groups; see ``policies.causal``).
+
+    Returns:
+        ``{method: report}`` in the order of ``methods``.
+    """
+    names = [FOCUS_METHODS.canonical(m) for m in methods]
+    policy = getattr(model, "policy", model)
+    extractor = find_attention_extractor(model)
+    obs_tensor, _ = policy.obs_to_tensor(observations)
+    explanation = extractor.explain(
+        preprocess_obs(obs_tensor, policy.observation_space, normalize_images=policy.normalize_images)
+    )
+    mask = explanation.mask.cpu().numpy()
+    cache: dict[str, np.ndarray] = {}
+
+    def effects() -> np.ndarray:
+        if "effects" not in cache:
+            with torch.no_grad():
+                cache["effects"] = causal_effects(
+                    policy, extractor, obs_tensor, explanation.mask, max_causal_parts
+                ).cpu().numpy()  # fmt: skip
+        return cache["effects"]
+
+    reports = {}
+    for name in names:
+        if name == "causal":
+            focus = causal_focus(torch.as_tensor(effects()), explanation.mask.cpu()).numpy()
+        else:
+            focus = (explanation.focus if name == "readout" else explanation.rollout).cpu().numpy()
+        reports[name] = AttentionReport(
+            part_names=list(extractor.part_names),
+            focus=focus,
+            weights=explanation.weights.cpu().numpy(),
+            entropy=normalized_entropy(focus, mask),
+            mask=mask,
+            layers=[w.cpu().numpy() for w in explanation.layers if w is not None],
+            grid=extractor.grid,
+            method=name,
+            effects=cache.get("effects"),
+            _effects_fn=effects,
+        )
+    return reports
+
+
+def attention_report(
+    model: object,
+    observations: np.ndarray | dict[str, np.ndarray],
+    method: str = "readout",
+    max_causal_parts: int = MAX_CAUSAL_PARTS,
+) -> AttentionReport:
     """Run the policy's attention extractor on ``observations`` and report where it looked.
 
     Args:
         model: an SB3 model (or policy) whose actor uses an ``AttentionExtractor``.
         observations: a batch of observations as the (vectorised) env gives them; one observation is read
             as a batch of one.
+        method: ``readout``, ``rollout`` or ``causal`` (see ``FOCUS_METHODS``).
+        max_causal_parts: for ``causal``, at most this many separate removals per observation.
 
     Returns:
-        The ``AttentionReport`` of the batch.
+        The ``AttentionReport`` of the batch; ``report.faithfulness()`` scores it against ``causal``.
     """
-    policy = getattr(model, "policy", model)
-    extractor = find_attention_extractor(model)
-    obs_tensor, _ = policy.obs_to_tensor(observations)
-    obs_tensor = preprocess_obs(obs_tensor, policy.observation_space, normalize_images=policy.normalize_images)
-    explanation = extractor.explain(obs_tensor)
-    focus = explanation.focus.cpu().numpy()
-    mask = explanation.mask.cpu().numpy()
-    return AttentionReport(
-        part_names=list(extractor.part_names),
-        focus=focus,
-        weights=explanation.weights.cpu().numpy(),
-        entropy=normalized_entropy(focus, mask),
-        mask=mask,
-        layers=[w.cpu().numpy() for w in explanation.layers if w is not None],
-        grid=extractor.grid,
-    )
+    return focus_reports(model, observations, [method], max_causal_parts)[FOCUS_METHODS.canonical(method)]

@@ -54,21 +54,34 @@ def run(tmp_path_factory) -> agents.Run:
 def test_scalars_follow_the_interval(run):
     events = events_of(run.path)
     tags = set(events.Tags()["scalars"])
-    for tag in ("attention/entropy", "attention/top1_mass", "attention/relevant_mass", "attention/focus/entity_0"):
-        assert tag in tags, tag
-    for tag in ("attention/probe/entropy", "attention/probe/top1_mass", "attention/probe/relevant_mass"):
-        assert tag in tags, tag
+    assert "attention/causal/focus/entity_0" in tags  # per part: the first method's focus only
+    assert not any(t.startswith(("attention/rollout/focus/", "attention/readout/focus/")) for t in tags)
+    for method in ("causal", "rollout", "readout"):
+        for prefix in ("attention", "attention/probe"):
+            for stat in ("entropy", "top1_mass", "relevant_mass"):
+                assert f"{prefix}/{method}/{stat}" in tags, f"{prefix}/{method}/{stat}"
+    for method in ("rollout", "readout"):  # scored against causal; causal itself is the reference
+        for tag in (f"attention/faithfulness/{method}", f"attention/faithfulness/probe/{method}"):
+            assert tag in tags, tag
+        assert f"attention/deletion_ratio/probe/{method}" in tags
+    assert not any(t.endswith("/causal") for t in tags if "faithfulness" in t or "deletion_ratio" in t)
     # Rollouts of 128 steps: the first rollout logs, then the first rollout ending >= 300 steps after the last log.
-    assert [e.step for e in events.Scalars("attention/entropy")] == [128, 512]
+    assert [e.step for e in events.Scalars("attention/causal/entropy")] == [128, 512]
     # The probe is reported on once more at the end of training.
-    assert [e.step for e in events.Scalars("attention/probe/entropy")] == [128, 512, 768]
-    assert all(0.0 <= e.value <= 1.0 for e in events.Scalars("attention/probe/relevant_mass"))
+    assert [e.step for e in events.Scalars("attention/probe/causal/entropy")] == [128, 512, 768]
+    for method in ("causal", "rollout", "readout"):
+        assert all(0.0 <= e.value <= 1.0 for e in events.Scalars(f"attention/probe/{method}/relevant_mass"))
+    assert all(-1.0 <= e.value <= 1.0 for e in events.Scalars("attention/faithfulness/probe/rollout"))
 
 
 def test_images_decode_to_their_shape(run):
     events = events_of(run.path)
     images = set(events.Tags()["images"])
-    assert images == {"attention/heatmap/head0", "attention/heatmap/head1", "attention/overlay"}
+    methods = ("causal", "rollout", "readout")
+    assert images == {
+        "attention/weights/head0", "attention/weights/head1",
+        *(f"attention/heatmap/{m}" for m in methods), *(f"attention/overlay/{m}" for m in methods),
+    }  # fmt: skip
     for tag in images:
         logged = events.Images(tag)
         assert [e.step for e in logged] == [768]  # pictures every 50k steps by default, and at the end
@@ -76,14 +89,15 @@ def test_images_decode_to_their_shape(run):
             picture = np.asarray(Image.open(io.BytesIO(event.encoded_image_string)))
             assert picture.shape == (event.height, event.width, 3) and picture.dtype == np.uint8
             assert picture.std() > 10  # not blank
-    overlay = events.Images("attention/overlay")[-1]
-    assert (overlay.height, overlay.width) == (256, 4 * 256 + 3 * 4)  # 4 arenas of 128 px scaled x2, 4 px gaps
+    overlay = events.Images("attention/overlay/causal")[-1]
+    # 4 arenas of 128 px scaled x2 with 4 px gaps, under a one-line title naming the method
+    assert (overlay.height, overlay.width) == (14 + 256, 4 * 256 + 3 * 4)
 
 
 def test_focus_histogram(run):
     events = events_of(run.path)
-    assert "attention/focus_hist" in events.Tags()["histograms"]
-    logged = events.Histograms("attention/focus_hist")
+    assert set(events.Tags()["histograms"]) == {"attention/causal/focus_hist"}
+    logged = events.Histograms("attention/causal/focus_hist")
     assert [e.step for e in logged] == [128, 512]
     histogram = logged[0].histogram_value
     assert histogram.num == 128 * 8  # the rollout's 128 observations x 8 real entity rows
@@ -98,7 +112,9 @@ def test_hparams_with_eval_metrics(run):
     names = {h.name for h in experiment.hparam_infos}
     assert {"algo", "extractor", "seed", "hyperparams/n_steps", "extractor_kwargs/num_layers"} <= names
     metrics = {m.name.tag for m in experiment.metric_infos}
-    assert metrics == {"eval/mean_reward", "eval/success_rate", "eval/relevant_mass"}
+    per_method = {f"eval/{m}/relevant_mass" for m in ("causal", "rollout", "readout")}
+    faithfulness = {"eval/faithfulness/rollout", "eval/faithfulness/readout"}
+    assert metrics == {"eval/mean_reward", "eval/success_rate", "eval/relevant_mass", *per_method, *faithfulness}
     assert metrics <= set(events.Tags()["scalars"])  # tensorboard reads the metric values from the scalars
 
 
@@ -116,11 +132,16 @@ def test_patch_overlay_and_query_heatmaps_for_images():
     probe = collect_probe(gym.make("attn/PatchFind-v0", render_mode="rgb_array"), size=16, seed=3, stride=2)
     assert probe.observations.shape == (16, 48, 48, 3)
     assert sum(f is not None for f in probe.frames) == 8
-    report = attention_report(model, probe.observations)
+    report = attention_report(model, probe.observations, method="rollout")
     pictures = attention_pictures(report, probe)
-    assert set(pictures) == {"attention/heatmap/head0", "attention/heatmap/head1", "attention/overlay"}
-    assert pictures["attention/overlay"].shape == (192, 4 * 192 + 3 * 4, 3)  # 48 px scaled x4
-    assert pictures["attention/heatmap/head0"].dtype == np.uint8
+    assert set(pictures) == {
+        "attention/weights/head0",
+        "attention/weights/head1",
+        "attention/heatmap/rollout",
+        "attention/overlay/rollout",
+    }
+    assert pictures["attention/overlay/rollout"].shape == (14 + 192, 4 * 192 + 3 * 4, 3)  # 48 px scaled x4, a title
+    assert pictures["attention/weights/head0"].dtype == np.uint8
 
 
 def test_same_seed_same_probe():
@@ -146,9 +167,9 @@ def test_focus_table_names_relevance():
     assert rows["entity_2"]["relevant_share"] == 0.0 and rows["entity_2"]["focus_when_relevant"] is None
     assert summary["relevant_mass"] == pytest.approx(0.75)
     lines = format_focus_table(summary)
-    assert "relevant in" in lines[1] and "focus when relevant" in lines[1]
+    assert "relevant in" in lines[1] and "readout when relevant" in lines[1]
     assert lines[2].split()[:4] == ["entity_1", "0.400", "50%", "0.800"]  # most attended first
-    assert lines[-1].startswith("  relevant mass 0.750")
+    assert lines[-1].startswith("  relevant mass   readout 0.750")
 
 
 def count_video_frames(path: Path) -> tuple[int, tuple[int, int]]:

@@ -58,16 +58,19 @@ def test_tensorboard_has_returns_and_attention(trained_run):
     tags = set(events.Tags()["scalars"])
     for tag in (
         "rollout/ep_rew_mean",
-        "attention/entropy",
-        "attention/relevant_mass",
-        "attention/top1_mass",
-        "attention/focus/entity_0",
-        "attention/focus/entity_7",
+        "attention/causal/entropy",
+        "attention/causal/relevant_mass",
+        "attention/rollout/relevant_mass",
+        "attention/readout/relevant_mass",
+        "attention/causal/top1_mass",
+        "attention/causal/focus/entity_0",
+        "attention/causal/focus/entity_7",
+        "attention/faithfulness/rollout",
         "eval/mean_reward",
         "eval/success_rate",
     ):
         assert tag in tags, f"{tag} missing from {sorted(tags)}"
-    for tag in ("attention/entropy", "attention/relevant_mass"):
+    for tag in ("attention/causal/entropy", "attention/causal/relevant_mass", "attention/readout/relevant_mass"):
         values = [e.value for e in events.Scalars(tag)]
         assert values and all(0.0 <= v <= 1.0 + 1e-6 for v in values)
 

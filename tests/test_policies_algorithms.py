@@ -14,7 +14,14 @@ from sb3_contrib import QRDQN, TQC, RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.env_checker import check_env
 
-from policies import EXTRACTORS, AttentionExtractor, attention_report, find_attention_extractor
+from policies import (
+    EXTRACTORS,
+    FOCUS_METHODS,
+    AttentionExtractor,
+    attention_report,
+    find_attention_extractor,
+    focus_reports,
+)
 
 #: "A few hundred steps" of training: on-policy rollouts are cheap; off-policy algorithms update every step.
 STEPS = {"on_policy": 256, "off_policy": 128}
@@ -120,13 +127,19 @@ def predict(model, obs):
 
 
 def check_report(model, obs, kind):
-    report = attention_report(model, obs)
-    assert report.focus.shape == (BATCH, len(report.part_names)) == (BATCH, NUM_PARTS[kind])
-    assert np.isfinite(report.focus).all() and (report.focus >= 0).all()
-    np.testing.assert_allclose(report.focus.sum(axis=1), 1.0, atol=1e-5)
-    assert report.mask.shape == report.focus.shape
-    assert report.grid == ((4, 4) if kind == "patch" else None)
-    return report
+    """Every focus method reads the policy: a distribution over the named parts (the causal one from its actions)."""
+    reports = focus_reports(model, obs, FOCUS_METHODS.names())
+    for report in reports.values():
+        assert report.focus.shape == (BATCH, len(report.part_names)) == (BATCH, NUM_PARTS[kind])
+        assert np.isfinite(report.focus).all() and (report.focus >= 0).all()
+        np.testing.assert_allclose(report.focus.sum(axis=1), 1.0, atol=1e-5)
+        assert report.mask.shape == report.focus.shape
+        assert report.grid == ((4, 4) if kind == "patch" else None)
+    effects = reports["causal"].effects
+    assert effects.shape == (BATCH, NUM_PARTS[kind]) and np.isfinite(effects).all() and (effects >= 0).all()
+    assert effects.sum() > 0  # the removal reached the extractor the actor reads through
+    np.testing.assert_array_equal(attention_report(model, obs).focus, reports["readout"].focus)
+    return reports["readout"]
 
 
 def train_save_load(tmp_path, algo, kind, action, extractor="attention", share=None):

@@ -1,0 +1,144 @@
+"""Evaluate an exported ONNX policy on its env with onnxruntime: the same returns, success and focus table.
+
+So a user can check the file they will ship, on the env, before shipping it: ``train_rl.py eval --onnx
+policy.onnx``. The exported graph is greedy (``deterministic=True``) and takes the raw observations (its
+``VecNormalize`` statistics are folded in), so the env runs without normalisation here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from agents.config import RunConfig
+from agents.env_ids import check_env_id
+from agents.environment import make_env
+from agents.evaluate import EvalResult, action_digest
+from agents.export import require_onnx
+from agents.focus_stats import summarize_report
+from agents.observations import observations_with_relevance, stack_obs
+from policies.report import AttentionReport, normalized_entropy
+
+
+class OnnxPolicy:
+    """An exported policy on onnxruntime, with SB3's ``predict`` signature (``evaluate_policy`` runs it).
+
+    Args:
+        path: the ``.onnx`` file written by ``agents.export_onnx``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        require_onnx()
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"No ONNX file at {self.path}: write one with train_rl.py export RUN_DIR.")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # one observation at a time: more threads only wait on each other
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"{self.path} is not an ONNX model onnxruntime can load ({reason}).") from None
+        self.inputs = [(i.name, i.type) for i in self.session.get_inputs()]
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.part_names: list[str] = json.loads(self.metadata.get("part_names", "[]"))
+        self.focus_method = self.metadata.get("focus_method") or None
+
+    def _feed(self, observation: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feed = {}
+        for name, kind in self.inputs:
+            value = observation[name.split(".", 1)[1]] if isinstance(observation, dict) else observation
+            dtype = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(int64)": np.int64}.get(kind)
+            feed[name] = np.asarray(value, dtype=dtype)
+        return feed
+
+    def run(self, observation: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output of the graph for a batch of observations, by name."""
+        return dict(zip(self.outputs, self.session.run(None, self._feed(observation)), strict=True))
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, None]:
+        """The greedy actions for a batch of observations (as SB3's ``predict``; there is no state)."""
+        return self.run(observation)["action"], None
+
+
+def evaluate_onnx(
+    path: str | Path,
+    env_id: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    episodes: int = 20,
+    seed: int = 10_000,
+    gym_packages: list[str] | tuple[str, ...] = (),
+) -> EvalResult:
+    """Run ``episodes`` greedy episodes of the exported policy on its env (default: the env it was exported for).
+
+    The focus table comes from the graph's ``focus`` output (exported ``--with-focus``), by the method it was
+    exported with.
+    """
+    policy = OnnxPolicy(path)
+    env_id = env_id or policy.metadata.get("env_id")
+    if not env_id:
+        raise ValueError(f"{path} does not name its env: pass one (--env ID).")
+    check_env_id(env_id, gym_packages)
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes} is invalid: evaluate at least 1 episode.")
+    config = RunConfig(
+        env=env_id, algo=policy.metadata.get("algorithm", "ppo"), env_kwargs=dict(env_kwargs or {}),
+        gym_packages=list(gym_packages),
+    )  # fmt: skip
+    env = make_env(config, 1, seed, vec_env="dummy")
+    samples: list[tuple[Any, np.ndarray | None]] = []
+    successes: list[bool | None] = []
+    digests: list[str] = []
+    actions: list[np.ndarray] = []
+
+    def on_step(local: dict[str, Any], _globals: dict[str, Any]) -> None:
+        actions.append(np.array(local["actions"][local["i"]]))
+        new_obs = local["new_observations"] if "new_observations" in local else local["observations"]
+        samples.extend(observations_with_relevance(new_obs, local["infos"], local["dones"]))
+        if local["done"]:
+            successes.append(local["info"].get("is_success"))
+            digests.append(action_digest(actions))
+            actions.clear()
+
+    try:
+        returns, lengths = evaluate_policy(
+            policy, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True, callback=on_step,
+            warn=False,
+        )  # fmt: skip
+    finally:
+        env.close()
+    attention = None
+    if "focus" in policy.outputs and samples:
+        observations, relevant = zip(*samples[:2048], strict=True)
+        out = policy.run(stack_obs(observations))
+        mask = out["mask"].astype(bool)
+        report = AttentionReport(
+            part_names=policy.part_names, focus=out["focus"], weights=out["focus"][:, None, None, :],
+            entropy=normalized_entropy(out["focus"], mask), mask=mask, layers=[], method=policy.focus_method,
+        )  # fmt: skip
+        attention = {"method": policy.focus_method, **summarize_report(report, relevant)}
+    return EvalResult(
+        env=env_id,
+        episodes=episodes,
+        deterministic=True,
+        seed=seed,
+        returns=[float(r) for r in returns],
+        lengths=[int(n) for n in lengths],
+        successes=None if all(s is None for s in successes) else [bool(s) for s in successes],
+        actions_sha256=digests,
+        attention=attention,
+        model=str(path),
+    )
