@@ -15,6 +15,7 @@ from torch import nn
 from agents.algorithms import ALGORITHMS, check_action_space
 from agents.config import RunConfig
 from agents.environment import make_env
+from envs.feature_names import feature_names_for
 from policies import EXTRACTORS
 from policies.registry import Registry, did_you_mean
 
@@ -131,6 +132,21 @@ def policy_kwargs_from_config(config: RunConfig) -> dict[str, Any]:
     return policy_kwargs
 
 
+def name_features(extractor_kwargs: dict[str, Any], env_id: str, space: spaces.Space) -> None:
+    """Give feature tokens of a known classic env their documented names (``envs.feature_names``), in place.
+
+    Only for a flat ``Box(F,)`` read by feature tokens (the ``attention`` extractor's choice for it, or
+    ``features``) and when the run gives no ``feature_names`` of its own.
+    """
+    tokenizer = extractor_kwargs.get("tokenizer", "auto")
+    if "feature_names" in extractor_kwargs or tokenizer not in ("auto", "features"):
+        return
+    if isinstance(space, spaces.Box) and len(space.shape) == 1:
+        names = feature_names_for(env_id, space.shape[0])
+        if names is not None:
+            extractor_kwargs["feature_names"] = names
+
+
 def policy_name(observation_space: spaces.Space, extractor: type | None, recurrent: bool = False) -> str:
     """SB3's policy alias for an observation space and extractor class (None: SB3's own extractor).
 
@@ -153,13 +169,16 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     check_action_space(config.algo, env.action_space)
     check_hyperparams(entry.cls, config.hyperparams)
     extractor = EXTRACTORS.get(config.extractor)
+    policy_kwargs = policy_kwargs_from_config(config)
+    if config.extractor in ("attention", "features", "latent"):  # the extractors that read a flat Box as features
+        name_features(policy_kwargs["features_extractor_kwargs"], config.env, env.observation_space)
     return entry.cls(
         policy_name(env.observation_space, extractor, entry.recurrent),
         env,
         seed=config.seed,
         device=config.device,
         verbose=config.verbose,
-        policy_kwargs=policy_kwargs_from_config(config),
+        policy_kwargs=policy_kwargs,
         **algorithm_kwargs(config.hyperparams),
     )
 
