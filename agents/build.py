@@ -9,6 +9,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
@@ -172,7 +173,7 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     policy_kwargs = policy_kwargs_from_config(config)
     if config.extractor in ("attention", "features", "latent"):  # the extractors that read a flat Box as features
         name_features(policy_kwargs["features_extractor_kwargs"], config.env, env.observation_space)
-    return entry.cls(
+    model = entry.cls(
         policy_name(env.observation_space, extractor, entry.recurrent),
         env,
         seed=config.seed,
@@ -181,6 +182,11 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
         policy_kwargs=policy_kwargs,
         **algorithm_kwargs(config.hyperparams),
     )
+    if config.compile:
+        for module in model.policy.modules():
+            if isinstance(module, BaseFeaturesExtractor) and extractor is not None:
+                module.compile()  # in place: the state_dict keeps its keys, so saved models load as ever
+    return model
 
 
 #: Torch threads when the run does not say (``threads: null``). The models trained here are small (tens of

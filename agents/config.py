@@ -81,6 +81,8 @@ class RunConfig:
     """Focus methods logged and evaluated (``readout``, ``rollout``, ``causal``); the first is the one drawn."""
     device: str = "auto"
     """Torch device."""
+    compile: bool = False
+    """``torch.compile`` the attention extractor (``nn.Module.compile``: the first steps compile it)."""
     threads: int | None = None
     """``torch.set_num_threads`` (None: 1, measured fastest for these small models, and by far on a busy machine;
     see ``agents.build.DEFAULT_THREADS``)."""

@@ -158,7 +158,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         self, observations: torch.Tensor | dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``features (B, features_dim)``, part mask ``(B, N)``, mask of the pooled tokens ``(B, L)``."""
-        self.tokenizer.check_finite(observations)
+        if not torch.compiler.is_compiling():  # a data-dependent branch: compiled graphs skip the check
+            self.tokenizer.check_finite(observations)
         tokens, mask = self.tokenizer(observations)  # (B, N, D), (B, N)
         if self.part_drop is not None:
             mask = mask & ~self.part_drop  # the causal focus removes parts as padding is removed

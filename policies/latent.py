@@ -6,17 +6,21 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from policies.attention import TransformerBlock, check_positive_int
+from policies.attention import MultiHeadAttention, check_positive_int
 from policies.extractor import AttentionExtractor
 
 
 class LatentAttentionExtractor(AttentionExtractor):
     """Linear-cost attention for many parts (Perceiver / Set Transformer ISAB style).
 
-    ``num_latents`` learned latents cross-attend to the ``N`` parts (cost ``O(num_latents * N)``), then
-    ``num_layers`` self-attention blocks run over the latents only (``O(num_latents^2)``, independent of
-    ``N``), then the readout pools the latents. The focus over the parts is the readout's focus over the
-    latents carried through the latents' cross-attention, so it still sums to 1 over the parts.
+    ``num_latents`` learned latents cross-attend to the ``N`` parts, then ``num_layers`` self-attention blocks
+    run over the latents only (``O(num_latents^2)``, independent of ``N``), then the readout pools the latents.
+    The cross step is lean: the latents are the same for every observation, so their normed queries are
+    computed once per forward pass and shared by the batch, which lets the attention fold the key and value
+    projections into them (``MultiHeadAttention._folded``: ``O(N * D)`` per latent and head, no projection of
+    the parts); each latent keeps its learned value as a residual, and there is no MLP on the cross step (the
+    blocks over the latents have theirs). The focus over the parts is the readout's focus over the latents
+    carried through the latents' cross-attention, so it still sums to 1 over the parts.
 
     Args:
         observation_space: the env's observation space.
@@ -29,21 +33,23 @@ class LatentAttentionExtractor(AttentionExtractor):
         check_positive_int("num_latents", num_latents)
         super().__init__(observation_space, **kwargs)
         self.latents = nn.Parameter(torch.randn(1, num_latents, self.embed_dim) * 0.02)  # (1, M, D)
-        self.cross = TransformerBlock(self.embed_dim, self.num_heads, self.mlp_ratio, self.score, cross=True)
+        self.latent_norm = nn.LayerNorm(self.embed_dim)
+        self.context_norm = nn.LayerNorm(self.embed_dim)
+        self.cross = MultiHeadAttention(self.embed_dim, self.num_heads, score=self.score)
 
     def encode(
         self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Latents read the parts, then [CLS +] self-attention over the latents."""
-        latents = self.latents.expand(tokens.shape[0], -1, -1)  # (B, M, D)
-        latents = self.cross(latents, attend, context=tokens)  # (B, M, D)
+        queries = self.latent_norm(self.latents)  # (1, M, D): once, shared by the whole batch
+        latents = self.latents + self.cross(queries, self.context_norm(tokens), attend)  # (B, M, D)
         latent_mask = torch.ones(latents.shape[:2], dtype=torch.bool, device=latents.device)  # (B, M)
         return super().encode(latents, latent_mask, latent_mask)
 
     def _focus_on_parts(self, pooled_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Readout focus over the latents ``(B, M)`` times the latents' focus over the parts ``(B, M, N)``."""
         latent_focus, _ = super()._focus_on_parts(pooled_mask)  # (B, M)
-        cross = self.cross.attn.last_weights  # (B, H, M, N)
+        cross = self.cross.last_weights  # (B, H, M, N)
         focus = torch.einsum("bm,bmn->bn", latent_focus, cross.mean(dim=1))  # (B, N)
         return focus, cross
 
@@ -54,5 +60,5 @@ class LatentAttentionExtractor(AttentionExtractor):
         all that a latent knows of the parts came through its cross-attention weights.
         """
         latent_flow = super()._rollout_on_parts(pooled_mask)  # (B, M)
-        cross = self.cross.attn.last_weights.mean(dim=1)  # (B, M, N)
+        cross = self.cross.last_weights.mean(dim=1)  # (B, M, N)
         return torch.einsum("bm,bmn->bn", latent_flow, cross)  # (B, N)
