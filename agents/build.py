@@ -16,6 +16,7 @@ from torch import nn
 from agents.algorithms import ALGORITHMS, check_action_space
 from agents.config import RunConfig
 from agents.environment import make_env
+from agents.hyperparam_ranges import check_ranges
 from envs.feature_names import feature_names_for
 from policies import EXTRACTORS
 from policies.registry import Registry, did_you_mean
@@ -76,10 +77,11 @@ def _schedule(key: str, value: str) -> LinearSchedule:
 
 
 def check_hyperparams(algo: type[BaseAlgorithm], hyperparams: dict[str, Any]) -> None:
-    """Raise ``ValueError`` for a hyperparameter the algorithm does not take, or one of the wrong type.
+    """Raise ``ValueError`` for a hyperparameter the algorithm does not take, of the wrong type, or out of range.
 
     A value must have the type of the constructor's default (ints for ints, numbers for floats, booleans
-    for booleans); ``lin_<x>`` strings are accepted for the scheduled ones, lists for ``train_freq``.
+    for booleans); ``lin_<x>`` strings are accepted for the scheduled ones, lists for ``train_freq``; numbers
+    must lie in ``agents.hyperparam_ranges.RANGES``.
     """
     signature = inspect.signature(algo.__init__).parameters
     params = {name: p for name, p in signature.items() if name not in _NOT_HYPERPARAMS}
@@ -106,6 +108,7 @@ def check_hyperparams(algo: type[BaseAlgorithm], hyperparams: dict[str, Any]) ->
         if expected:
             hint = " (or lin_<number>)" if key in SCHEDULED else ""
             raise ValueError(f"hyperparams.{key}={value!r} has the wrong type: {algo.__name__} wants {expected}{hint}.")
+    check_ranges(algo.__name__, hyperparams)
 
 
 def algorithm_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:

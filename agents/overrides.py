@@ -34,6 +34,32 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 _SCIENTIFIC = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
+#: Keyword arguments of SB3 policies that users give at top level (rl-zoo's habit).
+POLICY_KWARGS = (
+    "net_arch", "activation_fn", "ortho_init", "log_std_init", "optimizer_class", "optimizer_kwargs",
+    "share_features_extractor", "normalize_images", "lstm_hidden_size", "n_lstm_layers", "use_sde", "squash_output",
+)  # fmt: skip
+
+
+def nested_home(key: str, algo: str) -> str | None:
+    """Which dict field ``key`` belongs in (``learning_rate`` -> ``hyperparams``), or None."""
+    from agents.algorithms import ALGORITHMS
+    from agents.signatures import accepted_kwargs
+    from policies import AttentionExtractor
+
+    try:
+        algo_cls = ALGORITHMS.get(algo).cls
+    except ValueError:
+        algo_cls = None
+    if algo_cls is not None and key in accepted_kwargs(algo_cls) and key not in ("policy", "env", "policy_kwargs"):
+        return "hyperparams"
+    if key in POLICY_KWARGS:
+        return "policy_kwargs"
+    if key in accepted_kwargs(AttentionExtractor):
+        return "extractor_kwargs"
+    return None
+
+
 def apply_overrides(config: RunConfig, items: list[str]) -> RunConfig:
     """Apply ``--set key=value`` items to ``config``: top-level fields, or dotted keys into dict fields.
 
@@ -47,10 +73,13 @@ def apply_overrides(config: RunConfig, items: list[str]) -> RunConfig:
         keys, value = parse_override(item)
         top = FIELD_ALIASES.get(keys[0], keys[0])
         if top not in names:
-            raise ValueError(
-                f"--set {item}: unknown key '{keys[0]}'.{did_you_mean(keys[0], [*names, *FIELD_ALIASES])} "
-                f"Valid keys: {', '.join(names)}."
+            nested = nested_home(keys[0], data.get("algo") or "ppo")
+            hint = (
+                f" '{keys[0]}' is a setting inside '{nested}': --set {nested}.{item}."
+                if nested
+                else did_you_mean(keys[0], [*names, *FIELD_ALIASES])
             )
+            raise ValueError(f"--set {item}: unknown key '{keys[0]}'.{hint} Valid keys: {', '.join(names)}.")
         if len(keys) == 1:
             data[top] = value
             continue

@@ -40,6 +40,15 @@ class Explanation:
     """Weights of every attention layer, in module order."""
 
 
+def check_top_k_fits(top_k: int | None, available: int, what: str) -> None:
+    """Raise ``ValueError`` when hard attention would keep more tokens than the readout has."""
+    if top_k is not None and top_k > available:
+        raise ValueError(
+            f"top_k={top_k} keeps more {what} than the readout has ({available}): use a top_k of at most "
+            f"{available}, or None for soft attention."
+        )
+
+
 class AttentionExtractor(BaseFeaturesExtractor):
     """Tokenize, self-attend, read out: an attention features extractor for any SB3 policy.
 
@@ -82,6 +91,9 @@ class AttentionExtractor(BaseFeaturesExtractor):
         feature_names: flat vectors: a name per feature, for the part names.
     """
 
+    #: The readout pools the parts themselves (``LatentAttentionExtractor``'s pools its latents).
+    readout_reads_parts = True
+
     def __init__(
         self,
         observation_space: gym.Space,
@@ -107,6 +119,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         check_top_k(pooling.lower(), top_k)
         if readout_cls.uses_cls and num_layers == 0:
             raise ValueError("pooling='cls' reads the CLS token after self-attention: set num_layers >= 1.")
+        check_not_empty(observation_space)
         super().__init__(observation_space, features_dim)
         self.embed_dim, self.num_heads, self.mlp_ratio, self.score = embed_dim, num_heads, mlp_ratio, score
         self.tokenizer = make_tokenizer(
@@ -118,6 +131,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
             TransformerBlock(embed_dim, num_heads, mlp_ratio, score=score) for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(embed_dim)
+        if self.readout_reads_parts:
+            check_top_k_fits(top_k, self.tokenizer.num_parts, "parts")
         self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k)
         self.head = nn.Sequential(nn.Linear(embed_dim, features_dim), nn.ReLU())
         #: ``(B, N)`` bool, True for parts to remove from this forward pass (masked out of every attention, as
@@ -159,6 +174,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``features (B, features_dim)``, part mask ``(B, N)``, mask of the pooled tokens ``(B, L)``."""
         if not torch.compiler.is_compiling():  # a data-dependent branch: compiled graphs skip the check
+            check_shape(self._observation_space, observations)
             self.tokenizer.check_finite(observations)
         tokens, mask = self.tokenizer(observations)  # (B, N, D), (B, N)
         if self.part_drop is not None:
@@ -207,6 +223,33 @@ class AttentionExtractor(BaseFeaturesExtractor):
         empty = ~mask.any(dim=1, keepdim=True)  # (B, 1): a set with no real part gets a uniform focus
         focus, rollout = (normalized_focus(f, mask, empty) for f in (focus, rollout))
         return Explanation(features, focus, rollout, weights, mask, [layer.last_weights for layer in layers])
+
+
+def check_not_empty(space: gym.Space) -> None:
+    """Raise ``ValueError`` for a ``Box`` (or a ``Dict`` key's) with a dimension of size 0: nothing to attend to."""
+    subspaces = space.spaces.items() if isinstance(space, gym.spaces.Dict) else [("", space)]
+    for key, sub in subspaces:
+        if isinstance(sub, gym.spaces.Box) and 0 in sub.shape:
+            where = f" (key '{key}')" if key else ""
+            raise ValueError(
+                f"The observation space {sub}{where} has a dimension of size 0: there is nothing to attend to. Give "
+                "the env at least one part with at least one feature."
+            )
+
+
+def check_shape(space: gym.Space, observations: torch.Tensor | dict[str, torch.Tensor]) -> None:
+    """Raise ``ValueError`` when a batch does not have the space's shape (``Box`` spaces and ``Dict`` keys)."""
+    pairs = (
+        [(f"key '{k}' ", s, observations[k]) for k, s in space.spaces.items() if k in observations]
+        if isinstance(space, gym.spaces.Dict)
+        else [("", space, observations)]
+    )
+    for where, sub, batch in pairs:
+        if isinstance(sub, gym.spaces.Box) and tuple(batch.shape[1:]) != sub.shape:
+            raise ValueError(
+                f"The observations' {where}shape {tuple(batch.shape[1:])} (batch of {batch.shape[0]}) is not the "
+                f"space's {sub.shape}: pass a batch of observations as the env gives them, shaped (B, *{sub.shape})."
+            )
 
 
 def normalized_focus(focus: torch.Tensor, mask: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from policies.attention import MultiHeadAttention, check_positive_int
-from policies.extractor import AttentionExtractor
+from policies.extractor import AttentionExtractor, check_top_k_fits
 
 
 class LatentAttentionExtractor(AttentionExtractor):
@@ -29,9 +29,12 @@ class LatentAttentionExtractor(AttentionExtractor):
             pooling reads the first latent).
     """
 
+    readout_reads_parts = False
+
     def __init__(self, observation_space: gym.Space, num_latents: int = 8, **kwargs: object) -> None:
         check_positive_int("num_latents", num_latents)
         super().__init__(observation_space, **kwargs)
+        check_top_k_fits(kwargs.get("top_k"), num_latents, "latents")
         self.latents = nn.Parameter(torch.randn(1, num_latents, self.embed_dim) * 0.02)  # (1, M, D)
         self.latent_norm = nn.LayerNorm(self.embed_dim)
         self.context_norm = nn.LayerNorm(self.embed_dim)

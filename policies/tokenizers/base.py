@@ -40,13 +40,11 @@ class Tokenizer(nn.Module):
         return self.part_names[index[0]]
 
     def check_finite(self, observations: torch.Tensor | dict[str, torch.Tensor]) -> None:
-        """Raise ``ValueError`` naming the part when an observation holds NaN or inf."""
-        if bool(torch.isfinite(observations.sum())):  # one cheap reduction; NaN and inf survive a sum
+        """Raise ``ValueError`` naming the part when an observation holds NaN, inf or a value beyond ``MAX_ABS``."""
+        largest = observations.abs().amax() if observations.numel() else None  # one reduction; NaN propagates
+        if largest is None or bool(largest <= MAX_ABS):
             return
-        finite = torch.isfinite(observations)
-        if bool(finite.all()):
-            return  # the sum overflowed, the values are fine
-        bad = tuple((~finite).nonzero()[0].tolist())  # (batch, *element)
+        bad = tuple(out_of_range(observations).nonzero()[0].tolist())  # (batch, *element)
         raise_non_finite(bad[0], self.part_of(bad[1:]), bad[1:], observations[bad].item())
 
     def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,12 +52,21 @@ class Tokenizer(nn.Module):
         raise NotImplementedError
 
 
+#: Observation values beyond this magnitude overflow attention's float32 arithmetic (a LayerNorm squares them).
+MAX_ABS = 1e15
+
+
+def out_of_range(observations: torch.Tensor) -> torch.Tensor:
+    """``(B, ...)`` bool: NaN, inf, or beyond ``MAX_ABS``."""
+    return ~torch.isfinite(observations) | (observations.abs() > MAX_ABS)
+
+
 def raise_non_finite(row: int, part: str, index: tuple, value: float) -> None:
-    """Raise the ``ValueError`` for a NaN or inf found in an observation."""
+    """Raise the ``ValueError`` for a NaN, inf or huge value found in an observation."""
     raise ValueError(
         f"Observation {row} of the batch holds {value} in part '{part}' (element {index}). Attention cannot "
-        "mask non-finite values: fix the env, or wrap it so that it never emits NaN or inf (e.g. clip or "
-        "replace them before they reach the policy)."
+        f"mask NaN or inf, and values beyond ±{MAX_ABS:g} overflow its float32 arithmetic: fix the env, or wrap it "
+        "so that it never emits them (e.g. clip, rescale or replace them before they reach the policy)."
     )
 
 

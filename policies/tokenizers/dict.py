@@ -8,7 +8,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from policies.tokenizers.base import Tokenizer, raise_non_finite
+from policies.tokenizers.base import Tokenizer, out_of_range, raise_non_finite
 from policies.tokenizers.entity import EntityTokenizer
 from policies.tokenizers.features import VectorTokenizer
 from policies.tokenizers.patches import PatchTokenizer
@@ -66,11 +66,11 @@ class DictTokenizer(Tokenizer):
         return isinstance(space, spaces.Dict)
 
     def check_finite(self, observations: dict[str, torch.Tensor]) -> None:
-        """Raise ``ValueError`` naming the key's part when any key holds NaN or inf."""
+        """Raise ``ValueError`` naming the key's part when any key holds NaN, inf or a value beyond ``MAX_ABS``."""
         for key in self.keys:
-            finite = torch.isfinite(observations[key])
-            if not bool(finite.all()):
-                bad = tuple((~finite).nonzero()[0].tolist())
+            bad_values = out_of_range(observations[key])
+            if bool(bad_values.any()):
+                bad = tuple(bad_values.nonzero()[0].tolist())
                 tokenizer = self.per_key[key]
                 part = tokenizer.part_of(bad[1:])
                 name = part if isinstance(tokenizer, VectorTokenizer) else f"{key}/{part}"

@@ -1,0 +1,63 @@
+"""The valid ranges of the common SB3 hyperparameters: a value outside is refused before anything is built.
+
+SB3 takes ``gamma=5`` or ``batch_size=0`` without a word (or fails deep inside with an ``AssertionError``);
+here each gets one line that names the value and the range.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+#: hyperparameter -> (low, high, low included, high included); a bound of None is open.
+RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "gamma": (0.0, 1.0, False, True),
+    "gae_lambda": (0.0, 1.0, True, True),
+    "learning_rate": (0.0, None, False, False),
+    "clip_range": (0.0, None, False, False),
+    "clip_range_vf": (0.0, None, False, False),
+    "ent_coef": (0.0, None, True, False),
+    "vf_coef": (0.0, None, True, False),
+    "max_grad_norm": (0.0, None, False, False),
+    "target_kl": (0.0, None, False, False),
+    "tau": (0.0, 1.0, False, True),
+    "n_steps": (1, None, True, False),
+    "batch_size": (1, None, True, False),
+    "n_epochs": (1, None, True, False),
+    "buffer_size": (1, None, True, False),
+    "learning_starts": (0, None, True, False),
+    "gradient_steps": (-1, None, True, False),
+    "target_update_interval": (1, None, True, False),
+    "exploration_fraction": (0.0, 1.0, True, True),
+    "exploration_initial_eps": (0.0, 1.0, True, True),
+    "exploration_final_eps": (0.0, 1.0, True, True),
+    "policy_delay": (1, None, True, False),
+    "target_policy_noise": (0.0, None, True, False),
+    "target_noise_clip": (0.0, None, True, False),
+    "n_quantiles": (1, None, True, False),
+    "top_quantiles_to_drop_per_net": (0, None, True, False),
+}
+
+
+def _interval(low: float | None, high: float | None, low_in: bool, high_in: bool) -> str:
+    if high is None:
+        return f"{'>=' if low_in else '>'} {low:g}"
+    return f"in {'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
+
+
+def check_ranges(algo_name: str, hyperparams: dict[str, Any]) -> None:
+    """Raise ``ValueError`` for a numeric hyperparameter outside its range (schedules and None pass)."""
+    for key, value in hyperparams.items():
+        if key not in RANGES or value is None or isinstance(value, (bool, str)) or not isinstance(value, (int, float)):
+            continue
+        low, high, low_in, high_in = RANGES[key]
+        inside = not math.isnan(value)
+        if inside and low is not None:
+            inside = value >= low if low_in else value > low
+        if inside and high is not None:
+            inside = value <= high if high_in else value < high
+        if not inside:
+            raise ValueError(
+                f"hyperparams.{key}={value!r} is out of range for {algo_name}: it must be "
+                f"{_interval(low, high, low_in, high_in)}."
+            )

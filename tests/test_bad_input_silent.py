@@ -1,0 +1,81 @@
+"""Inputs that used to pass without a word (issue 15, 'silently wrong'): each now gets one line with the fix."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+import agents
+from policies import AttentionExtractor, LatentAttentionExtractor
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 7), (8, 0)])
+def test_an_empty_box_is_refused(shape):
+    with pytest.raises(ValueError, match="has a dimension of size 0"):
+        AttentionExtractor(spaces.Box(0.0, 1.0, shape, np.float32))
+
+
+def test_an_empty_dict_key_is_refused():
+    space = spaces.Dict({"a": spaces.Box(0.0, 1.0, (3,), np.float32), "b": spaces.Box(0.0, 1.0, (0, 2), np.float32)})
+    with pytest.raises(ValueError, match="key 'b'"):
+        AttentionExtractor(space)
+
+
+@pytest.mark.parametrize("cls", [AttentionExtractor, LatentAttentionExtractor])
+def test_top_k_beyond_the_parts_is_refused(cls):
+    with pytest.raises(ValueError, match=r"top_k=9 keeps more (parts|latents) than the readout has \(8\)"):
+        cls(spaces.Box(-1.0, 1.0, (8, 7), np.float32), top_k=9)
+
+
+def test_an_observation_of_the_wrong_shape_is_refused():
+    extractor = AttentionExtractor(spaces.Box(-1.0, 1.0, (8, 7), np.float32))
+    with pytest.raises(ValueError, match=r"shape \(8, 6\) \(batch of 2\) is not the space's \(8, 7\)"):
+        extractor(torch.zeros(2, 8, 6))
+
+
+@pytest.mark.parametrize("value", [1e30, -1e20, float("nan"), float("inf")])
+def test_huge_or_non_finite_values_name_the_part(value):
+    extractor = AttentionExtractor(spaces.Box(-np.inf, np.inf, (4, 3), np.float32))
+    obs = torch.zeros(2, 4, 3)
+    obs[1, 2, 0] = value
+    with pytest.raises(ValueError, match=r"Observation 1 of the batch holds .* in part 'entity_2'"):
+        extractor(obs)
+
+
+def test_huge_values_in_a_dict_key_name_the_part():
+    space = spaces.Dict({"pos": spaces.Box(-np.inf, np.inf, (3,), np.float32)})
+    with pytest.raises(ValueError, match="in part 'pos'"):
+        AttentionExtractor(space)({"pos": torch.tensor([[0.0, 1e25, 0.0]])})
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("hyperparams.gamma=5", r"hyperparams.gamma=5 is out of range for PPO: it must be in \(0, 1\]"),
+        ("hyperparams.batch_size=0", "hyperparams.batch_size=0 is out of range for PPO: it must be >= 1"),
+        ("hyperparams.learning_rate=-1e-3", r"learning_rate=-0.001 is out of range for PPO: it must be > 0"),
+        ("hyperparams.gae_lambda=1.5", r"gae_lambda=1.5 is out of range"),
+    ],
+)
+def test_out_of_range_hyperparameters_are_refused(item, message):
+    config = agents.apply_overrides(agents.RunConfig(n_envs=1), [item])
+    with pytest.raises(ValueError, match=message):
+        agents.dry_run(config)
+
+
+def test_schedules_and_in_range_values_pass():
+    config = agents.apply_overrides(
+        agents.RunConfig(n_envs=1), ["hyperparams.learning_rate=lin_3e-4", "hyperparams.gamma=1.0"]
+    )
+    assert agents.dry_run(config).config.hyperparams["gamma"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("item", "where"),
+    [("learning_rate=1e-3", "hyperparams"), ("net_arch=[64]", "policy_kwargs"), ("num_layers=1", "extractor_kwargs")],
+)
+def test_a_top_level_setting_suggests_its_section(item, where):
+    with pytest.raises(ValueError, match=re.escape(f"is a setting inside '{where}': --set {where}.{item}.")):
+        agents.apply_overrides(agents.RunConfig(), [item])
