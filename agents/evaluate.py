@@ -106,7 +106,12 @@ class EvalResult:
 
 def read_config(run_dir: Path) -> RunConfig:
     """Read the ``config.yaml`` a training run left in ``run_dir``."""
-    with (run_dir / CONFIG_FILE).open() as f:
+    return read_config_file(run_dir / CONFIG_FILE)
+
+
+def read_config_file(path: Path) -> RunConfig:
+    """Read a run's config YAML (plain data: ``safe_load``)."""
+    with path.open() as f:
         return RunConfig.from_dict(yaml.safe_load(f))
 
 

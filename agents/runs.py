@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ COMMAND_FILE = "command.txt"
 EVAL_FILE = "eval.json"
 BEST_MODEL_FILE = "best_model.zip"
 MODEL_FILES = {"last": MODEL_FILE, "best": BEST_MODEL_FILE}
+#: The resolved config the checkpoints were trained with (``checkpoints/config.yaml``): what ``--resume`` checks
+#: an edited ``config.yaml`` against.
+TRAINED_CONFIG = Path("checkpoints") / CONFIG_FILE
+#: The lock a training holds on its run folder.
+LOCK_FILE = ".lock"
 
 
 def env_folder_name(env_id: str) -> str:
@@ -128,3 +134,36 @@ def _run_dir_of(model_path: Path) -> Path | None:
         if (folder / CONFIG_FILE).is_file():
             return folder
     return None
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``run_dir`` while training; a second training of the folder is refused.
+
+    Raises:
+        ValueError: another process holds the lock (the message names its pid).
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no lock
+        yield
+        return
+    path = Path(run_dir) / LOCK_FILE
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            raise ValueError(
+                f"{run_dir} is being trained by another process (pid {owner}): wait for it to finish or stop it "
+                "(Ctrl-C saves it) before resuming."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

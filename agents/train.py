@@ -32,7 +32,7 @@ from agents.checkpoints import (
 from agents.config import RunConfig
 from agents.env_ids import check_env_id
 from agents.environment import make_env, vecnormalize_path, wrap_normalize
-from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_model, read_config
+from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_model, read_config, read_config_file
 from agents.hparams import hparam_record
 from agents.resolution import check_config, resolve
 from agents.runs import (
@@ -40,7 +40,9 @@ from agents.runs import (
     CONFIG_FILE,
     EVAL_FILE,
     MODEL_FILE,
+    TRAINED_CONFIG,
     new_run_dir,
+    run_lock,
     write_atomic,
     write_json,
     write_yaml,
@@ -262,12 +264,15 @@ def train(config: RunConfig, command: str | None = None, after_eval: BaseCallbac
     model = checked_model(config)  # a bad env or setting leaves no run folder behind
     run_dir = new_run_dir(config.run_root, config.env, config.algo, config.extractor, config.seed)
     write_yaml(run_dir / CONFIG_FILE, config.to_dict())
+    (run_dir / TRAINED_CONFIG).parent.mkdir(exist_ok=True)
+    write_yaml(run_dir / TRAINED_CONFIG, config.to_dict())
     if command is not None:
         write_atomic(run_dir / COMMAND_FILE, command + "\n")
-    env = make_env(config, config.n_envs, config.seed, monitor_dir=run_dir / "monitor")
-    model.set_env(wrap_normalize(env, config))
-    model.set_logger(_logger(run_dir, config.verbose))
-    return _learn(model, config, run_dir, config.timesteps, resumed_from=None, after_eval=after_eval)
+    with run_lock(run_dir):
+        env = make_env(config, config.n_envs, config.seed, monitor_dir=run_dir / "monitor")
+        model.set_env(wrap_normalize(env, config))
+        model.set_logger(_logger(run_dir, config.verbose))
+        return _learn(model, config, run_dir, config.timesteps, resumed_from=None, after_eval=after_eval)
 
 
 #: Settings a resumed run may change; the rest is the run's own ``config.yaml``.
@@ -308,6 +313,35 @@ def resume(run_dir: str | Path, command: str | None = None, **changes: Any) -> R
     config = dataclasses.replace(read_config(run_dir), **{k: v for k, v in changes.items() if v is not None})
     check_env_id(config.env, config.gym_packages)
     check_config(config)
+    check_unchanged(run_dir, config)
+    with run_lock(run_dir):
+        return _resume_locked(run_dir, config, command)
+
+
+def check_unchanged(run_dir: Path, config: RunConfig) -> None:
+    """Refuse a ``config.yaml`` edited since training in a setting a resumed run keeps, naming the keys.
+
+    The resolved config the checkpoints were trained with is ``checkpoints/config.yaml``; a run made before it
+    was recorded is resolved again instead, which refuses what a fresh run would refuse.
+    """
+    trained_path = run_dir / TRAINED_CONFIG
+    if not trained_path.is_file():
+        resolve(config)
+        return
+    trained = read_config_file(trained_path).to_dict()
+    current = config.to_dict()
+    edited = [key for key in current if key not in RESUME_SETTINGS and current[key] != trained.get(key)]
+    if edited:
+        details = "; ".join(f"{key}: {trained.get(key)!r} in training, {current[key]!r} now" for key in edited)
+        raise ValueError(
+            f"{run_dir / CONFIG_FILE} was edited since training ({details}). A resumed run continues the model it "
+            f"trained, so only {', '.join(RESUME_SETTINGS)} may change: undo the edit, or train a new run with the "
+            "new settings."
+        )
+
+
+def _resume_locked(run_dir: Path, config: RunConfig, command: str | None) -> Run:
+    """``resume``'s work while it holds the run folder's lock."""
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise FileNotFoundError(

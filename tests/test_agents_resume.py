@@ -206,3 +206,40 @@ def test_sigint_to_the_process_group_with_subproc_envs_saves_and_exits(tmp_path)
     model = agents.load(run_dir)
     assert 0 < model.num_timesteps < 1_000_000
     assert latest_checkpoint(run_dir).steps == model.num_timesteps  # the interrupt leaves a checkpoint to resume
+
+
+def small_run(tmp_path) -> agents.Run:
+    config = agents.apply_overrides(
+        RunConfig(run_root=str(tmp_path), timesteps=128, n_envs=1, eval_episodes=0, progress_bar=False,
+                  save_freq=64, eval_freq=0, attention_log_interval=0), PPO_TINY,
+    )  # fmt: skip
+    return agents.train(config)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"), [("algo: ppo", "algo"), ("gamma: 0.99", "hyperparams"), ("extractor: attention", "extractor")]
+)
+def test_resume_refuses_an_edited_config(tmp_path, edit, key):
+    run = small_run(tmp_path)
+    path = run.path / "config.yaml"
+    text = path.read_text()
+    edited = {
+        "algo": text.replace("algo: ppo", "algo: a2c"),
+        "hyperparams": text.replace("  gamma: 0.99", "  gamma: 0.5"),
+        "extractor": text.replace("extractor: attention", "extractor: latent"),
+    }[key]
+    assert edited != text
+    path.write_text(edited)
+    with pytest.raises(ValueError, match=rf"config.yaml was edited since training \({key}: "):
+        agents.resume(run.path, timesteps=256)
+    path.write_text(text)  # undone: the run resumes
+    assert agents.resume(run.path, timesteps=192).model.num_timesteps >= 192
+
+
+def test_a_run_folder_in_training_refuses_a_second_training(tmp_path):
+    from agents.runs import run_lock
+
+    run = small_run(tmp_path)
+    with run_lock(run.path), pytest.raises(ValueError, match=r"is being trained by another process \(pid \d+\)"):
+        agents.resume(run.path, timesteps=256)
+    assert agents.resume(run.path, timesteps=192).model.num_timesteps >= 192  # the lock is released
