@@ -74,8 +74,9 @@ def safe_key_mask(mask: torch.Tensor) -> torch.Tensor:
 def keep_top_k(weights: torch.Tensor, key_mask: torch.Tensor, k: int) -> torch.Tensor:
     """Hard attention: keep the ``k`` parts with the most (head- and query-averaged) weight, renormalised.
 
-    The selection is discrete, but the kept weights are the soft ones rescaled, so gradients flow through
-    them (AttentionAgent-style top-k with a differentiable relaxation).
+    The selection is discrete. The forward pass uses the kept weights renormalised to sum to 1; the backward
+    pass is straight-through: it differentiates the kept *soft* weights (not renormalised), so the scores
+    learn for every ``k``. Renormalising alone would give ``k = 1`` a constant weight of 1 and no gradient.
 
     Args:
         weights: ``(B, H, Q, N)`` soft attention weights.
@@ -89,8 +90,9 @@ def keep_top_k(weights: torch.Tensor, key_mask: torch.Tensor, k: int) -> torch.T
     k = min(k, weights.shape[-1])
     chosen = importance.topk(k, dim=-1).indices  # (B, k)
     keep = torch.zeros_like(key_mask).scatter_(1, chosen, True) & key_mask  # (B, N)
-    kept = weights * keep[:, None, None, :]
-    return kept / kept.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    kept = weights * keep[:, None, None, :]  # (B, H, Q, N)
+    hard = kept / kept.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    return hard.detach() + (kept - kept.detach())  # value: hard; gradient: the kept soft weights
 
 
 class MultiHeadAttention(nn.Module):

@@ -8,6 +8,7 @@ import torch
 from gymnasium import spaces
 
 from policies import AttentionExtractor, LatentAttentionExtractor, capture_attention
+from policies.attention import keep_top_k
 
 N, F = 6, 4
 SPACE = spaces.Box(-1.0, 1.0, shape=(N, F), dtype=np.float32)
@@ -81,8 +82,20 @@ def test_top_k_keeps_exactly_k_parts_with_gradients(pooling, k):
     torch.testing.assert_close(explanation.focus.sum(dim=1), torch.ones(5))
     assert (explanation.focus[:, 5:] == 0).all()  # padding is never kept
     extractor.train()
-    extractor(obs).sum().backward()
-    assert extractor.readout.attn.q_proj.weight.grad.abs().sum() > 0  # learns through the soft weights
+    out = extractor(obs)
+    (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+    assert extractor.readout.attn.q_proj.weight.grad.abs().sum() > 1e-4  # learns through the soft weights
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_top_k_forward_is_hard_and_backward_reaches_the_scores(k):
+    scores = torch.randn(3, 2, 1, N, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    mask = torch.ones(3, N, dtype=torch.bool)
+    kept = keep_top_k(scores.softmax(dim=-1), mask, k)  # (B, H, Q, N)
+    assert ((kept.detach().mean(dim=(1, 2)) > 0).sum(dim=1) == k).all()
+    torch.testing.assert_close(kept.sum(dim=-1), torch.ones(3, 2, 1))  # renormalised: k = 1 gives exactly 1
+    (kept * torch.arange(N, dtype=torch.float32)).sum().backward()
+    assert scores.grad.abs().sum() > 1e-3  # renormalised weights alone give k = 1 a zero gradient
 
 
 def test_top_k_larger_than_the_set_keeps_every_real_part():
