@@ -130,6 +130,20 @@ def test_same_seed_same_probe():
     assert [r.tolist() for r in first.relevant] == [r.tolist() for r in second.relevant]
 
 
+def test_probe_without_a_renderer_goes_on_without_frames(monkeypatch):
+    env = gym.make("CartPole-v1", render_mode="rgb_array")
+    calls = []
+
+    def missing_pygame():  # what CartPole's render raises on a core install (no pygame)
+        calls.append(1)
+        raise gym.error.DependencyNotInstalled('pygame is not installed, run `pip install "gymnasium[classic-control]"`')
+
+    monkeypatch.setattr(env, "render", missing_pygame)
+    probe = collect_probe(env, size=8, seed=0, stride=1)
+    assert probe.observations.shape == (8, 4) and probe.frames == [None] * 8
+    assert len(calls) == 1  # tried once, then no more
+
+
 def test_focus_table_names_relevance():
     focus = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
     report = AttentionReport(
