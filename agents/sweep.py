@@ -323,9 +323,9 @@ def check_spec(spec: SweepSpec) -> list[Dimension]:
 def run_sweep(spec: SweepSpec, log: Callable[[str], None] = print) -> SweepResult:
     """Run the sweep's unfinished trials on Ray Tune, then write the table, the plot (and ``best.yaml``).
 
-    Everything is validated (names, keys, ranges, every grid trial's config) before Ray starts.
+    Everything is validated (names, keys, ranges, every grid trial's config) before Ray is imported, so bad
+    input gets its one-line error with or without the ``sweep`` extra.
     """
-    tune = import_ray(optuna=spec.tune > 0)
     dimensions = check_spec(spec)
     if spec.address is not None:
         check_address(spec.address)
@@ -347,6 +347,7 @@ def run_sweep(spec: SweepSpec, log: Callable[[str], None] = print) -> SweepResul
         todo = len(pending)
         for trial_id in skipped:
             log(f"skip {trial_id}: finished before ({EVAL_FILE} exists)")
+    tune = import_ray(optuna=spec.tune > 0) if todo > 0 else None
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_yaml(sweep_dir / SPEC_FILE, spec.to_dict())
     ran: list[str] = []

@@ -161,10 +161,11 @@ def test_bad_input_gives_one_line_and_exit_2(args, match, tmp_path, capsys):
     assert not (tmp_path / "sweeps").exists()  # nothing written, Ray not started
 
 
-def test_without_ray_the_error_gives_the_pip_command(monkeypatch, capsys):
+def test_without_ray_the_error_gives_the_pip_command(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)
-    assert train_rl.main(["sweep", "--env", "CartPole-v1"]) == 2
+    assert train_rl.main(["sweep", "--env", "CartPole-v1", "--run-dir", str(tmp_path)]) == 2
     assert 'pip install "attention-rl[sweep]"' in capsys.readouterr().err
+    assert not (tmp_path / "sweeps").exists()
 
 
 def test_grid_key_given_twice_is_an_error():
