@@ -14,6 +14,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 import agents
 import envs  # noqa: F401
+from agents import plotting
 from agents.focus_stats import format_focus_table, summarize_report
 from agents.plotting import plot_runs
 from agents.probe import collect_probe
@@ -136,7 +137,7 @@ def test_probe_without_a_renderer_goes_on_without_frames(monkeypatch):
 
     def missing_pygame():  # what CartPole's render raises on a core install (no pygame)
         calls.append(1)
-        raise gym.error.DependencyNotInstalled('pygame is not installed, run `pip install "gymnasium[classic-control]"`')
+        raise gym.error.DependencyNotInstalled("pygame is not installed")
 
     monkeypatch.setattr(env, "render", missing_pygame)
     probe = collect_probe(env, size=8, seed=0, stride=1)
@@ -205,15 +206,41 @@ def write_monitor(folder: Path, returns: list[float], length: int = 10) -> None:
     (folder / "0.monitor.csv").write_text("\n".join(lines) + "\n")
 
 
-def test_plot_groups_runs_by_label(tmp_path):
+def test_plot_groups_runs_by_label(tmp_path, monkeypatch):
+    figures = []
+
+    class RecordedFigure(plotting.Figure):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            figures.append(self)
+
+    monkeypatch.setattr(plotting, "Figure", RecordedFigure)
     rng = np.random.default_rng(0)
     for extractor, slope in (("attention", 1.0), ("mlp", 0.5)):
         for seed in range(3):
             run_dir = tmp_path / "runs" / "attn-FindTarget-v0" / f"ppo_{extractor}_s{seed}"
             write_monitor(run_dir / "monitor", list(slope * np.linspace(0, 1, 60) + 0.1 * rng.standard_normal(60)))
+            if extractor == "attention":  # its logged relevant mass gets a second panel
+                rows = [f"{64 * i},{0.1 * i if i % 2 else ''}" for i in range(1, 9)]
+                header = "time/total_timesteps,attention/relevant_mass"
+                (run_dir / "progress.csv").write_text("\n".join([header, *rows]))
     out = plot_runs([tmp_path / "runs"], tmp_path / "curves.png", window=5)
     with Image.open(out) as picture:
-        assert picture.format == "PNG" and picture.width > 300
+        assert picture.format == "PNG" and picture.size == (1100, 420)
+    returns, relevance = figures[0].axes
+    lines = {line.get_label(): line for line in returns.get_lines()}
+    assert set(lines) == {"ppo_attention (3 runs)", "ppo_mlp (3 runs)"}  # seeds pooled by label
+    for label, slope in (("ppo_attention (3 runs)", 1.0), ("ppo_mlp (3 runs)", 0.5)):
+        x, y = lines[label].get_xdata(), lines[label].get_ydata()
+        assert x[0] == 50 and x[-1] == 600  # episodes of 10 steps; the first full window of 5 ends at 50
+        assert y[-1] == pytest.approx(slope * np.linspace(0, 1, 60)[-5:].mean(), abs=0.1)
+        assert y[0] == pytest.approx(slope * np.linspace(0, 1, 60)[:5].mean(), abs=0.1)
+    bands = [band.get_paths()[0].vertices[:, 1] for band in returns.collections]  # one 95% band per group
+    assert len(bands) == 2 and all(band.max() - band.min() > 0.3 for band in bands)
+    assert "95% bootstrap band" in returns.get_title()
+    (line,) = relevance.get_lines()
+    assert line.get_label() == "ppo_attention" and (line.get_xdata()[0], line.get_xdata()[-1]) == (64, 448)
+    assert line.get_ydata()[-1] == pytest.approx(0.7)  # only the rows that logged it (64, 192, 320, 448)
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

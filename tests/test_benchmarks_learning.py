@@ -9,38 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import learning  # noqa: E402
-
-
-def test_bootstrap_ci_brackets_the_mean_within_the_range():
-    low, high = learning.bootstrap_ci([1.0, 2.0, 3.0])
-    assert 1.0 <= low < 2.0 < high <= 3.0
-    assert learning.bootstrap_ci([5.0]) == (5.0, 5.0)
-    assert learning.bootstrap_ci([4.0, 4.0, 4.0]) == (4.0, 4.0)
-
-
-def test_steps_to_solve_needs_a_full_window():
-    steps = np.arange(1, 301) * 10
-    returns = np.r_[np.zeros(150), np.ones(150)]
-    # the mean of the last 100 episodes reaches 0.5 at episode 200 (index 199)
-    assert learning.steps_to_solve(steps, returns, 0.5) == 2000
-    assert learning.steps_to_solve(steps, returns, 1.5) is None
-    assert learning.steps_to_solve(steps[:50], np.ones(50), 0.5) is None  # fewer episodes than the window
-
-
-def test_read_monitor_merges_envs_in_order_of_end(tmp_path):
-    header = '#{"t_start": 0.0, "env_id": "x"}\nr,l,t\n'
-    (tmp_path / "0.monitor.csv").write_text(header + "1.0,10,0.5\n3.0,30,2.0\n")
-    (tmp_path / "1.monitor.csv").write_text(header + "2.0,20,1.0\n")
-    steps, returns = learning.read_monitor(tmp_path)
-    assert steps.tolist() == [10, 30, 60]
-    assert returns.tolist() == [1.0, 2.0, 3.0]
 
 
 def test_unknown_row_is_rejected_with_a_suggestion(capsys):

@@ -76,7 +76,7 @@ def test_grid_sweep_runs_each_trial_as_a_normal_run(grid_sweep):
     with result.table_csv.open() as f:
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["ok", "ok"] and all(float(r["mean_return"]) > 0 for r in rows)
-    assert "mean ± 95% CI" in result.table_md.read_text()
+    assert "mean [95% bootstrap CI]" in result.table_md.read_text()
 
 
 def test_a_second_invocation_skips_finished_trials(grid_sweep):
