@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from envs.validation import check_int
 from policies.registry import Registry
 
 #: Attention with at most ``embed_dim / FOLD_RATIO`` queries (readouts) folds the key and value projections
@@ -37,16 +38,10 @@ SCORES.register("general", "q^T W k/sqrt(d) (Luong, bilinear); fused fast path")
 SCORES.register("additive", "v^T tanh(q + k) (Bahdanau); memory grows as queries x parts")
 
 
-def check_positive_int(name: str, value: object, minimum: int = 1) -> None:
-    """Raise ``ValueError`` unless ``value`` is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= {minimum}.")
-
-
 def check_heads(embed_dim: int, num_heads: int) -> None:
     """Raise ``ValueError`` unless ``embed_dim`` splits evenly into ``num_heads`` heads."""
-    check_positive_int("num_heads", num_heads)
-    check_positive_int("embed_dim", embed_dim)
+    check_int("num_heads", num_heads, 1)
+    check_int("embed_dim", embed_dim, 1)
     if embed_dim % num_heads != 0:
         lower = embed_dim - embed_dim % num_heads
         hint = f"embed_dim={lower} or {lower + num_heads}" if lower else f"embed_dim={num_heads}"
@@ -110,7 +105,7 @@ class MultiHeadAttention(nn.Module):
         check_heads(embed_dim, num_heads)
         SCORES.get(score)
         if top_k is not None:
-            check_positive_int("top_k", top_k)
+            check_int("top_k", top_k, 1)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads

@@ -6,7 +6,8 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from policies.attention import TransformerBlock, check_positive_int
+from envs.validation import check_int
+from policies.attention import TransformerBlock
 from policies.extractor import AttentionExtractor
 
 
@@ -26,7 +27,7 @@ class LatentAttentionExtractor(AttentionExtractor):
     """
 
     def __init__(self, observation_space: gym.Space, num_latents: int = 8, **kwargs: object) -> None:
-        check_positive_int("num_latents", num_latents)
+        check_int("num_latents", num_latents, 1)
         super().__init__(observation_space, **kwargs)
         self.latents = nn.Parameter(torch.randn(1, num_latents, self.embed_dim) * 0.02)  # (1, M, D)
         self.cross = TransformerBlock(self.embed_dim, self.num_heads, self.mlp_ratio, self.score, cross=True)
