@@ -6,19 +6,16 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from envs.entities import entity_set_space
+from envs.arena import drift_and_bounce, move_space, step_agent
+from envs.entities import entity_rows, entity_set_space
 from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, check_render_mode, draw_disc, draw_ring
 from envs.validation import check_action, check_difficulty, check_int, check_number
 
 #: Names of the entity-row columns, in order.
 FEATURES: tuple[str, ...] = ("dx", "dy", "vx", "vy", "is_target", "is_hazard", "presence")
-_VEL = slice(2, 4)
-_IS_TARGET, _IS_HAZARD, _PRESENT = 4, 5, 6
-
-# Action index -> (dx, dy) unit move.
-_MOVES = np.array([[0, 0], [0, 1], [0, -1], [-1, 0], [1, 0]], dtype=np.float64)
+# Columns of ``CollectAvoidEnv._flags``: the last three features.
+_IS_TARGET, _IS_HAZARD, _PRESENT = 0, 1, 2
 
 #: ``difficulty`` -> (hazard_speed, hazard_radius).
 DIFFICULTIES: dict[int, tuple[float, float]] = {0: (0.0, 0.06), 1: (0.01, 0.06), 2: (0.02, 0.08)}
@@ -159,7 +156,7 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
         self.render_mode = render_mode
 
         self.observation_space, part_names = entity_set_space(self.n_entities, len(FEATURES))
-        self.action_space = spaces.Discrete(len(_MOVES))
+        self.action_space = move_space()
         #: Names of the parts (rows) of an observation, as attention reports name them.
         self.part_names = part_names
 
@@ -168,8 +165,7 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
         self._velocities = np.zeros((self.n_entities, 2))  # (N, 2) per step; zero for targets
         self._remaining = np.zeros(self.n_entities, dtype=bool)  # (N,) targets not yet collected
         self._hazard_rows = np.zeros(0, dtype=np.int64)  # (n_hazards,)
-        self._columns = np.zeros((self.n_entities, len(FEATURES)), dtype=np.float32)  # (N, 7): vx..presence
-        self._present = np.zeros((self.n_entities, 1))  # (N, 1) presence as a float column
+        self._flags = np.zeros((self.n_entities, 3), dtype=np.float32)  # (N, 3): is_target, is_hazard, presence
         self._distance = 0.0  # distance to the nearest remaining target
         self._relevant = np.zeros(1, dtype=np.int64)
 
@@ -199,12 +195,10 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
         )
         self._remaining[:] = False
         self._remaining[target_rows] = True
-        self._columns[:] = 0.0
-        self._columns[:, _PRESENT] = 1.0
-        self._columns[target_rows, _IS_TARGET] = 1.0
-        self._columns[self._hazard_rows, _IS_HAZARD] = 1.0
-        self._columns[:, _VEL] = np.clip(self._velocities * 10.0, -1.0, 1.0)
-        self._present[:] = 1.0
+        self._flags[:] = 0.0
+        self._flags[:, _PRESENT] = 1.0
+        self._flags[target_rows, _IS_TARGET] = 1.0
+        self._flags[self._hazard_rows, _IS_HAZARD] = 1.0
         rel = self._positions - self._agent
         dist = np.sqrt(rel[:, 0] ** 2 + rel[:, 1] ** 2)
         self._distance = float(dist[self._remaining].min())
@@ -214,17 +208,16 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move the agent and the hazards; collect the targets in reach; end on contact with a hazard."""
         check_action(action, self.action_space)
-        self._agent = np.clip(self._agent + self.step_size * _MOVES[int(action)], 0.0, 1.0)
+        self._agent = step_agent(self._agent, action, self.step_size)
         if self.hazard_speed > 0:
-            self._move_hazards()
+            drift_and_bounce(self._positions, self._velocities)  # targets have zero velocity
         rel = self._positions - self._agent  # (N, 2)
         dist = np.sqrt(rel[:, 0] ** 2 + rel[:, 1] ** 2)  # (N,)
         collected = self._remaining & (dist <= self.reach)  # (N,)
         n_collected = int(collected.sum())
         if n_collected:
             self._remaining = self._remaining & ~collected
-            self._columns[collected] = 0.0
-            self._present[collected] = 0.0
+            self._flags[collected] = 0.0
         hit = self.n_hazards > 0 and bool((dist[self._hazard_rows] <= self.hazard_radius).any())
         distance = float(dist[self._remaining].min()) if self._remaining.any() else 0.0
         reward = n_collected + self.shaping * (self._distance - distance) - (self.hazard_penalty if hit else 0.0)
@@ -324,14 +317,6 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
                 return None
         return None
 
-    def _move_hazards(self) -> None:
-        self._positions += self._velocities  # targets have zero velocity
-        out = (self._positions < 0.0) | (self._positions > 1.0)  # (N, 2)
-        if out.any():
-            self._velocities[out] *= -1.0
-            np.clip(self._positions, 0.0, 1.0, out=self._positions)
-            self._columns[:, _VEL] = np.clip(self._velocities * 10.0, -1.0, 1.0)
-
     def _relevant_parts(self, dist: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """The nearest row among ``targets`` (a (N,) mask), then the ``k_hazards`` nearest hazard rows."""
         target = int(np.argmin(np.where(targets, dist, np.inf)))
@@ -344,9 +329,7 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
         return np.concatenate([[target], nearest]).astype(np.int64)
 
     def _observation(self, rel: np.ndarray) -> np.ndarray:
-        obs = self._columns.copy()  # (N, 7)
-        obs[:, :2] = rel * self._present  # collected targets stay exactly zero
-        return obs
+        return entity_rows(rel, self._velocities, self._flags)  # (N, 7); collected targets stay exactly zero
 
     def _info(self, success: bool) -> dict[str, Any]:
         return {

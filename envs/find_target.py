@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from envs.entities import entity_set_space
+from envs.arena import drift_and_bounce, move_space, step_agent
+from envs.entities import entity_rows, entity_set_space
 from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, check_render_mode, draw_disc, draw_ring
 from envs.validation import check_action, check_difficulty, check_int, check_number
 
@@ -16,9 +16,6 @@ from envs.validation import check_action, check_difficulty, check_int, check_num
 FEATURES: tuple[str, ...] = ("dx", "dy", "vx", "vy", "marked", "is_target", "presence")
 # Columns of ``FindTargetEnv._flags``: the last three features.
 _MARKED, _IS_TARGET, _PRESENT = 0, 1, 2
-
-# Action index -> (dx, dy) unit move.
-_MOVES = np.array([[0, 0], [0, 1], [0, -1], [-1, 0], [1, 0]], dtype=np.float64)
 
 #: ``difficulty`` -> (lookalike_fraction, distractor_speed, min_entities as a fraction of n_entities).
 DIFFICULTIES: dict[int, tuple[float, float, float]] = {0: (0.0, 0.0, 1.0), 1: (0.5, 0.0, 1.0), 2: (0.5, 0.02, 0.5)}
@@ -122,7 +119,7 @@ class FindTargetEnv(gym.Env[np.ndarray, np.int64]):
         self.render_mode = render_mode
 
         self.observation_space, part_names = entity_set_space(self.n_entities, len(FEATURES))
-        self.action_space = spaces.Discrete(len(_MOVES))
+        self.action_space = move_space()
         #: Names of the parts (rows) of an observation, as attention reports name them.
         self.part_names = part_names
 
@@ -168,9 +165,9 @@ class FindTargetEnv(gym.Env[np.ndarray, np.int64]):
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move the agent and the distractors; reward progress towards the target and +1 on reaching it."""
         check_action(action, self.action_space)
-        self._agent = np.clip(self._agent + self.step_size * _MOVES[int(action)], 0.0, 1.0)
+        self._agent = step_agent(self._agent, action, self.step_size)
         if self.distractor_speed > 0:
-            self._move_distractors()
+            drift_and_bounce(self._positions, self._velocities)  # the target and padding rows stay put
         distance = float(np.linalg.norm(self._positions[self._target_row] - self._agent))
         reward = self._distance - distance
         self._distance = distance
@@ -204,20 +201,8 @@ class FindTargetEnv(gym.Env[np.ndarray, np.int64]):
         """``(2,)`` arena position of the agent."""
         return self._agent.copy()
 
-    def _move_distractors(self) -> None:
-        moving = self._flags[:, _PRESENT].astype(bool)
-        moving[self._target_row] = False
-        self._positions[moving] += self._velocities[moving]
-        for axis in range(2):
-            out = moving & ((self._positions[:, axis] < 0.0) | (self._positions[:, axis] > 1.0))
-            self._velocities[out, axis] *= -1.0
-            self._positions[out, axis] = np.clip(self._positions[out, axis], 0.0, 1.0)
-
     def _observation(self) -> np.ndarray:
-        present = self._flags[:, _PRESENT : _PRESENT + 1]  # (N, 1)
-        rel = (self._positions - self._agent) * present  # padding rows stay exactly zero
-        vel = np.clip(self._velocities * 10.0, -1.0, 1.0)
-        return np.concatenate([rel, vel, self._flags], axis=1, dtype=np.float32)  # (N, 7)
+        return entity_rows(self._positions - self._agent, self._velocities, self._flags)  # (N, 7)
 
     def _info(self, success: bool) -> dict[str, Any]:
         return {"relevant_parts": np.array([self._target_row], dtype=np.int64), "is_success": bool(success)}
