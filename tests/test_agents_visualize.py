@@ -24,20 +24,15 @@ from agents.video import has_moviepy, record_video
 from policies import AttentionReport, attention_report
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY_PPO = {"n_steps": 64, "batch_size": 64, "n_epochs": 1}
-
-
-def tiny_config(tmp_path: Path, **changes) -> agents.RunConfig:
-    values = dict(
-        run_root=str(tmp_path),
-        timesteps=768,
-        n_envs=2,
-        eval_episodes=2,
-        progress_bar=False,
-        attention_log_interval=300,
-        hyperparams=TINY_PPO,
-    )
-    return agents.RunConfig(**{**values, **changes})
+#: The module's run: 768 steps on 2 envs, attention logged every 300 steps, a final evaluation of 2 episodes.
+VISUALIZE_RUN = dict(
+    timesteps=768,
+    n_envs=2,
+    eval_episodes=2,
+    eval_freq=10_000,
+    attention_log_interval=300,
+    hyperparams={"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+)
 
 
 def events_of(run_dir: Path) -> EventAccumulator:
@@ -47,9 +42,9 @@ def events_of(run_dir: Path) -> EventAccumulator:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> agents.Run:
+def run(tmp_path_factory, tiny_config) -> agents.Run:
     """PPO + attention on FindTarget: 2 envs x 64 steps per rollout, 768 steps, attention every 300 steps."""
-    return agents.train(tiny_config(tmp_path_factory.mktemp("visualize")))
+    return agents.train(tiny_config(tmp_path_factory.mktemp("visualize"), **VISUALIZE_RUN))
 
 
 def test_scalars_follow_the_interval(run):
@@ -103,8 +98,9 @@ def test_hparams_with_eval_metrics(run):
     assert metrics <= set(events.Tags()["scalars"])  # tensorboard reads the metric values from the scalars
 
 
-def test_no_attention_log_when_off(tmp_path):
-    run = agents.train(tiny_config(tmp_path, timesteps=128, eval_episodes=0, attention_log_interval=0))
+def test_no_attention_log_when_off(tmp_path, tiny_config):
+    run = agents.train(tiny_config(tmp_path, **{**VISUALIZE_RUN, "timesteps": 128, "eval_episodes": 0,
+                                                "attention_log_interval": 0}))  # fmt: skip
     tags = events_of(run.path).Tags()
     assert not any(t.startswith("attention/") for t in tags["scalars"]) and not tags["images"]
 
@@ -274,14 +270,15 @@ def test_cli_plot_bad_input_says_one_line(tmp_path):
     assert len(lines) == 1 and "No monitor files under" in lines[0]
 
 
-def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, monkeypatch):
+def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, monkeypatch, tiny_config):
     # The policy learned on VecNormalize's observations: the video must feed it those, as evaluate does.
     from stable_baselines3 import PPO
 
     from agents.evaluate import eval_target
     from agents.video import record_evaluation_video
 
-    run = agents.train(tiny_config(tmp_path, env="attn/CueMemory-v0", timesteps=256, eval_episodes=0, normalize=True))
+    changes = {"env": "attn/CueMemory-v0", "timesteps": 256, "eval_episodes": 0, "normalize": True}
+    run = agents.train(tiny_config(tmp_path, **{**VISUALIZE_RUN, **changes}))
     seen, predict = [], PPO.predict
 
     def spy(self, obs, *args, **kwargs):
