@@ -35,7 +35,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from agents.algorithms import ALGORITHMS
 from agents.config import RunConfig
 from agents.runs import EVAL_FILE, env_folder_name, write_json, write_yaml
-from agents.sweep_results import (
+from agents.sweep.results import (
     BEST_FILE,
     METRIC_COLUMNS,
     PLOT_FILE,
@@ -44,7 +44,7 @@ from agents.sweep_results import (
     write_plot,
     write_table,
 )
-from agents.sweep_trials import (
+from agents.sweep.trials import (
     TRIAL_FILE,
     TUNE_PREFIX,
     Dimension,
@@ -52,19 +52,18 @@ from agents.sweep_trials import (
     Trial,
     grid_trials,
     make_trial,
-    parse_dimension,
     parse_extractors,
     parse_grid,
     read_record,
     sampled_trial,
 )
 
-__all__ = ["SweepResult", "SweepSpec", "Trial", "make_trial", "parse_dimension", "parse_grid", "run_sweep"]
+__all__ = ["SweepResult", "run_sweep"]
 
 PIP_HINT = 'pip install "attention-rl[sweep]"'
 SPEC_FILE = "sweep.yaml"
 SCHEDULERS = ("asha", "median", "none")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def import_ray(optuna: bool = False) -> Any:
