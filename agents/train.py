@@ -33,7 +33,7 @@ from agents.config import RunConfig
 from agents.env_ids import check_env_id
 from agents.environment import make_env, vecnormalize_path, wrap_normalize
 from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_model, read_config
-from agents.hparams import hparam_record
+from agents.hparams import hparam_record, log_hyperparameters
 from agents.resolution import check_config, resolve
 from agents.runs import (
     COMMAND_FILE,
@@ -176,6 +176,7 @@ def _learn(
         callbacks.insert(0, AttentionLogCallback(interval=config.attention_log_interval))
     if config.eval_freq > 0:
         callbacks.append(_eval_callback(model, config, run_dir, after_eval))
+    log_hyperparameters(model.logger, config.to_dict(), model.num_timesteps)
     interrupted = False
     start = time.perf_counter()
     try:

@@ -87,6 +87,16 @@ def test_focus_histogram(run):
     assert histogram.sum == pytest.approx(128, rel=1e-4)  # each observation's focus sums to 1
 
 
+def test_hyperparameters_table_when_training_starts(run):
+    events = events_of(run.path)
+    (text,) = events.Tensors("hyperparameters/text_summary")
+    table = text.tensor_proto.string_val[0].decode()
+    assert text.step == 0 and table.startswith("| parameter | value |\n|---|---|\n")
+    assert "| hyperparams/n_steps | 64 |" in table and "| extractor | attention |" in table
+    header = (run.path / "progress.csv").read_text().splitlines()[0].split(",")  # the table adds no CSV row
+    assert "time/fps" in header  # steps per second: SB3's own scalar
+
+
 def test_hparams_with_eval_metrics(run):
     events = events_of(run.path)
     content = events.PluginTagToContent("hparams")
