@@ -149,3 +149,26 @@ def test_general_score_starts_as_scaled_dot():
     state = {k: v for k, v in general.state_dict().items() if "bilinear" not in k}
     dot.load_state_dict(state)
     torch.testing.assert_close(general(batch()), dot(batch()), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("score", ["scaled_dot", "general"])
+@pytest.mark.parametrize("top_k", [None, 2])
+@pytest.mark.parametrize("shared", [True, False], ids=["one-query-set", "per-observation-queries"])
+def test_folded_readout_equals_the_projected_path(score, top_k, shared):
+    from policies.attention import FOLD_RATIO, MultiHeadAttention
+
+    torch.manual_seed(0)
+    attn = MultiHeadAttention(32, 4, score=score, top_k=top_k).eval()
+    keys = torch.randn(5, N, 32)  # (B, N, D)
+    mask = torch.ones(5, N, dtype=torch.bool)
+    mask[:, 4:] = False  # padding
+    mask[0, 1:] = False  # a set with one real part
+    queries = torch.randn(1 if shared else 5, 2, 32)  # (1 or B, Q, D): a readout's few queries
+    q = attn._split(attn.q_proj(queries))  # (1 or B, H, Q, d_head)
+    if score == "general":
+        q = q @ attn.bilinear
+    with torch.no_grad():
+        folded, projected = attn._folded(q, keys, mask), attn._projected(q, keys, mask)
+    assert folded.shape == projected.shape == (5, 4, 2, 8)
+    torch.testing.assert_close(folded, projected, rtol=0, atol=1e-5)
+    assert queries.shape[1] * FOLD_RATIO <= attn.embed_dim  # so forward takes the folded path for these queries
