@@ -288,7 +288,7 @@ def run_eval(argv: list[str]) -> int:
 def run_plot(argv: list[str]) -> int:
     """Plot learning curves of runs into a PNG."""
     args = plot_parser().parse_args(argv)
-    from agents.plotting import plot_runs
+    from agents.learning_curves import plot_runs
 
     out = plot_runs(args.runs, args.out, window=args.window, title=args.title)
     print(f"Learning curves: {out}")

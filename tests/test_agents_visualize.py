@@ -14,9 +14,9 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 import agents
 import envs  # noqa: F401
-from agents import plotting
+from agents import learning_curves
 from agents.focus_stats import format_focus_table, summarize_report
-from agents.plotting import plot_runs
+from agents.learning_curves import plot_runs
 from agents.probe import collect_probe
 from agents.probe_pictures import attention_pictures
 from agents.resolution import resolve
@@ -215,12 +215,12 @@ def write_monitor(folder: Path, returns: list[float], length: int = 10) -> None:
 def test_plot_groups_runs_by_label(tmp_path, monkeypatch):
     figures = []
 
-    class RecordedFigure(plotting.Figure):
+    class RecordedFigure(learning_curves.Figure):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             figures.append(self)
 
-    monkeypatch.setattr(plotting, "Figure", RecordedFigure)
+    monkeypatch.setattr(learning_curves, "Figure", RecordedFigure)
     rng = np.random.default_rng(0)
     for extractor, slope in (("attention", 1.0), ("mlp", 0.5)):
         for seed in range(3):
