@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from agents.drawing import heatmap_image, scene_with_attention, tile_horizontally
 from agents.observations import index_obs
 from agents.probe import Probe, picture_indices
-from agents.visualize import heatmap_image, scene_with_attention, tile_horizontally
 from policies import AttentionReport
 
 
