@@ -275,7 +275,7 @@ def run_eval(argv: list[str]) -> int:
     if args.render == "rgb_array":
         print(f"  rendered {len(result.frames)} frames (rgb_array)")
     if args.video is not None:
-        from agents.video import record_evaluation_video
+        from agents.eval_video import record_evaluation_video
 
         video = record_evaluation_video(args.path, args.video or None, episodes=args.video_episodes, **target)
         if video.note:

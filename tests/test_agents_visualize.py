@@ -15,12 +15,12 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 import agents
 import envs  # noqa: F401
 from agents import learning_curves
+from agents.eval_video import has_moviepy, record_video
 from agents.focus_stats import format_focus_table, summarize_report
 from agents.learning_curves import plot_runs
 from agents.probe import collect_probe
 from agents.probe_pictures import attention_pictures
 from agents.resolution import resolve
-from agents.video import has_moviepy, record_video
 from policies import AttentionReport, attention_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,7 +199,7 @@ def test_video_has_a_frame_per_step(run, tmp_path, suffix):
 
 
 def test_video_falls_back_to_gif_without_moviepy(run, tmp_path, monkeypatch):
-    monkeypatch.setattr("agents.video.has_moviepy", lambda: False)
+    monkeypatch.setattr("agents.eval_video.has_moviepy", lambda: False)
     video = record_video(run.model, run.config.env, tmp_path / "eval.mp4", run.config.env_kwargs, episodes=1)
     assert video.path == tmp_path / "eval.gif" and video.path.is_file()
     assert "MoviePy is not installed" in video.note and "attention-rl[video]" in video.note
@@ -284,8 +284,8 @@ def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, mon
     # The policy learned on VecNormalize's observations: the video must feed it those, as evaluate does.
     from stable_baselines3 import PPO
 
+    from agents.eval_video import record_evaluation_video
     from agents.evaluate import eval_target
-    from agents.video import record_evaluation_video
 
     changes = {"env": "attn/CueMemory-v0", "timesteps": 256, "eval_episodes": 0, "normalize": True}
     run = agents.train(tiny_config(tmp_path, **{**VISUALIZE_RUN, **changes}))
@@ -307,13 +307,13 @@ def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, mon
 
 
 def test_evaluation_video_takes_env_kwargs_over_the_runs(run, tmp_path, monkeypatch):
-    from agents.video import record_evaluation_video
+    from agents.eval_video import record_evaluation_video
 
     made = []
 
     def record_video(model, env_id, out, env_kwargs, **kwargs):
         made.append(env_kwargs)
 
-    monkeypatch.setattr("agents.video.record_video", record_video)
+    monkeypatch.setattr("agents.eval_video.record_video", record_video)
     record_evaluation_video(run.path, tmp_path / "v.gif", episodes=1, env_kwargs={"difficulty": 2})
     assert made == [{**run.config.env_kwargs, "difficulty": 2}]
