@@ -14,7 +14,7 @@ from torch import nn
 
 from agents.algorithms import ALGORITHMS, check_action_space
 from agents.config import RunConfig
-from agents.environment import make_env
+from agents.vec_envs import make_env
 from policies import EXTRACTORS
 from policies.registry import Registry, did_you_mean
 

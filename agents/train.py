@@ -31,7 +31,6 @@ from agents.checkpoints import (
 )
 from agents.config import RunConfig
 from agents.env_ids import check_env_id
-from agents.environment import make_env, vecnormalize_path, wrap_normalize
 from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_model, read_config
 from agents.hparams import hparam_record, log_hyperparameters
 from agents.resolution import check_config, resolve
@@ -45,6 +44,7 @@ from agents.runs import (
     write_json,
     write_yaml,
 )
+from agents.vec_envs import make_env, vecnormalize_path, wrap_normalize
 from policies import EXTRACTORS
 
 
