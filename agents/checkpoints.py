@@ -75,7 +75,7 @@ def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
     return Checkpoint(steps, path, stats if stats.is_file() else None, buffer if buffer.is_file() else None)
 
 
-class CheckpointCallback(BaseCallback):
+class RunCheckpointCallback(BaseCallback):
     """Write a checkpoint each time the step count passes a multiple of ``save_freq`` (see ``save_checkpoint``)."""
 
     def __init__(self, run_dir: Path, save_freq: int, verbose: int = 0) -> None:

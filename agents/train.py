@@ -21,7 +21,7 @@ from agents.algorithms import ALGORITHMS
 from agents.build import checked_model, policy_name, set_threads
 from agents.callbacks import NOT_SCALAR_FORMATS, AttentionLogCallback
 from agents.checkpoints import (
-    CheckpointCallback,
+    RunCheckpointCallback,
     SaveBestCallback,
     latest_checkpoint,
     read_best,
@@ -171,7 +171,7 @@ def _learn(
     after_eval: BaseCallback | None = None,
 ) -> Run:
     """Train ``steps`` more steps with checkpoints and evaluations; save, evaluate, and return the run."""
-    callbacks: list[BaseCallback] = [CheckpointCallback(run_dir, config.save_freq)]
+    callbacks: list[BaseCallback] = [RunCheckpointCallback(run_dir, config.save_freq)]
     if config.attention_log_interval > 0:
         callbacks.insert(0, AttentionLogCallback(interval=config.attention_log_interval))
     if config.eval_freq > 0:
