@@ -23,7 +23,29 @@ from dataclasses import dataclass
 
 
 def _algo_help() -> str:
-    return "ppo, a2c, dqn, sac, td3, ddpg, qrdqn, tqc, trpo, ppo_lstm, ppo_mask (or the class name)"
+    """The ``--algo`` choices, from the algorithms registry."""
+    from agents.algorithms import ALGORITHMS
+
+    return f"{', '.join(ALGORITHMS.names())} (or the class name)"
+
+
+def _extractor_help() -> str:
+    """The ``--extractor`` choices, from the extractors registry."""
+    from policies import EXTRACTORS
+
+    attention = [name for name in EXTRACTORS.names() if EXTRACTORS.get(name) is not None]
+    return (
+        f"features extractor: {', '.join(attention)}, or mlp for SB3's default (CNN for images); attention picks "
+        "its tokenizer from the observation space (default: the preset's, else attention)"
+    )
+
+
+def resume_flags() -> list[str]:
+    """The flags ``--resume`` takes: those of ``agents.train.RESUME_SETTINGS``."""
+    from agents.train import RESUME_SETTINGS
+
+    flags = {field: flag for flag, field in _CONFIG_FLAGS.items()}
+    return [f"--{flags[setting].replace('_', '-')}" for setting in RESUME_SETTINGS]
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -39,8 +61,7 @@ def train_parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--extractor",
         default=None,
-        help="features extractor: attention (tokenizer from the space), entity, patch, features, time, latent, "
-        "or mlp for SB3's default (CNN for images) (default: the preset's, else attention)",
+        help=_extractor_help(),
     )
     what.add_argument("--timesteps", type=int, default=None, help="total env steps (default: the preset's)")
     what.add_argument("--config", default=None, metavar="FILE", help="a preset file (keyed by env id) over the preset")
@@ -153,8 +174,7 @@ def run_train(argv: list[str]) -> int:
             extra = [*fixed, *(["--set"] if args.overrides else []), *(["--dry-run"] if args.dry_run else [])]
             raise ValueError(
                 f"--resume continues the run as its config.yaml says; it cannot change {', '.join(extra)}. "
-                "It takes --timesteps (a new total), --device, --threads, --save-freq, --eval-freq, --eval-episodes, "
-                "--attention-log-interval, --focus."
+                f"It takes {', '.join(resume_flags())} (--timesteps: the new total)."
             )
         run = resume(args.resume, command=command, **given)
     else:
@@ -282,7 +302,7 @@ def run_eval(argv: list[str]) -> int:
     if args.render == "rgb_array":
         print(f"  rendered {len(result.frames)} frames (rgb_array)")
     if args.video is not None:
-        from agents.video import record_evaluation_video
+        from agents.eval_video import record_evaluation_video
 
         video = record_evaluation_video(
             args.path, args.video or None, episodes=args.video_episodes, focus=(args.focus or [None])[0], **target
@@ -297,7 +317,7 @@ def run_eval(argv: list[str]) -> int:
 def run_plot(argv: list[str]) -> int:
     """Plot learning curves of runs into a PNG."""
     args = plot_parser().parse_args(argv)
-    from agents.plotting import plot_runs
+    from agents.learning_curves import plot_runs
 
     out = plot_runs(args.runs, args.out, window=args.window, title=args.title)
     print(f"Learning curves: {out}")

@@ -14,7 +14,6 @@ from agents.build import build_model
 from agents.callbacks import AttentionLogCallback
 from agents.config import RunConfig
 from agents.env_ids import check_env_id
-from agents.environment import make_env
 from agents.evaluate import (
     EvalResult,
     action_digest,
@@ -29,6 +28,7 @@ from agents.overrides import apply_overrides
 from agents.presets import load_preset
 from agents.resolution import resolve
 from agents.train import Run, dry_run, resume, train
+from agents.vec_envs import make_env
 
 __all__ = [
     "ALGORITHMS",

@@ -15,8 +15,8 @@ from torch import nn
 
 from agents.algorithms import ALGORITHMS, check_action_space
 from agents.config import RunConfig
-from agents.environment import make_env
 from agents.hyperparam_ranges import check_ranges
+from agents.vec_envs import make_env
 from envs.feature_names import feature_names_for
 from policies import EXTRACTORS
 from policies.registry import Registry, did_you_mean

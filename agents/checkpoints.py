@@ -18,8 +18,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from agents.environment import vecnormalize_path
 from agents.runs import BEST_MODEL_FILE, save_atomic, save_model_atomic, write_json
+from agents.vec_envs import vecnormalize_path
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_INFO_FILE = "best_model.json"
@@ -75,7 +75,7 @@ def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
     return Checkpoint(steps, path, stats if stats.is_file() else None, buffer if buffer.is_file() else None)
 
 
-class CheckpointCallback(BaseCallback):
+class RunCheckpointCallback(BaseCallback):
     """Write a checkpoint each time the step count passes a multiple of ``save_freq`` (see ``save_checkpoint``)."""
 
     def __init__(self, run_dir: Path, save_freq: int, verbose: int = 0) -> None:

@@ -20,11 +20,11 @@ from stable_baselines3.common.vec_env import VecEnv
 from agents.algorithms import ALGORITHMS, algo_name
 from agents.config import DEFAULT_FOCUS_METHODS, RunConfig
 from agents.env_ids import check_env_id
-from agents.environment import check_spaces, make_env, vecnormalize_path, wrap_normalize
 from agents.focus_stats import attention_summary, format_focus_table
 from agents.observations import observations_with_relevance
 from agents.resolution import check_focus_methods
 from agents.runs import CONFIG_FILE, EVAL_FILE, find_model, write_json
+from agents.vec_envs import check_spaces, make_env, vecnormalize_path, wrap_normalize
 from policies import find_attention_extractor
 
 #: At most this many observations (sampled evenly) go into the evaluation's attention summary.

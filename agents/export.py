@@ -280,7 +280,7 @@ def export_onnx(
     """
     require_onnx()
     from agents.env_ids import import_gym_packages
-    from agents.environment import vecnormalize_path
+    from agents.vec_envs import vecnormalize_path
 
     target = eval_target(path, which, env_id=env_id, algo=algo)
     if target.config is not None:

@@ -16,11 +16,11 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from agents.config import RunConfig
 from agents.env_ids import check_env_id
-from agents.environment import make_env
 from agents.evaluate import EvalResult, action_digest
 from agents.export import require_onnx
 from agents.focus_stats import summarize_report
 from agents.observations import observations_with_relevance, stack_obs
+from agents.vec_envs import make_env
 from policies.report import AttentionReport, normalized_entropy
 
 

@@ -52,13 +52,29 @@ def collect_probe(env: gym.Env, size: int = 64, seed: int = 0, stride: int = 8, 
             keep_frame = len(observations) in pictured
             observations.append(obs)
             relevant.append(as_relevant(info))
-            frames.append(env.render() if renders and keep_frame else None)
+            frame = None
+            if renders and keep_frame:
+                frame = _render_or_none(env)
+                renders = frame is not None
+            frames.append(frame)
             positions.append(positions_of() if positions_of is not None and keep_frame else None)
         obs, _, terminated, truncated, info = env.step(env.action_space.sample())
         if terminated or truncated:
             obs, info = env.reset()
         step += 1
     return Probe(stack_obs(observations), relevant, frames, positions)
+
+
+def _render_or_none(env: gym.Env) -> np.ndarray | None:
+    """``env.render()``, or None when the renderer's package is missing (CartPole without pygame).
+
+    Gymnasium's classic-control envs accept ``render_mode="rgb_array"`` and import pygame only at the first
+    ``render()``; without it (a core install) the probe goes on without frames.
+    """
+    try:
+        return env.render()
+    except (gym.error.DependencyNotInstalled, ImportError):
+        return None
 
 
 def make_probe_env(spec: gym.envs.registration.EnvSpec) -> gym.Env:

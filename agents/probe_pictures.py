@@ -6,9 +6,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from agents.drawing import heatmap_image, scene_with_attention, stack_panels, text_strip, tile_horizontally
 from agents.observations import index_obs
 from agents.probe import Probe, picture_indices
-from agents.visualize import heatmap_image, scene_with_attention, stack_panels, text_strip, tile_horizontally
 from policies import AttentionReport
 
 

@@ -11,6 +11,7 @@ from agents.config import VEC_ENVS, RunConfig, check_types
 from agents.env_ids import check_env_id
 from agents.presets import load_preset, merge_sections
 from agents.signatures import accepted_kwargs, check_kwargs
+from envs.validation import check_int
 from policies import EXTRACTORS, FOCUS_METHODS
 from policies.registry import did_you_mean
 
@@ -29,8 +30,8 @@ def check_config(config: RunConfig) -> None:
         ("threads", 1),
     ):
         value = getattr(config, name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
-            raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= {low}.")
+        if value is not None:
+            check_int(name, value, low)
     if config.vec_env not in VEC_ENVS:
         raise ValueError(
             f"vec_env='{config.vec_env}' is invalid.{did_you_mean(config.vec_env, VEC_ENVS)} Use dummy or subproc."

@@ -21,7 +21,7 @@ from agents.algorithms import ALGORITHMS
 from agents.build import checked_model, policy_name, set_threads
 from agents.callbacks import NOT_SCALAR_FORMATS, AttentionLogCallback
 from agents.checkpoints import (
-    CheckpointCallback,
+    RunCheckpointCallback,
     SaveBestCallback,
     latest_checkpoint,
     read_best,
@@ -31,9 +31,8 @@ from agents.checkpoints import (
 )
 from agents.config import RunConfig
 from agents.env_ids import check_env_id
-from agents.environment import make_env, vecnormalize_path, wrap_normalize
 from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_model, read_config, read_config_file
-from agents.hparams import hparam_record
+from agents.hparams import hparam_record, log_hyperparameters
 from agents.resolution import check_config, resolve
 from agents.runs import (
     COMMAND_FILE,
@@ -47,6 +46,7 @@ from agents.runs import (
     write_json,
     write_yaml,
 )
+from agents.vec_envs import make_env, vecnormalize_path, wrap_normalize
 from policies import EXTRACTORS
 
 
@@ -173,11 +173,12 @@ def _learn(
     after_eval: BaseCallback | None = None,
 ) -> Run:
     """Train ``steps`` more steps with checkpoints and evaluations; save, evaluate, and return the run."""
-    callbacks: list[BaseCallback] = [CheckpointCallback(run_dir, config.save_freq)]
+    callbacks: list[BaseCallback] = [RunCheckpointCallback(run_dir, config.save_freq)]
     if config.attention_log_interval > 0:
         callbacks.insert(0, AttentionLogCallback(interval=config.attention_log_interval, methods=config.focus))
     if config.eval_freq > 0:
         callbacks.append(_eval_callback(model, config, run_dir, after_eval))
+    log_hyperparameters(model.logger, config.to_dict(), model.num_timesteps)
     interrupted = False
     start = time.perf_counter()
     try:

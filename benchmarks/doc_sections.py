@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: markdown tables, machine facts, and sections of docs/BENCHMARKS.md.
+"""Shared by the benchmark scripts: machine facts and sections of docs/BENCHMARKS.md (tables: ``agents.tables``).
 
 Each benchmark owns one section of ``docs/BENCHMARKS.md`` between its own start and end markers and replaces
 only that section, so several scripts can write into one document.
@@ -8,22 +8,9 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub markdown table, first column left-aligned and the others right-aligned.
-
-    Args:
-        header: column titles.
-        rows: cells, one sequence per row.
-    """
-    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def cpu_model() -> str:

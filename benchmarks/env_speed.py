@@ -34,10 +34,11 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from doc_sections import machine_facts, markdown_table, write_section
+from doc_sections import machine_facts, write_section
 
 import envs
 from agents import RunConfig, train
+from agents.tables import markdown_table
 from envs.wrappers import ShuffleParts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -29,12 +29,13 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
-from doc_sections import machine_facts, markdown_table, write_section
+from doc_sections import machine_facts, write_section
 
 import envs  # noqa: F401
 from agents import RunConfig, resolve
 from agents.build import checked_model
 from agents.export import export_model
+from agents.tables import markdown_table
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "BENCHMARKS.md"

@@ -40,7 +40,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from doc_sections import machine_facts, markdown_table, write_section
+from doc_sections import machine_facts, write_section
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -49,6 +49,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import envs
 from agents.build import DEFAULT_THREADS
 from agents.presets import load_preset
+from agents.tables import markdown_table
 from policies import AttentionExtractor, LatentAttentionExtractor
 
 ENV_ID = f"{envs.NAMESPACE}/FindTarget-v0"

@@ -37,12 +37,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from doc_sections import machine_facts, markdown_table, write_section
+from doc_sections import machine_facts, write_section
 from learning import ROWS as LEARNING_ROWS
-from learning import bootstrap_ci, register_bench_envs, run_config
+from learning import register_bench_envs, run_config
 
 import envs
 from agents import RunConfig, train
+from agents.statistics import mean_ci
+from agents.tables import markdown_table
 from policies import FOCUS_METHODS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -120,10 +122,10 @@ def run_one(row_key: str, seed: int, run_root: str, timesteps: int | None = None
     return result
 
 
-def mean_ci(runs: Sequence[dict[str, Any]], key: str) -> tuple[float, float, float] | None:
+def seed_stat(runs: Sequence[dict[str, Any]], key: str) -> tuple[float, float, float] | None:
     """``(mean, low, high)`` over the seeds that have ``key`` (None: none has it)."""
     values = [r[key] for r in runs if r.get(key) is not None and np.isfinite(r[key])]
-    return (float(np.mean(values)), *bootstrap_ci(values)) if values else None
+    return mean_ci(values) if values else None
 
 
 def fmt(stat: tuple[float, float, float] | None, spec: str = "{:.2f}") -> str:
@@ -142,10 +144,10 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         runs = [r for r in results if r["row"] == row.key]
         if not runs:
             continue
-        cells = [f"{row.label} ({len(runs)} seeds)", fmt(mean_ci(runs, "eval_success"), "{:.0%}")]
-        cells += [fmt(mean_ci(runs, f"{m}/relevant_mass")) for m in METHODS]
-        cells += [fmt(mean_ci(runs, f"{m}/spearman")) for m in SCORED]
-        cells += [fmt(mean_ci(runs, f"{m}/deletion_ratio"), "{:.1f}") for m in SCORED]
+        cells = [f"{row.label} ({len(runs)} seeds)", fmt(seed_stat(runs, "eval_success"), "{:.0%}")]
+        cells += [fmt(seed_stat(runs, f"{m}/relevant_mass")) for m in METHODS]
+        cells += [fmt(seed_stat(runs, f"{m}/spearman")) for m in SCORED]
+        cells += [fmt(seed_stat(runs, f"{m}/deletion_ratio"), "{:.1f}") for m in SCORED]
         rows.append(cells)
     per_seed = [
         [

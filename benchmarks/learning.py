@@ -43,10 +43,13 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from doc_sections import machine_facts, markdown_table, write_section
+from doc_sections import machine_facts, write_section
 
 import envs
 from agents import RunConfig, dry_run, load_preset, train
+from agents.monitor_files import read_monitor
+from agents.statistics import RESAMPLES, SOLVED_WINDOW, mean_ci, rolling_mean, steps_to_solve
+from agents.tables import markdown_table
 from envs.wrappers import ShuffleParts
 from policies.registry import did_you_mean
 
@@ -56,12 +59,8 @@ PLOT_NAME = "learning_curves.png"
 RESULTS_NAME = "learning_results.json"
 START_MARKER = "<!-- learning:start -->"
 END_MARKER = "<!-- learning:end -->"
-#: Training episodes in the rolling mean that decides "solved" (SB3's ``ep_rew_mean`` window).
-SOLVED_WINDOW = 100
 #: Points of the learning curves kept per run (in the JSON and the plot).
 CURVE_POINTS = 50
-#: Bootstrap resamples for the confidence intervals.
-BOOTSTRAP_RESAMPLES = 10_000
 #: Attention is logged to tensorboard every this many steps (the default, every rollout, costs on CartPole).
 ATTENTION_LOG_INTERVAL = 10_000
 #: ``FindTarget`` with its rows shuffled again at every step by ``envs.wrappers.ShuffleParts``.
@@ -185,47 +184,6 @@ def run_config(row: Row, extractor: str, seed: int, timesteps: int, run_root: st
 
 
 # ---------------------------------------------------------------------------------------------- learning curves
-def read_monitor(monitor_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Training episodes of all envs of a run, in the order they ended: ``(timestep at the end, return)``.
-
-    The timestep of an episode is the sum of the lengths of every episode that ended before it (as SB3's
-    ``results_plotter`` counts), so it lags the true step count by the unfinished episodes.
-    """
-    ends, returns, lengths = [], [], []
-    for path in sorted(monitor_dir.glob("*.monitor.csv")):
-        lines = path.read_text().splitlines()
-        header = lines[1].split(",")  # lines[0] is SB3's "#{json}" comment
-        col_r, col_l, col_t = header.index("r"), header.index("l"), header.index("t")
-        for line in lines[2:]:
-            cells = line.split(",")
-            returns.append(float(cells[col_r]))
-            lengths.append(int(cells[col_l]))
-            ends.append(float(cells[col_t]))
-    order = np.argsort(np.asarray(ends), kind="stable")
-    steps = np.cumsum(np.asarray(lengths, dtype=np.int64)[order])
-    return steps, np.asarray(returns, dtype=np.float64)[order]
-
-
-def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the last ``window`` values (fewer at the start) at each index."""
-    sums = np.cumsum(np.concatenate([[0.0], values]))
-    idx = np.arange(1, len(values) + 1)
-    start = np.maximum(idx - window, 0)
-    return (sums[idx] - sums[start]) / (idx - start)
-
-
-def steps_to_solve(steps: np.ndarray, returns: np.ndarray, solved: float, window: int = SOLVED_WINDOW) -> int | None:
-    """First timestep at which the mean of the last ``window`` episodes reaches ``solved`` (None: never).
-
-    Only full windows count, so a lucky first episode does not count as solved.
-    """
-    if len(returns) < window:
-        return None
-    means = rolling_mean(returns, window)[window - 1 :]
-    hit = np.flatnonzero(means >= solved)
-    return int(steps[window - 1 + hit[0]]) if hit.size else None
-
-
 def curve(steps: np.ndarray, returns: np.ndarray, timesteps: int, points: int = CURVE_POINTS) -> list[float | None]:
     """The rolling training return (last 100 episodes) at ``points`` evenly spaced timesteps up to the budget."""
     means = rolling_mean(returns, SOLVED_WINDOW)
@@ -245,7 +203,8 @@ def run_one(
     register_bench_envs()
     row = ROWS[row_key]
     run = train(run_config(row, extractor, seed, timesteps, run_root, eval_episodes))
-    steps, returns = read_monitor(run.path / "monitor")
+    episodes = read_monitor(run.path / "monitor")
+    steps, returns = episodes.steps, episodes.returns
     evaluation = run.evaluation
     attention = (evaluation.attention or {}) if evaluation is not None else {}
     return {
@@ -266,18 +225,6 @@ def run_one(
 
 
 # ---------------------------------------------------------------------------------------------- statistics
-def bootstrap_ci(values: Sequence[float], seed: int = 0, confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of ``values`` (resampled with replacement)."""
-    data = np.asarray(values, dtype=np.float64)
-    if data.size == 1:
-        return float(data[0]), float(data[0])
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, data.size, size=(BOOTSTRAP_RESAMPLES, data.size))].mean(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 @dataclass
 class Summary:
     """One (row, extractor) over its seeds."""
@@ -291,9 +238,7 @@ class Summary:
     def mean_ci(self, key: str) -> tuple[float, float, float] | None:
         """``(mean, ci_low, ci_high)`` over seeds, or None when nothing is known."""
         values = self.values(key)
-        if not values:
-            return None
-        return (float(np.mean(values)), *bootstrap_ci(values))
+        return mean_ci(values) if values else None
 
     def solved_at(self) -> tuple[float | None, int]:
         """Median steps to solve over seeds (None when more than half never solved) and how many solved."""
@@ -506,7 +451,7 @@ def render_section(data: dict[str, Any], out: Path, plot: Path) -> str:
         f"Budgets (steps per run): {budgets}.\n\n"
         "- **final return / success**: the final deterministic evaluation of each run "
         f"({data['eval_episodes']} episodes on seeds training never used), averaged over seeds; in brackets a 95% "
-        f"percentile bootstrap CI of that mean over the seeds ({BOOTSTRAP_RESAMPLES:,} resamples). With so few "
+        f"percentile bootstrap CI of that mean over the seeds ({RESAMPLES:,} resamples). With so few "
         "seeds the CI is coarse: it never reaches outside the seeds' range, and a line with one seed has none "
         "(shown as `[x, x]`).\n"
         "- **steps to solved**: the first timestep at which the mean return of the last 100 training episodes "

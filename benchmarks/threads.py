@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from doc_sections import machine_facts, markdown_table, write_section
+from doc_sections import machine_facts, write_section
 
 from agents import RunConfig, resolve
 from agents.build import checked_model
-from agents.environment import make_env
+from agents.tables import markdown_table
+from agents.vec_envs import make_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "BENCHMARKS.md"

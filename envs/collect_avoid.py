@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from envs.entities import entity_set_space
-from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, check_render_mode, draw_disc, draw_ring
-from envs.validation import check_action, check_difficulty, check_int, check_number
+from envs.arena import ArenaEnv
+from envs.rendering import DISTRACTOR, TARGET, draw_disc, draw_ring
+from envs.validation import check_difficulty, check_int, check_number
 
 #: Names of the entity-row columns, in order.
 FEATURES: tuple[str, ...] = ("dx", "dy", "vx", "vy", "is_target", "is_hazard", "presence")
-_VEL = slice(2, 4)
-_IS_TARGET, _IS_HAZARD, _PRESENT = 4, 5, 6
-
-# Action index -> (dx, dy) unit move.
-_MOVES = np.array([[0, 0], [0, 1], [0, -1], [-1, 0], [1, 0]], dtype=np.float64)
+# Columns of ``CollectAvoidEnv._flags``: the last three features.
+_IS_TARGET, _IS_HAZARD, _PRESENT = 0, 1, 2
 
 #: ``difficulty`` -> (hazard_speed, hazard_radius).
 DIFFICULTIES: dict[int, tuple[float, float]] = {0: (0.0, 0.06), 1: (0.01, 0.06), 2: (0.02, 0.08)}
@@ -31,7 +26,7 @@ _CANDIDATES = 256
 _TRIES = 50
 
 
-class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
+class CollectAvoidEnv(ArenaEnv):
     """Collect ``n_targets`` targets and avoid ``n_hazards`` hazards, seen as rows of a shuffled entity set.
 
     ## Description
@@ -111,8 +106,6 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
     - v0: first version.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
-
     def __init__(
         self,
         n_targets: int = 3,
@@ -145,7 +138,6 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
             ("reach", reach, 0.0, 0.5, True),
         ):
             check_number(name, value, low, high, low_open=low_open)
-        check_render_mode(render_mode, self.metadata["render_modes"])
         self.n_targets = int(n_targets)
         self.n_hazards = int(n_hazards)
         self.n_entities = self.n_targets + self.n_hazards
@@ -154,22 +146,10 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
         self.hazard_radius = float(hazard_radius)
         self.hazard_penalty = float(hazard_penalty)
         self.shaping = float(shaping)
-        self.step_size = float(step_size)
         self.reach = float(reach)
-        self.render_mode = render_mode
-
-        self.observation_space, part_names = entity_set_space(self.n_entities, len(FEATURES))
-        self.action_space = spaces.Discrete(len(_MOVES))
-        #: Names of the parts (rows) of an observation, as attention reports name them.
-        self.part_names = part_names
-
-        self._agent = np.zeros(2)
-        self._positions = np.zeros((self.n_entities, 2))  # (N, 2) arena coordinates, rows as observed
-        self._velocities = np.zeros((self.n_entities, 2))  # (N, 2) per step; zero for targets
+        self._init_arena(self.n_entities, 3, step_size, render_mode)  # flags: is_target, is_hazard, presence
         self._remaining = np.zeros(self.n_entities, dtype=bool)  # (N,) targets not yet collected
         self._hazard_rows = np.zeros(0, dtype=np.int64)  # (n_hazards,)
-        self._columns = np.zeros((self.n_entities, len(FEATURES)), dtype=np.float32)  # (N, 7): vx..presence
-        self._present = np.zeros((self.n_entities, 1))  # (N, 1) presence as a float column
         self._distance = 0.0  # distance to the nearest remaining target
         self._relevant = np.zeros(1, dtype=np.int64)
 
@@ -199,69 +179,43 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
         )
         self._remaining[:] = False
         self._remaining[target_rows] = True
-        self._columns[:] = 0.0
-        self._columns[:, _PRESENT] = 1.0
-        self._columns[target_rows, _IS_TARGET] = 1.0
-        self._columns[self._hazard_rows, _IS_HAZARD] = 1.0
-        self._columns[:, _VEL] = np.clip(self._velocities * 10.0, -1.0, 1.0)
-        self._present[:] = 1.0
+        self._flags[:] = 0.0
+        self._flags[:, _PRESENT] = 1.0
+        self._flags[target_rows, _IS_TARGET] = 1.0
+        self._flags[self._hazard_rows, _IS_HAZARD] = 1.0
         rel = self._positions - self._agent
         dist = np.sqrt(rel[:, 0] ** 2 + rel[:, 1] ** 2)
         self._distance = float(dist[self._remaining].min())
         self._relevant = self._relevant_parts(dist, self._remaining)
-        return self._observation(rel), self._info(success=False)
+        return self._rows(rel), self._info(success=False)
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move the agent and the hazards; collect the targets in reach; end on contact with a hazard."""
-        check_action(action, self.action_space)
-        self._agent = np.clip(self._agent + self.step_size * _MOVES[int(action)], 0.0, 1.0)
-        if self.hazard_speed > 0:
-            self._move_hazards()
+        self._move(action, drifting=self.hazard_speed > 0)  # targets have zero velocity
         rel = self._positions - self._agent  # (N, 2)
         dist = np.sqrt(rel[:, 0] ** 2 + rel[:, 1] ** 2)  # (N,)
         collected = self._remaining & (dist <= self.reach)  # (N,)
         n_collected = int(collected.sum())
         if n_collected:
             self._remaining = self._remaining & ~collected
-            self._columns[collected] = 0.0
-            self._present[collected] = 0.0
+            self._flags[collected] = 0.0
         hit = self.n_hazards > 0 and bool((dist[self._hazard_rows] <= self.hazard_radius).any())
         distance = float(dist[self._remaining].min()) if self._remaining.any() else 0.0
         reward = n_collected + self.shaping * (self._distance - distance) - (self.hazard_penalty if hit else 0.0)
         self._distance = distance
         cleared = not self._remaining.any()
         self._relevant = self._relevant_parts(dist, collected if cleared else self._remaining)
-        return self._observation(rel), float(reward), cleared or hit, False, self._info(success=cleared and not hit)
+        return self._rows(rel), float(reward), cleared or hit, False, self._info(success=cleared and not hit)
 
-    def render(self) -> np.ndarray | None:
-        """Return an ``(128, 128, 3)`` uint8 picture of the arena when ``render_mode="rgb_array"``.
-
-        Remaining targets are green, hazards red with a ring at their contact distance, the agent blue.
-        """
-        if self.render_mode != "rgb_array":
-            return None
-        canvas = blank_canvas(128)
+    def _draw_entities(self, canvas: np.ndarray) -> None:
+        """Remaining targets in green, hazards in red with a ring at their contact distance."""
         for row in self._hazard_rows:
             draw_disc(canvas, self._positions[row], self.hazard_radius * 0.7, DISTRACTOR)
             draw_ring(canvas, self._positions[row], self.hazard_radius, 0.015, DISTRACTOR)
         for row in np.flatnonzero(self._remaining):
             draw_disc(canvas, self._positions[row], self.reach * 0.6, TARGET)
-        draw_disc(canvas, self._agent, 0.035, AGENT)
-        return canvas
 
     # ------------------------------------------------------------------ helpers
-    def entity_positions(self) -> np.ndarray:
-        """``(N, 2)`` arena positions of the rows as observed (collected targets keep their last position)."""
-        return self._positions.copy()
-
-    def entity_velocities(self) -> np.ndarray:
-        """``(N, 2)`` per-step velocities of the rows as observed (zero for targets)."""
-        return self._velocities.copy()
-
-    def agent_position(self) -> np.ndarray:
-        """``(2,)`` arena position of the agent."""
-        return self._agent.copy()
-
     def target_rows(self) -> np.ndarray:
         """``int64`` rows of the targets not yet collected, ascending."""
         return np.flatnonzero(self._remaining).astype(np.int64)
@@ -324,14 +278,6 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
                 return None
         return None
 
-    def _move_hazards(self) -> None:
-        self._positions += self._velocities  # targets have zero velocity
-        out = (self._positions < 0.0) | (self._positions > 1.0)  # (N, 2)
-        if out.any():
-            self._velocities[out] *= -1.0
-            np.clip(self._positions, 0.0, 1.0, out=self._positions)
-            self._columns[:, _VEL] = np.clip(self._velocities * 10.0, -1.0, 1.0)
-
     def _relevant_parts(self, dist: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """The nearest row among ``targets`` (a (N,) mask), then the ``k_hazards`` nearest hazard rows."""
         target = int(np.argmin(np.where(targets, dist, np.inf)))
@@ -342,11 +288,6 @@ class CollectAvoidEnv(gym.Env[np.ndarray, np.int64]):
             return np.array([target, self._hazard_rows[np.argmin(hazard_dist)]], dtype=np.int64)
         nearest = self._hazard_rows[np.argsort(hazard_dist, kind="stable")[: self.k_hazards]]
         return np.concatenate([[target], nearest]).astype(np.int64)
-
-    def _observation(self, rel: np.ndarray) -> np.ndarray:
-        obs = self._columns.copy()  # (N, 7)
-        obs[:, :2] = rel * self._present  # collected targets stay exactly zero
-        return obs
 
     def _info(self, success: bool) -> dict[str, Any]:
         return {

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from envs.entities import entity_set_space
-from envs.rendering import AGENT, DISTRACTOR, TARGET, blank_canvas, check_render_mode, draw_disc, draw_ring
-from envs.validation import check_action, check_difficulty, check_int, check_number
+from envs.arena import ArenaEnv
+from envs.rendering import DISTRACTOR, TARGET, draw_disc, draw_ring
+from envs.validation import check_difficulty, check_int, check_number
 
 #: Names of the entity-row columns, in order.
 FEATURES: tuple[str, ...] = ("dx", "dy", "vx", "vy", "marked", "is_target", "presence")
 # Columns of ``FindTargetEnv._flags``: the last three features.
 _MARKED, _IS_TARGET, _PRESENT = 0, 1, 2
 
-# Action index -> (dx, dy) unit move.
-_MOVES = np.array([[0, 0], [0, 1], [0, -1], [-1, 0], [1, 0]], dtype=np.float64)
-
 #: ``difficulty`` -> (lookalike_fraction, distractor_speed, min_entities as a fraction of n_entities).
 DIFFICULTIES: dict[int, tuple[float, float, float]] = {0: (0.0, 0.0, 1.0), 1: (0.5, 0.0, 1.0), 2: (0.5, 0.02, 0.5)}
 
 
-class FindTargetEnv(gym.Env[np.ndarray, np.int64]):
+class FindTargetEnv(ArenaEnv):
     """Walk to the target among ``n_entities`` rows of an entity set whose order is shuffled each episode.
 
     ## Description
@@ -87,8 +82,6 @@ class FindTargetEnv(gym.Env[np.ndarray, np.int64]):
     - v0: first version.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
-
     def __init__(
         self,
         n_entities: int = 8,
@@ -112,24 +105,12 @@ class FindTargetEnv(gym.Env[np.ndarray, np.int64]):
         check_number("distractor_speed", distractor_speed, 0.0, 0.1)
         check_number("step_size", step_size, 0.0, 0.5, low_open=True)
         check_number("target_radius", target_radius, 0.0, 0.5, low_open=True)
-        check_render_mode(render_mode, self.metadata["render_modes"])
         self.n_entities = int(n_entities)
         self.min_entities = int(min_entities)
         self.lookalike_fraction = float(lookalike_fraction)
         self.distractor_speed = float(distractor_speed)
-        self.step_size = float(step_size)
         self.target_radius = float(target_radius)
-        self.render_mode = render_mode
-
-        self.observation_space, part_names = entity_set_space(self.n_entities, len(FEATURES))
-        self.action_space = spaces.Discrete(len(_MOVES))
-        #: Names of the parts (rows) of an observation, as attention reports name them.
-        self.part_names = part_names
-
-        self._agent = np.zeros(2)
-        self._positions = np.zeros((self.n_entities, 2))  # (N, 2) arena coordinates, rows as observed
-        self._velocities = np.zeros((self.n_entities, 2))  # (N, 2) per step
-        self._flags = np.zeros((self.n_entities, 3), dtype=np.float32)  # (N, 3): marked, is_target, presence
+        self._init_arena(self.n_entities, 3, step_size, render_mode)  # flags: marked, is_target, presence
         self._target_row = 0
         self._distance = 0.0
 
@@ -163,61 +144,27 @@ class FindTargetEnv(gym.Env[np.ndarray, np.int64]):
         self._flags[rows, _MARKED] = lookalike
         self._flags[rows, _PRESENT] = 1.0
         self._distance = float(np.linalg.norm(target - self._agent))
-        return self._observation(), self._info(success=False)
+        return self._rows(), self._info(success=False)
 
     def step(self, action: np.int64) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move the agent and the distractors; reward progress towards the target and +1 on reaching it."""
-        check_action(action, self.action_space)
-        self._agent = np.clip(self._agent + self.step_size * _MOVES[int(action)], 0.0, 1.0)
-        if self.distractor_speed > 0:
-            self._move_distractors()
+        self._move(action, drifting=self.distractor_speed > 0)  # the target and padding rows stay put
         distance = float(np.linalg.norm(self._positions[self._target_row] - self._agent))
         reward = self._distance - distance
         self._distance = distance
         success = distance <= self.target_radius
         if success:
             reward += 1.0
-        return self._observation(), float(reward), success, False, self._info(success=success)
+        return self._rows(), float(reward), success, False, self._info(success=success)
 
-    def render(self) -> np.ndarray | None:
-        """Return an ``(128, 128, 3)`` uint8 picture of the arena when ``render_mode="rgb_array"``.
-
-        The target is green, distractors red; look-alikes carry the target's green ring.
-        """
-        if self.render_mode != "rgb_array":
-            return None
-        canvas = blank_canvas(128)
+    def _draw_entities(self, canvas: np.ndarray) -> None:
+        """The target in green, distractors in red; look-alikes carry the target's green ring."""
         for row in np.flatnonzero(self._flags[:, _PRESENT]):
             color = TARGET if row == self._target_row else DISTRACTOR
             draw_disc(canvas, self._positions[row], self.target_radius * 0.6, color)
             if self._flags[row, _MARKED] and row != self._target_row:
                 draw_ring(canvas, self._positions[row], self.target_radius * 0.75, 0.02, TARGET)
-        draw_disc(canvas, self._agent, 0.035, AGENT)
-        return canvas
 
     # ------------------------------------------------------------------ helpers
-    def entity_positions(self) -> np.ndarray:
-        """``(N, 2)`` arena positions of the rows as observed (padding rows at the origin)."""
-        return self._positions.copy()
-
-    def agent_position(self) -> np.ndarray:
-        """``(2,)`` arena position of the agent."""
-        return self._agent.copy()
-
-    def _move_distractors(self) -> None:
-        moving = self._flags[:, _PRESENT].astype(bool)
-        moving[self._target_row] = False
-        self._positions[moving] += self._velocities[moving]
-        for axis in range(2):
-            out = moving & ((self._positions[:, axis] < 0.0) | (self._positions[:, axis] > 1.0))
-            self._velocities[out, axis] *= -1.0
-            self._positions[out, axis] = np.clip(self._positions[out, axis], 0.0, 1.0)
-
-    def _observation(self) -> np.ndarray:
-        present = self._flags[:, _PRESENT : _PRESENT + 1]  # (N, 1)
-        rel = (self._positions - self._agent) * present  # padding rows stay exactly zero
-        vel = np.clip(self._velocities * 10.0, -1.0, 1.0)
-        return np.concatenate([rel, vel, self._flags], axis=1, dtype=np.float32)  # (N, 7)
-
     def _info(self, success: bool) -> dict[str, Any]:
         return {"relevant_parts": np.array([self._target_row], dtype=np.int64), "is_success": bool(success)}

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from envs.validation import check_int
 from policies.registry import Registry
 
 #: Attention with at most ``embed_dim / FOLD_RATIO`` queries (readouts) folds the key and value projections
@@ -37,16 +38,10 @@ SCORES.register("general", "q^T W k/sqrt(d) (Luong, bilinear); fused fast path")
 SCORES.register("additive", "v^T tanh(q + k) (Bahdanau); memory grows as queries x parts")
 
 
-def check_positive_int(name: str, value: object, minimum: int = 1) -> None:
-    """Raise ``ValueError`` unless ``value`` is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= {minimum}.")
-
-
 def check_heads(embed_dim: int, num_heads: int) -> None:
     """Raise ``ValueError`` unless ``embed_dim`` splits evenly into ``num_heads`` heads."""
-    check_positive_int("num_heads", num_heads)
-    check_positive_int("embed_dim", embed_dim)
+    check_int("num_heads", num_heads, 1)
+    check_int("embed_dim", embed_dim, 1)
     if embed_dim % num_heads != 0:
         lower = embed_dim - embed_dim % num_heads
         hint = f"embed_dim={lower} or {lower + num_heads}" if lower else f"embed_dim={num_heads}"
@@ -74,8 +69,9 @@ def safe_key_mask(mask: torch.Tensor) -> torch.Tensor:
 def keep_top_k(weights: torch.Tensor, key_mask: torch.Tensor, k: int) -> torch.Tensor:
     """Hard attention: keep the ``k`` parts with the most (head- and query-averaged) weight, renormalised.
 
-    The selection is discrete, but the kept weights are the soft ones rescaled, so gradients flow through
-    them (AttentionAgent-style top-k with a differentiable relaxation).
+    The selection is discrete. The forward pass uses the kept weights renormalised to sum to 1; the backward
+    pass is straight-through: it differentiates the kept *soft* weights (not renormalised), so the scores
+    learn for every ``k``. Renormalising alone would give ``k = 1`` a constant weight of 1 and no gradient.
 
     Args:
         weights: ``(B, H, Q, N)`` soft attention weights.
@@ -89,8 +85,9 @@ def keep_top_k(weights: torch.Tensor, key_mask: torch.Tensor, k: int) -> torch.T
     k = min(k, weights.shape[-1])
     chosen = importance.topk(k, dim=-1).indices  # (B, k)
     keep = torch.zeros_like(key_mask).scatter(1, chosen, torch.ones_like(chosen, dtype=torch.bool)) & key_mask  # (B, N)
-    kept = weights * keep[:, None, None, :]
-    return kept / kept.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    kept = weights * keep[:, None, None, :]  # (B, H, Q, N)
+    hard = kept / kept.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    return hard.detach() + (kept - kept.detach())  # value: hard; gradient: the kept soft weights
 
 
 class MultiHeadAttention(nn.Module):
@@ -108,7 +105,7 @@ class MultiHeadAttention(nn.Module):
         check_heads(embed_dim, num_heads)
         SCORES.get(score)
         if top_k is not None:
-            check_positive_int("top_k", top_k)
+            check_int("top_k", top_k, 1)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads

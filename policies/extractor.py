@@ -10,13 +10,13 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from envs.validation import check_int
 from policies.attention import (
     MultiHeadAttention,
     TransformerBlock,
     attention_rollout,
     capture_attention,
     check_heads,
-    check_positive_int,
 )
 from policies.readouts import READOUTS, check_top_k
 from policies.tokenizers import make_tokenizer
@@ -112,8 +112,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         patch_embed: str | None = None,
         feature_names: Sequence[str] | None = None,
     ) -> None:
-        check_positive_int("features_dim", features_dim)
-        check_positive_int("num_layers", num_layers, minimum=0)
+        check_int("features_dim", features_dim, 1)
+        check_int("num_layers", num_layers, 0)
         check_heads(embed_dim, num_heads)
         readout_cls = READOUTS.get(pooling)
         check_top_k(pooling.lower(), top_k)

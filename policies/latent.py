@@ -6,7 +6,8 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from policies.attention import MultiHeadAttention, check_positive_int
+from envs.validation import check_int
+from policies.attention import MultiHeadAttention
 from policies.extractor import AttentionExtractor, check_top_k_fits
 
 
@@ -32,7 +33,7 @@ class LatentAttentionExtractor(AttentionExtractor):
     readout_reads_parts = False
 
     def __init__(self, observation_space: gym.Space, num_latents: int = 8, **kwargs: object) -> None:
-        check_positive_int("num_latents", num_latents)
+        check_int("num_latents", num_latents, 1)
         super().__init__(observation_space, **kwargs)
         check_top_k_fits(kwargs.get("top_k"), num_latents, "latents")
         self.latents = nn.Parameter(torch.randn(1, num_latents, self.embed_dim) * 0.02)  # (1, M, D)

@@ -135,15 +135,9 @@ def test_terminal_observation_goes_with_its_info():
     assert next(observations_with_relevance(new_obs, [{}, {}], np.zeros(2, bool)))[1] is None
 
 
-def test_train_and_evaluate_from_python(tmp_path):
-    config = RunConfig(
-        run_root=str(tmp_path),
-        timesteps=256,
-        n_envs=2,
-        eval_episodes=2,
-        progress_bar=False,
-        hyperparams={"n_steps": 128, "batch_size": 64, "n_epochs": 1},
-    )
+def test_train_and_evaluate_from_python(tmp_path, tiny_config):
+    config = tiny_config(tmp_path, timesteps=256, n_envs=2, eval_episodes=2, eval_freq=10_000,
+                         hyperparams={"n_steps": 128, "batch_size": 64, "n_epochs": 1})  # fmt: skip
     run = agents.train(config)
     assert run.path.is_dir() and run.model_path.is_file() and not run.interrupted
     assert run.evaluation.episodes == 2 and 0.0 <= run.evaluation.attention["relevant_mass"] <= 1.0
@@ -188,23 +182,11 @@ def test_sigint_saves_a_loadable_model(tmp_path):
     assert 0 < model.num_timesteps < 1_000_000
 
 
-def test_image_env_trains_evaluates_and_reloads(tmp_path):
+def test_image_env_trains_evaluates_and_reloads(tmp_path, tiny_config):
     # SB3 trains image envs through VecTransposeImage: the model holds Box(3, 48, 48) while the env gives
     # Box(48, 48, 3); evaluation must accept that (and still reject a real mismatch).
-    run = agents.train(
-        RunConfig(
-            env="attn/PatchFind-v0",
-            run_root=str(tmp_path),
-            timesteps=64,
-            n_envs=1,
-            eval_episodes=1,
-            eval_freq=0,
-            eval_deterministic=False,
-            progress_bar=False,
-            threads=1,
-            hyperparams={"n_steps": 64, "batch_size": 64, "n_epochs": 1},
-        )
-    )
+    config = tiny_config(tmp_path, env="attn/PatchFind-v0", timesteps=64, eval_episodes=1, eval_deterministic=False)
+    run = agents.train(config)
     assert run.evaluation is not None and run.evaluation.deterministic is False
     assert agents.evaluate(run.path, episodes=1, write=False).episodes == 1
     with pytest.raises(ValueError, match=r"trained on Box\(3, 48, 48\), this env gives Box\(40, 40, 3\)"):

@@ -147,19 +147,8 @@ def test_config_file_that_is_not_yaml(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("small")
-    run = agents.train(
-        RunConfig(
-            run_root=str(root),
-            timesteps=32,
-            n_envs=1,
-            eval_episodes=0,
-            eval_freq=0,
-            progress_bar=False,
-            hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1},
-        )
-    )
+def small_run(tmp_path_factory, tiny_config):
+    run = agents.train(tiny_config(tmp_path_factory.mktemp("small")))
     return run.path
 
 

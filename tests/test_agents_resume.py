@@ -94,19 +94,8 @@ def test_resume_carries_the_replay_buffer(tmp_path, capsys):
     assert run.model.replay_buffer.size() == 160  # 96 carried over + 64 new transitions
 
 
-def test_resume_carries_vecnormalize_statistics(tmp_path):
-    config = RunConfig(
-        env="CartPole-v1",
-        run_root=str(tmp_path),
-        timesteps=128,
-        n_envs=2,
-        normalize=True,
-        eval_episodes=0,
-        eval_freq=0,
-        save_freq=64,
-        progress_bar=False,
-        hyperparams={"n_steps": 32, "batch_size": 32, "n_epochs": 1},
-    )
+def test_resume_carries_vecnormalize_statistics(tmp_path, tiny_config):
+    config = tiny_config(tmp_path, env="CartPole-v1", timesteps=128, n_envs=2, normalize=True, save_freq=64)
     run = agents.train(config)
     count = run.model.get_vec_normalize_env().obs_rms.count
     resumed = agents.resume(run.path, timesteps=192)

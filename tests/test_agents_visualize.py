@@ -14,29 +14,25 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 import agents
 import envs  # noqa: F401
+from agents import learning_curves
+from agents.eval_video import has_moviepy, record_video
 from agents.focus_stats import format_focus_table, summarize_report
-from agents.plotting import plot_runs
+from agents.learning_curves import plot_runs
 from agents.probe import collect_probe
 from agents.probe_pictures import attention_pictures
 from agents.resolution import resolve
-from agents.video import has_moviepy, record_video
 from policies import AttentionReport, attention_report
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY_PPO = {"n_steps": 64, "batch_size": 64, "n_epochs": 1}
-
-
-def tiny_config(tmp_path: Path, **changes) -> agents.RunConfig:
-    values = dict(
-        run_root=str(tmp_path),
-        timesteps=768,
-        n_envs=2,
-        eval_episodes=2,
-        progress_bar=False,
-        attention_log_interval=300,
-        hyperparams=TINY_PPO,
-    )
-    return agents.RunConfig(**{**values, **changes})
+#: The module's run: 768 steps on 2 envs, attention logged every 300 steps, a final evaluation of 2 episodes.
+VISUALIZE_RUN = dict(
+    timesteps=768,
+    n_envs=2,
+    eval_episodes=2,
+    eval_freq=10_000,
+    attention_log_interval=300,
+    hyperparams={"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+)
 
 
 def events_of(run_dir: Path) -> EventAccumulator:
@@ -46,9 +42,9 @@ def events_of(run_dir: Path) -> EventAccumulator:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> agents.Run:
+def run(tmp_path_factory, tiny_config) -> agents.Run:
     """PPO + attention on FindTarget: 2 envs x 64 steps per rollout, 768 steps, attention every 300 steps."""
-    return agents.train(tiny_config(tmp_path_factory.mktemp("visualize")))
+    return agents.train(tiny_config(tmp_path_factory.mktemp("visualize"), **VISUALIZE_RUN))
 
 
 def test_scalars_follow_the_interval(run):
@@ -105,6 +101,16 @@ def test_focus_histogram(run):
     assert histogram.sum == pytest.approx(128, rel=1e-4)  # each observation's focus sums to 1
 
 
+def test_hyperparameters_table_when_training_starts(run):
+    events = events_of(run.path)
+    (text,) = events.Tensors("hyperparameters/text_summary")
+    table = text.tensor_proto.string_val[0].decode()
+    assert text.step == 0 and table.startswith("| parameter | value |\n|---|---|\n")
+    assert "| hyperparams/n_steps | 64 |" in table and "| extractor | attention |" in table
+    header = (run.path / "progress.csv").read_text().splitlines()[0].split(",")  # the table adds no CSV row
+    assert "time/fps" in header  # steps per second: SB3's own scalar
+
+
 def test_hparams_with_eval_metrics(run):
     events = events_of(run.path)
     content = events.PluginTagToContent("hparams")
@@ -118,8 +124,9 @@ def test_hparams_with_eval_metrics(run):
     assert metrics <= set(events.Tags()["scalars"])  # tensorboard reads the metric values from the scalars
 
 
-def test_no_attention_log_when_off(tmp_path):
-    run = agents.train(tiny_config(tmp_path, timesteps=128, eval_episodes=0, attention_log_interval=0))
+def test_no_attention_log_when_off(tmp_path, tiny_config):
+    run = agents.train(tiny_config(tmp_path, **{**VISUALIZE_RUN, "timesteps": 128, "eval_episodes": 0,
+                                                "attention_log_interval": 0}))  # fmt: skip
     tags = events_of(run.path).Tags()
     assert not any(t.startswith("attention/") for t in tags["scalars"]) and not tags["images"]
 
@@ -149,6 +156,20 @@ def test_same_seed_same_probe():
     second = collect_probe(gym.make("attn/FindTarget-v0"), size=8, seed=1)
     np.testing.assert_array_equal(first.observations, second.observations)
     assert [r.tolist() for r in first.relevant] == [r.tolist() for r in second.relevant]
+
+
+def test_probe_without_a_renderer_goes_on_without_frames(monkeypatch):
+    env = gym.make("CartPole-v1", render_mode="rgb_array")
+    calls = []
+
+    def missing_pygame():  # what CartPole's render raises on a core install (no pygame)
+        calls.append(1)
+        raise gym.error.DependencyNotInstalled("pygame is not installed")
+
+    monkeypatch.setattr(env, "render", missing_pygame)
+    probe = collect_probe(env, size=8, seed=0, stride=1)
+    assert probe.observations.shape == (8, 4) and probe.frames == [None] * 8
+    assert len(calls) == 1  # tried once, then no more
 
 
 def test_focus_table_names_relevance():
@@ -199,7 +220,7 @@ def test_video_has_a_frame_per_step(run, tmp_path, suffix):
 
 
 def test_video_falls_back_to_gif_without_moviepy(run, tmp_path, monkeypatch):
-    monkeypatch.setattr("agents.video.has_moviepy", lambda: False)
+    monkeypatch.setattr("agents.eval_video.has_moviepy", lambda: False)
     video = record_video(run.model, run.config.env, tmp_path / "eval.mp4", run.config.env_kwargs, episodes=1)
     assert video.path == tmp_path / "eval.gif" and video.path.is_file()
     assert "MoviePy is not installed" in video.note and "attention-rl[video]" in video.note
@@ -212,15 +233,41 @@ def write_monitor(folder: Path, returns: list[float], length: int = 10) -> None:
     (folder / "0.monitor.csv").write_text("\n".join(lines) + "\n")
 
 
-def test_plot_groups_runs_by_label(tmp_path):
+def test_plot_groups_runs_by_label(tmp_path, monkeypatch):
+    figures = []
+
+    class RecordedFigure(learning_curves.Figure):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            figures.append(self)
+
+    monkeypatch.setattr(learning_curves, "Figure", RecordedFigure)
     rng = np.random.default_rng(0)
     for extractor, slope in (("attention", 1.0), ("mlp", 0.5)):
         for seed in range(3):
             run_dir = tmp_path / "runs" / "attn-FindTarget-v0" / f"ppo_{extractor}_s{seed}"
             write_monitor(run_dir / "monitor", list(slope * np.linspace(0, 1, 60) + 0.1 * rng.standard_normal(60)))
+            if extractor == "attention":  # its logged relevant mass gets a second panel
+                rows = [f"{64 * i},{0.1 * i if i % 2 else ''}" for i in range(1, 9)]
+                header = "time/total_timesteps,attention/relevant_mass"
+                (run_dir / "progress.csv").write_text("\n".join([header, *rows]))
     out = plot_runs([tmp_path / "runs"], tmp_path / "curves.png", window=5)
     with Image.open(out) as picture:
-        assert picture.format == "PNG" and picture.width > 300
+        assert picture.format == "PNG" and picture.size == (1100, 420)
+    returns, relevance = figures[0].axes
+    lines = {line.get_label(): line for line in returns.get_lines()}
+    assert set(lines) == {"ppo_attention (3 runs)", "ppo_mlp (3 runs)"}  # seeds pooled by label
+    for label, slope in (("ppo_attention (3 runs)", 1.0), ("ppo_mlp (3 runs)", 0.5)):
+        x, y = lines[label].get_xdata(), lines[label].get_ydata()
+        assert x[0] == 50 and x[-1] == 600  # episodes of 10 steps; the first full window of 5 ends at 50
+        assert y[-1] == pytest.approx(slope * np.linspace(0, 1, 60)[-5:].mean(), abs=0.1)
+        assert y[0] == pytest.approx(slope * np.linspace(0, 1, 60)[:5].mean(), abs=0.1)
+    bands = [band.get_paths()[0].vertices[:, 1] for band in returns.collections]  # one 95% band per group
+    assert len(bands) == 2 and all(band.max() - band.min() > 0.3 for band in bands)
+    assert "95% bootstrap band" in returns.get_title()
+    (line,) = relevance.get_lines()
+    assert line.get_label() == "ppo_attention" and (line.get_xdata()[0], line.get_xdata()[-1]) == (64, 448)
+    assert line.get_ydata()[-1] == pytest.approx(0.7)  # only the rows that logged it (64, 192, 320, 448)
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -254,14 +301,15 @@ def test_cli_plot_bad_input_says_one_line(tmp_path):
     assert len(lines) == 1 and "No monitor files under" in lines[0]
 
 
-def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, monkeypatch):
+def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, monkeypatch, tiny_config):
     # The policy learned on VecNormalize's observations: the video must feed it those, as evaluate does.
     from stable_baselines3 import PPO
 
+    from agents.eval_video import record_evaluation_video
     from agents.evaluate import eval_target
-    from agents.video import record_evaluation_video
 
-    run = agents.train(tiny_config(tmp_path, env="attn/CueMemory-v0", timesteps=256, eval_episodes=0, normalize=True))
+    changes = {"env": "attn/CueMemory-v0", "timesteps": 256, "eval_episodes": 0, "normalize": True}
+    run = agents.train(tiny_config(tmp_path, **{**VISUALIZE_RUN, **changes}))
     seen, predict = [], PPO.predict
 
     def spy(self, obs, *args, **kwargs):
@@ -280,13 +328,13 @@ def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, mon
 
 
 def test_evaluation_video_takes_env_kwargs_over_the_runs(run, tmp_path, monkeypatch):
-    from agents.video import record_evaluation_video
+    from agents.eval_video import record_evaluation_video
 
     made = []
 
     def record_video(model, env_id, out, env_kwargs, **kwargs):
         made.append(env_kwargs)
 
-    monkeypatch.setattr("agents.video.record_video", record_video)
+    monkeypatch.setattr("agents.eval_video.record_video", record_video)
     record_evaluation_video(run.path, tmp_path / "v.gif", episodes=1, env_kwargs={"difficulty": 2})
     assert made == [{**run.config.env_kwargs, "difficulty": 2}]

@@ -1,4 +1,4 @@
-"""benchmarks/learning.py: the statistics, and a tiny --quick run whose table is checked."""
+"""benchmarks/learning.py: one real run, then the suite, its table and its re-rendering on canned runs."""
 
 from __future__ import annotations
 
@@ -18,92 +18,102 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import learning  # noqa: E402
 
 
-def test_bootstrap_ci_brackets_the_mean_within_the_range():
-    low, high = learning.bootstrap_ci([1.0, 2.0, 3.0])
-    assert 1.0 <= low < 2.0 < high <= 3.0
-    assert learning.bootstrap_ci([5.0]) == (5.0, 5.0)
-    assert learning.bootstrap_ci([4.0, 4.0, 4.0]) == (4.0, 4.0)
-
-
-def test_steps_to_solve_needs_a_full_window():
-    steps = np.arange(1, 301) * 10
-    returns = np.r_[np.zeros(150), np.ones(150)]
-    # the mean of the last 100 episodes reaches 0.5 at episode 200 (index 199)
-    assert learning.steps_to_solve(steps, returns, 0.5) == 2000
-    assert learning.steps_to_solve(steps, returns, 1.5) is None
-    assert learning.steps_to_solve(steps[:50], np.ones(50), 0.5) is None  # fewer episodes than the window
-
-
-def test_read_monitor_merges_envs_in_order_of_end(tmp_path):
-    header = '#{"t_start": 0.0, "env_id": "x"}\nr,l,t\n'
-    (tmp_path / "0.monitor.csv").write_text(header + "1.0,10,0.5\n3.0,30,2.0\n")
-    (tmp_path / "1.monitor.csv").write_text(header + "2.0,20,1.0\n")
-    steps, returns = learning.read_monitor(tmp_path)
-    assert steps.tolist() == [10, 30, 60]
-    assert returns.tolist() == [1.0, 2.0, 3.0]
-
-
 def test_unknown_row_is_rejected_with_a_suggestion(capsys):
     with pytest.raises(SystemExit):
         learning.parse_args(["--envs", "findtarget8"])
     assert "Did you mean 'findtarget-8'?" in capsys.readouterr().err
 
 
-def test_quick_run_writes_table_plot_and_json(tmp_path):
+def test_run_one_gives_the_figures_the_table_needs(tmp_path):
+    """One real run (the only training here): what a worker hands back is plain data with every figure."""
+    result = learning.run_one("findtarget-4", "attention", 0, 512, str(tmp_path), 2, 1)
+    json.dumps(result)  # plain data: it crosses processes and lands in the JSON
+    assert set(result) == set(canned_result("findtarget-4", "attention", 0))
+    assert result["timesteps"] == 2048  # PPO rounds the budget up to whole rollouts (8 envs x 256 steps)
+    assert result["features_extractor"] == "AttentionExtractor" and result["wall_s"] > 0
+    assert 0.0 <= result["eval_success"] <= 1.0 and 0.0 <= result["relevant_mass"] <= 1.0
+    assert len(result["curve"]) == learning.CURVE_POINTS and result["train_episodes"] > 0
+
+
+def canned_result(row: str, extractor: str, seed: int) -> dict:
+    """What ``run_one`` returns, with made-up figures: attention solves, the MLP does not."""
+    attention = extractor != "mlp"
+    curve = [None, *np.linspace(0.2, 1.4 if attention else 0.6, learning.CURVE_POINTS - 1).tolist()]
+    return {
+        "row": row, "extractor": extractor, "seed": seed, "timesteps": 2048, "wall_s": 20.0 + seed,
+        "eval_return": (1.40 if attention else 0.50) + 0.02 * seed, "eval_success": 1.0 if attention else 0.25 * seed,
+        "relevant_mass": 0.9 - 0.1 * seed if attention else None, "steps_to_solve": 1024 if attention else None,
+        "train_episodes": 150, "curve": curve, "policy": "ActorCriticPolicy",
+        "features_extractor": "AttentionExtractor" if attention else "FlattenExtractor",
+    }  # fmt: skip
+
+
+def table_cells(section: str) -> tuple[list[str], list[list[str]]]:
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    return table[:2], [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
+
+
+def test_suite_writes_table_plot_and_json(tmp_path, monkeypatch):
+    """The suite's whole path on canned runs: JSON, plot and the section in its place, each cell's format."""
+    monkeypatch.setattr(learning, "run_one", lambda row, extractor, seed, *rest: canned_result(row, extractor, seed))
+    monkeypatch.setattr(learning, "preflight", lambda args: None)
     out = tmp_path / "BENCH.md"
     out.write_text("# Benchmarks\n\nkept\n")
-    script = str(REPO / "benchmarks" / "learning.py")
-    tiny = ["--envs", "findtarget-4", "--seeds", "0", "1", "--timesteps", "512", "--eval-episodes", "2", "--jobs", "1"]
-    cmd = [sys.executable, script, "--quick", *tiny, "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    subprocess.run(cmd, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=600)
+    argv = ["--quick", "--envs", "findtarget-4", "--seeds", "0", "1", "--timesteps", "512", "--jobs", "1"]
+    assert learning.main([*argv, "--out", str(out)]) == 0
 
     text = out.read_text()
     assert text.startswith("# Benchmarks\n\nkept\n")
     section = text[text.index(learning.START_MARKER) : text.index(learning.END_MARKER)]
     assert "--quick --envs findtarget-4" in section
     assert re.search(r"1-minute load average when the script started: \d+\.\d\d", section)  # how busy the machine was
-    table = [line for line in section.splitlines() if line.startswith("|")]
-    assert table[0].startswith("| env | extractor | steps | seeds | final return [95% CI] | final success [95% CI]")
-    assert table[1] == "|---" + "|---:" * 9 + "|"
-    assert len(table) == 4  # header, rule, attention, mlp
-    cells = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
-    assert [c[1] for c in cells] == ["attention (`attention`)", "mlp"]
-    number = r"-?\d+\.\d\d"
-    for c in cells:
-        assert c[0] == "FindTarget N=4" and c[2] == "2,048" and c[3] == "2"  # PPO rounds up to a rollout (8 x 256)
-        assert re.fullmatch(rf"{number} \[{number}, {number}\]", c[4]), c[4]
-        assert re.fullmatch(r"\d+% \[\d+%, \d+%\]", c[5]), c[5]
-        assert re.fullmatch(r"(\d+k|not reached) \(\d/2\)", c[7]), c[7]
-        assert re.fullmatch(r"\d+ s", c[9]), c[9]
-    assert re.fullmatch(rf"{number} \[{number}, {number}\]", cells[0][8])
-    assert cells[1][8] == "—"
-    assert "### Targets" in section and "FindTarget N=4: attention's final return" in section
+    (header, rule), cells = table_cells(section)
+    assert header.startswith("| env | extractor | steps | seeds | final return [95% CI] | final success [95% CI]")
+    assert rule == "|---" + "|---:" * 9 + "|"
+    assert [c[:4] for c in cells] == [["FindTarget N=4", "attention (`attention`)", "2,048", "2"],
+                                      ["FindTarget N=4", "mlp", "2,048", "2"]]  # fmt: skip
+    attention, mlp = cells
+    assert attention[4] == "1.41 [1.40, 1.42]" and mlp[4] == "0.51 [0.50, 0.52]"  # mean [bootstrap CI] over seeds
+    assert attention[5] == "100% [100%, 100%]" and mlp[5] == "12% [0%, 25%]"
+    assert attention[6] == "1.3" and attention[7] == "1k (2/2)" and mlp[7] == "not reached (0/2)"
+    assert attention[8] == "0.85 [0.80, 0.90]" and mlp[8] == "—"  # the MLP has no focus
+    assert attention[9] == "20 s" and mlp[9] == "20 s"
+    assert "### Targets" in section and "FindTarget N=4: attention's final return above the mlp's, CIs apart: met" in (
+        section
+    )
+    assert "FindTarget N=4 (one part matters): relevant mass >= 0.8 at the end: met: 0.85 [0.80, 0.90]." in section
     assert "![learning curves](learning_curves.png)" in section
-
     assert (tmp_path / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((tmp_path / "learning_results.json").read_text())
-    assert len(data["results"]) == 4 and {r["extractor"] for r in data["results"]} == {"attention", "mlp"}
+    by_run = {(r["extractor"], r["seed"]): {k: v for k, v in r.items() if k != "elapsed_s"} for r in data["results"]}
+    assert by_run == {(e, s): canned_result("findtarget-4", e, s) for e in ("attention", "mlp") for s in (0, 1)}
     assert not (tmp_path / "learning_results.partial.jsonl").exists()
 
-    # the section is redrawn from the JSON alone
+
+def test_section_is_redrawn_from_the_json_alone(tmp_path):
+    results = [canned_result("findtarget-4", e, s) for e in ("attention", "mlp") for s in (0, 1)]
+    meta = {"command": "python benchmarks/learning.py --quick", "date": "2026-12-01 00:00 UTC", "jobs": 1,
+            "threads": 1, "machine": ["CPU: x"], "seeds": [0, 1], "eval_episodes": 2, "rows": ["findtarget-4"],
+            "notes": []}  # fmt: skip
+    saved = tmp_path / "learning_results.json"
+    saved.write_text(json.dumps({**meta, "wall_min": 1.0, "results": results}))
+    out = tmp_path / "BENCH.md"
     out.write_text("# Benchmarks\n")
-    cmd = [sys.executable, script, "--render-only",
-           str(tmp_path / "learning_results.json"), "--out", str(out), "--note", "a note"]  # fmt: skip
-    subprocess.run(cmd, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    # the script itself, once: its imports and entry point (the rest runs in-process)
+    cmd = [sys.executable, str(REPO / "benchmarks" / "learning.py"), "--render-only", str(saved), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    subprocess.run([*cmd, "--note", "a note"], check=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)
     assert "| FindTarget N=4 | mlp | 2,048 | 2 |" in out.read_text() and "- a note" in out.read_text()
-    subprocess.run(cmd, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)  # again: one copy
-    assert json.loads((tmp_path / "learning_results.json").read_text())["notes"] == ["a note"]
+    assert learning.main(["--render-only", str(saved), "--out", str(out), "--note", "a note"]) == 0  # again: one copy
+    assert json.loads(saved.read_text())["notes"] == ["a note"]
     assert out.read_text().count("- a note") == 1
 
     # a suite cut short: the partial JSONL (meta line, then runs) renders with a note naming what is missing
-    meta = {k: v for k, v in data.items() if k not in ("results", "wall_min")}
     partial = tmp_path / "cut.partial.jsonl"
-    partial.write_text("\n".join(json.dumps(x) for x in [meta, *data["results"][:3]]) + "\n")
-    cmd = [sys.executable, script, "--render-only", str(partial), "--out", str(out)]
-    subprocess.run(cmd, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    partial.write_text("\n".join(json.dumps(x) for x in [meta, *results[:3]]) + "\n")
+    assert learning.main(["--render-only", str(partial), "--out", str(out)]) == 0
     assert "min, when 3 of its 4 runs had finished" in out.read_text() and "**Cut short**" in out.read_text()
-    assert len(json.loads((tmp_path / "learning_results.json").read_text())["results"]) == 3
+    assert len(json.loads(saved.read_text())["results"]) == 3
 
 
 def test_preflight_names_a_row_that_cannot_be_built(monkeypatch):

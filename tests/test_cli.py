@@ -156,3 +156,24 @@ def test_eval_on_a_file_that_is_not_a_model(tmp_path):
     bogus.write_text("not a zip")
     result = cli("eval", str(bogus), "--algo", "ppo", "--env", "attn/FindTarget-v0", cwd=tmp_path)
     assert result.returncode == 2 and "is not a Stable-Baselines3 model zip" in result.stderr
+
+
+def test_help_and_resume_message_come_from_the_registries(capsys):
+    import train_rl
+    from agents.algorithms import ALGORITHMS
+    from agents.train import RESUME_SETTINGS
+    from policies import EXTRACTORS
+
+    helps = {a.dest: " ".join((a.help or "").split()) for a in train_rl.train_parser()._actions}
+    assert all(name in helps["algo"] for name in ALGORITHMS.names())
+    assert all(name in helps["extractor"] for name in EXTRACTORS.names())
+    sweep_help = {a.dest: a.help for a in train_rl.sweep_parser()._actions}
+    assert all(name in sweep_help["algo"] for name in ALGORITHMS.names())
+    # every setting --resume may change has a flag, named in the refusal
+    assert set(RESUME_SETTINGS) <= set(train_rl._CONFIG_FLAGS.values())
+    assert train_rl.main(["--resume", "runs/x", "--seed", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot change seed" in err
+    taken = err.split("It takes ")[1].split(" (")[0].split(", ")
+    assert taken == [f"--{flag.replace('_', '-')}" for setting in RESUME_SETTINGS
+                     for flag, field in train_rl._CONFIG_FLAGS.items() if field == setting]  # fmt: skip

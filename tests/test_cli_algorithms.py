@@ -204,9 +204,9 @@ def test_render_rgb_array_keeps_frames(tmp_path, capsys):
 
 def test_highway_preset_trains_in_subproc_workers(tmp_path, capsys):
     pytest.importorskip("highway_env")
-    run_dir = tiny_train(
-        capsys, tmp_path, "ppo", "highway-fast-v0", [*ON_POLICY, "env_kwargs.config.duration=8"], "--vec-env", "subproc"
-    )
+    # No attention log: its probe (512 steps of a fresh highway env, 33 s here) is not what this test is about.
+    sets = [*ON_POLICY, "env_kwargs.config.duration=8"]
+    run_dir = tiny_train(capsys, tmp_path, "ppo", "highway-fast-v0", sets, "--vec-env", "subproc", "--no-attention-log")
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["gym_packages"] == ["highway_env"]  # imported on demand, recorded for the workers
     assert config["extractor_kwargs"]["ego"] is True and config["extractor_kwargs"]["presence_column"] == 0

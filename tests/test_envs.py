@@ -145,3 +145,27 @@ def test_difficulty_presets(difficulty):
     assert (env.lookalike_fraction, env.distractor_speed) == (lookalike, speed)
     assert env.min_entities == round(8 * present)
     assert FindTargetEnv(difficulty=2, distractor_speed=0.0).distractor_speed == 0.0  # explicit wins
+
+
+def test_arena_moves_clip_and_bounce():
+    from envs.arena import MOVES, drift_and_bounce, step_agent
+
+    assert MOVES.shape == (5, 2)
+    np.testing.assert_allclose(step_agent(np.array([0.98, 0.5]), 4, 0.05), [1.0, 0.5])  # right, clipped at the wall
+    np.testing.assert_allclose(step_agent(np.array([0.5, 0.5]), 1, 0.05), [0.5, 0.55])  # up
+    positions = np.array([[0.99, 0.5], [0.5, 0.5], [0.0, 0.0]])
+    velocities = np.array([[0.02, 0.01], [0.0, 0.0], [0.0, 0.0]])  # a drifting row, a still one, padding
+    assert drift_and_bounce(positions, velocities)
+    np.testing.assert_allclose(positions, [[1.0, 0.51], [0.5, 0.5], [0.0, 0.0]])
+    np.testing.assert_allclose(velocities[0], [-0.02, 0.01])  # only the component across the wall turns
+    assert not drift_and_bounce(positions, velocities)
+
+
+def test_entity_rows_zero_the_padding():
+    from envs.entities import entity_rows
+
+    flags = np.array([[1.0, 1.0], [1.0, 0.0]], dtype=np.float32)  # the last flag is presence
+    rows = entity_rows(np.array([[0.1, -0.2], [0.3, 0.4]]), np.array([[0.2, -0.01], [0.05, 0.0]]), flags)
+    assert rows.dtype == np.float32 and rows.shape == (2, 6)
+    np.testing.assert_allclose(rows[0], [0.1, -0.2, 1.0, -0.1, 1.0, 1.0], rtol=1e-6)  # velocity x10, clipped
+    assert (rows[1] == [0, 0, 0, 0, 1, 0]).all()  # a row without presence shows only its flags

@@ -80,7 +80,8 @@ ACTIONS = {
 }
 
 ON_POLICY = {"n_epochs": 2, "n_steps": 32, "batch_size": 16}
-OFF_POLICY = {"learning_starts": 0, "buffer_size": 500, "batch_size": 16, "train_freq": 1, "gradient_steps": 1}
+# One update every 4 steps: 32 updates reach the extractor as surely as 128, at a quarter of the cost.
+OFF_POLICY = {"learning_starts": 0, "buffer_size": 500, "batch_size": 16, "train_freq": 4, "gradient_steps": 1}
 # name: (class, constructor kwargs, extra policy kwargs, action kinds it takes)
 ALGOS = {
     "PPO": (PPO, ON_POLICY, {}, ("discrete", "box")),

@@ -8,6 +8,7 @@ import torch
 from gymnasium import spaces
 
 from policies import AttentionExtractor, LatentAttentionExtractor, capture_attention
+from policies.attention import keep_top_k
 
 N, F = 6, 4
 SPACE = spaces.Box(-1.0, 1.0, shape=(N, F), dtype=np.float32)
@@ -81,8 +82,20 @@ def test_top_k_keeps_exactly_k_parts_with_gradients(pooling, k):
     torch.testing.assert_close(explanation.focus.sum(dim=1), torch.ones(5))
     assert (explanation.focus[:, 5:] == 0).all()  # padding is never kept
     extractor.train()
-    extractor(obs).sum().backward()
-    assert extractor.readout.attn.q_proj.weight.grad.abs().sum() > 0  # learns through the soft weights
+    out = extractor(obs)
+    (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+    assert extractor.readout.attn.q_proj.weight.grad.abs().sum() > 1e-4  # learns through the soft weights
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_top_k_forward_is_hard_and_backward_reaches_the_scores(k):
+    scores = torch.randn(3, 2, 1, N, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    mask = torch.ones(3, N, dtype=torch.bool)
+    kept = keep_top_k(scores.softmax(dim=-1), mask, k)  # (B, H, Q, N)
+    assert ((kept.detach().mean(dim=(1, 2)) > 0).sum(dim=1) == k).all()
+    torch.testing.assert_close(kept.sum(dim=-1), torch.ones(3, 2, 1))  # renormalised: k = 1 gives exactly 1
+    (kept * torch.arange(N, dtype=torch.float32)).sum().backward()
+    assert scores.grad.abs().sum() > 1e-3  # renormalised weights alone give k = 1 a zero gradient
 
 
 def test_top_k_larger_than_the_set_keeps_every_real_part():
@@ -136,3 +149,26 @@ def test_general_score_starts_as_scaled_dot():
     state = {k: v for k, v in general.state_dict().items() if "bilinear" not in k}
     dot.load_state_dict(state)
     torch.testing.assert_close(general(batch()), dot(batch()), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("score", ["scaled_dot", "general"])
+@pytest.mark.parametrize("top_k", [None, 2])
+@pytest.mark.parametrize("shared", [True, False], ids=["one-query-set", "per-observation-queries"])
+def test_folded_readout_equals_the_projected_path(score, top_k, shared):
+    from policies.attention import FOLD_RATIO, MultiHeadAttention
+
+    torch.manual_seed(0)
+    attn = MultiHeadAttention(32, 4, score=score, top_k=top_k).eval()
+    keys = torch.randn(5, N, 32)  # (B, N, D)
+    mask = torch.ones(5, N, dtype=torch.bool)
+    mask[:, 4:] = False  # padding
+    mask[0, 1:] = False  # a set with one real part
+    queries = torch.randn(1 if shared else 5, 2, 32)  # (1 or B, Q, D): a readout's few queries
+    q = attn._split(attn.q_proj(queries))  # (1 or B, H, Q, d_head)
+    if score == "general":
+        q = q @ attn.bilinear
+    with torch.no_grad():
+        folded, projected = attn._folded(q, keys, mask), attn._projected(q, keys, mask)
+    assert folded.shape == projected.shape == (5, 4, 2, 8)
+    torch.testing.assert_close(folded, projected, rtol=0, atol=1e-5)
+    assert queries.shape[1] * FOLD_RATIO <= attn.embed_dim  # so forward takes the folded path for these queries

@@ -76,7 +76,7 @@ def test_grid_sweep_runs_each_trial_as_a_normal_run(grid_sweep):
     with result.table_csv.open() as f:
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["ok", "ok"] and all(float(r["mean_return"]) > 0 for r in rows)
-    assert "mean ± 95% CI" in result.table_md.read_text()
+    assert "mean [95% bootstrap CI]" in result.table_md.read_text()
 
 
 def test_a_second_invocation_skips_finished_trials(grid_sweep):
@@ -161,10 +161,11 @@ def test_bad_input_gives_one_line_and_exit_2(args, match, tmp_path, capsys):
     assert not (tmp_path / "sweeps").exists()  # nothing written, Ray not started
 
 
-def test_without_ray_the_error_gives_the_pip_command(monkeypatch, capsys):
+def test_without_ray_the_error_gives_the_pip_command(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)
-    assert train_rl.main(["sweep", "--env", "CartPole-v1"]) == 2
+    assert train_rl.main(["sweep", "--env", "CartPole-v1", "--run-dir", str(tmp_path)]) == 2
     assert 'pip install "attention-rl[sweep]"' in capsys.readouterr().err
+    assert not (tmp_path / "sweeps").exists()
 
 
 def test_grid_key_given_twice_is_an_error():

@@ -15,6 +15,8 @@ import yaml
 from agents.config import RunConfig
 from agents.presets import read_preset_file
 from agents.runs import write_atomic
+from agents.statistics import mean_ci
+from agents.tables import markdown_table
 
 #: Files a sweep folder receives.
 TABLE_CSV = "results.csv"
@@ -28,10 +30,6 @@ METRICS = ("mean_return", "std_return", "iqm_return", "success_rate", "relevant_
 #: ``--metric`` (the name reported to Ray Tune) -> the table column holding its final value.
 METRIC_COLUMNS = {"eval/mean_reward": "mean_return", "eval/success_rate": "success_rate"}
 
-# Two-sided 95% Student-t quantiles by degrees of freedom (no scipy needed); 1.96 beyond 30.
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-_T95.update({11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042})
-
 
 def summary_from_eval(evaluation: dict[str, Any]) -> dict[str, Any]:
     """The table's figures from an ``eval.json`` dict (None where the env or policy does not give one)."""
@@ -39,16 +37,6 @@ def summary_from_eval(evaluation: dict[str, Any]) -> dict[str, Any]:
     data = {name: evaluation.get(name) for name in METRICS if name != "relevant_mass"}
     data["relevant_mass"] = attention.get("relevant_mass")
     return {name: data[name] for name in METRICS}
-
-
-def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95% confidence interval (Student t; 0 for a single value)."""
-    array = np.asarray(values, dtype=np.float64)
-    if len(array) < 2:
-        return float(array.mean()) if len(array) else math.nan, 0.0
-    dof = len(array) - 1
-    t = next((_T95[d] for d in sorted(_T95, reverse=True) if d <= dof), 1.96) if dof <= 30 else 1.96
-    return float(array.mean()), float(t * array.std(ddof=1) / math.sqrt(len(array)))
 
 
 def _cell(value: object) -> str:
@@ -81,13 +69,6 @@ def groups(rows: Sequence[dict[str, Any]], param_keys: Sequence[str], column: st
     return grouped
 
 
-def _markdown(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
-    def fmt(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    return "\n".join([fmt(header), fmt(["---"] * len(header)), *(fmt(line) for line in lines)]) + "\n"
-
-
 def write_table(
     rows: Sequence[dict[str, Any]], sweep_dir: Path, param_keys: Sequence[str], title: str
 ) -> tuple[Path, Path]:
@@ -105,21 +86,22 @@ def write_table(
     summary = []
     for label, values in returns.items():
         total = sum(1 for row in rows if group_label(row, param_keys) == label)
-        mean, ci = mean_ci95(values)
+        mean = "{:.3f} [{:.3f}, {:.3f}]".format(*mean_ci(values)) if values else ""
         success = f"{np.mean(successes[label]):.2f}" if successes[label] else ""
-        summary.append([label, f"{len(values)}/{total}", f"{mean:.3f} ± {ci:.3f}" if values else "", success])
+        summary.append([label, f"{len(values)}/{total}", mean, success])
     text = (
-        f"# {title}\n\n## Final evaluation return by group (mean ± 95% CI over seeds)\n\n"
-        + _markdown(["group", "finished", "mean return", "success rate"], summary)
-        + "\n## Trials\n\n"
-        + _markdown(columns, [[_cell(row.get(c)) for c in columns] for row in rows])
+        f"# {title}\n\n## Final evaluation return by group (mean [95% bootstrap CI] over seeds)\n\n"
+        + markdown_table(["group", "finished", "mean return", "success rate"], summary)
+        + "\n\n## Trials\n\n"
+        + markdown_table(columns, [[_cell(row.get(c)) for c in columns] for row in rows], align_numbers=False)
+        + "\n"
     )
     write_atomic(sweep_dir / TABLE_MD, text)
     return sweep_dir / TABLE_CSV, sweep_dir / TABLE_MD
 
 
 def write_plot(rows: Sequence[dict[str, Any]], path: Path, param_keys: Sequence[str], title: str) -> Path:
-    """One comparison plot: final return per group, each seed a point, mean ± 95% CI as an error bar."""
+    """One comparison plot: final return per group, each seed a point, the mean and its 95% CI as an error bar."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,8 +116,8 @@ def write_plot(rows: Sequence[dict[str, Any]], path: Path, param_keys: Sequence[
         if not values:
             continue
         ax.scatter(x + rng.uniform(-0.12, 0.12, len(values)), values, s=18, alpha=0.6, color="tab:blue")
-        mean, ci = mean_ci95(values)
-        ax.errorbar(x + 0.25, mean, yerr=ci, fmt="o", color="black", capsize=4)
+        mean, low, high = mean_ci(values)
+        ax.errorbar(x + 0.25, mean, yerr=[[mean - low], [high - mean]], fmt="o", color="black", capsize=4)
     failed = [label for label in labels if not grouped[label]]
     ax.set_xticks(range(len(labels)), labels, rotation=20 if len(labels) > 3 else 0, ha="right")
     ax.set_ylabel("final eval return")

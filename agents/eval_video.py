@@ -23,11 +23,11 @@ from PIL import Image
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from agents.config import DEFAULT_FOCUS_METHODS
+from agents.drawing import annotated_frame, scene_with_attention
 from agents.env_ids import check_env_id, import_gym_packages
 from agents.evaluate import eval_target, load
 from agents.observations import as_relevant
 from agents.resolution import check_focus_methods
-from agents.visualize import annotated_frame, scene_with_attention
 from policies import attention_report
 
 #: Episodes recorded by default.

@@ -8,19 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from stable_baselines3.common.monitor import load_results
-from stable_baselines3.common.results_plotter import ts2xy, window_func
 
 from agents.config import DEFAULT_FOCUS_METHODS
+from agents.monitor_files import has_monitor_files, read_monitor, read_progress
 from agents.runs import CONFIG_FILE
+from agents.statistics import bootstrap_ci, rolling_mean
 
 #: Points on the common timestep grid each group's runs are interpolated onto.
 GRID_POINTS = 200
-#: Bootstrap resamples of the seeds for the confidence band.
+#: Bootstrap resamples of the seeds for the confidence band (one interval per grid point).
 BOOTSTRAP = 1000
 PROGRESS_FILE = "progress.csv"
 #: The relevant-mass column drawn, the first a run logged: by focus method, then the tag of older runs.
@@ -39,11 +38,6 @@ class Curve:
     """``(E,)`` episode returns."""
     relevant: tuple[np.ndarray, np.ndarray] | None = None
     """``(timesteps, relevant mass)`` from ``progress.csv`` when the run logged attention."""
-
-
-def has_monitor_files(folder: Path) -> bool:
-    """True when ``folder`` holds SB3 ``*.monitor.csv`` files."""
-    return any(folder.glob("*monitor.csv"))
 
 
 def find_runs(paths: Sequence[str | Path]) -> list[Path]:
@@ -80,36 +74,21 @@ def run_label(run_dir: Path) -> str:
 
 
 def load_curve(run_dir: Path) -> Curve:
-    """Read a run's monitor files (SB3 ``load_results`` / ``ts2xy``) and its logged relevant mass."""
-    data = load_results(str(run_dir / "monitor"))
-    timesteps, returns = ts2xy(data, "timesteps")
+    """Read a run's monitor files and the relevant mass its ``progress.csv`` logged (``RELEVANT_TAGS``)."""
+    episodes = read_monitor(run_dir / "monitor")
     relevant = None
-    progress = run_dir / PROGRESS_FILE
-    if progress.is_file() and progress.stat().st_size:
-        table = pd.read_csv(progress)
-        tag = next((t for t in RELEVANT_TAGS if t in table), None)
-        if tag is not None and "time/total_timesteps" in table:
-            rows = table[[tag, "time/total_timesteps"]].dropna()
-            if len(rows):
-                relevant = (rows["time/total_timesteps"].to_numpy(float), rows[tag].to_numpy(float))
-    return Curve(run_dir, run_label(run_dir), np.asarray(timesteps, float), np.asarray(returns, float), relevant)
-
-
-def bootstrap_band(values: np.ndarray, seed: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap band of the mean over the first axis (the seeds) of ``values (S, G)``."""
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(values), size=(BOOTSTRAP, len(values)))  # (B, S)
-    means = values[picks].mean(axis=1)  # (B, G)
-    tail = 100 * (1 - level) / 2
-    return np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)
+    for tag in RELEVANT_TAGS:
+        logged = read_progress(run_dir / PROGRESS_FILE, ["time/total_timesteps", tag])
+        if logged is not None:
+            relevant = (logged["time/total_timesteps"], logged[tag])
+            break
+    return Curve(run_dir, run_label(run_dir), episodes.steps.astype(float), episodes.returns, relevant)
 
 
 def smoothed(curve: Curve, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Moving average of the returns over ``window`` episodes (fewer when the run has fewer)."""
+    """Mean of the returns over full windows of ``window`` episodes (fewer when the run has fewer)."""
     window = max(1, min(window, len(curve.returns) // 2 or 1))
-    if window == 1:
-        return curve.timesteps, curve.returns
-    return window_func(curve.timesteps, curve.returns, window, np.mean)
+    return curve.timesteps[window - 1 :], rolling_mean(curve.returns, window)[window - 1 :]
 
 
 def _group_on_grid(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -152,14 +131,14 @@ def plot_runs(paths: Sequence[str | Path], out: str | Path, window: int = 50, ti
         n = len(members)
         axes[0].plot(grid, values.mean(axis=0), color=color, label=f"{label} ({n} run{'s' if n > 1 else ''})")
         if n > 1:
-            low, high = bootstrap_band(values)
+            low, high = bootstrap_ci(values, resamples=BOOTSTRAP)
             axes[0].fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
         rel = [c.relevant for c in members if c.relevant is not None]
         if with_relevance and rel:
             grid, values = _group_on_grid([r[0] for r in rel], [r[1] for r in rel])
             axes[1].plot(grid, values.mean(axis=0), color=color, label=label)
             if len(rel) > 1:
-                low, high = bootstrap_band(values)
+                low, high = bootstrap_ci(values, resamples=BOOTSTRAP)
                 axes[1].fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
     axes[0].set_xlabel("env steps")
     axes[0].set_ylabel(f"episode return (mean of {window} episodes)")

@@ -35,7 +35,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from agents.algorithms import ALGORITHMS
 from agents.config import RunConfig
 from agents.runs import EVAL_FILE, env_folder_name, write_json, write_yaml
-from agents.sweep_results import (
+from agents.sweep.results import (
     BEST_FILE,
     METRIC_COLUMNS,
     PLOT_FILE,
@@ -44,7 +44,7 @@ from agents.sweep_results import (
     write_plot,
     write_table,
 )
-from agents.sweep_trials import (
+from agents.sweep.trials import (
     TRIAL_FILE,
     TUNE_PREFIX,
     Dimension,
@@ -52,19 +52,18 @@ from agents.sweep_trials import (
     Trial,
     grid_trials,
     make_trial,
-    parse_dimension,
     parse_extractors,
     parse_grid,
     read_record,
     sampled_trial,
 )
 
-__all__ = ["SweepResult", "SweepSpec", "Trial", "make_trial", "parse_dimension", "parse_grid", "run_sweep"]
+__all__ = ["SweepResult", "run_sweep"]
 
 PIP_HINT = 'pip install "attention-rl[sweep]"'
 SPEC_FILE = "sweep.yaml"
 SCHEDULERS = ("asha", "median", "none")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def import_ray(optuna: bool = False) -> Any:
@@ -323,9 +322,9 @@ def check_spec(spec: SweepSpec) -> list[Dimension]:
 def run_sweep(spec: SweepSpec, log: Callable[[str], None] = print) -> SweepResult:
     """Run the sweep's unfinished trials on Ray Tune, then write the table, the plot (and ``best.yaml``).
 
-    Everything is validated (names, keys, ranges, every grid trial's config) before Ray starts.
+    Everything is validated (names, keys, ranges, every grid trial's config) before Ray is imported, so bad
+    input gets its one-line error with or without the ``sweep`` extra.
     """
-    tune = import_ray(optuna=spec.tune > 0)
     dimensions = check_spec(spec)
     if spec.address is not None:
         check_address(spec.address)
@@ -347,6 +346,7 @@ def run_sweep(spec: SweepSpec, log: Callable[[str], None] = print) -> SweepResul
         todo = len(pending)
         for trial_id in skipped:
             log(f"skip {trial_id}: finished before ({EVAL_FILE} exists)")
+    tune = import_ray(optuna=spec.tune > 0) if todo > 0 else None
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_yaml(sweep_dir / SPEC_FILE, spec.to_dict())
     ran: list[str] = []
