@@ -1,107 +1,34 @@
-"""Load a trained agent and evaluate it: returns, success rate and where it looked."""
+"""Load a trained agent and evaluate it: returns, success rate and where it looked.
+
+``EvalResult``, ``action_digest``, ``interquartile_mean`` and ``format_evaluation`` live in ``agents.episodes``
+and are re-exported here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import zipfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
-from sb3_contrib.common.maskable.evaluation import evaluate_policy as maskable_evaluate_policy
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.algorithms import ALGORITHMS, algo_name
 from agents.config import DEFAULT_FOCUS_METHODS, RunConfig
 from agents.env_ids import check_env_id
-from agents.focus_stats import attention_summary, format_focus_table
-from agents.observations import observations_with_relevance
+from agents.episodes import EvalResult, action_digest, format_evaluation, interquartile_mean, run_episodes
+from agents.focus_stats import attention_summary
 from agents.resolution import check_focus_methods
 from agents.runs import CONFIG_FILE, EVAL_FILE, find_model, write_json
 from agents.vec_envs import check_spaces, make_env, vecnormalize_path, wrap_normalize
 from policies import find_attention_extractor
 
-#: At most this many observations (sampled evenly) go into the evaluation's attention summary.
-MAX_ATTENTION_SAMPLES = 2048
-
 #: Offset between the training seed and the evaluation env's seed, so evaluation never replays training.
 EVAL_SEED_OFFSET = 10_000
-
-
-def action_digest(actions: list[np.ndarray]) -> str:
-    """SHA-256 of an episode's actions, to compare action sequences across processes."""
-    stacked = np.asarray(actions, dtype=np.float64).reshape(len(actions), -1)  # (T, action_dim)
-    return hashlib.sha256(stacked.tobytes()).hexdigest()
-
-
-@dataclass
-class EvalResult:
-    """The outcome of an evaluation, as written to ``eval.json``."""
-
-    env: str
-    episodes: int
-    deterministic: bool
-    seed: int
-    returns: list[float]
-    lengths: list[int]
-    successes: list[bool] | None
-    """Per-episode ``info["is_success"]`` at the episode's end; None when the env never reports it."""
-    actions_sha256: list[str]
-    attention: dict[str, Any] | None = None
-    """``{"method", "focus": {part: mass}, "entropy", "top1_mass", "relevant_mass", "parts", "methods"}`` (see
-    ``agents.focus_stats.summarize_reports``); None without attention."""
-    model: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-    frames: list[np.ndarray] = field(default_factory=list, repr=False)
-    """Rendered frames with ``render_mode="rgb_array"`` (not written to ``eval.json``)."""
-
-    @property
-    def mean_return(self) -> float:
-        """Mean episode return."""
-        return float(np.mean(self.returns))
-
-    @property
-    def std_return(self) -> float:
-        """Standard deviation of the episode returns."""
-        return float(np.std(self.returns))
-
-    @property
-    def iqm_return(self) -> float:
-        """Interquartile mean of the episode returns (the middle 50%)."""
-        return interquartile_mean(self.returns)
-
-    @property
-    def mean_length(self) -> float:
-        """Mean episode length."""
-        return float(np.mean(self.lengths))
-
-    @property
-    def success_rate(self) -> float | None:
-        """Fraction of successful episodes, or None when the env does not define success."""
-        return None if self.successes is None else float(np.mean(self.successes))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data with the summary figures first."""
-        frames, self.frames = self.frames, []
-        try:
-            data = asdict(self)
-        finally:
-            self.frames = frames
-        data.pop("frames")
-        summary = {
-            "mean_return": self.mean_return,
-            "std_return": self.std_return,
-            "iqm_return": self.iqm_return,
-            "success_rate": self.success_rate,
-            "mean_length": self.mean_length,
-        }
-        return {"model": data.pop("model"), "env": data.pop("env"), **summary, **data}
 
 
 def read_config(run_dir: Path) -> RunConfig:
@@ -113,13 +40,6 @@ def read_config_file(path: Path) -> RunConfig:
     """Read a run's config YAML (plain data: ``safe_load``)."""
     with path.open() as f:
         return RunConfig.from_dict(yaml.safe_load(f))
-
-
-def interquartile_mean(values: list[float] | np.ndarray) -> float:
-    """Mean of the middle 50% (``scipy.stats.trim_mean(values, 0.25)``): robust to a few outlier episodes."""
-    ordered = np.sort(np.asarray(values, dtype=np.float64))
-    cut = int(0.25 * len(ordered))
-    return float(np.mean(ordered[cut : len(ordered) - cut]))
 
 
 def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecEnv | None = None) -> BaseAlgorithm:
@@ -224,59 +144,20 @@ def evaluate_model(
         env.close()
         raise
     env = wrap_normalize(env, config, vecnormalize, training=False) if vecnormalize is not None else env
-    successes: list[bool | None] = []
-    digests: list[str] = []
-    episode_actions: list[np.ndarray] = []
-    samples: list[tuple[Any, np.ndarray | None]] = []
-    frames: list[np.ndarray] = []
-
-    def on_step(local: dict[str, Any], _globals: dict[str, Any]) -> None:
-        episode_actions.append(np.array(local["actions"][local["i"]]))
-        new_obs = local["new_observations"] if "new_observations" in local else local["observations"]
-        samples.extend(observations_with_relevance(new_obs, local["infos"], local["dones"]))
-        if render_mode == "rgb_array":
-            frames.extend(frame for frame in env.get_images() if frame is not None)
-        if local["done"]:
-            successes.append(local["info"].get("is_success"))
-            digests.append(action_digest(episode_actions))
-            episode_actions.clear()
-
-    run_episodes = maskable_evaluate_policy if ALGORITHMS.get(algo).masked else evaluate_policy
     try:
-        returns, lengths = run_episodes(
-            model,
-            env,
-            n_eval_episodes=episodes,
-            deterministic=deterministic,
-            return_episode_rewards=True,
-            callback=on_step,
-            warn=False,
+        record = run_episodes(
+            model, env, episodes, deterministic, masked=ALGORITHMS.get(algo).masked, frames=render_mode == "rgb_array"
         )
     finally:
         env.close()
-
     attention = None
     try:
         find_attention_extractor(model)
     except TypeError:
         pass
     else:
-        chosen = np.linspace(0, len(samples) - 1, min(len(samples), MAX_ATTENTION_SAMPLES)).astype(int)
-        observations, relevant = zip(*(samples[i] for i in chosen), strict=True)
-        attention = attention_summary(model, observations, relevant, focus)
-    result = EvalResult(
-        env=env_id,
-        episodes=episodes,
-        deterministic=deterministic,
-        seed=seed,
-        returns=[float(r) for r in returns],
-        lengths=[int(n) for n in lengths],
-        successes=None if all(s is None for s in successes) else [bool(s) for s in successes],
-        actions_sha256=digests,
-        attention=attention,
-    )
-    result.frames = frames
-    return result
+        attention = attention_summary(model, *record.attention_samples(), focus)
+    return record.result(env_id, deterministic, seed, attention)
 
 
 @dataclass
@@ -386,17 +267,7 @@ def _require_algo(model_path: Path) -> str:
     )
 
 
-def format_evaluation(result: EvalResult, max_parts: int = 16) -> str:
-    """Human-readable summary: return, success rate, length and the focus table (top ``max_parts`` parts)."""
-    mode = "deterministic" if result.deterministic else "stochastic"
-    lines = [
-        f"Evaluation of {result.model or 'the model'} on {result.env}: {result.episodes} episodes, {mode}, "
-        f"seed {result.seed}",
-        f"  mean return   {result.mean_return:.3f} ± {result.std_return:.3f}  (IQM {result.iqm_return:.3f})",
-    ]
-    if result.success_rate is not None:
-        lines.append(f"  success rate  {100 * result.success_rate:.1f}%")
-    lines.append(f"  mean length   {np.mean(result.lengths):.1f}")
-    if result.attention:
-        lines += format_focus_table(result.attention, max_parts)
-    return "\n".join(lines)
+__all__ = [
+    "EVAL_SEED_OFFSET", "EvalResult", "EvalTarget", "action_digest", "eval_target", "evaluate", "evaluate_model",
+    "format_evaluation", "interquartile_mean", "load", "load_model_file", "read_config", "read_config_file",
+]  # fmt: skip

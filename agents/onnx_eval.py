@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.evaluation import evaluate_policy
 
 from agents.config import RunConfig
 from agents.env_ids import check_env_id
-from agents.evaluate import EvalResult, action_digest
+from agents.episodes import EvalResult, run_episodes
 from agents.export import require_onnx
 from agents.focus_stats import summarize_report
-from agents.observations import observations_with_relevance, stack_obs
+from agents.observations import stack_obs
 from agents.vec_envs import make_env
 from policies.report import AttentionReport, normalized_entropy
 
@@ -99,30 +98,13 @@ def evaluate_onnx(
         gym_packages=list(gym_packages),
     )  # fmt: skip
     env = make_env(config, 1, seed, vec_env="dummy")
-    samples: list[tuple[Any, np.ndarray | None]] = []
-    successes: list[bool | None] = []
-    digests: list[str] = []
-    actions: list[np.ndarray] = []
-
-    def on_step(local: dict[str, Any], _globals: dict[str, Any]) -> None:
-        actions.append(np.array(local["actions"][local["i"]]))
-        new_obs = local["new_observations"] if "new_observations" in local else local["observations"]
-        samples.extend(observations_with_relevance(new_obs, local["infos"], local["dones"]))
-        if local["done"]:
-            successes.append(local["info"].get("is_success"))
-            digests.append(action_digest(actions))
-            actions.clear()
-
     try:
-        returns, lengths = evaluate_policy(
-            policy, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True, callback=on_step,
-            warn=False,
-        )  # fmt: skip
+        record = run_episodes(policy, env, episodes, deterministic=True)
     finally:
         env.close()
     attention = None
-    if "focus" in policy.outputs and samples:
-        observations, relevant = zip(*samples[:2048], strict=True)
+    if "focus" in policy.outputs and record.samples:
+        observations, relevant = record.attention_samples()
         out = policy.run(stack_obs(observations))
         mask = out["mask"].astype(bool)
         report = AttentionReport(
@@ -130,15 +112,4 @@ def evaluate_onnx(
             entropy=normalized_entropy(out["focus"], mask), mask=mask, layers=[], method=policy.focus_method,
         )  # fmt: skip
         attention = {"method": policy.focus_method, **summarize_report(report, relevant)}
-    return EvalResult(
-        env=env_id,
-        episodes=episodes,
-        deterministic=True,
-        seed=seed,
-        returns=[float(r) for r in returns],
-        lengths=[int(n) for n in lengths],
-        successes=None if all(s is None for s in successes) else [bool(s) for s in successes],
-        actions_sha256=digests,
-        attention=attention,
-        model=str(path),
-    )
+    return record.result(env_id, True, seed, attention, model=str(path))
