@@ -4,21 +4,12 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from test_policies_focus import SPACES
 
 import agents
 from agents.build import checked_model
 from policies import AttentionExtractor, LatentAttentionExtractor, find_attention_extractor
 
-SPACES = {
-    "entity": (spaces.Box(-1.0, 1.0, (5, 4), np.float32), {"presence_column": -1}),
-    "features": (spaces.Box(-1.0, 1.0, (6,), np.float32), {}),
-    "patch": (spaces.Box(0.0, 1.0, (3, 16, 16), np.float32), {"patch_size": 4}),
-    "dict": (
-        spaces.Dict({"a": spaces.Box(-1.0, 1.0, (3,), np.float32), "b": spaces.Box(-1.0, 1.0, (4, 3), np.float32)}),
-        {},
-    ),
-    "time": (spaces.Box(-1.0, 1.0, (6, 3), np.float32), {"tokenizer": "time"}),
-}
 VARIANTS = {
     "query": (AttentionExtractor, {}),
     "top_k": (AttentionExtractor, {"top_k": 2}),
