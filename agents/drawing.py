@@ -45,51 +45,6 @@ def short_names(part_names: Sequence[str]) -> list[str]:
     return [name[len(prefix) :] or name for name in names] if prefix else names
 
 
-def heatmap_image(
-    weights: np.ndarray,
-    part_names: Sequence[str],
-    row_labels: Sequence[str],
-    title: str,
-    relevant: Sequence[np.ndarray | None] | None = None,
-) -> np.ndarray:
-    """A labelled heatmap of attention weights, rows x parts, as an RGB array.
-
-    Args:
-        weights: ``(R, N)`` weights, one row per query (or per observation for a one-query readout).
-        part_names: ``N`` names for the columns.
-        row_labels: ``R`` names for the rows.
-        title: the figure's title.
-        relevant: per row, the indices of the parts the env calls relevant (outlined in green), or None.
-    """
-    rows, n_parts = weights.shape
-    width = min(12.0, 2.5 + 0.35 * n_parts)
-    height = min(8.0, 1.3 + 0.3 * rows)
-    fig = Figure(figsize=(width, height), dpi=80)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    # The scale tops at the largest weight but never below twice uniform, so a uniform row stays dim.
-    vmax = max(float(weights.max()), 2.0 / max(n_parts, 1))
-    image = ax.imshow(weights, aspect="auto", cmap="viridis", vmin=0.0, vmax=vmax)
-    names = list(part_names) if n_parts <= 12 else short_names(part_names)
-    step = max(1, n_parts // 40)  # at most ~40 tick labels
-    ax.set_xticks(range(0, n_parts, step), names[::step], rotation=90 if n_parts > 12 else 45, fontsize=7)
-    ax.set_yticks(range(rows), list(row_labels), fontsize=7)
-    ax.set_xlabel("part (key)")
-    ax.set_title(title, fontsize=9)
-    for row, parts in enumerate(relevant or []):
-        for part in [] if parts is None else np.asarray(parts).reshape(-1):
-            ax.add_patch(_cell_outline(row, int(part)))
-    fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
-    fig.subplots_adjust(left=0.12, right=0.9, bottom=0.35 if n_parts > 12 else 0.3, top=0.85)
-    return figure_to_array(fig)
-
-
-def _cell_outline(row: int, col: int) -> object:
-    from matplotlib.patches import Rectangle
-
-    return Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="#1eaa46", linewidth=2)
-
-
 def upscale(frame: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour upscaling of an ``(H, W, C)`` image by an integer factor."""
     return frame if factor <= 1 else np.repeat(np.repeat(frame, factor, axis=0), factor, axis=1)

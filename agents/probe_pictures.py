@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from agents.drawing import heatmap_image, scene_with_attention, stack_panels, text_strip, tile_horizontally
+from agents.drawing import scene_with_attention, stack_panels, text_strip, tile_horizontally
+from agents.heatmaps import heatmap_panels
 from agents.observations import index_obs
 from agents.probe import Probe, picture_indices
 from policies import AttentionReport
@@ -17,13 +18,14 @@ def attention_pictures(
 ) -> dict[str, np.ndarray]:
     """The pictures of probe reports (one per focus method), by tensorboard tag, as ``(H, W, 3)`` uint8 arrays.
 
-    - ``attention/heatmap/<method>``: each method's focus over the parts for ``max_rows`` probe observations,
-      one per row, the env's relevant parts outlined in green;
-    - ``attention/weights/head{h}``: per head, the raw weights of the last layer that attends over the parts:
-      for a one-query readout its weights for the same observations, one per row, else queries x parts for the
-      first probe observation;
+    - ``attention/heatmap``: each method's focus over the parts for ``max_rows`` probe observations, one per
+      row, the methods side by side, the env's relevant parts outlined in green;
+    - ``attention/weights``: the raw weights of the last layer that attends over the parts, one panel per head:
+      for a one-query readout its weights for the same observations, else queries x parts for the first probe
+      observation;
     - ``attention/overlay/<method>``: up to 4 probe observations with that method's focus drawn on them (patch
       focus over images, rings around the focused entities), when the env can show them.
+
     """
     if isinstance(reports, AttentionReport):
         reports = {reports.method: reports}
@@ -31,21 +33,16 @@ def attention_pictures(
     shown = picture_indices(len(any_report.focus), max_rows)
     relevant = [probe.relevant[i] for i in shown]
     labels = [f"obs {i}" for i in shown]
-    pictures = {}
-    for method, report in reports.items():
-        title = f"{method} focus, one probe observation per row (green: relevant)"
-        pictures[f"attention/heatmap/{method}"] = heatmap_image(
-            report.focus[shown], report.part_names, labels, title, relevant
-        )
+    panels = [(report.focus[shown], f"{method} focus (green: relevant)") for method, report in reports.items()]
+    pictures = {"attention/heatmap": heatmap_panels(panels, any_report.part_names, labels, relevant)}
     weights = any_report.weights  # (B, H, Q, N)
-    for head in range(weights.shape[1]):
-        if weights.shape[2] == 1:
-            matrix, rows, outlined = weights[shown, head, 0], labels, relevant
-            title = f"head {head}: raw readout weights, one probe observation per row (green: relevant)"
-        else:
-            matrix, rows = weights[0, head], [f"query {q}" for q in range(weights.shape[2])]
-            outlined, title = None, f"head {head}: raw weights, queries x parts, probe observation 0"
-        pictures[f"attention/weights/head{head}"] = heatmap_image(matrix, any_report.part_names, rows, title, outlined)
+    if weights.shape[2] == 1:
+        heads = [(weights[shown, h, 0], f"head {h}: raw readout weights") for h in range(weights.shape[1])]
+        rows, outlined = labels, relevant
+    else:
+        heads = [(weights[0, h], f"head {h}: raw weights, queries x parts, obs 0") for h in range(weights.shape[1])]
+        rows, outlined = [f"query {q}" for q in range(weights.shape[2])], None
+    pictures["attention/weights"] = heatmap_panels(heads, any_report.part_names, rows, outlined)
     for method, report in reports.items():
         overlay = probe_overlay(report, probe)
         if overlay is not None:

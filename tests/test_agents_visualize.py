@@ -74,10 +74,8 @@ def test_images_decode_to_their_shape(run):
     events = events_of(run.path)
     images = set(events.Tags()["images"])
     methods = ("causal", "rollout", "readout")
-    assert images == {
-        "attention/weights/head0", "attention/weights/head1",
-        *(f"attention/heatmap/{m}" for m in methods), *(f"attention/overlay/{m}" for m in methods),
-    }  # fmt: skip
+    # the methods' heatmaps side by side in one image, the heads' raw weights in another, an overlay per method
+    assert images == {"attention/heatmap", "attention/weights", *(f"attention/overlay/{m}" for m in methods)}
     for tag in images:
         logged = events.Images(tag)
         assert [e.step for e in logged] == [768]  # pictures every 50k steps by default, and at the end
@@ -141,14 +139,21 @@ def test_patch_overlay_and_query_heatmaps_for_images():
     assert sum(f is not None for f in probe.frames) == 8
     report = attention_report(model, probe.observations, method="rollout")
     pictures = attention_pictures(report, probe)
-    assert set(pictures) == {
-        "attention/weights/head0",
-        "attention/weights/head1",
-        "attention/heatmap/rollout",
-        "attention/overlay/rollout",
-    }
+    assert set(pictures) == {"attention/weights", "attention/heatmap", "attention/overlay/rollout"}
     assert pictures["attention/overlay/rollout"].shape == (14 + 192, 4 * 192 + 3 * 4, 3)  # 48 px scaled x4, a title
-    assert pictures["attention/weights/head0"].dtype == np.uint8
+    assert pictures["attention/weights"].dtype == np.uint8
+
+
+def test_heatmap_outlines_relevant_cells_and_draws_each_method():
+    from agents.heatmaps import heatmap_panels
+
+    focus = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    image = heatmap_panels([(focus, "causal"), (focus[:, ::-1], "readout")], ["a", "b", "c"], ["o0", "o1"], [[0], None])
+    assert image.dtype == np.uint8 and image.ndim == 3
+    green = np.all(image == (30, 170, 70), axis=-1)
+    assert green.any()  # the relevant cell of row 0 is outlined, in both panels
+    left, right = green[:, : image.shape[1] // 2], green[:, image.shape[1] // 2 :]
+    assert left.sum() == right.sum() > 0
 
 
 def test_same_seed_same_probe():
