@@ -1,9 +1,5 @@
 """ONNX export: onnxruntime gives PyTorch's greedy actions and the same focus, for every plain-forward algorithm."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from gymnasium import spaces
@@ -12,6 +8,7 @@ from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from test_policies_algorithms import KINDS, SpaceEnv, observation_batch
 
 import agents
+import train_rl
 from agents.export import export_model, export_onnx
 from agents.onnx_eval import evaluate_onnx
 from policies import AttentionExtractor, attention_report
@@ -19,7 +16,6 @@ from policies import AttentionExtractor, attention_report
 pytest.importorskip("onnx", reason='ONNX export needs pip install "attention-rl[export]"')
 ort = pytest.importorskip("onnxruntime", reason='ONNX export needs pip install "attention-rl[export]"')
 
-ROOT = Path(__file__).resolve().parent.parent
 DISCRETE = {"PPO": PPO, "A2C": A2C, "DQN": DQN, "QRDQN": QRDQN, "TRPO": TRPO, "MaskablePPO": MaskablePPO}
 CONTINUOUS = {"PPO": PPO, "SAC": SAC, "TD3": TD3, "DDPG": DDPG, "TQC": TQC}
 # Every algorithm on entity sets; one of each family (categorical, Gaussian, Q-network, squashed and deterministic
@@ -132,23 +128,18 @@ def test_vecnormalize_is_folded_in(tmp_path):
     assert session.get_modelmeta().custom_metadata_map["vec_normalize_folded"] == "True"
 
 
-def cli(*args, cwd):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train_rl.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
-
-
-def test_cli_export_then_eval_onnx_matches_eval(tmp_path):
+def test_cli_export_then_eval_onnx_matches_eval(tmp_path, capsys):
     run = tiny_run(tmp_path)
-    result = cli("export", str(run.path), "--with-focus", "--out", str(tmp_path / "f.onnx"), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "outputs action, value, focus, mask" in result.stdout
+    code = train_rl.main(["export", str(run.path), "--with-focus", "--out", str(tmp_path / "f.onnx")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "outputs action, value, focus, mask" in out
     onnx_eval = evaluate_onnx(tmp_path / "f.onnx", episodes=3)
     python_eval = agents.evaluate(run.path, episodes=3, write=False, deterministic=True)
     assert onnx_eval.returns == pytest.approx(python_eval.returns) and onnx_eval.lengths == python_eval.lengths
     assert onnx_eval.attention["method"] == "readout" and onnx_eval.attention["relevant_mass"] is not None
-    result = cli("eval", "--onnx", str(tmp_path / "f.onnx"), "--episodes", "2", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "mean return" in result.stdout and "readout when relevant" in result.stdout
-    result = cli("eval", "--onnx", str(tmp_path / "nope.onnx"), cwd=tmp_path)
-    assert result.returncode == 2 and "No ONNX file at" in result.stderr
+    assert train_rl.main(["eval", "--onnx", str(tmp_path / "f.onnx"), "--episodes", "2"]) == 0
+    out, _ = capsys.readouterr()
+    assert "mean return" in out and "readout when relevant" in out
+    assert train_rl.main(["eval", "--onnx", str(tmp_path / "nope.onnx")]) == 2
+    assert "No ONNX file at" in capsys.readouterr().err

@@ -98,10 +98,12 @@ def test_top_k_forward_is_hard_and_backward_reaches_the_scores(k):
     assert scores.grad.abs().sum() > 1e-3  # renormalised weights alone give k = 1 a zero gradient
 
 
-def test_top_k_larger_than_the_set_keeps_every_real_part():
-    extractor = build(top_k=10, num_layers=0)
+def test_top_k_larger_than_the_real_parts_keeps_every_real_part():
+    extractor = build(top_k=6, num_layers=0)  # as many as the set holds, 3 of them real
     focus = extractor.explain(batch(present=3)).focus
     assert ((focus > 0).sum(dim=1) == 3).all()
+    with pytest.raises(ValueError, match="top_k=10 keeps more parts than the readout has"):
+        build(top_k=10, num_layers=0)
 
 
 def test_latent_cost_has_no_parts_by_parts_matrix():
