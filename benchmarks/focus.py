@@ -201,7 +201,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--results", type=Path, default=None, help=f"per-run JSON (default: beside --out, {RESULTS_NAME})"
     )
     parser.add_argument("--render-only", type=Path, default=None, metavar="JSON", help="redraw from a results JSON")
-    parser.add_argument("--note", action="append", default=[], help="a paragraph added under the tables")
+    parser.add_argument(
+        "--note", action="append", default=[], help="a paragraph under the tables (with --render-only: replaces them)"
+    )
     args = parser.parse_args(argv)
     args.results = args.results or args.out.parent / RESULTS_NAME
     return args
@@ -212,7 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render_only is not None:
         data = json.loads(args.render_only.read_text())
-        data["meta"]["notes"] = data["meta"].get("notes", []) + [n + "\n" for n in args.note]
+        if args.note:  # the notes replace the kept ones, and are kept in the JSON for the next render
+            data["meta"]["notes"] = [n + "\n" for n in args.note]
+            args.render_only.write_text(json.dumps(data, indent=1) + "\n")
         section = render(data["results"], data["meta"])
     else:
         command = shlex.join(["python", "benchmarks/focus.py", *(sys.argv[1:] if argv is None else argv)])
