@@ -15,6 +15,7 @@ from torch import nn
 from agents.algorithms import ALGORITHMS, check_action_space
 from agents.config import RunConfig
 from agents.environment import make_env
+from envs.feature_names import part_names_of
 from policies import EXTRACTORS
 from policies.registry import Registry, did_you_mean
 
@@ -147,19 +148,57 @@ def policy_name(observation_space: spaces.Space, extractor: type | None, recurre
     return f"{prefix}{'Lstm' if recurrent else ''}Policy"
 
 
+#: Tokenizers whose parts are the rows of a ``Box(N, F)`` or the features of a ``Box(F,)``, one per env part.
+_ROW_TOKENIZERS = (None, "auto", "entity", "features")
+
+
+def env_part_names(config: RunConfig, env: VecEnv) -> list[str] | None:
+    """The names the env gives its parts, when the extractor's parts are exactly those; else None.
+
+    An adapter's ``part_names`` (``cell_r2c3``, ``vehicle_1``) or, for Gymnasium's flat-vector envs, the names
+    of their features (``feature:pole_angle``); None when the config names parts itself (``part_names``,
+    ``feature_names``), the extractor is not row- or feature-wise, or the counts differ.
+    """
+    kwargs = config.extractor_kwargs
+    space = env.observation_space
+    extractor = EXTRACTORS.get(config.extractor)
+    if (
+        extractor is None
+        or "part_names" in kwargs
+        or kwargs.get("feature_names") is not None
+        or kwargs.get("tokenizer") not in _ROW_TOKENIZERS
+        or config.extractor in ("patch", "time")
+        or not isinstance(space, spaces.Box)
+        or len(space.shape) not in (1, 2)
+    ):
+        return None
+    try:
+        names = env.get_attr("part_names", indices=[0])[0]
+    except AttributeError:
+        names = part_names_of(config.env, space.shape[0]) if len(space.shape) == 1 else None
+    return list(names) if names is not None and len(names) == space.shape[0] else None
+
+
 def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
-    """Create the algorithm with its policy and (unless ``mlp``) the attention extractor."""
+    """Create the algorithm with its policy and (unless ``mlp``) the attention extractor.
+
+    The extractor's parts take the env's names (``env_part_names``) unless the config names them.
+    """
     entry = ALGORITHMS.get(config.algo)
     check_action_space(config.algo, env.action_space)
     check_hyperparams(entry.cls, config.hyperparams)
     extractor = EXTRACTORS.get(config.extractor)
+    policy_kwargs = policy_kwargs_from_config(config)
+    names = env_part_names(config, env)
+    if names is not None:
+        policy_kwargs["features_extractor_kwargs"]["part_names"] = names
     return entry.cls(
         policy_name(env.observation_space, extractor, entry.recurrent),
         env,
         seed=config.seed,
         device=config.device,
         verbose=config.verbose,
-        policy_kwargs=policy_kwargs_from_config(config),
+        policy_kwargs=policy_kwargs,
         **algorithm_kwargs(config.hyperparams),
     )
 

@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.observations import ObsT, as_relevant, stack_obs
+from envs.adapters.registry import make_adapted
 
 
 def picture_indices(size: int, count: int) -> np.ndarray:
@@ -62,9 +63,9 @@ def collect_probe(env: gym.Env, size: int = 64, seed: int = 0, stride: int = 8, 
 
 
 def make_probe_env(spec: gym.envs.registration.EnvSpec) -> gym.Env:
-    """A fresh env like the training one (same id and kwargs), rendering ``rgb_array`` if it can."""
+    """A fresh env like the training one (same id, kwargs and adapter), rendering ``rgb_array`` if it can."""
     kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k != "render_mode"}
     try:
-        return gym.make(spec.id, render_mode="rgb_array", **kwargs)
+        return make_adapted(spec.id, render_mode="rgb_array", **kwargs)
     except (TypeError, ValueError, gym.error.Error):
-        return gym.make(spec.id, **kwargs)
+        return make_adapted(spec.id, **kwargs)

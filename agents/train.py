@@ -45,6 +45,7 @@ from agents.runs import (
     write_json,
     write_yaml,
 )
+from envs.adapters.registry import describe_adapter
 from policies import EXTRACTORS
 
 
@@ -81,6 +82,8 @@ class DryRun:
     policy: str
     parameters: int
     extractor_parameters: int
+    adapter: str = ""
+    """The env adapter that wraps ``config.env`` (``envs.adapters.adapter_for``), described; empty if none."""
 
     def format(self) -> str:
         """The resolved config as YAML, then the policy and its parameter counts."""
@@ -91,6 +94,7 @@ class DryRun:
             yaml.safe_dump(self.config.to_dict(), sort_keys=False)
             + f"\npolicy: {algo} {self.policy}\nparameters: {self.parameters:,}"
             + f" (in features extractors: {self.extractor_parameters:,})\n"
+            + (f"adapter: {self.adapter}\n" if self.adapter else "")
         )
 
 
@@ -106,6 +110,7 @@ def dry_run(config: RunConfig) -> DryRun:
         policy_name(model.observation_space, EXTRACTORS.get(config.extractor), ALGORITHMS.get(config.algo).recurrent),
         sum(p.numel() for p in policy.parameters()),
         sum(extractor_params.values()),
+        describe_adapter(config.env),
     )
 
 

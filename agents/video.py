@@ -26,6 +26,7 @@ from agents.env_ids import check_env_id, import_gym_packages
 from agents.evaluate import eval_target, load
 from agents.observations import as_relevant
 from agents.visualize import annotated_frame, scene_with_attention
+from envs.adapters.registry import make_adapted
 from policies import attention_report
 
 #: Episodes recorded by default.
@@ -165,10 +166,10 @@ def record_video(
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = {**(env_kwargs or {}), "render_mode": "rgb_array"}
     try:
-        env: gym.Env = gym.make(env_id, **kwargs)
+        env: gym.Env = make_adapted(env_id, **kwargs)
     except (TypeError, ValueError):  # no renderer: image observations are drawn from the observation itself
         kwargs.pop("render_mode")
-        env = gym.make(env_id, **kwargs)
+        env = make_adapted(env_id, **kwargs)
     fps = env.metadata.get("render_fps") or 10
     normalizer = model.get_vec_normalize_env()
     policy_obs = normalizer.normalize_obs if normalizer is not None else (lambda obs: obs)
