@@ -90,7 +90,9 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
       overlapping lengthwise (side by side) have no positive TTC. If fewer than ``k`` vehicles are closing in,
       the rest are the nearest vehicles ahead (smallest ``s > 0``); so with ``k=1`` and no vehicle closing in
       it is the nearest vehicle ahead. Empty when no vehicle is closing in and none is ahead.
-    - ``is_success``: True on the step that ends the episode by time without a crash, else False.
+    - ``is_success``: True on the step that ends the episode without a crash: by arriving, for envs with a
+      destination (``intersection-*``: terminated, not crashed, ``has_arrived``; running out of time there is
+      no success), else by time (truncated). False on every other step.
 
     ## Arguments
     - ``env``: a highway-env env (its ``unwrapped`` is a highway-env ``AbstractEnv``), single agent.
@@ -157,12 +159,26 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         """Step the wrapped env and add ``relevant_parts`` / ``is_success`` to its info."""
         obs, reward, terminated, truncated, info = self.env.step(action)
         obs = np.asarray(obs, dtype=np.float32)
-        crashed = bool(info.get("crashed", False))
-        success = bool(truncated and not terminated and not crashed)
-        info = {**info, "relevant_parts": self.relevant_parts(obs), "is_success": success}
+        info = {
+            **info,
+            "relevant_parts": self.relevant_parts(obs),
+            "is_success": self.succeeded(terminated, truncated, info),
+        }
         return obs, reward, terminated, truncated, info
 
     # ------------------------------------------------------------------ helpers
+    def succeeded(self, terminated: bool, truncated: bool, info: dict[str, Any]) -> bool:
+        """Whether a step ends the episode in success (see the class docstring's Info)."""
+        if bool(info.get("crashed", False)):
+            return False
+        if hasattr(self.env.unwrapped, "has_arrived"):  # intersection: the ego must cross and leave
+            rewards = info.get("rewards") or {}
+            arrived = rewards.get("arrived_reward")
+            if arrived is None:
+                arrived = self.env.unwrapped.has_arrived(self.env.unwrapped.vehicle)
+            return bool(terminated and arrived)
+        return bool(truncated and not terminated)
+
     def lane_direction(self) -> np.ndarray:
         """``(2,)`` unit vector of the ego lane's direction at the ego's position (the ego's heading if off-lane)."""
         ego = self.env.unwrapped.vehicle

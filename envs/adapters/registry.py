@@ -7,6 +7,7 @@ train on ``--env MiniGrid-DoorKey-5x5-v0`` or ``--env intersection-v2`` by the e
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,9 +66,25 @@ def adapter_for(env_id: str) -> Adapter | None:
     return next((adapter for adapter in ADAPTERS if re.fullmatch(adapter.pattern, name)), None)
 
 
+#: Ids whose "out of date" notice was already shown in this process.
+_OUTDATED_SHOWN: set[str] = set()
+
+
 def make_adapted(env_id: str, **kwargs: Any) -> gym.Env:
-    """``gymnasium.make(env_id, **kwargs)``, wrapped by the adapter its id calls for (if any)."""
-    env = gym.make(env_id, **kwargs)
+    """``gymnasium.make(env_id, **kwargs)``, wrapped by the adapter its id calls for (if any).
+
+    Gymnasium's "environment ... is out of date" notice (``intersection-v0``, ``merge-v0``) comes once per
+    process, not once per env built (a run builds one per worker, plus the eval and probe envs).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        env = gym.make(env_id, **kwargs)
+    for warning in caught:
+        if "is out of date" not in str(warning.message):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        elif env_id not in _OUTDATED_SHOWN:
+            _OUTDATED_SHOWN.add(env_id)
+            warnings.warn(str(warning.message), UserWarning, stacklevel=2)
     adapter = adapter_for(env_id)
     return env if adapter is None else adapter.wrap(env)
 
