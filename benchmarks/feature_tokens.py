@@ -30,28 +30,28 @@ from policies import attention_report, find_attention_extractor
 VARIANTS: dict[str, dict[str, Any]] = {
     "mlp": {"extractor": "mlp"},
     "attention": {"extractor": "attention"},
-    "attention_linear": {"extractor": "attention", "extractor_kwargs": {"value_embed": "linear", "squash": "none"}},
-    "attention_linear_vecnorm": {
+    # FT-Transformer's x_i * w_i on raw values (the tokenizer before issue 20).
+    "linear_raw": {"extractor": "attention", "extractor_kwargs": {"value_embed": "linear", "squash": "none"}},
+    "linear_symlog": {"extractor": "attention", "extractor_kwargs": {"value_embed": "linear"}},
+    "mlp_raw": {"extractor": "attention", "extractor_kwargs": {"squash": "none"}},
+    "vecnorm": {"extractor": "attention", "normalize": {"norm_reward": False}},
+    "linear_raw_vecnorm": {
         "extractor": "attention",
         "normalize": {"norm_reward": False},
         "extractor_kwargs": {"value_embed": "linear", "squash": "none"},
     },
-    "attention_linear_no_ortho": {
+    "no_ortho": {"extractor": "attention", "policy_kwargs": {"ortho_init": False}},
+    "layers0": {"extractor": "attention", "extractor_kwargs": {"num_layers": 0}},
+    "pool_mean": {"extractor": "attention", "extractor_kwargs": {"pooling": "mean"}},
+    "lr1e-3": {"extractor": "attention", "hyperparams": {"learning_rate": 1.0e-3}},
+    "lr1e-4": {"extractor": "attention", "hyperparams": {"learning_rate": 1.0e-4}},
+    "separate": {"extractor": "attention", "policy_kwargs": {"share_features_extractor": False}},
+    "linear_raw_separate": {
         "extractor": "attention",
-        "policy_kwargs": {"ortho_init": False},
+        "policy_kwargs": {"share_features_extractor": False},
         "extractor_kwargs": {"value_embed": "linear", "squash": "none"},
     },
-    "attention_linear_layers0": {
-        "extractor": "attention",
-        "extractor_kwargs": {"value_embed": "linear", "squash": "none", "num_layers": 0},
-    },
-    "attention_symlog_linear": {"extractor": "attention", "extractor_kwargs": {"value_embed": "linear"}},
-    "attention_mlp_raw": {"extractor": "attention", "extractor_kwargs": {"squash": "none"}},
-    "attention_linear_lr1e-3": {
-        "extractor": "attention",
-        "hyperparams": {"learning_rate": 1.0e-3},
-        "extractor_kwargs": {"value_embed": "linear", "squash": "none"},
-    },
+    "norm_reward": {"extractor": "attention", "normalize": {"norm_obs": False}},
 }
 
 GROUPS = ("tokenizer", "blocks", "readout", "head")
@@ -125,6 +125,9 @@ class Diagnostics(BaseCallback):
             obs_tensor = torch.as_tensor(obs, dtype=torch.float32)
             record["action_entropy"] = float(self.model.policy.get_distribution(obs_tensor).entropy().mean())
             record["value_mean"] = float(self.model.policy.predict_values(obs_tensor).mean())
+            extractor = attention_extractor(self.model)
+            if extractor is not None:  # head units that are 0 on every observation of the batch
+                record["dead_head"] = float((extractor(obs_tensor).amax(dim=0) <= 0).float().mean())
         if attention_extractor(self.model) is not None:
             report = attention_report(self.model, obs)
             record["entropy"] = float(report.entropy.mean())

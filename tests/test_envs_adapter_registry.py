@@ -107,7 +107,7 @@ def test_relevant_parts_of_an_adapted_env_index_its_parts():
     pytest.importorskip("minigrid")
     env = make_single_env("MiniGrid-Empty-5x5-v0", {}, ("minigrid",))
     try:
-        obs, info = env.reset(seed=0)
+        _, info = env.reset(seed=0)
         assert np.all(info["relevant_parts"] < len(env.get_wrapper_attr("part_names")))
     finally:
         env.close()
