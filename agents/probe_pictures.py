@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.observations import index_obs
+from agents.part_pictures import parts_scene, titled
 from agents.probe import Probe, picture_indices
 from agents.visualize import heatmap_image, scene_with_attention, tile_horizontally
 from policies import AttentionReport
@@ -36,12 +37,16 @@ def attention_pictures(report: AttentionReport, probe: Probe, max_rows: int = 8)
     for k in picture_indices(len(drawable), 4) if drawable else []:
         i = drawable[k]
         observation = index_obs(probe.observations, i)
-        scene = scene_with_attention(
+        scene = parts_scene(
+            probe.frames[i], report.focus[i], report.mask[i], report.part_names,
+            probe.boxes[i] if probe.boxes else None, probe.marker, probe.relevant[i],
+        ) or scene_with_attention(
             probe.frames[i], observation, report.focus[i], report.mask[i], report.grid, probe.positions[i],
             probe.relevant[i],
         )  # fmt: skip
         if scene is not None:
             scenes.append(scene)
     if scenes:
-        pictures["attention/overlay"] = tile_horizontally(scenes)
+        title = "focus of the readout on 4 probe observations (attention/overlay)"
+        pictures["attention/overlay"] = titled(tile_horizontally(scenes), title)
     return pictures

@@ -52,6 +52,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "extractor_kwargs": {"value_embed": "linear", "squash": "none"},
     },
     "norm_reward": {"extractor": "attention", "normalize": {"norm_obs": False}},
+    "linear_raw_norm_reward": {
+        "extractor": "attention",
+        "normalize": {"norm_obs": False},
+        "extractor_kwargs": {"value_embed": "linear", "squash": "none"},
+    },
+    "mlp_norm_reward": {"extractor": "mlp", "normalize": {"norm_obs": False}},
 }
 
 GROUPS = ("tokenizer", "blocks", "readout", "head")

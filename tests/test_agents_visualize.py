@@ -15,6 +15,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 import agents
 import envs  # noqa: F401
 from agents.focus_stats import format_focus_table, summarize_report
+from agents.part_pictures import TITLE_HEIGHT
 from agents.plotting import plot_runs
 from agents.probe import collect_probe
 from agents.probe_pictures import attention_pictures
@@ -77,7 +78,8 @@ def test_images_decode_to_their_shape(run):
             assert picture.shape == (event.height, event.width, 3) and picture.dtype == np.uint8
             assert picture.std() > 10  # not blank
     overlay = events.Images("attention/overlay")[-1]
-    assert (overlay.height, overlay.width) == (256, 4 * 256 + 3 * 4)  # 4 arenas of 128 px scaled x2, 4 px gaps
+    # 4 arenas of 128 px scaled x2, 4 px gaps, under a title strip
+    assert (overlay.height, overlay.width) == (TITLE_HEIGHT + 256, 4 * 256 + 3 * 4)
 
 
 def test_focus_histogram(run):
@@ -119,7 +121,7 @@ def test_patch_overlay_and_query_heatmaps_for_images():
     report = attention_report(model, probe.observations)
     pictures = attention_pictures(report, probe)
     assert set(pictures) == {"attention/heatmap/head0", "attention/heatmap/head1", "attention/overlay"}
-    assert pictures["attention/overlay"].shape == (192, 4 * 192 + 3 * 4, 3)  # 48 px scaled x4
+    assert pictures["attention/overlay"].shape == (TITLE_HEIGHT + 192, 4 * 192 + 3 * 4, 3)  # 48 px scaled x4
     assert pictures["attention/heatmap/head0"].dtype == np.uint8
 
 
