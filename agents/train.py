@@ -195,6 +195,9 @@ def _learn(
             )
     except KeyboardInterrupt:
         interrupted = True
+        for callback in callbacks:  # the final pictures and focus scalars, as at the end of training
+            if isinstance(callback, AttentionLogCallback):
+                callback.on_training_end()
     finally:
         wall_time = time.perf_counter() - start
         save_with_stats(model, run_dir / MODEL_FILE)

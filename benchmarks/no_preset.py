@@ -1,0 +1,172 @@
+"""Attention with the project's defaults against the MLP with rl-zoo's settings, on envs nobody tuned it for.
+
+python benchmarks/no_preset.py --rows Acrobot-v1 --seeds 0 1 2 --timesteps 100000   # runs, appends results
+python benchmarks/no_preset.py --render-only                                         # the table only
+
+Each run trains through ``agents.train`` (its run folder under ``--run-root``) and is evaluated on 20 episodes
+with greedy and with sampled actions; every finished run is appended to ``docs/no_preset_results.json`` at
+once, so a stopped benchmark keeps what it measured. The section "No preset" of docs/BENCHMARKS.md is written
+from that file: mean and 95% bootstrap CI over seeds per row and extractor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from doc_sections import markdown_table, write_section
+
+from agents import RunConfig, evaluate_model, train
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "no_preset_results.json"
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+START, END = "<!-- no-preset:start -->", "<!-- no-preset:end -->"
+
+#: rl-baselines3-zoo's PPO settings (hyperparams/ppo.yml) for the MLP, by env id; budgets are set per run.
+RL_ZOO: dict[str, dict[str, Any]] = {
+    "Acrobot-v1": {
+        "normalize": True,
+        "n_envs": 16,
+        "hyperparams": {"n_steps": 256, "gae_lambda": 0.94, "gamma": 0.99, "n_epochs": 4, "ent_coef": 0.0},
+    },
+    "CartPole-v1": {
+        "n_envs": 8,
+        "hyperparams": {
+            "n_steps": 32,
+            "batch_size": 256,
+            "gae_lambda": 0.8,
+            "gamma": 0.98,
+            "n_epochs": 20,
+            "ent_coef": 0.0,
+            "learning_rate": "lin_0.001",
+            "clip_range": "lin_0.2",
+        },
+    },
+    "MountainCar-v0": {
+        "normalize": True,
+        "n_envs": 16,
+        "hyperparams": {"n_steps": 16, "gae_lambda": 0.98, "gamma": 0.99, "n_epochs": 4, "ent_coef": 0.0},
+    },
+}
+
+
+def run_settings(env_id: str, extractor: str) -> dict[str, Any]:
+    """RunConfig fields of a row: the MLP gets rl-zoo's settings; attention the defaults (its preset, if any).
+
+    MountainCar's attention runs take rl-zoo's settings too: nothing learns it without them (the issue's rule).
+    """
+    if extractor == "mlp" or env_id == "MountainCar-v0":
+        return dict(RL_ZOO[env_id])
+    return {}
+
+
+def run_one(env_id: str, extractor: str, seed: int, timesteps: int, run_root: str, episodes: int) -> dict[str, Any]:
+    """Train one run and evaluate it greedy and sampled."""
+    settings = run_settings(env_id, extractor)
+    config = RunConfig(
+        env=env_id, extractor=extractor, seed=seed, timesteps=timesteps, run_root=run_root, eval_episodes=0,
+        progress_bar=False, threads=1, attention_log_interval=0, eval_freq=0, **settings,
+    )  # fmt: skip
+    start = time.perf_counter()
+    run = train(config)
+    seconds = time.perf_counter() - start
+    stats = run.path / "vecnormalize.pkl"
+    result: dict[str, Any] = {
+        "env": env_id, "extractor": extractor, "seed": seed, "timesteps": timesteps, "seconds": round(seconds, 1),
+        "config": dataclasses.asdict(run.config),
+    }  # fmt: skip
+    for name, deterministic in (("greedy", True), ("sampled", False)):
+        evaluation = evaluate_model(
+            run.model, env_id, run.config.env_kwargs, episodes=episodes, seed=seed + 10_000,
+            deterministic=deterministic, vecnormalize=stats if stats.is_file() else None,
+        )  # fmt: skip
+        result[name] = float(np.mean(evaluation.returns))
+    return result
+
+
+def bootstrap_ci(values: Sequence[float], samples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap CI of the mean."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return float(values.mean()), float(values.mean())
+    rng = np.random.default_rng(seed)
+    means = rng.choice(values, size=(samples, len(values))).mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def fmt(values: Sequence[float]) -> str:
+    """``mean [low, high]``."""
+    low, high = bootstrap_ci(values)
+    return f"{np.mean(values):.1f} [{low:.1f}, {high:.1f}]"
+
+
+def render(results: Sequence[dict[str, Any]]) -> str:
+    """The markdown section from the recorded runs."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for result in results:
+        groups.setdefault((result["env"], result["extractor"], result["timesteps"]), []).append(result)
+    rows = []
+    for (env_id, extractor, timesteps), runs in sorted(groups.items()):
+        settings = (
+            "rl-zoo"
+            if run_settings(env_id, extractor)
+            else "defaults (preset)"
+            if env_id == "CartPole-v1"
+            else "defaults"
+        )
+        rows.append([
+            env_id, extractor, settings, f"{timesteps:,}", str(len(runs)),
+            fmt([r["greedy"] for r in runs]), fmt([r["sampled"] for r in runs]),
+            f"{np.mean([r['seconds'] for r in runs]):.0f} s",
+        ])  # fmt: skip
+    header = ["env", "extractor", "settings", "steps", "seeds", "greedy return", "sampled return", "time per run"]
+    lines = [
+        START,
+        "## No preset",
+        "",
+        "Attention with the project's defaults (`configs/ppo.yaml`'s `default` section: no section of the env's "
+        "own; CartPole's section is rl-zoo's hyperparameters) against the MLP with rl-baselines3-zoo's PPO "
+        "settings (`RL_ZOO` in `benchmarks/no_preset.py`). 20 evaluation episodes per run, greedy and sampled; "
+        "mean over seeds with a 95% bootstrap CI. Budgets are cut to what 2 shared CPU cores allow (rl-zoo "
+        "trains Acrobot and MountainCar for 1M steps): the steps column says what ran.",
+        "",
+        markdown_table(header, rows),
+        "",
+        "Produced by `python benchmarks/no_preset.py` (results: `docs/no_preset_results.json`).",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the requested rows, then write the section."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", nargs="*", default=["Acrobot-v1"], choices=sorted(RL_ZOO))
+    parser.add_argument("--extractors", nargs="*", default=["attention", "mlp"])
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--timesteps", type=int, default=100_000)
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--run-root", default="/tmp/no_preset_runs")
+    parser.add_argument("--render-only", action="store_true")
+    args = parser.parse_args(argv)
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
+    if not args.render_only:
+        for env_id in args.rows:
+            for seed in args.seeds:
+                for extractor in args.extractors:
+                    result = run_one(env_id, extractor, seed, args.timesteps, args.run_root, args.episodes)
+                    results.append(result)
+                    RESULTS.write_text(json.dumps(results, indent=1))
+                    print(json.dumps({k: v for k, v in result.items() if k != "config"}), flush=True)
+    write_section(DOC, render(results), START, END)
+
+
+if __name__ == "__main__":
+    main()
