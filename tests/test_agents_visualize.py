@@ -204,6 +204,16 @@ def test_plot_groups_runs_by_label(tmp_path):
         assert picture.format == "PNG" and picture.width > 300
 
 
+def test_plot_gives_each_env_its_own_panel(tmp_path):
+    for env, scale in (("Acrobot-v1", -500.0), ("attn-FindTarget-v0", 1.0)):
+        run_dir = tmp_path / "runs" / env / "ppo_attention_s0"
+        write_monitor(run_dir / "monitor", list(scale * np.linspace(1, 0.2, 40)))
+    one = plot_runs([tmp_path / "runs" / "Acrobot-v1"], tmp_path / "one.png", window=5)
+    two = plot_runs([tmp_path / "runs"], tmp_path / "two.png", window=5)
+    with Image.open(one) as first, Image.open(two) as second:
+        assert second.height > 1.7 * first.height  # a row of panels per env
+
+
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "train_rl.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=300
