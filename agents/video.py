@@ -25,6 +25,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from agents.env_ids import check_env_id, import_gym_packages
 from agents.evaluate import eval_target, load
 from agents.observations import as_relevant
+from agents.part_pictures import parts_scene
+from agents.probe import wrapper_attr
 from agents.visualize import annotated_frame, scene_with_attention
 from envs.adapters.registry import make_adapted
 from policies import attention_report
@@ -84,7 +86,12 @@ class AttentionFrames(gym.Wrapper):
         relevant = as_relevant(self._info)
         positions_of = getattr(self.env.unwrapped, "entity_positions", None)
         positions = positions_of() if positions_of is not None else None
-        scene = scene_with_attention(frame, self._obs, focus, mask, report.grid, positions, relevant)
+        boxes_of, marker = wrapper_attr(self.env, "part_boxes"), wrapper_attr(self.env, "part_marker")
+        scene = None  # adapters place their parts (rings on vehicles, tinted grid cells)
+        if boxes_of is not None and frame is not None and isinstance(marker, str):
+            scene = parts_scene(frame, focus, mask, report.part_names, boxes_of(), marker, relevant)
+        if scene is None:
+            scene = scene_with_attention(frame, self._obs, focus, mask, report.grid, positions, relevant)
         top = int(focus.argmax())
         summary = f"looks at {report.part_names[top]} ({100 * focus[top]:.0f}%)"
         if relevant is not None:
