@@ -49,6 +49,20 @@ RL_ZOO: dict[str, dict[str, Any]] = {
             "clip_range": "lin_0.2",
         },
     },
+    "Pendulum-v1": {
+        "n_envs": 4,
+        "hyperparams": {
+            "n_steps": 1024,
+            "gae_lambda": 0.95,
+            "gamma": 0.9,
+            "n_epochs": 10,
+            "ent_coef": 0.0,
+            "learning_rate": 1.0e-3,
+            "clip_range": 0.2,
+            "use_sde": True,
+            "sde_sample_freq": 4,
+        },
+    },
     "MountainCar-v0": {
         "normalize": True,
         "n_envs": 16,
@@ -57,12 +71,17 @@ RL_ZOO: dict[str, dict[str, Any]] = {
 }
 
 
+#: Rows where attention gets rl-zoo's settings too (the algorithm's, not the extractor's).
+SAME_SETTINGS = ("MountainCar-v0", "Pendulum-v1")
+
+
 def run_settings(env_id: str, extractor: str) -> dict[str, Any]:
     """RunConfig fields of a row: the MLP gets rl-zoo's settings; attention the defaults (its preset, if any).
 
-    MountainCar's attention runs take rl-zoo's settings too: nothing learns it without them (the issue's rule).
+    MountainCar's and Pendulum's attention runs take rl-zoo's settings too: PPO's defaults (gamma 0.99, no
+    state-dependent exploration) do not learn them with any extractor; the extractor is what is compared.
     """
-    if extractor == "mlp" or env_id == "MountainCar-v0":
+    if extractor == "mlp" or env_id in SAME_SETTINGS:
         return dict(RL_ZOO[env_id])
     return {}
 
