@@ -172,9 +172,9 @@ def env_part_names(config: RunConfig, env: VecEnv) -> list[str] | None:
         or len(space.shape) not in (1, 2)
     ):
         return None
-    try:
+    if env.has_attr("part_names"):  # (a SubprocVecEnv worker dies on a get_attr of a missing attribute)
         names = env.get_attr("part_names", indices=[0])[0]
-    except AttributeError:
+    else:
         names = part_names_of(config.env, space.shape[0]) if len(space.shape) == 1 else None
     return list(names) if names is not None and len(names) == space.shape[0] else None
 

@@ -40,10 +40,12 @@ def attention_pictures(report: AttentionReport, probe: Probe, max_rows: int = 8)
         scene = parts_scene(
             probe.frames[i], report.focus[i], report.mask[i], report.part_names,
             probe.boxes[i] if probe.boxes else None, probe.marker, probe.relevant[i],
-        ) or scene_with_attention(
-            probe.frames[i], observation, report.focus[i], report.mask[i], report.grid, probe.positions[i],
-            probe.relevant[i],
         )  # fmt: skip
+        if scene is None:
+            scene = scene_with_attention(
+                probe.frames[i], observation, report.focus[i], report.mask[i], report.grid, probe.positions[i],
+                probe.relevant[i],
+            )  # fmt: skip
         if scene is not None:
             scenes.append(scene)
     if scenes:

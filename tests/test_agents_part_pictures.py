@@ -3,9 +3,13 @@
 import numpy as np
 import pytest
 
-from agents.part_pictures import cell_overlay, feature_bars, parts_scene, ring_overlay, titled
+import agents
+from agents.part_pictures import TITLE_HEIGHT, cell_overlay, feature_bars, parts_scene, ring_overlay, titled
+from agents.probe import collect_probe
+from agents.probe_pictures import attention_pictures
 from agents.visualize import FOCUS_COLOR
 from envs.adapters.registry import make_adapted
+from policies import attention_report
 
 
 def orange(image: np.ndarray) -> np.ndarray:
@@ -86,3 +90,19 @@ def test_highway_ring_lands_on_the_ego_vehicle():
     pad = int(x1 - x0)
     around = orange(out[max(int(y0) - pad, 0) : int(y1) + pad, max(int(x0) - pad, 0) : int(x1) + pad])
     assert around.sum() > 20 and orange(out).sum() - around.sum() < around.sum()
+
+
+@pytest.mark.parametrize(("env_id", "package"), [("Acrobot-v1", None), ("MiniGrid-Empty-5x5-v0", "minigrid")])
+def test_probe_overlay_of_a_feature_env_and_an_adapted_env(env_id, package):
+    if package:
+        pytest.importorskip(package)
+    config = agents.resolve(agents.RunConfig(env=env_id, n_envs=1, threads=1))
+    env = agents.make_env(config, 1, 0)
+    try:
+        model = agents.build_model(config, env)
+    finally:
+        env.close()
+    probe = collect_probe(make_adapted(env_id, render_mode="rgb_array"), size=8, seed=0, stride=2, n_frames=4)
+    pictures = attention_pictures(attention_report(model, probe.observations), probe)
+    overlay = pictures["attention/overlay"]
+    assert (overlay.shape[0] > TITLE_HEIGHT and orange(overlay).any()) or (overlay[..., 2] < 120).any()
