@@ -154,7 +154,10 @@ def render(results: Sequence[dict[str, Any]]) -> str:
         "own; CartPole's section is rl-zoo's hyperparameters) against the MLP with rl-baselines3-zoo's PPO "
         "settings (`RL_ZOO` in `benchmarks/no_preset.py`). 20 evaluation episodes per run, greedy and sampled; "
         "mean over seeds with a 95% bootstrap CI. Budgets are cut to what 2 shared CPU cores allow (rl-zoo "
-        "trains Acrobot and MountainCar for 1M steps): the steps column says what ran.",
+        "trains Acrobot and MountainCar for 1M steps): the steps column says what ran. On Pendulum and "
+        "MountainCar attention takes rl-zoo's settings too (PPO's defaults learn neither with any extractor; "
+        "the extractor is what is compared). Times are wall-clock with other trainings sharing the 2 cores "
+        "(one thread per run).",
         "",
         markdown_table(header, rows),
         "",
