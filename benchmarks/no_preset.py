@@ -75,15 +75,28 @@ RL_ZOO: dict[str, dict[str, Any]] = {
 SAME_SETTINGS = ("MountainCar-v0", "Pendulum-v1")
 
 
+#: SB3's PPO defaults: rl-zoo leaves these to SB3, while configs/ppo.yaml's default section sets its own.
+SB3_PPO: dict[str, Any] = {
+    "n_steps": 2048, "batch_size": 64, "n_epochs": 10, "learning_rate": 3.0e-4, "gamma": 0.99,
+    "gae_lambda": 0.95, "clip_range": 0.2, "ent_coef": 0.0,
+}  # fmt: skip
+
+
 def run_settings(env_id: str, extractor: str) -> dict[str, Any]:
     """RunConfig fields of a row: the MLP gets rl-zoo's settings; attention the defaults (its preset, if any).
 
-    MountainCar's and Pendulum's attention runs take rl-zoo's settings too: PPO's defaults (gamma 0.99, no
-    state-dependent exploration) do not learn them with any extractor; the extractor is what is compared.
+    rl-zoo's settings are completed with SB3's defaults (not the project's default section) and its
+    ``normalize`` (none: ``False``). On ``SAME_SETTINGS`` rows attention takes rl-zoo's hyperparameters too
+    (PPO's defaults learn those envs with no extractor; the extractor is what is compared) but keeps its own
+    reward normalisation where rl-zoo sets none.
     """
-    if extractor == "mlp" or env_id in SAME_SETTINGS:
-        return dict(RL_ZOO[env_id])
-    return {}
+    zoo = RL_ZOO[env_id]
+    if extractor != "mlp" and env_id not in SAME_SETTINGS:
+        return {}
+    settings = {**zoo, "hyperparams": {**SB3_PPO, **zoo.get("hyperparams", {})}}
+    if extractor == "mlp":
+        settings["normalize"] = zoo.get("normalize", False)
+    return settings
 
 
 def run_one(env_id: str, extractor: str, seed: int, timesteps: int, run_root: str, episodes: int) -> dict[str, Any]:
@@ -155,9 +168,10 @@ def render(results: Sequence[dict[str, Any]]) -> str:
         "settings (`RL_ZOO` in `benchmarks/no_preset.py`). 20 evaluation episodes per run, greedy and sampled; "
         "mean over seeds with a 95% bootstrap CI. Budgets are cut to what 2 shared CPU cores allow (rl-zoo "
         "trains Acrobot and MountainCar for 1M steps): the steps column says what ran. On Pendulum and "
-        "MountainCar attention takes rl-zoo's settings too (PPO's defaults learn neither with any extractor; "
-        "the extractor is what is compared). Times are wall-clock with other trainings sharing the 2 cores "
-        "(one thread per run).",
+        "MountainCar attention takes rl-zoo's hyperparameters too (PPO's defaults learn neither with any "
+        "extractor; the extractor is what is compared) with its default reward normalisation. rl-zoo's settings "
+        "are completed with SB3's defaults (batch_size 64...), not the project's default section. Times are "
+        "wall-clock with other trainings sharing the 2 cores (one thread per run).",
         "",
         markdown_table(header, rows),
         "",
