@@ -139,6 +139,15 @@ def fmt(values: Sequence[float]) -> str:
     return f"{np.mean(values):.1f} [{low:.1f}, {high:.1f}]"
 
 
+def setting_label(env_id: str, extractor: str) -> str:
+    """What a row's runs were trained with, for the table."""
+    if extractor == "mlp":
+        return "rl-zoo"
+    if env_id in SAME_SETTINGS:
+        return "rl-zoo's hyperparameters, rewards normalised"
+    return "its preset (rl-zoo's hyperparameters)" if env_id == "CartPole-v1" else "defaults (no preset)"
+
+
 def render(results: Sequence[dict[str, Any]]) -> str:
     """The markdown section from the recorded runs."""
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
@@ -146,13 +155,7 @@ def render(results: Sequence[dict[str, Any]]) -> str:
         groups.setdefault((result["env"], result["extractor"], result["timesteps"]), []).append(result)
     rows = []
     for (env_id, extractor, timesteps), runs in sorted(groups.items()):
-        settings = (
-            "rl-zoo"
-            if run_settings(env_id, extractor)
-            else "defaults (preset)"
-            if env_id == "CartPole-v1"
-            else "defaults"
-        )
+        settings = setting_label(env_id, extractor)
         rows.append([
             env_id, extractor, settings, f"{timesteps:,}", str(len(runs)),
             fmt([r["greedy"] for r in runs]), fmt([r["sampled"] for r in runs]),
