@@ -139,6 +139,23 @@ def fmt(values: Sequence[float]) -> str:
     return f"{np.mean(values):.1f} [{low:.1f}, {high:.1f}]"
 
 
+#: What the runs say, written by hand from the measurements (2026-12-02); rendered under the table.
+NOTES = [
+    "- **Acrobot-v1**: attention with the defaults learns (it stayed at -500 before issue 20, see the section "
+    "above) but ends 6 below the MLP's greedy return, just outside its CI (-87.0 vs -80.9 [-83.0, -79.5]); "
+    "sampled, the CIs overlap (-90.8 vs -86.1). A first MLP set with the project's batch_size 256 instead of "
+    "SB3's 64 gave -89.2 [-102.0, -82.5].",
+    "- **Pendulum-v1**: not met. With rl-zoo's PPO settings attention does not learn in 100k steps (-845 vs "
+    "-177). One-seed checks (`train_rl.py --env Pendulum-v1` with rl-zoo's settings, seed 0, 10 episodes): "
+    "learning rate 3e-4 instead of rl-zoo's 1e-3: -617 +- 374; separate policy and value extractors at 1e-3: "
+    "-1535 (a random policy scores about -1200); the first set with the project's batch_size 256: -1035. "
+    "rl-zoo's 1e-3 (also bad for attention on Acrobot, where the gradients reaching the extractor fell to 0) "
+    "is the likely cause; not resolved here. SAC was not run.",
+    "- Not run (budget): MountainCar-v0 (rl-zoo: 1M steps), LunarLander-v3 (1M), MiniGrid-DoorKey-5x5-v0 "
+    "(100k steps at about 1/5 of the MLP's speed), intersection-v2 (about 22 steps/s).",
+]
+
+
 def setting_label(env_id: str, extractor: str) -> str:
     """What a row's runs were trained with, for the table."""
     if extractor == "mlp":
@@ -177,6 +194,8 @@ def render(results: Sequence[dict[str, Any]]) -> str:
         "wall-clock with other trainings sharing the 2 cores (one thread per run).",
         "",
         markdown_table(header, rows),
+        "",
+        *NOTES,
         "",
         "Produced by `python benchmarks/no_preset.py` (results: `docs/no_preset_results.json`).",
         END,
