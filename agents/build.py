@@ -17,7 +17,7 @@ from agents.algorithms import ALGORITHMS, check_action_space
 from agents.config import RunConfig
 from agents.hyperparam_ranges import check_ranges
 from agents.vec_envs import make_env
-from envs.feature_names import feature_names_for
+from envs.feature_names import part_names_of
 from policies import EXTRACTORS
 from policies.registry import Registry, did_you_mean
 
@@ -136,21 +136,6 @@ def policy_kwargs_from_config(config: RunConfig) -> dict[str, Any]:
     return policy_kwargs
 
 
-def name_features(extractor_kwargs: dict[str, Any], env_id: str, space: spaces.Space) -> None:
-    """Give feature tokens of a known classic env their documented names (``envs.feature_names``), in place.
-
-    Only for a flat ``Box(F,)`` read by feature tokens (the ``attention`` extractor's choice for it, or
-    ``features``) and when the run gives no ``feature_names`` of its own.
-    """
-    tokenizer = extractor_kwargs.get("tokenizer", "auto")
-    if "feature_names" in extractor_kwargs or tokenizer not in ("auto", "features"):
-        return
-    if isinstance(space, spaces.Box) and len(space.shape) == 1:
-        names = feature_names_for(env_id, space.shape[0])
-        if names is not None:
-            extractor_kwargs["feature_names"] = names
-
-
 def policy_name(observation_space: spaces.Space, extractor: type | None, recurrent: bool = False) -> str:
     """SB3's policy alias for an observation space and extractor class (None: SB3's own extractor).
 
@@ -167,15 +152,50 @@ def policy_name(observation_space: spaces.Space, extractor: type | None, recurre
     return f"{prefix}{'Lstm' if recurrent else ''}Policy"
 
 
+#: Tokenizers whose parts are the rows of a ``Box(N, F)`` or the features of a ``Box(F,)``, one per env part.
+_ROW_TOKENIZERS = (None, "auto", "entity", "features")
+
+
+def env_part_names(config: RunConfig, env: VecEnv) -> list[str] | None:
+    """The names the env gives its parts, when the extractor's parts are exactly those; else None.
+
+    An adapter's ``part_names`` (``cell_r2c3``, ``vehicle_1``) or, for Gymnasium's flat-vector envs, the names
+    of their features (``feature:pole_angle``); None when the config names parts itself (``part_names``,
+    ``feature_names``), the extractor is not row- or feature-wise, or the counts differ.
+    """
+    kwargs = config.extractor_kwargs
+    space = env.observation_space
+    extractor = EXTRACTORS.get(config.extractor)
+    if (
+        extractor is None
+        or "part_names" in kwargs
+        or kwargs.get("feature_names") is not None
+        or kwargs.get("tokenizer") not in _ROW_TOKENIZERS
+        or config.extractor in ("patch", "time")
+        or not isinstance(space, spaces.Box)
+        or len(space.shape) not in (1, 2)
+    ):
+        return None
+    if env.has_attr("part_names"):  # (a SubprocVecEnv worker dies on a get_attr of a missing attribute)
+        names = env.get_attr("part_names", indices=[0])[0]
+    else:
+        names = part_names_of(config.env, space.shape[0]) if len(space.shape) == 1 else None
+    return list(names) if names is not None and len(names) == space.shape[0] else None
+
+
 def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
-    """Create the algorithm with its policy and (unless ``mlp``) the attention extractor."""
+    """Create the algorithm with its policy and (unless ``mlp``) the attention extractor.
+
+    The extractor's parts take the env's names (``env_part_names``) unless the config names them.
+    """
     entry = ALGORITHMS.get(config.algo)
     check_action_space(config.algo, env.action_space)
     check_hyperparams(entry.cls, config.hyperparams)
     extractor = EXTRACTORS.get(config.extractor)
     policy_kwargs = policy_kwargs_from_config(config)
-    if config.extractor in ("attention", "features", "latent"):  # the extractors that read a flat Box as features
-        name_features(policy_kwargs["features_extractor_kwargs"], config.env, env.observation_space)
+    names = env_part_names(config, env)
+    if names is not None:
+        policy_kwargs["features_extractor_kwargs"]["part_names"] = names
     model = entry.cls(
         policy_name(env.observation_space, extractor, entry.recurrent),
         env,

@@ -27,7 +27,10 @@ from agents.drawing import annotated_frame, scene_with_attention
 from agents.env_ids import check_env_id, import_gym_packages
 from agents.evaluate import eval_target, load
 from agents.observations import as_relevant
+from agents.part_pictures import parts_scene
+from agents.probe import wrapper_attr
 from agents.resolution import check_focus_methods
+from envs.adapters.registry import make_adapted
 from policies import attention_report
 
 #: Episodes recorded by default.
@@ -93,7 +96,12 @@ class AttentionFrames(gym.Wrapper):
         relevant = as_relevant(self._info)
         positions_of = getattr(self.env.unwrapped, "entity_positions", None)
         positions = positions_of() if positions_of is not None else None
-        scene = scene_with_attention(frame, self._obs, focus, mask, report.grid, positions, relevant)
+        boxes_of, marker = wrapper_attr(self.env, "part_boxes"), wrapper_attr(self.env, "part_marker")
+        scene = None  # adapters place their parts (rings on vehicles, tinted grid cells)
+        if boxes_of is not None and frame is not None and isinstance(marker, str):
+            scene = parts_scene(frame, focus, mask, report.part_names, boxes_of(), marker, relevant)
+        if scene is None:
+            scene = scene_with_attention(frame, self._obs, focus, mask, report.grid, positions, relevant)
         top = int(focus.argmax())
         summary = f"{self.method} focus: {report.part_names[top]} ({100 * focus[top]:.0f}%)"
         if relevant is not None:
@@ -176,10 +184,10 @@ def record_video(
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = {**(env_kwargs or {}), "render_mode": "rgb_array"}
     try:
-        env: gym.Env = gym.make(env_id, **kwargs)
+        env: gym.Env = make_adapted(env_id, **kwargs)
     except (TypeError, ValueError):  # no renderer: image observations are drawn from the observation itself
         kwargs.pop("render_mode")
-        env = gym.make(env_id, **kwargs)
+        env = make_adapted(env_id, **kwargs)
     fps = env.metadata.get("render_fps") or 10
     normalizer = model.get_vec_normalize_env()
     policy_obs = normalizer.normalize_obs if normalizer is not None else (lambda obs: obs)

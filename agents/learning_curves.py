@@ -38,6 +38,8 @@ class Curve:
     """``(E,)`` episode returns."""
     relevant: tuple[np.ndarray, np.ndarray] | None = None
     """``(timesteps, relevant mass)`` from ``progress.csv`` when the run logged attention."""
+    env: str = ""
+    """The run's env id (``config.yaml``), else the folder above the run; each env gets its own panels."""
 
 
 def find_runs(paths: Sequence[str | Path]) -> list[Path]:
@@ -82,7 +84,19 @@ def load_curve(run_dir: Path) -> Curve:
         if logged is not None:
             relevant = (logged["time/total_timesteps"], logged[tag])
             break
-    return Curve(run_dir, run_label(run_dir), episodes.steps.astype(float), episodes.returns, relevant)
+    return Curve(
+        run_dir, run_label(run_dir), episodes.steps.astype(float), episodes.returns, relevant, run_env(run_dir)
+    )
+
+
+def run_env(run_dir: Path) -> str:
+    """The env id in the run's ``config.yaml``, else the name of the folder above the run (``runs/<env>/...``)."""
+    config_path = run_dir / CONFIG_FILE
+    if config_path.is_file():
+        config = yaml.safe_load(config_path.read_text()) or {}
+        if isinstance(config.get("env"), str):
+            return config["env"]
+    return run_dir.parent.name
 
 
 def smoothed(curve: Curve, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,10 +116,11 @@ def _group_on_grid(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarr
 def plot_runs(paths: Sequence[str | Path], out: str | Path, window: int = 50, title: str | None = None) -> Path:
     """Plot the learning curves of the runs at ``paths`` into a PNG and return its path.
 
-    Runs are grouped by ``run_label`` (env, algorithm and extractor: the seeds of one set-up form a group);
-    each group is drawn as the mean over its runs of the smoothed episode return, with a 95% bootstrap band
-    over the runs when it has several. When runs logged a relevant mass (``RELEVANT_TAGS``: causal first) a
-    second panel shows it.
+    One row of panels per env (returns of different envs do not share a scale: Acrobot's -500 would flatten
+    FindTarget's 0-1.4). Within an env, runs are grouped by ``run_label`` (algorithm and extractor: the seeds
+    of one set-up form a group); each group is drawn as the mean over its runs of the smoothed episode return,
+    with a 95% bootstrap band over the runs when it has several. When runs logged a relevant mass
+    (``RELEVANT_TAGS``: causal first) a second column shows it.
 
     Raises:
         FileNotFoundError: a path does not exist or holds no monitor files.
@@ -116,43 +131,58 @@ def plot_runs(paths: Sequence[str | Path], out: str | Path, window: int = 50, ti
     curves = [c for c in curves if len(c.returns)]
     if not curves:
         raise ValueError(f"No finished episode in the monitor files of {', '.join(map(str, empty))}: nothing to plot.")
-    groups: dict[str, list[Curve]] = {}
+    by_env: dict[str, dict[str, list[Curve]]] = {}
     for curve in curves:
-        groups.setdefault(curve.label, []).append(curve)
+        by_env.setdefault(curve.env, {}).setdefault(curve.label, []).append(curve)
     with_relevance = any(c.relevant is not None for c in curves)
-    fig = Figure(figsize=(11 if with_relevance else 7, 4.2), dpi=100)
+    columns = 2 if with_relevance else 1
+    fig = Figure(figsize=(11 if with_relevance else 7, 3.6 * len(by_env) + 0.6), dpi=100)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2 if with_relevance else 1, squeeze=False)[0]
-    colors = [f"C{i}" for i in range(10)]
-    for i, (label, members) in enumerate(sorted(groups.items())):
-        color = colors[i % len(colors)]
-        xs, ys = zip(*(smoothed(c, window) for c in members), strict=True)
-        grid, values = _group_on_grid(list(xs), list(ys))
-        n = len(members)
-        axes[0].plot(grid, values.mean(axis=0), color=color, label=f"{label} ({n} run{'s' if n > 1 else ''})")
-        if n > 1:
-            low, high = bootstrap_ci(values, resamples=BOOTSTRAP)
-            axes[0].fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
-        rel = [c.relevant for c in members if c.relevant is not None]
-        if with_relevance and rel:
-            grid, values = _group_on_grid([r[0] for r in rel], [r[1] for r in rel])
-            axes[1].plot(grid, values.mean(axis=0), color=color, label=label)
-            if len(rel) > 1:
-                low, high = bootstrap_ci(values, resamples=BOOTSTRAP)
-                axes[1].fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
-    axes[0].set_xlabel("env steps")
-    axes[0].set_ylabel(f"episode return (mean of {window} episodes)")
-    axes[0].set_title(title or "Learning curves: mean over runs, 95% bootstrap band")
-    axes[0].legend(fontsize=8)
-    axes[0].grid(alpha=0.3)
-    if with_relevance:
-        axes[1].set_xlabel("env steps")
-        axes[1].set_ylabel("focus on the relevant parts")
-        axes[1].set_title("relevant mass (latest rollout; causal focus where logged)")
-        axes[1].set_ylim(0, 1)
-        axes[1].grid(alpha=0.3)
+    axes = fig.subplots(len(by_env), columns, squeeze=False)
+    labels = sorted({c.label for c in curves})
+    colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    for row, (env, groups) in enumerate(sorted(by_env.items())):
+        _plot_env(axes[row], env, groups, colors, window, with_relevance)
+    fig.suptitle(title or "Learning curves per env: mean over runs, 95% bootstrap band", fontsize=11)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     return out
+
+
+def _band(axis: object, grid: np.ndarray, values: np.ndarray, color: str) -> None:
+    """The 95% bootstrap band of the mean over runs (``values (S, G)``), when there are several."""
+    if len(values) > 1:
+        low, high = bootstrap_ci(values, resamples=BOOTSTRAP)
+        axis.fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
+
+
+def _plot_env(
+    axes: Sequence, env: str, groups: dict[str, list[Curve]], colors: dict[str, str], window: int, relevance: bool
+) -> None:
+    """One env's row of panels: returns (and relevant mass) of each group of runs."""
+    for label, members in sorted(groups.items()):
+        color = colors[label]
+        short = label.removeprefix(f"{env} ") if env else label
+        xs, ys = zip(*(smoothed(c, window) for c in members), strict=True)
+        grid, values = _group_on_grid(list(xs), list(ys))
+        n = len(members)
+        axes[0].plot(grid, values.mean(axis=0), color=color, label=f"{short} ({n} run{'s' if n > 1 else ''})")
+        _band(axes[0], grid, values, color)
+        rel = [c.relevant for c in members if c.relevant is not None]
+        if relevance and rel:
+            grid, values = _group_on_grid([r[0] for r in rel], [r[1] for r in rel])
+            axes[1].plot(grid, values.mean(axis=0), color=color, label=short)
+            _band(axes[1], grid, values, color)
+    axes[0].set_xlabel("env steps")
+    axes[0].set_ylabel(f"return (mean of {window} episodes)")
+    axes[0].set_title(env or "runs", fontsize=10)
+    axes[0].legend(fontsize=8)
+    axes[0].grid(alpha=0.3)
+    if relevance:
+        axes[1].set_xlabel("env steps")
+        axes[1].set_ylabel("focus on the relevant parts")
+        axes[1].set_title(f"{env}: relevant mass (causal focus where logged)" if env else "relevant mass", fontsize=10)
+        axes[1].set_ylim(0, 1)
+        axes[1].grid(alpha=0.3)

@@ -38,6 +38,13 @@ def observations_with_relevance(
 
 
 def as_relevant(info: Mapping[str, Any]) -> np.ndarray | None:
-    """``info["relevant_parts"]`` as an int64 array, or None when the env does not name them."""
+    """``info["relevant_parts"]`` as an int64 array, or None when the env names none at this step.
+
+    An empty list (MiniGrid's goal out of view, no vehicle ahead) counts as unknown, not as "nothing matters":
+    no focus can fall on an empty set, so a relevant mass of 0 there would say nothing about the policy.
+    """
     relevant = info.get("relevant_parts")
-    return None if relevant is None else np.asarray(relevant, dtype=np.int64)
+    if relevant is None:
+        return None
+    relevant = np.asarray(relevant, dtype=np.int64).reshape(-1)
+    return relevant if relevant.size else None

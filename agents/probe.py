@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
 
 from agents.observations import ObsT, as_relevant, stack_obs
+from envs.adapters.registry import make_adapted
 
 
 def picture_indices(size: int, count: int) -> np.ndarray:
@@ -27,6 +28,18 @@ class Probe:
     """``env.render()`` at the probed step for the first few observations (None without a renderer)."""
     positions: list[np.ndarray | None]
     """``env.unwrapped.entity_positions()`` at the probed step, for entity envs that have it."""
+    boxes: list[np.ndarray | None] = field(default_factory=list)
+    """An adapter's ``part_boxes()`` (pixel boxes of its parts in the frame) at the rendered steps, else None."""
+    marker: str | None = None
+    """How the adapter marks a part in pictures (``part_marker``: ``"ring"``, ``"cell"``), or None."""
+
+
+def wrapper_attr(env: gym.Env, name: str) -> object | None:
+    """``env.get_wrapper_attr(name)`` (an adapter's method or attribute), or None when no layer has it."""
+    try:
+        return env.get_wrapper_attr(name)
+    except AttributeError:
+        return None
 
 
 def collect_probe(env: gym.Env, size: int = 64, seed: int = 0, stride: int = 8, n_frames: int = 8) -> Probe:
@@ -43,8 +56,9 @@ def collect_probe(env: gym.Env, size: int = 64, seed: int = 0, stride: int = 8, 
     env.action_space.seed(seed)
     obs, info = env.reset(seed=seed)
     positions_of = getattr(env.unwrapped, "entity_positions", None)
+    boxes_of = wrapper_attr(env, "part_boxes")
     renders = getattr(env, "render_mode", None) == "rgb_array"
-    observations, relevant, frames, positions = [], [], [], []
+    observations, relevant, frames, positions, boxes = [], [], [], [], []
     pictured = set(picture_indices(size, n_frames).tolist())
     step = 0
     while len(observations) < size:
@@ -58,11 +72,14 @@ def collect_probe(env: gym.Env, size: int = 64, seed: int = 0, stride: int = 8, 
                 renders = frame is not None
             frames.append(frame)
             positions.append(positions_of() if positions_of is not None and keep_frame else None)
+            boxes.append(boxes_of() if boxes_of is not None and renders and keep_frame else None)
         obs, _, terminated, truncated, info = env.step(env.action_space.sample())
         if terminated or truncated:
             obs, info = env.reset()
         step += 1
-    return Probe(stack_obs(observations), relevant, frames, positions)
+    marker = wrapper_attr(env, "part_marker")
+    marker = marker if isinstance(marker, str) else None
+    return Probe(stack_obs(observations), relevant, frames, positions, boxes, marker)
 
 
 def _render_or_none(env: gym.Env) -> np.ndarray | None:
@@ -78,9 +95,9 @@ def _render_or_none(env: gym.Env) -> np.ndarray | None:
 
 
 def make_probe_env(spec: gym.envs.registration.EnvSpec) -> gym.Env:
-    """A fresh env like the training one (same id and kwargs), rendering ``rgb_array`` if it can."""
+    """A fresh env like the training one (same id, kwargs and adapter), rendering ``rgb_array`` if it can."""
     kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k != "render_mode"}
     try:
-        return gym.make(spec.id, render_mode="rgb_array", **kwargs)
+        return make_adapted(spec.id, render_mode="rgb_array", **kwargs)
     except (TypeError, ValueError, gym.error.Error):
-        return gym.make(spec.id, **kwargs)
+        return make_adapted(spec.id, **kwargs)

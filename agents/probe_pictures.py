@@ -6,9 +6,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from agents.drawing import scene_with_attention, stack_panels, text_strip, tile_horizontally
+from agents.drawing import scene_with_attention, tile_horizontally
 from agents.heatmaps import heatmap_panels
 from agents.observations import index_obs
+from agents.part_pictures import parts_scene, titled
 from agents.probe import Probe, picture_indices
 from policies import AttentionReport
 
@@ -24,8 +25,7 @@ def attention_pictures(
       for a one-query readout its weights for the same observations, else queries x parts for the first probe
       observation;
     - ``attention/overlay/<method>``: up to 4 probe observations with that method's focus drawn on them (patch
-      focus over images, rings around the focused entities), when the env can show them.
-
+      focus over images, rings around the focused entities, the adapters' parts), when the env can show them.
     """
     if isinstance(reports, AttentionReport):
         reports = {reports.method: reports}
@@ -60,14 +60,17 @@ def probe_overlay(report: AttentionReport, probe: Probe, count: int = 4) -> np.n
     for k in picture_indices(len(drawable), count) if drawable else []:
         i = drawable[k]
         observation = index_obs(probe.observations, i)
-        scene = scene_with_attention(
-            probe.frames[i], observation, report.focus[i], report.mask[i], report.grid, probe.positions[i],
-            probe.relevant[i],
+        scene = parts_scene(
+            probe.frames[i], report.focus[i], report.mask[i], report.part_names,
+            probe.boxes[i] if probe.boxes else None, probe.marker, probe.relevant[i],
         )  # fmt: skip
+        if scene is None:
+            scene = scene_with_attention(
+                probe.frames[i], observation, report.focus[i], report.mask[i], report.grid, probe.positions[i],
+                probe.relevant[i],
+            )  # fmt: skip
         if scene is not None:
             scenes.append(scene)
     if not scenes:
         return None
-    tiles = tile_horizontally(scenes)
-    title = f"{report.method} focus on {len(scenes)} probe observations (orange: focus, green: relevant)"
-    return stack_panels([text_strip([title], tiles.shape[1]), tiles], multiple=1)
+    return titled(tile_horizontally(scenes), f"{report.method} focus on {len(scenes)} probe observations")

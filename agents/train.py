@@ -47,6 +47,7 @@ from agents.runs import (
     write_yaml,
 )
 from agents.vec_envs import make_env, vecnormalize_path, wrap_normalize
+from envs.adapters.registry import describe_adapter
 from policies import EXTRACTORS
 
 
@@ -83,6 +84,8 @@ class DryRun:
     policy: str
     parameters: int
     extractor_parameters: int
+    adapter: str = ""
+    """The env adapter that wraps ``config.env`` (``envs.adapters.adapter_for``), described; empty if none."""
 
     def format(self) -> str:
         """The resolved config as YAML, then the policy and its parameter counts."""
@@ -93,6 +96,7 @@ class DryRun:
             yaml.safe_dump(self.config.to_dict(), sort_keys=False)
             + f"\npolicy: {algo} {self.policy}\nparameters: {self.parameters:,}"
             + f" (in features extractors: {self.extractor_parameters:,})\n"
+            + (f"adapter: {self.adapter}\n" if self.adapter else "")
         )
 
 
@@ -108,6 +112,7 @@ def dry_run(config: RunConfig) -> DryRun:
         policy_name(model.observation_space, EXTRACTORS.get(config.extractor), ALGORITHMS.get(config.algo).recurrent),
         sum(p.numel() for p in policy.parameters()),
         sum(extractor_params.values()),
+        describe_adapter(config.env),
     )
 
 
@@ -193,6 +198,9 @@ def _learn(
             )
     except KeyboardInterrupt:
         interrupted = True
+        for callback in callbacks:  # the final pictures and focus scalars, as at the end of training
+            if isinstance(callback, AttentionLogCallback):
+                callback.on_training_end()
     finally:
         wall_time = time.perf_counter() - start
         save_with_stats(model, run_dir / MODEL_FILE)

@@ -17,6 +17,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from agents.algorithms import ALGORITHMS
 from agents.config import RunConfig
 from agents.env_ids import import_gym_packages
+from envs.adapters.registry import make_adapted
 
 #: ``VecNormalize`` statistics beside ``model.zip``; other models ``X.zip`` get ``X_vecnormalize.pkl``.
 VECNORMALIZE_FILE = "vecnormalize.pkl"
@@ -58,7 +59,7 @@ def make_single_env(
     kwargs = dict(env_kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    env = gym.make(env_id, **kwargs)
+    env = make_adapted(env_id, **kwargs)  # MiniGrid-*, highway-*...: wrapped by their adapter
     if masked:
         env = ActionMasker(env, all_valid_or_env_masks)
     return env

@@ -89,6 +89,10 @@ class AttentionExtractor(BaseFeaturesExtractor):
         patch_embed: images: ``"linear"`` (ViT, the default) or ``"mlp"`` (a two-layer MLP per patch, for targets
             told apart by their shape).
         feature_names: flat vectors: a name per feature, for the part names.
+        value_embed: flat vectors: how a value becomes a token, ``"mlp"`` (default) or ``"linear"``.
+        squash: flat vectors: transform of each raw value first, ``"symlog"`` (default) or ``"none"``.
+        part_names: one name per part, replacing the tokenizer's (``entity_3``...), e.g. the names an env adapter
+            gives its parts (``cell_r2c3``, ``vehicle_1``); ``agents`` passes an env's ``part_names`` here.
     """
 
     #: The readout pools the parts themselves (``LatentAttentionExtractor``'s pools its latents).
@@ -111,6 +115,9 @@ class AttentionExtractor(BaseFeaturesExtractor):
         patch_size: int | None = None,
         patch_embed: str | None = None,
         feature_names: Sequence[str] | None = None,
+        value_embed: str | None = None,
+        squash: str | None = None,
+        part_names: Sequence[str] | None = None,
     ) -> None:
         check_int("features_dim", features_dim, 1)
         check_int("num_layers", num_layers, 0)
@@ -125,8 +132,10 @@ class AttentionExtractor(BaseFeaturesExtractor):
         self.tokenizer = make_tokenizer(
             tokenizer, observation_space, embed_dim,
             presence_column=presence_column, ego=ego, patch_size=patch_size, patch_embed=patch_embed,
-            feature_names=feature_names,
+            feature_names=feature_names, value_embed=value_embed, squash=squash,
         )  # fmt: skip
+        if part_names is not None:
+            self.tokenizer.part_names = checked_part_names(part_names, self.tokenizer.part_names)
         self.blocks = nn.ModuleList(
             TransformerBlock(embed_dim, num_heads, mlp_ratio, score=score) for _ in range(num_layers)
         )
@@ -256,6 +265,16 @@ def normalized_focus(focus: torch.Tensor, mask: torch.Tensor, empty: torch.Tenso
     """``(B, N)`` focus with padding at exactly 0, rows summing to 1, and a uniform row for an empty set."""
     focus = torch.where(empty, torch.ones_like(focus), focus * mask)
     return focus / focus.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def checked_part_names(names: Sequence[str], tokenizer_names: Sequence[str]) -> list[str]:
+    """``names`` as a list, when there is one per part of the tokenizer; else ``ValueError``."""
+    if len(names) != len(tokenizer_names):
+        raise ValueError(
+            f"part_names has {len(names)} names for the tokenizer's {len(tokenizer_names)} parts "
+            f"({tokenizer_names[0]}...{tokenizer_names[-1]}): give one name per part, or leave part_names unset."
+        )
+    return [str(name) for name in names]
 
 
 class EntityAttentionExtractor(AttentionExtractor):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 from subprocesses import default_sigint
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import agents
 from agents.config import RunConfig
@@ -180,6 +181,9 @@ def test_sigint_saves_a_loadable_model(tmp_path):
     assert "interrupted (Ctrl-C)" in out
     model = agents.load(run_dir)
     assert 0 < model.num_timesteps < 1_000_000
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    assert "attention/overlay" in events.Tags()["images"]  # the final pictures, on Ctrl-C too
 
 
 def test_image_env_trains_evaluates_and_reloads(tmp_path, tiny_config):

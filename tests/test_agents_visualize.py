@@ -18,6 +18,7 @@ from agents import learning_curves
 from agents.eval_video import has_moviepy, record_video
 from agents.focus_stats import format_focus_table, summarize_report
 from agents.learning_curves import plot_runs
+from agents.part_pictures import TITLE_HEIGHT
 from agents.probe import collect_probe
 from agents.probe_pictures import attention_pictures
 from agents.resolution import resolve
@@ -84,8 +85,8 @@ def test_images_decode_to_their_shape(run):
             assert picture.shape == (event.height, event.width, 3) and picture.dtype == np.uint8
             assert picture.std() > 10  # not blank
     overlay = events.Images("attention/overlay/causal")[-1]
-    # 4 arenas of 128 px scaled x2 with 4 px gaps, under a one-line title naming the method
-    assert (overlay.height, overlay.width) == (14 + 256, 4 * 256 + 3 * 4)
+    # 4 arenas of 128 px scaled x2 with 4 px gaps, under a title strip naming the method
+    assert (overlay.height, overlay.width) == (TITLE_HEIGHT + 256, 4 * 256 + 3 * 4)
 
 
 def test_focus_histogram(run):
@@ -140,7 +141,7 @@ def test_patch_overlay_and_query_heatmaps_for_images():
     report = attention_report(model, probe.observations, method="rollout")
     pictures = attention_pictures(report, probe)
     assert set(pictures) == {"attention/weights", "attention/heatmap", "attention/overlay/rollout"}
-    assert pictures["attention/overlay/rollout"].shape == (14 + 192, 4 * 192 + 3 * 4, 3)  # 48 px scaled x4, a title
+    assert pictures["attention/overlay/rollout"].shape == (TITLE_HEIGHT + 192, 4 * 192 + 3 * 4, 3)  # 48 px x4
     assert pictures["attention/weights"].dtype == np.uint8
 
 
@@ -269,10 +270,20 @@ def test_plot_groups_runs_by_label(tmp_path, monkeypatch):
         assert y[0] == pytest.approx(slope * np.linspace(0, 1, 60)[:5].mean(), abs=0.1)
     bands = [band.get_paths()[0].vertices[:, 1] for band in returns.collections]  # one 95% band per group
     assert len(bands) == 2 and all(band.max() - band.min() > 0.3 for band in bands)
-    assert "95% bootstrap band" in returns.get_title()
+    assert returns.get_title() == "attn-FindTarget-v0" and "95% bootstrap band" in figures[0].get_suptitle()
     (line,) = relevance.get_lines()
     assert line.get_label() == "ppo_attention" and (line.get_xdata()[0], line.get_xdata()[-1]) == (64, 448)
     assert line.get_ydata()[-1] == pytest.approx(0.7)  # only the rows that logged it (64, 192, 320, 448)
+
+
+def test_plot_gives_each_env_its_own_panel(tmp_path):
+    for env, scale in (("Acrobot-v1", -500.0), ("attn-FindTarget-v0", 1.0)):
+        run_dir = tmp_path / "runs" / env / "ppo_attention_s0"
+        write_monitor(run_dir / "monitor", list(scale * np.linspace(1, 0.2, 40)))
+    one = plot_runs([tmp_path / "runs" / "Acrobot-v1"], tmp_path / "one.png", window=5)
+    two = plot_runs([tmp_path / "runs"], tmp_path / "two.png", window=5)
+    with Image.open(one) as first, Image.open(two) as second:
+        assert second.height > 1.7 * first.height  # a row of panels per env
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

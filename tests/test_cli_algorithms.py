@@ -212,4 +212,4 @@ def test_highway_preset_trains_in_subproc_workers(tmp_path, capsys):
     assert config["extractor_kwargs"]["ego"] is True and config["extractor_kwargs"]["presence_column"] == 0
     report = json.loads((run_dir / "eval.json").read_text())
     focus = report["attention"]["focus"]
-    assert "ego" in focus and set(focus) <= {"ego", *(f"entity_{i}" for i in range(1, 15))}
+    assert "ego" in focus and set(focus) <= {"ego", *(f"vehicle_{i}" for i in range(1, 15))}  # the adapter's names

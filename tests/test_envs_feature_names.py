@@ -5,21 +5,22 @@ import pytest
 
 import agents
 from agents.build import checked_model
-from envs.feature_names import FEATURE_NAMES, feature_names_for
+from envs.feature_names import part_names_of
 from policies import find_attention_extractor
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1"])
 def test_names_match_the_envs_observation(env_id):
     size = gym.make(env_id).observation_space.shape[0]
-    names = feature_names_for(env_id, size)
+    names = part_names_of(env_id, size)
     assert names is not None and len(names) == size == len(set(names))
 
 
 def test_lookup_ignores_version_and_module_and_checks_the_size():
-    assert feature_names_for("gymnasium:CartPole-v0", 4) == FEATURE_NAMES["CartPole"]
-    assert feature_names_for("CartPole-v1", 5) is None  # a different observation: no names
-    assert feature_names_for("MyEnv-v0", 4) is None
+    assert part_names_of("gymnasium:CartPole-v0", 4)[2] == "feature:pole_angle"
+    assert len(part_names_of("BipedalWalker-v3", 24)) == 24
+    assert part_names_of("CartPole-v1", 5) is None  # a different observation: no names
+    assert part_names_of("MyEnv-v0", 4) is None
 
 
 def part_names(**config):
@@ -29,7 +30,7 @@ def part_names(**config):
 
 def test_feature_tokens_of_a_classic_env_get_its_names():
     assert part_names(env="CartPole-v1", extractor="attention")[2] == "feature:pole_angle"
-    assert part_names(env="Acrobot-v1", extractor="features")[4] == "feature:theta1_dot"
+    assert part_names(env="Acrobot-v1", extractor="features")[4] == "feature:theta1_velocity"
 
 
 def test_the_runs_own_names_win():

@@ -201,3 +201,31 @@ def test_non_finite_dict_value_names_the_key_part():
     obs["cars"][0, 2, 1] = float("nan")
     with pytest.raises(ValueError, match="in part 'cars/entity_2'"):
         extractor(obs)
+
+
+def normalized_readback_r2(tokenizer: FeatureTokenizer, values: torch.Tensor) -> float:
+    """R^2 of a linear read-back of feature 0's value from its LayerNorm'd token (what attention blocks see)."""
+    with torch.no_grad():
+        tokens, _ = tokenizer(torch.stack([values, torch.zeros_like(values)], dim=1))
+        normed = torch.nn.functional.layer_norm(tokens[:, 0], tokens.shape[-1:])  # (B, D)
+    design = torch.cat([normed, torch.ones(len(values), 1)], dim=1).double()
+    coef = torch.linalg.lstsq(design, values.double()[:, None]).solution
+    residual = values.double() - (design @ coef)[:, 0]
+    return float(1 - residual.var() / values.double().var())
+
+
+def test_default_feature_tokens_keep_large_values_through_a_layer_norm():
+    torch.manual_seed(0)
+    space = spaces.Box(-np.inf, np.inf, shape=(2,))
+    values = torch.linspace(-30, 30, 401)  # Acrobot's angular velocities reach 4 pi and 9 pi
+    default = FeatureTokenizer(space, D)
+    linear = FeatureTokenizer(space, D, value_embed="linear", squash="none")  # FT-Transformer's x_i * w_i
+    assert normalized_readback_r2(default, values) > 0.95
+    assert normalized_readback_r2(linear, values) < normalized_readback_r2(default, values)
+
+
+def test_feature_tokenizer_options_are_checked():
+    with pytest.raises(ValueError, match="value_embed='cubic' is not one of mlp, linear"):
+        FeatureTokenizer(spaces.Box(-1, 1, shape=(3,)), D, value_embed="cubic")
+    with pytest.raises(ValueError, match="squash='log' is not one of symlog, none"):
+        FeatureTokenizer(spaces.Box(-1, 1, shape=(3,)), D, squash="log")

@@ -90,7 +90,9 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
       overlapping lengthwise (side by side) have no positive TTC. If fewer than ``k`` vehicles are closing in,
       the rest are the nearest vehicles ahead (smallest ``s > 0``); so with ``k=1`` and no vehicle closing in
       it is the nearest vehicle ahead. Empty when no vehicle is closing in and none is ahead.
-    - ``is_success``: True on the step that ends the episode by time without a crash, else False.
+    - ``is_success``: True on the step that ends the episode without a crash: by arriving, for envs with a
+      destination (``intersection-*``: terminated, not crashed, ``has_arrived``; running out of time there is
+      no success), else by time (truncated). False on every other step.
 
     ## Arguments
     - ``env``: a highway-env env (its ``unwrapped`` is a highway-env ``AbstractEnv``), single agent.
@@ -107,6 +109,9 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         TypeError: ``env`` is not a highway-env env.
         ValueError: a bad ``vehicles_count``, ``k`` or ``features``.
     """
+
+    #: How pictures mark a part: ``"ring"`` (a ring around the vehicle in the rendered road).
+    part_marker = "ring"
 
     def __init__(
         self, env: gym.Env, vehicles_count: int = 15, k: int = 1, features: Sequence[str] = DEFAULT_FEATURES
@@ -143,6 +148,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         self.observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
         #: Names of the parts (rows): the ego, then the other vehicles nearest first.
         self.part_names = ["ego", *(f"vehicle_{i}" for i in range(1, self.vehicles_count))]
+        self._last_obs: np.ndarray | None = None
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(
@@ -150,19 +156,53 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset the wrapped env and add ``relevant_parts`` / ``is_success`` to its info."""
         obs, info = self.env.reset(seed=seed, options=options)
-        obs = np.asarray(obs, dtype=np.float32)
+        obs = self._last_obs = np.asarray(obs, dtype=np.float32)
         return obs, {**info, "relevant_parts": self.relevant_parts(obs), "is_success": False}
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the wrapped env and add ``relevant_parts`` / ``is_success`` to its info."""
         obs, reward, terminated, truncated, info = self.env.step(action)
-        obs = np.asarray(obs, dtype=np.float32)
-        crashed = bool(info.get("crashed", False))
-        success = bool(truncated and not terminated and not crashed)
-        info = {**info, "relevant_parts": self.relevant_parts(obs), "is_success": success}
+        obs = self._last_obs = np.asarray(obs, dtype=np.float32)
+        info = {
+            **info,
+            "relevant_parts": self.relevant_parts(obs),
+            "is_success": self.succeeded(terminated, truncated, info),
+        }
         return obs, reward, terminated, truncated, info
 
     # ------------------------------------------------------------------ helpers
+    def succeeded(self, terminated: bool, truncated: bool, info: dict[str, Any]) -> bool:
+        """Whether a step ends the episode in success (see the class docstring's Info)."""
+        if bool(info.get("crashed", False)):
+            return False
+        if hasattr(self.env.unwrapped, "has_arrived"):  # intersection: the ego must cross and leave
+            rewards = info.get("rewards") or {}
+            arrived = rewards.get("arrived_reward")
+            if arrived is None:
+                arrived = self.env.unwrapped.has_arrived(self.env.unwrapped.vehicle)
+            return bool(terminated and arrived)
+        return bool(truncated and not terminated)
+
+    def part_boxes(self) -> np.ndarray | None:
+        """``(V, 4)`` pixel boxes ``(x0, y0, x1, y1)`` of the rows' vehicles in the last ``render()`` frame.
+
+        From the latest observation (relative positions, so any row order works); NaN rows for padding.
+        None before the first ``render()`` (no viewer, so no pixel scale).
+        """
+        base = self.env.unwrapped
+        viewer = getattr(base, "viewer", None)
+        if viewer is None or self._last_obs is None:
+            return None
+        kin = self.physical_kinematics(self._last_obs)  # (V, 4): row 0 absolute, the others relative to it
+        ego = np.asarray(base.vehicle.position, dtype=np.float64)
+        world = kin[:, :2] + np.where(np.arange(len(kin))[:, None] == 0, 0.0, ego[None])  # (V, 2)
+        surface = viewer.sim_surface
+        centers = np.array([surface.pos2pix(float(x), float(y)) for x, y in world], dtype=np.float64)  # (V, 2)
+        half = max(2.0, surface.pix(_VEHICLE_LENGTH) / 2)
+        boxes = np.concatenate([centers - half, centers + half], axis=1)  # (V, 4)
+        boxes[self._last_obs[:, PRESENCE_COLUMN] < 0.5] = np.nan
+        return boxes
+
     def lane_direction(self) -> np.ndarray:
         """``(2,)`` unit vector of the ego lane's direction at the ego's position (the ego's heading if off-lane)."""
         ego = self.env.unwrapped.vehicle

@@ -139,6 +139,9 @@ class MiniGridCells(gym.Wrapper[np.ndarray, Any, dict[str, Any], Any], gym.utils
         TypeError: ``env``'s observation space has no ``image`` key of shape ``(V, V, 3)``.
     """
 
+    #: How pictures mark a part: ``"cell"`` (tint the cell's square in the rendered grid).
+    part_marker = "cell"
+
     def __init__(self, env: gym.Env) -> None:
         gym.utils.RecordConstructorArgs.__init__(self)
         gym.Wrapper.__init__(self, env)
@@ -196,6 +199,26 @@ class MiniGridCells(gym.Wrapper[np.ndarray, Any, dict[str, Any], Any], gym.utils
     def mission_target(self) -> tuple[int, int | None] | None:
         """The parsed mission object ``(object index, colour index or None)`` of this episode, or None."""
         return self._target
+
+    def part_boxes(self) -> np.ndarray:
+        """``(V*V, 4)`` pixel boxes ``(x0, y0, x1, y1)`` of the view's cells in ``render()``'s full-grid frame.
+
+        NaN rows for cells of the view that fall outside the grid. Cell ``(r, c)`` of the view lies at world
+        ``agent + (c - V // 2) * right + (V - 1 - r) * forward`` (MiniGrid's ``get_view_coords``, inverted).
+        """
+        base = self.env.unwrapped
+        tile = int(getattr(base, "tile_size", 32))
+        rows, cols = np.divmod(np.arange(self.view_size**2), self.view_size)  # (V*V,)
+        right, forward = np.asarray(base.right_vec), np.asarray(base.dir_vec)
+        world = (
+            np.asarray(base.agent_pos)[None]
+            + (cols - self.view_size // 2)[:, None] * right[None]
+            + (self.view_size - 1 - rows)[:, None] * forward[None]
+        )  # (V*V, 2): x, y in cells
+        inside = (world[:, 0] >= 0) & (world[:, 0] < base.width) & (world[:, 1] >= 0) & (world[:, 1] < base.height)
+        boxes = np.concatenate([world, world + 1], axis=1).astype(np.float64) * tile  # (V*V, 4)
+        boxes[~inside] = np.nan
+        return boxes
 
     def cells(self, image: np.ndarray) -> np.ndarray:
         """``(V*V, 3)`` raw (object, colour, state) codes of a ``(V, V, 3)`` image, in token order.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -14,23 +14,89 @@ from torch import nn
 from policies.tokenizers.base import Tokenizer, all_real
 
 
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) * log(1 + |x|)``: the identity near 0, logarithmic beyond (DreamerV3's squashing)."""
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+class LinearValue(nn.Module):
+    """``x_i * w_i``: FT-Transformer's numerical embedding, one learned direction ``w_i (D,)`` per feature.
+
+    After a LayerNorm only the sign of ``x_i`` survives once ``|x_i w_i|`` outgrows the feature identity, so
+    this reads raw values badly; kept for comparison (``value_embed="linear"``).
+    """
+
+    def __init__(self, n_features: int, embed_dim: int) -> None:
+        super().__init__()
+        self.value = nn.Parameter(torch.randn(n_features, embed_dim) / np.sqrt(embed_dim))  # (F, D)
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        """``(B, F)`` -> ``(B, F, D)``."""
+        return values.unsqueeze(-1) * self.value
+
+
+class MLPValue(nn.Module):
+    """A small MLP per feature, ``x_i -> ReLU(x_i a_i + c_i) W_i`` (hidden ``H``): a piecewise-linear curve.
+
+    The token's direction changes with the value, so the value survives the LayerNorms that follow (a linear
+    embedding keeps only its sign there). Breakpoints start spread over about [-3, 3], the range of symlog'd
+    values.
+    """
+
+    def __init__(self, n_features: int, embed_dim: int, hidden: int = 16) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.randn(n_features, hidden))  # (F, H)
+        self.shift = nn.Parameter(torch.empty(n_features, hidden).uniform_(-3.0, 3.0))  # (F, H)
+        self.out = nn.Parameter(torch.randn(n_features, hidden, embed_dim) / np.sqrt(hidden))  # (F, H, D)
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        """``(B, F)`` -> ``(B, F, D)``."""
+        hidden = torch.relu(values.unsqueeze(-1) * self.scale + self.shift)  # (B, F, H)
+        return torch.einsum("bfh,fhd->bfd", hidden, self.out)  # (B, F, D)
+
+
+#: ``value_embed`` choices of ``FeatureTokenizer``: how one scalar becomes a ``(D,)`` vector.
+VALUE_EMBEDS: dict[str, type[nn.Module]] = {"mlp": MLPValue, "linear": LinearValue}
+#: ``squash`` choices: the fixed transform applied to each raw value first.
+SQUASHES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"symlog": symlog, "none": lambda x: x}
+
+
+def _choice(option: str, value: str, choices: dict[str, object]) -> str:
+    if value not in choices:
+        raise ValueError(f"{option}='{value}' is not one of {', '.join(choices)}: pick one of those.")
+    return value
+
+
 class FeatureTokenizer(Tokenizer):
     """Flat vectors ``Box(F,)``: each feature is one token, so attention can pick single sensors.
 
-    Token ``i`` is ``x_i * w_i + b_i`` with a learned value embedding ``w_i`` and a learned feature
-    identity ``b_i`` (FT-Transformer's numerical embedding), both ``(D,)``. Parts are named
-    ``feature:<name>``, with ``feature_names`` when given, else the feature index.
+    Token ``i`` is ``embed_i(squash(x_i)) + b_i``: a value embedding of the squashed feature plus a learned
+    feature identity ``b_i (D,)``. Parts are named ``feature:<name>``, with ``feature_names`` when given, else
+    the feature index.
+
+    The defaults (``squash="symlog"``, ``value_embed="mlp"``) read unbounded features of any scale: symlog keeps
+    small values as they are and compresses large ones (Acrobot's angular velocities reach 4 pi and 9 pi), and
+    a per-feature MLP gives each value its own direction, which the LayerNorms of the attention blocks keep.
+    FT-Transformer's ``x_i * w_i`` (``value_embed="linear", squash="none"``) lost all but the sign of each
+    feature there and did not learn Acrobot (benchmarks/feature_tokens.py).
 
     Args:
         observation_space: ``Box`` of shape ``(F,)``.
         embed_dim: token width ``D``.
         feature_names: one name per feature, e.g. ``["cart_position", "cart_velocity", ...]``.
+        value_embed: ``"mlp"`` (default) or ``"linear"``.
+        squash: ``"symlog"`` (default) or ``"none"``.
     """
 
-    options: ClassVar[tuple[str, ...]] = ("feature_names",)
+    options: ClassVar[tuple[str, ...]] = ("feature_names", "value_embed", "squash")
 
     def __init__(
-        self, observation_space: spaces.Box, embed_dim: int, feature_names: Sequence[str] | None = None
+        self,
+        observation_space: spaces.Box,
+        embed_dim: int,
+        feature_names: Sequence[str] | None = None,
+        value_embed: str = "mlp",
+        squash: str = "symlog",
     ) -> None:
         super().__init__()
         if not self.supports(observation_space):
@@ -43,7 +109,8 @@ class FeatureTokenizer(Tokenizer):
                 f"feature_names has {len(feature_names)} names for {n_features} features: give exactly one per feature."
             )
         self.part_names = [f"feature:{name}" for name in feature_names]
-        self.value = nn.Parameter(torch.randn(n_features, embed_dim) / np.sqrt(embed_dim))  # (F, D)
+        self.squash = _choice("squash", squash, SQUASHES)
+        self.value = VALUE_EMBEDS[_choice("value_embed", value_embed, VALUE_EMBEDS)](n_features, embed_dim)
         self.identity = nn.Parameter(torch.randn(n_features, embed_dim) * 0.02)  # (F, D)
 
     @classmethod
@@ -53,7 +120,7 @@ class FeatureTokenizer(Tokenizer):
 
     def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, F)`` -> tokens ``(B, F, D)``, mask ``(B, F)`` (all real)."""
-        tokens = observations.unsqueeze(-1) * self.value + self.identity  # (B, F, D)
+        tokens = self.value(SQUASHES[self.squash](observations)) + self.identity  # (B, F, D)
         return tokens, all_real(tokens)
 
 

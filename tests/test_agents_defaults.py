@@ -1,0 +1,30 @@
+"""An env with no preset of its own trains with the defaults that learn (issue 20): Acrobot-v1 as the example."""
+
+import agents
+from agents.presets import load_preset
+from agents.vec_envs import wrap_normalize
+from policies.tokenizers.features import MLPValue
+
+
+def test_acrobot_has_no_preset_of_its_own():
+    assert load_preset("ppo", "Acrobot-v1") == load_preset("ppo", "NoSuchEnvAnywhere-v0")
+
+
+def test_no_preset_acrobot_build_uses_the_new_defaults():
+    config = agents.resolve(agents.RunConfig(env="Acrobot-v1", n_envs=1, threads=1))
+    assert config.extractor == "attention"
+    assert config.normalize == {"norm_obs": False}  # returns scaled, observations raw
+    env = wrap_normalize(agents.make_env(config, 1, 0), config)
+    try:
+        assert env.norm_reward and not env.norm_obs
+        model = agents.build_model(config, env)
+    finally:
+        env.close()
+    tokenizer = model.policy.features_extractor.tokenizer
+    assert isinstance(tokenizer.value, MLPValue) and tokenizer.squash == "symlog"
+    assert tokenizer.part_names[-1] == "feature:theta2_velocity"
+
+
+def test_measured_presets_keep_raw_rewards():
+    for env_id in ("attn/FindTarget-v0", "CartPole-v1"):
+        assert agents.resolve(agents.RunConfig(env=env_id)).normalize is False
