@@ -183,7 +183,7 @@ def test_sigint_saves_a_loadable_model(tmp_path):
     assert 0 < model.num_timesteps < 1_000_000
     events = EventAccumulator(str(run_dir))
     events.Reload()
-    assert "attention/overlay" in events.Tags()["images"]  # the final pictures, on Ctrl-C too
+    assert "attention/overlay/causal" in events.Tags()["images"]  # the final pictures, on Ctrl-C too
 
 
 def test_image_env_trains_evaluates_and_reloads(tmp_path, tiny_config):
