@@ -22,11 +22,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import dataclasses
 import datetime as dt
 import json
-import multiprocessing as mp
 import shlex
 import sys
 import tempfile
@@ -43,6 +41,7 @@ from learning import register_bench_envs, run_config
 
 import envs
 from agents import RunConfig, train
+from agents.grid import run_tasks
 from agents.statistics import mean_ci
 from agents.tables import markdown_table
 from policies import FOCUS_METHODS
@@ -224,16 +223,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         results = []
         with tempfile.TemporaryDirectory() as run_root:
-            with cf.ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("fork")) as pool:
-                futures = {
-                    pool.submit(run_one, key, seed, run_root, args.timesteps): (key, seed) for key, seed in tasks
-                }
-                for future in cf.as_completed(futures):
-                    if future.exception() is not None:
-                        print(f"FAILED {futures[future]}: {future.exception()!r}", file=sys.stderr, flush=True)
-                        continue
-                    results.append(future.result())
-                    print(json.dumps(results[-1]), flush=True)
+
+            def done(result: dict[str, Any]) -> None:
+                results.append(result)
+                print(json.dumps(result), flush=True)
+
+            def failed(task: tuple[Any, ...], error: BaseException) -> None:
+                print(f"FAILED {task[:2]}: {error!r}", file=sys.stderr, flush=True)
+
+            run_tasks(run_one, [(key, seed, run_root, args.timesteps) for key, seed in tasks], args.jobs, done, failed)
         meta = {
             "command": command,
             "date": dt.date.today().isoformat(),

@@ -26,10 +26,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import datetime as dt
 import json
-import multiprocessing as mp
 import os
 import shlex
 import sys
@@ -47,6 +45,7 @@ from doc_sections import machine_facts, write_section
 
 import envs
 from agents import RunConfig, dry_run, load_preset, train
+from agents.grid import run_tasks
 from agents.monitor_files import read_monitor
 from agents.statistics import RESAMPLES, SOLVED_WINDOW, mean_ci, rolling_mean, steps_to_solve
 from agents.tables import markdown_table
@@ -548,20 +547,7 @@ def run_suite(args: argparse.Namespace, run_root: str, meta: dict[str, Any]) -> 
         print(f"FAILED {failures[-1]}", file=sys.stderr, flush=True)
 
     failures: list[str] = []
-    if args.jobs == 1:
-        for _, task in tasks:
-            try:
-                done(run_one(*task))
-            except Exception as error:  # one failed run must not lose the others
-                failed(task, error)
-    else:
-        with cf.ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("fork")) as pool:
-            futures = {pool.submit(run_one, *task): task for _, task in tasks}
-            for future in cf.as_completed(futures):
-                if future.exception() is None:
-                    done(future.result())
-                else:
-                    failed(futures[future], future.exception())
+    run_tasks(run_one, [task for _, task in tasks], args.jobs, done, failed)
     partial.unlink()
     meta["failures"] = failures
     return results
