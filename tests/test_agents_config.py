@@ -196,7 +196,14 @@ PRESET_CASES = [
         id=f"{path.stem}-{env}",
         marks=[
             pytest.mark.skipif("Lunar" in env and not _has("Box2D"), reason='needs pip install "attention-rl[box2d]"'),
-            pytest.mark.skipif("highway" in env and not _has("highway_env"), reason="needs highway-env"),
+            pytest.mark.skipif(
+                any(k in env for k in ("highway", "intersection", "roundabout", "merge", "parking"))
+                and not _has("highway_env"),
+                reason='needs pip install "attention-rl[highway]"',
+            ),
+            pytest.mark.skipif(
+                env.startswith("MiniGrid") and not _has("minigrid"), reason='needs pip install "attention-rl[minigrid]"'
+            ),
         ],
     )
     for path in PRESET_FILES

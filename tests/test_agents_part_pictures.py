@@ -92,7 +92,7 @@ def test_highway_ring_lands_on_the_ego_vehicle():
     assert around.sum() > 20 and orange(out).sum() - around.sum() < around.sum()
 
 
-@pytest.mark.parametrize(("env_id", "package"), [("Acrobot-v1", None), ("MiniGrid-Empty-5x5-v0", "minigrid")])
+@pytest.mark.parametrize(("env_id", "package"), [("Acrobot-v1", "pygame"), ("MiniGrid-Empty-5x5-v0", "minigrid")])
 def test_probe_overlay_of_a_feature_env_and_an_adapted_env(env_id, package):
     if package:
         pytest.importorskip(package)
