@@ -148,9 +148,11 @@ NOTES = [
     "- **Pendulum-v1**: not met. With rl-zoo's PPO settings attention does not learn in 100k steps (-845 vs "
     "-177). One-seed checks (`train_rl.py --env Pendulum-v1` with rl-zoo's settings, seed 0, 10 episodes): "
     "learning rate 3e-4 instead of rl-zoo's 1e-3: -617 +- 374; separate policy and value extractors at 1e-3: "
-    "-1535 (a random policy scores about -1200); the first set with the project's batch_size 256: -1035. "
+    "-1535; the first set with the project's batch_size 256: -1035. "
     "rl-zoo's 1e-3 (also bad for attention on Acrobot, where the gradients reaching the extractor fell to 0) "
     "is the likely cause; not resolved here. SAC was not run.",
+    "- **CartPole-v1**: both 500 on every seed, greedy and sampled (attention through CartPole's preset, with "
+    "the symlog + MLP feature tokens).",
     "- Not run (budget): MountainCar-v0 (rl-zoo: 1M steps), LunarLander-v3 (1M), MiniGrid-DoorKey-5x5-v0 "
     "(100k steps at about 1/5 of the MLP's speed), intersection-v2 (about 22 steps/s).",
 ]
