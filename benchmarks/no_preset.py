@@ -168,6 +168,10 @@ NOTES = [
     "is the likely cause; not resolved here. SAC was not run.",
     "- **CartPole-v1**: both 500 on every seed, greedy and sampled (attention through CartPole's preset, with "
     "the symlog + MLP feature tokens).",
+    "- **MiniGrid-DoorKey-5x5-v0** (one seed): not met. Attention through its new preset reaches 0.88 sampled "
+    "(0.24 greedy: the greedy policy loops, why MiniGrid evaluates sampled) against the MLP's 0.96 (both). The "
+    "issue's earlier run through attn/MiniGridCells-v0 with the default section's hyperparameters (and raw "
+    "rewards) reached 0.965 with attention: the preset is not the better choice yet; more seeds needed.",
     "- Not run (budget): MountainCar-v0 (rl-zoo: 1M steps), LunarLander-v3 (1M), intersection-v2 (about 22 "
     "steps/s); MiniGrid-DoorKey-5x5-v0 on one seed only (its preset, new with issue 20: rl-zoo's hyperparameters, "
     "cells read by the MiniGrid adapter; the MLP reads the same cells, flattened).",
