@@ -299,6 +299,7 @@ def run_eval(argv: list[str]) -> int:
         args.path, episodes=args.episodes, render_mode=args.render, device=args.device, focus=args.focus, **target
     )
     print(format_evaluation(result))
+    print(f"  written to {result.extra['written_to']} (training's own eval.json is kept)")
     if args.render == "rgb_array":
         print(f"  rendered {len(result.frames)} frames (rgb_array)")
     if args.video is not None:

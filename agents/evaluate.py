@@ -23,7 +23,7 @@ from agents.env_ids import check_env_id
 from agents.episodes import EvalResult, action_digest, format_evaluation, interquartile_mean, run_episodes
 from agents.focus_stats import attention_summary
 from agents.resolution import check_focus_methods
-from agents.runs import CONFIG_FILE, EVAL_FILE, find_model, write_json
+from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json
 from agents.vec_envs import check_spaces, make_env, vecnormalize_path, wrap_normalize
 from policies import find_attention_extractor
 
@@ -220,7 +220,10 @@ def evaluate(
     device: str = "auto",
     focus: Sequence[str] | None = None,
 ) -> EvalResult:
-    """Load the model at ``path`` and evaluate it; write ``eval.json`` beside it.
+    """Load the model at ``path`` and evaluate it; write the result beside it (``agents.runs.eval_file_for``).
+
+    Training's own final evaluation (``eval.json``) is never overwritten: ``eval_last.json`` beside a run's
+    ``model.zip``, ``eval_best.json`` beside ``best_model.zip``, ``<model>_eval.json`` beside other model files.
 
     Args:
         path: a run folder or a model ``.zip``.
@@ -230,7 +233,7 @@ def evaluate(
         seed: seed of the evaluation env; the run's seed + 10000 when None (never a training seed).
         env_id: env to evaluate on; the run's env when None.
         algo: algorithm; the run's when None.
-        write: write ``eval.json`` into the run folder (or beside the model file).
+        write: write the result into the run folder (or beside the model file), see above.
         which: in a run folder, ``last`` (``model.zip``) or ``best`` (``best_model.zip``).
         env_kwargs: env arguments over the run's (when it is the run's env).
         render_mode: ``human`` or ``rgb_array`` (frames in the result's ``frames``).
@@ -256,7 +259,8 @@ def evaluate(
     )
     result.model = str(model_path)
     if write:
-        write_json((target.run_dir or model_path.parent) / EVAL_FILE, result.to_dict())
+        result.extra["written_to"] = str(eval_file_for(model_path))
+        write_json(Path(result.extra["written_to"]), result.to_dict())
     return result
 
 

@@ -94,6 +94,16 @@ def save_model_atomic(model: BaseAlgorithm, path: str | Path) -> Path:
     return save_atomic(path, model.save)
 
 
+def eval_file_for(model_path: Path) -> Path:
+    """Where ``train_rl.py eval`` writes its result, never over training's own ``eval.json``.
+
+    ``eval_last.json`` beside a run's ``model.zip``, ``eval_best.json`` beside its ``best_model.zip``, else
+    ``<model>_eval.json`` beside the model file (checkpoints, bare models).
+    """
+    names = {MODEL_FILE: "eval_last.json", BEST_MODEL_FILE: "eval_best.json"}
+    return model_path.with_name(names.get(model_path.name, f"{model_path.stem}_eval.json"))
+
+
 def find_model(path: str | Path, which: str = "last") -> tuple[Path, Path | None]:
     """Resolve a run folder or a model file to ``(model_zip, run_dir_or_None)``.
 

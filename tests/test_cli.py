@@ -77,10 +77,12 @@ def test_tensorboard_has_returns_and_attention(trained_run):
 
 def test_eval_cli_and_agents_load_give_identical_actions(trained_run):
     run_dir, _ = trained_run
+    training_eval = (run_dir / "eval.json").read_text()
     result = cli("eval", str(run_dir), "--episodes", "3", "--seed", "7", cwd=run_dir)
     assert result.returncode == 0, result.stderr
     assert "mean return" in result.stdout and "±" in result.stdout and "mean focus per part" in result.stdout
-    report = json.loads((run_dir / "eval.json").read_text())
+    assert (run_dir / "eval.json").read_text() == training_eval  # training's final evaluation is kept
+    report = json.loads((run_dir / "eval_last.json").read_text())
     assert report["episodes"] == 3 and len(report["returns"]) == 3 and report["seed"] == 7
     assert set(report["attention"]["focus"]) == {f"entity_{i}" for i in range(8)}
     assert 0.0 <= report["success_rate"] <= 1.0
@@ -105,6 +107,7 @@ def test_eval_on_a_model_file_and_stochastic(trained_run):
     result = cli("eval", str(run_dir / "model.zip"), "--episodes", "2", "--stochastic", cwd=run_dir)
     assert result.returncode == 0, result.stderr
     assert "stochastic" in result.stdout
+    assert json.loads((run_dir / "eval_last.json").read_text())["deterministic"] is False
 
 
 def test_mlp_extractor_trains_without_attention_logs(tmp_path):

@@ -102,7 +102,8 @@ def test_every_algorithm_trains_saves_and_evaluates(tmp_path, capsys, algo):
         code, out, err = run_cli(capsys, "eval", run_dir, "--episodes", "2", "--which", which, "--seed", "3")
         assert code == 0, err
         assert "mean return" in out and "IQM" in out and "mean length" in out
-        report = json.loads((run_dir / "eval.json").read_text())
+        assert f"written to {run_dir / f'eval_{which}.json'}" in out
+        report = json.loads((run_dir / f"eval_{which}.json").read_text())
         assert report["model"].endswith("best_model.zip" if which == "best" else "model.zip")
         assert len(report["returns"]) == 2 and report["iqm_return"] == pytest.approx(np.mean(report["returns"]))
     model = agents.load(run_dir, which="best")
