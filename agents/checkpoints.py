@@ -76,7 +76,13 @@ def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
 
 
 class RunCheckpointCallback(BaseCallback):
-    """Write a checkpoint each time the step count passes a multiple of ``save_freq`` (see ``save_checkpoint``)."""
+    """Write a checkpoint (see ``save_checkpoint``) once the step count has passed a multiple of ``save_freq``.
+
+    Checkpoints are taken at the start of a rollout, after the previous rollout's update: ``model_N.zip`` then
+    holds every update of the ``N`` steps it names (taken in the middle of a rollout, it would miss that rollout's
+    update, and a resume from it would skip one). The counter starts from the model's step count, so a resumed
+    run writes no checkpoint of the steps it resumed from.
+    """
 
     def __init__(self, run_dir: Path, save_freq: int, verbose: int = 0) -> None:
         super().__init__(verbose)
@@ -85,18 +91,21 @@ class RunCheckpointCallback(BaseCallback):
         self._next = 0
 
     def _init_callback(self) -> None:
-        self._next = self._after(self.num_timesteps)
+        self._next = self._after(self.model.num_timesteps)
 
     def _after(self, steps: int) -> int:
         """The first multiple of ``save_freq`` above ``steps``."""
         return (steps // self.save_freq + 1) * self.save_freq if self.save_freq > 0 else 0
 
-    def _on_step(self) -> bool:
-        if self.save_freq > 0 and self.num_timesteps >= self._next:
+    def _on_rollout_start(self) -> None:
+        steps = self.model.num_timesteps
+        if self.save_freq > 0 and steps >= self._next:
             checkpoint = save_checkpoint(self.model, self.run_dir)
-            self._next = self._after(self.num_timesteps)
+            self._next = self._after(steps)
             if self.verbose:
                 print(f"Checkpoint: {checkpoint.model}")
+
+    def _on_step(self) -> bool:
         return True
 
 

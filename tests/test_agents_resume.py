@@ -232,3 +232,44 @@ def test_a_run_folder_in_training_refuses_a_second_training(tmp_path):
     with run_lock(run.path), pytest.raises(ValueError, match=r"is being trained by another process \(pid \d+\)"):
         agents.resume(run.path, timesteps=256)
     assert agents.resume(run.path, timesteps=192).model.num_timesteps >= 192  # the lock is released
+
+
+def test_checkpoints_hold_their_rollouts_update_and_a_resume_adds_no_stray_one(tmp_path):
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from agents.build import checked_model
+    from agents.checkpoints import RunCheckpointCallback
+    from agents.runs import new_run_dir
+    from agents.vec_envs import make_env
+
+    snapshots = {}
+
+    class Snapshot(BaseCallback):
+        def _on_rollout_start(self):
+            snapshots[self.model.num_timesteps] = {k: v.clone() for k, v in self.model.policy.state_dict().items()}
+
+        def _on_step(self):
+            return True
+
+    config = agents.apply_overrides(
+        RunConfig(run_root=str(tmp_path), timesteps=192, n_envs=2, eval_episodes=0, progress_bar=False,
+                  save_freq=64, eval_freq=0, attention_log_interval=0), PPO_TINY,
+    )  # fmt: skip
+    resolved = resolve(config)
+    model = checked_model(resolved)
+    run_dir = new_run_dir(tmp_path, resolved.env, "ppo", "attention", 0)
+    model.set_env(make_env(resolved, resolved.n_envs, 0))
+    model.learn(192, callback=[RunCheckpointCallback(run_dir, 64), Snapshot()])
+    names = sorted(p.name for p in (run_dir / "checkpoints").glob("model_*.zip"))
+    assert names == ["model_128.zip", "model_64.zip"]  # at rollout starts (64 steps each), after the update
+    saved = type(model).load(run_dir / "checkpoints" / "model_64.zip", device="cpu").policy.state_dict()
+    for key, value in snapshots[64].items():
+        torch.testing.assert_close(saved[key], value)  # the checkpoint holds the weights after the first update
+
+    # A resume counts from the model's steps: no checkpoint of the step it resumed from.
+    small = small_run(tmp_path / "resume")
+    before = sorted(p.name for p in (small.path / "checkpoints").glob("model_*.zip"))
+    agents.resume(small.path, timesteps=192, save_freq=1000)
+    after = sorted(p.name for p in (small.path / "checkpoints").glob("model_*.zip"))
+    assert set(after) - set(before) == {"model_192.zip"}  # only the one written when training ends
