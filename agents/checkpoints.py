@@ -9,7 +9,6 @@ buffer is kept (they are large); every model checkpoint is kept.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,11 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from agents.runs import BEST_MODEL_FILE, save_atomic, save_model_atomic, write_json
+from agents.runs import BEST_MODEL_FILE, good_checkpoints, save_atomic, save_model_atomic, write_json
 from agents.vec_envs import vecnormalize_path
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_INFO_FILE = "best_model.json"
-_CHECKPOINT_NAME = re.compile(r"^model_(\d+)\.zip$")
 
 
 @dataclass(frozen=True)
@@ -61,15 +59,11 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path) -> Checkpoint:
 
 
 def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
-    """The committed checkpoint with the most steps in ``run_dir/checkpoints``, or None."""
-    found = []
-    for path in (run_dir / CHECKPOINT_DIR).glob("model_*.zip"):
-        match = _CHECKPOINT_NAME.match(path.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    if not found:
+    """The latest good checkpoint in ``run_dir/checkpoints`` (a damaged model zip is passed over), or None."""
+    good = good_checkpoints(run_dir)
+    if not good:
         return None
-    steps, path = max(found)
+    steps, path = good[0]
     stats = vecnormalize_path(path)
     buffer = path.with_name(f"replay_buffer_{steps}.pkl")
     return Checkpoint(steps, path, stats if stats.is_file() else None, buffer if buffer.is_file() else None)

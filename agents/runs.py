@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
+import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -104,6 +107,30 @@ def eval_file_for(model_path: Path) -> Path:
     return model_path.with_name(names.get(model_path.name, f"{model_path.stem}_eval.json"))
 
 
+#: A checkpoint's model file: ``checkpoints/model_<steps>.zip``.
+CHECKPOINT_NAME = re.compile(r"^model_(\d+)\.zip$")
+
+
+def is_model_zip(path: Path) -> bool:
+    """Whether ``path`` is a complete SB3 model zip (it opens and holds ``data`` and ``policy.pth``)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return {"data", "policy.pth"} <= names
+
+
+def good_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """``(steps, model zip)`` of the run's readable checkpoints, most steps first (a damaged one is left out)."""
+    found = []
+    for path in (Path(run_dir) / "checkpoints").glob("model_*.zip"):
+        match = CHECKPOINT_NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return [(steps, path) for steps, path in sorted(found, reverse=True) if is_model_zip(path)]
+
+
 def find_model(path: str | Path, which: str = "last") -> tuple[Path, Path | None]:
     """Resolve a run folder or a model file to ``(model_zip, run_dir_or_None)``.
 
@@ -120,6 +147,15 @@ def find_model(path: str | Path, which: str = "last") -> tuple[Path, Path | None
     path = Path(path)
     if path.is_dir():
         model = path / MODEL_FILES[which]
+        if which == "last" and not is_model_zip(model) and good_checkpoints(path):
+            fallback = good_checkpoints(path)[0][1]
+            problem = "is damaged" if model.is_file() else "is missing"
+            warnings.warn(
+                f"{model} {problem} (the run was stopped while writing it?): using its latest good checkpoint, "
+                f"{fallback}.",
+                stacklevel=2,
+            )
+            return fallback, path
         if not model.is_file():
             if which == "best":
                 raise FileNotFoundError(

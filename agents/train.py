@@ -40,6 +40,7 @@ from agents.runs import (
     EVAL_FILE,
     MODEL_FILE,
     TRAINED_CONFIG,
+    is_model_zip,
     new_run_dir,
     run_lock,
     write_atomic,
@@ -356,10 +357,17 @@ def _resume_locked(run_dir: Path, config: RunConfig, command: str | None) -> Run
         raise FileNotFoundError(
             f"No checkpoint in {run_dir / 'checkpoints'}: the run was stopped before its first one (--save-freq)."
         )
-    if checkpoint.steps >= config.timesteps:
+    finished = is_model_zip(run_dir / MODEL_FILE) and (config.eval_episodes == 0 or (run_dir / EVAL_FILE).is_file())
+    if checkpoint.steps >= config.timesteps and finished:
         raise ValueError(
             f"{run_dir} already trained {checkpoint.steps} of its {config.timesteps} steps: pass a larger "
-            "total with --timesteps to train on."
+            f"total with --timesteps (more than {checkpoint.steps}) to train on."
+        )
+    if checkpoint.steps >= config.timesteps:  # stopped while saving or evaluating at the end: finish that
+        warnings.warn(
+            f"{run_dir} trained all {config.timesteps} steps but was stopped before its final save or evaluation: "
+            f"finishing from {checkpoint.model}.",
+            stacklevel=2,
         )
     set_threads(config.threads)
     entry = ALGORITHMS.get(config.algo)
@@ -379,4 +387,4 @@ def _resume_locked(run_dir: Path, config: RunConfig, command: str | None) -> Run
         write_atomic(run_dir / COMMAND_FILE, previous + command + "\n")
     write_yaml(run_dir / CONFIG_FILE, config.to_dict())
     model.set_logger(_logger(run_dir, config.verbose))
-    return _learn(model, config, run_dir, config.timesteps - model.num_timesteps, resumed_from=checkpoint.steps)
+    return _learn(model, config, run_dir, max(config.timesteps - model.num_timesteps, 0), resumed_from=checkpoint.steps)

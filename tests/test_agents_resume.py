@@ -273,3 +273,40 @@ def test_checkpoints_hold_their_rollouts_update_and_a_resume_adds_no_stray_one(t
     agents.resume(small.path, timesteps=192, save_freq=1000)
     after = sorted(p.name for p in (small.path / "checkpoints").glob("model_*.zip"))
     assert set(after) - set(before) == {"model_192.zip"}  # only the one written when training ends
+
+
+def finished_run(tmp_path, eval_episodes=2) -> agents.Run:
+    config = agents.apply_overrides(
+        RunConfig(run_root=str(tmp_path), timesteps=128, n_envs=1, eval_episodes=eval_episodes, progress_bar=False,
+                  save_freq=64, eval_freq=0, attention_log_interval=0), PPO_TINY,
+    )  # fmt: skip
+    return agents.train(config)
+
+
+def test_eval_falls_back_to_the_latest_good_checkpoint(tmp_path):
+    run = finished_run(tmp_path, eval_episodes=0)
+    (run.path / "model.zip").write_bytes(b"half a zip")  # killed while writing the final model
+    with pytest.warns(UserWarning, match=r"model.zip is damaged .* using its latest good checkpoint"):
+        result = agents.evaluate(run.path, episodes=1, write=False)
+    assert result.model.endswith("model_128.zip")
+    (run.path / "model.zip").unlink()
+    with pytest.warns(UserWarning, match="model.zip is missing"):
+        assert agents.load(run.path).num_timesteps == 128
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_one_before(tmp_path):
+    run = finished_run(tmp_path, eval_episodes=0)
+    (run.path / "checkpoints" / "model_128.zip").write_bytes(b"\x00" * 100)
+    assert latest_checkpoint(run.path).steps == 64
+
+
+def test_resume_finishes_a_run_stopped_during_its_final_save_or_evaluation(tmp_path):
+    run = finished_run(tmp_path)
+    (run.path / "model.zip").unlink()
+    (run.path / "eval.json").unlink()
+    with pytest.warns(UserWarning, match="stopped before its final save or evaluation"):
+        resumed = agents.resume(run.path)
+    assert resumed.model.num_timesteps == 128 and (run.path / "model.zip").is_file()
+    assert (run.path / "eval.json").is_file() and resumed.evaluation.episodes == 2
+    with pytest.raises(ValueError, match=r"already trained 128 of its 128 steps: .*more than 128"):
+        agents.resume(run.path)  # now finished: a larger total is needed
