@@ -82,7 +82,7 @@ def load(path: str | Path, algo: str | None = None, device: str = "auto", which:
         algo = config.algo
     model = load_model_file(model_path, algo, device)
     stats = vecnormalize_path(model_path)
-    if config is not None and stats.is_file():
+    if config is not None and config.normalize and stats.is_file():  # unpickled only when the run normalised
         env = make_env(dataclasses.replace(config, algo=algo), 1, config.seed + EVAL_SEED_OFFSET, vec_env="dummy")
         try:
             check_spaces(model_path, model.observation_space, model.action_space, env, config.env)
@@ -251,7 +251,7 @@ def evaluate(
         episodes=episodes,
         seed=target.seed,
         deterministic=target.deterministic,
-        vecnormalize=stats if stats.is_file() else None,
+        vecnormalize=stats if stats.is_file() and (config is None or config.normalize) else None,
         render_mode=render_mode,
         gym_packages=config.gym_packages if config is not None else (),
         model_path=model_path,

@@ -310,3 +310,10 @@ def test_resume_finishes_a_run_stopped_during_its_final_save_or_evaluation(tmp_p
     assert (run.path / "eval.json").is_file() and resumed.evaluation.episodes == 2
     with pytest.raises(ValueError, match=r"already trained 128 of its 128 steps: .*more than 128"):
         agents.resume(run.path)  # now finished: a larger total is needed
+
+
+def test_statistics_are_read_only_when_the_run_normalised(tmp_path):
+    run = finished_run(tmp_path, eval_episodes=0)
+    (run.path / "vecnormalize.pkl").write_bytes(b"not a pickle")  # planted beside a run with normalize: false
+    assert agents.evaluate(run.path, episodes=1, write=False).episodes == 1
+    assert agents.load(run.path).get_vec_normalize_env() is None
