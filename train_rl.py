@@ -459,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     name = argv.pop(0) if argv and argv[0] in COMMANDS else "train"
     try:
         return COMMANDS[name].run(argv)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # OSError: a read-only or full disk too
         message = " ".join(str(exc).split())  # one line, whatever the exception held
         print(f"train_rl.py {name}: error: {message}", file=sys.stderr)
         return 2

@@ -230,5 +230,11 @@ def checked_model(config: RunConfig) -> BaseAlgorithm:
     env = make_env(config, config.n_envs, config.seed, vec_env="dummy")
     try:
         return build_model(config, env)
+    except (TypeError, AssertionError, KeyError, ZeroDivisionError) as exc:  # SB3/torch on a setting they reject
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(
+            f"Building {config.algo} on {config.env} failed with these settings: {reason}. Check hyperparams, "
+            "policy_kwargs and extractor_kwargs (--dry-run shows the resolved config)."
+        ) from None
     finally:
         env.close()

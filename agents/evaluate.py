@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -22,6 +21,7 @@ from agents.config import DEFAULT_FOCUS_METHODS, RunConfig
 from agents.env_ids import check_env_id
 from agents.episodes import EvalResult, action_digest, format_evaluation, interquartile_mean, run_episodes
 from agents.focus_stats import attention_summary
+from agents.presets import read_yaml
 from agents.resolution import check_focus_methods
 from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json
 from agents.vec_envs import check_spaces, make_env, vecnormalize_path, wrap_normalize
@@ -37,9 +37,11 @@ def read_config(run_dir: Path) -> RunConfig:
 
 
 def read_config_file(path: Path) -> RunConfig:
-    """Read a run's config YAML (plain data: ``safe_load``)."""
-    with path.open() as f:
-        return RunConfig.from_dict(yaml.safe_load(f))
+    """Read a run's config YAML (plain data: ``safe_load``); one ``ValueError`` naming the file when it is bad."""
+    try:
+        return RunConfig.from_dict(read_yaml(path))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path} is not a run config train_rl.py can read: {exc}") from None
 
 
 def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecEnv | None = None) -> BaseAlgorithm:

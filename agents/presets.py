@@ -46,15 +46,22 @@ def _check_section(path: Path | str, section_name: str, section: object) -> dict
     return section
 
 
+def read_yaml(path: Path) -> object:
+    """Plain data from a YAML file (``safe_load``: no tags, no code); one ``ValueError`` naming the file otherwise."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text file: give a YAML file.") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid plain YAML: {' '.join(str(exc).split())[:200]}") from None
+
+
 def read_preset_file(path: Path | str) -> dict[str, Any]:
     """Read a preset file: a mapping of env ids (and ``default``) to sections, each checked."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No preset file at {path}.")
-    try:
-        presets = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    presets = read_yaml(path) or {}
     if not isinstance(presets, dict):
         raise ValueError(f"{path} must hold a mapping of env ids to preset sections, got {type(presets).__name__}.")
     for name, section in presets.items():

@@ -32,6 +32,10 @@ def check_config(config: RunConfig) -> None:
         value = getattr(config, name)
         if value is not None:
             check_int(name, value, low)
+    check_int("seed", config.seed, 0, 2**32 - 1)
+    check_int("n_envs", config.n_envs, 1, MAX_ENVS, why=" (each env is a Python object stepped in turn)")
+    check_device(config.device)
+    check_net_arch(config.policy_kwargs.get("net_arch"))
     if config.vec_env not in VEC_ENVS:
         raise ValueError(
             f"vec_env='{config.vec_env}' is invalid.{did_you_mean(config.vec_env, VEC_ENVS)} Use dummy or subproc."
@@ -44,6 +48,39 @@ def check_config(config: RunConfig) -> None:
         check_kwargs("normalize (VecNormalize)", config.normalize, accepted)
     check_presence_not_normalized(config, extractor)
     check_focus_methods(config.focus)
+
+
+#: At most this many parallel envs (more only makes a run that never gets through its first rollout).
+MAX_ENVS = 1024
+
+
+def check_device(device: str) -> None:
+    """Raise ``ValueError`` for a device torch does not know (``gpu0``); ``auto`` picks CUDA when there is one."""
+    import torch
+
+    if device == "auto":
+        return
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device='{device}' is invalid: use auto, cpu, cuda or cuda:<index> (a torch device string)."
+        ) from None
+
+
+def check_net_arch(net_arch: object) -> None:
+    """Raise ``ValueError`` unless ``net_arch`` is None, a list of layer widths, or ``{pi: [...], vf: [...]}``."""
+    if net_arch is None:
+        return
+    lists = net_arch.values() if isinstance(net_arch, dict) else [net_arch]
+    if isinstance(net_arch, dict) and not set(net_arch) <= {"pi", "vf", "qf"}:
+        lists = [None]
+    if not all(isinstance(ls, list) and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in ls)
+               for ls in lists):  # fmt: skip
+        raise ValueError(
+            f"policy_kwargs.net_arch={net_arch!r} is invalid: give layer widths, e.g. [64, 64], or "
+            "{pi: [64, 64], vf: [64, 64]} (qf for off-policy critics)."
+        )
 
 
 def check_focus_methods(methods: list[str]) -> list[str]:

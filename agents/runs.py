@@ -37,7 +37,13 @@ def env_folder_name(env_id: str) -> str:
 def new_run_dir(root: str | Path, env_id: str, algo: str, extractor: str, seed: int) -> Path:
     """Create and return a fresh run folder; a taken name gets ``_1``, ``_2``... appended."""
     parent = Path(root) / env_folder_name(env_id)
-    parent.mkdir(parents=True, exist_ok=True)
+    for folder in (Path(root), parent):
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"--run-dir {root}: {folder} is a file, not a folder: give a folder for the runs.")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--run-dir {root}: cannot make {parent} ({exc.strerror}): give a writable folder.") from None
     base = f"{algo}_{extractor}_s{seed}"
     for k in range(10_000):
         path = parent / (base if k == 0 else f"{base}_{k}")
