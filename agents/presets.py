@@ -53,7 +53,9 @@ def read_yaml(path: Path) -> object:
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not a text file: give a YAML file.") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid plain YAML: {' '.join(str(exc).split())[:200]}") from None
+        raise ValueError(
+            f"{path} is not valid YAML (plain data, no tags): {' '.join(str(exc).split())[:200]}"
+        ) from None
 
 
 def read_preset_file(path: Path | str) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def test_a_binary_or_tagged_config_file_is_named(tmp_path, capsys):
     tagged = tmp_path / "tagged.yaml"
     tagged.write_text("default: !!python/object/apply:os.system ['echo hi']\n")
     code, lines = run_cli(capsys, "--config", tagged, "--dry-run")
-    assert code == 2 and f"{tagged} is not valid plain YAML" in lines[0]
+    assert code == 2 and f"{tagged} is not valid YAML" in lines[0]
 
 
 def test_a_run_dir_that_is_a_file_is_refused_before_anything_is_written(tmp_path, capsys):
@@ -54,6 +54,6 @@ def test_a_run_whose_config_does_not_parse_is_named(tmp_path, capsys):
     (run_dir / "model.zip").write_bytes(b"x")
     (run_dir / "config.yaml").write_text("algo: [unclosed\n")
     code, lines = run_cli(capsys, "eval", run_dir)
-    assert code == 2 and len(lines) == 1 and "config.yaml is not valid plain YAML" in lines[0]
+    assert code == 2 and len(lines) == 1 and "config.yaml is not valid YAML" in lines[0]
     code, lines = run_cli(capsys, "--resume", run_dir)
-    assert code == 2 and "config.yaml is not valid plain YAML" in lines[0]
+    assert code == 2 and "config.yaml is not valid YAML" in lines[0]
