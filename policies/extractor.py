@@ -145,7 +145,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k)
         self.head = nn.Sequential(nn.Linear(embed_dim, features_dim), nn.ReLU())
         #: ``(B, N)`` bool, True for parts to remove from this forward pass (masked out of every attention, as
-        #: padding is); set only by ``policies.focus.removing_parts`` for the causal focus, else None.
+        #: padding is); set only by ``policies.causal.removing_parts`` for the causal focus, else None.
         self.part_drop: torch.Tensor | None = None
 
     @property
