@@ -1,6 +1,7 @@
 """Checkpoints and the best model, written atomically so that an interrupted write never costs a good file.
 
-A checkpoint at ``N`` steps is ``checkpoints/model_N.zip`` with, where used, ``model_N_vecnormalize.pkl``
+A checkpoint at ``N`` steps is ``checkpoints/model_N.zip`` with, where used, ``model_N_vecnormalize.pkl`` (and its
+plain-array twin ``.npz``)
 and (off-policy algorithms) ``replay_buffer_N.pkl``. The model is written last: its presence commits the
 checkpoint, so a run killed in the middle of a write resumes from the previous one. Only the latest replay
 buffer is kept (they are large); every model checkpoint is kept.
@@ -19,6 +20,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from agents.runs import BEST_MODEL_FILE, good_checkpoints, save_atomic, save_model_atomic, write_json
 from agents.vec_envs import vecnormalize_path
+from agents.vecnormalize_arrays import arrays_path, save_arrays
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_INFO_FILE = "best_model.json"
@@ -35,10 +37,16 @@ class Checkpoint:
 
 
 def save_with_stats(model: BaseAlgorithm, path: Path) -> Path:
-    """Save ``model`` to ``path`` and its ``VecNormalize`` statistics beside it, both atomically (stats first)."""
+    """Save ``model`` to ``path`` and its ``VecNormalize`` statistics beside it, all atomically (stats first).
+
+    The statistics are written twice: ``vecnormalize.pkl`` (SB3's ``VecNormalize.save``, a pickle) and
+    ``vecnormalize.npz`` (plain arrays, for safe loading: ``agents.vecnormalize_arrays``).
+    """
     venv = model.get_vec_normalize_env()
     if venv is not None:
-        save_atomic(vecnormalize_path(path), venv.save)
+        stats = vecnormalize_path(path)
+        save_atomic(arrays_path(stats), lambda tmp: save_arrays(venv, tmp))
+        save_atomic(stats, venv.save)
     return save_model_atomic(model, path)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, SupportsFloat
@@ -242,6 +242,9 @@ def record_evaluation_video(
     which: str = "last",
     env_kwargs: dict[str, Any] | None = None,
     focus: str | None = None,
+    *,
+    safe: bool = False,
+    trusted_packages: Sequence[str] = (),
 ) -> VideoResult:
     """Record ``episodes`` evaluation episodes of the model at ``path`` (a run folder or a ``.zip``).
 
@@ -249,12 +252,13 @@ def record_evaluation_video(
     shows the first episodes of the evaluation; ``video`` defaults to ``eval.mp4`` beside the model.
     ``deterministic=None`` acts as the run was evaluated (its ``eval_deterministic``); ``which`` picks
     ``last`` (``model.zip``) or ``best`` (``best_model.zip``) in a run folder; ``env_kwargs`` go over the run's;
-    ``focus`` is the focus method drawn (None: the run's first, else ``causal``).
+    ``focus`` is the focus method drawn (None: the run's first, else ``causal``); ``safe`` and
+    ``trusted_packages`` load as ``agents.load`` does with them.
     """
     target = eval_target(path, which, env_id, env_kwargs, seed=seed, deterministic=deterministic, algo=algo)
-    if target.config is not None:
+    if target.config is not None and not safe:
         import_gym_packages(target.config.gym_packages)
-    model = load(target.model_path, algo=target.algo)
+    model = load(target.model_path, algo=target.algo, safe=safe, trusted_packages=trusted_packages)
     out = Path(video) if video is not None else (target.run_dir or target.model_path.parent) / "eval.mp4"
     return record_video(
         model, target.env_id, out, target.env_kwargs,

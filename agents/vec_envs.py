@@ -17,6 +17,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from agents.algorithms import ALGORITHMS
 from agents.config import RunConfig
 from agents.env_ids import import_gym_packages
+from agents.vecnormalize_arrays import load_arrays
 from envs.adapters.registry import make_adapted
 
 #: ``VecNormalize`` statistics beside ``model.zip``; other models ``X.zip`` get ``X_vecnormalize.pkl``.
@@ -112,10 +113,12 @@ def wrap_normalize(
 ) -> VecEnv | VecNormalize:
     """Wrap ``venv`` in ``VecNormalize`` as ``config.normalize`` says, with saved ``stats`` when given.
 
-    For evaluation (``training=False``) the statistics are frozen and rewards are left raw.
+    For evaluation (``training=False``) the statistics are frozen and rewards are left raw. ``stats`` is
+    ``vecnormalize.pkl`` (unpickled by ``VecNormalize.load``) or its plain-array twin ``vecnormalize.npz``
+    (read as data only: ``agents.vecnormalize_arrays``).
     """
     if stats is not None and stats.is_file():
-        wrapped = VecNormalize.load(str(stats), venv)
+        wrapped = load_arrays(stats, venv) if stats.suffix == ".npz" else VecNormalize.load(str(stats), venv)
     else:
         kwargs = normalize_kwargs(config)
         if kwargs is None:
