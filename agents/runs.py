@@ -60,6 +60,7 @@ def write_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets what open() would give (as the zips)
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -68,6 +69,13 @@ def write_atomic(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_yaml(path: str | Path, data: dict[str, Any]) -> None:
@@ -186,6 +194,30 @@ def _run_dir_of(model_path: Path) -> Path | None:
         if (folder / CONFIG_FILE).is_file():
             return folder
     return None
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a run saved or evaluated at its end; what was saved is kept and ``--resume`` finishes the run.
+
+    Attributes:
+        run_dir: the run folder.
+        stage: what was interrupted (``the final save``, ``the final evaluation``).
+    """
+
+    def __init__(self, run_dir: Path, stage: str) -> None:
+        super().__init__(f"interrupted (Ctrl-C) during {stage} of {run_dir}")
+        self.run_dir, self.stage = run_dir, stage
+
+
+@contextlib.contextmanager
+def finishing(run_dir: Path, stage: str) -> Iterator[None]:
+    """Turn Ctrl-C during ``stage`` of the end of a run into ``RunInterrupted`` (which says how to finish it)."""
+    try:
+        yield
+    except RunInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise RunInterrupted(run_dir, stage) from None
 
 
 @contextlib.contextmanager

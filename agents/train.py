@@ -19,20 +19,20 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.algorithms import ALGORITHMS
 from agents.build import checked_model, policy_name, set_threads
-from agents.callbacks import NOT_SCALAR_FORMATS, AttentionLogCallback
+from agents.callbacks import AttentionLogCallback
 from agents.checkpoints import (
     RunCheckpointCallback,
     SaveBestCallback,
     latest_checkpoint,
     read_best,
-    save_best,
     save_checkpoint,
     save_with_stats,
 )
 from agents.config import RunConfig
 from agents.env_ids import check_env_id
-from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_model, read_config, read_config_file
-from agents.hparams import hparam_record, log_hyperparameters
+from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, read_config, read_config_file
+from agents.final_evaluation import final_evaluation
+from agents.hparams import log_hyperparameters
 from agents.resolution import check_config, resolve
 from agents.runs import (
     COMMAND_FILE,
@@ -40,14 +40,15 @@ from agents.runs import (
     EVAL_FILE,
     MODEL_FILE,
     TRAINED_CONFIG,
+    env_folder_name,
+    finishing,
     is_model_zip,
     new_run_dir,
     run_lock,
     write_atomic,
-    write_json,
     write_yaml,
 )
-from agents.vec_envs import make_env, vecnormalize_path, wrap_normalize
+from agents.vec_envs import make_env, wrap_normalize
 from envs.adapters.registry import describe_adapter
 from policies import EXTRACTORS
 
@@ -75,6 +76,17 @@ class Run:
     def model_path(self) -> Path:
         """Path of the saved model."""
         return self.path / MODEL_FILE
+
+    @property
+    def logdir(self) -> Path:
+        """What to give ``tensorboard --logdir``: the run root, or the run folder itself outside ``<root>/<env>/``.
+
+        At ``<root>/<env>/<run>`` the root shows every run of every env; a run moved or resumed from elsewhere
+        would not be found under its grandparent, so its own folder is given.
+        """
+        if self.path.parent.name == env_folder_name(self.config.env):
+            return self.path.parent.parent
+        return self.path
 
 
 @dataclass
@@ -204,8 +216,9 @@ def _learn(
                 callback.on_training_end()
     finally:
         wall_time = time.perf_counter() - start
-        save_with_stats(model, run_dir / MODEL_FILE)
-        save_checkpoint(model, run_dir)
+        with finishing(run_dir, "the final save"):
+            save_with_stats(model, run_dir / MODEL_FILE)
+            save_checkpoint(model, run_dir)
         _close(model.get_env())
         for callback in callbacks:
             if isinstance(callback, EvalCallback):
@@ -213,51 +226,10 @@ def _learn(
 
     evaluation = None
     if config.eval_episodes > 0:
-        stats = vecnormalize_path(run_dir / MODEL_FILE)
-        evaluation = evaluate_model(
-            model,
-            config.env,
-            config.env_kwargs,
-            episodes=config.eval_episodes,
-            seed=config.seed + EVAL_SEED_OFFSET,
-            deterministic=config.eval_deterministic,
-            vecnormalize=stats if stats.is_file() else None,
-            gym_packages=config.gym_packages,
-            model_path=run_dir / MODEL_FILE,
-            focus=config.focus,
-        )
-        evaluation.model = str(run_dir / MODEL_FILE)
-        write_json(run_dir / EVAL_FILE, evaluation.to_dict())
-        best = read_best(run_dir)
-        if best is None or evaluation.mean_return > best["mean_reward"]:
-            save_best(model, run_dir, evaluation.mean_return)
-        model.logger.record("eval/mean_reward", evaluation.mean_return)
-        if evaluation.success_rate is not None:
-            model.logger.record("eval/success_rate", evaluation.success_rate)
-        record_eval_attention(model.logger, evaluation.attention)
-        metrics = {k: v for k, v in model.logger.name_to_value.items() if k.startswith("eval/")}  # logged above
-        model.logger.record("hparams", hparam_record(config.to_dict(), metrics), exclude=NOT_SCALAR_FORMATS)
-        model.logger.dump(model.num_timesteps)
+        with finishing(run_dir, "the final evaluation"):
+            evaluation = final_evaluation(model, config, run_dir)
     model.logger.close()
     return Run(run_dir, config, model, wall_time, interrupted, evaluation, resumed_from)
-
-
-def record_eval_attention(logger: Logger, attention: dict[str, Any] | None) -> None:
-    """The final evaluation's focus scores as ``eval/`` scalars (also the HPARAMS tab's metrics).
-
-    ``eval/relevant_mass`` is the first focus method's; ``eval/<method>/relevant_mass`` and
-    ``eval/faithfulness/<method>`` (Spearman with ``causal``) each method's.
-    """
-    if not attention:
-        return
-    if attention["relevant_mass"] is not None:
-        logger.record("eval/relevant_mass", attention["relevant_mass"])
-    for method, stats in attention.get("methods", {}).items():
-        if stats["relevant_mass"] is not None:
-            logger.record(f"eval/{method}/relevant_mass", stats["relevant_mass"])
-        spearman = (stats.get("faithfulness") or {}).get("spearman")
-        if spearman is not None:
-            logger.record(f"eval/faithfulness/{method}", spearman)
 
 
 def train(config: RunConfig, command: str | None = None, after_eval: BaseCallback | None = None) -> Run:
