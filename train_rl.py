@@ -192,7 +192,7 @@ def run_train(argv: list[str]) -> int:
     print(f"\n{state} {run.model.num_timesteps} steps in {run.wall_time_s:.0f} s; run folder: {run.path}")
     if run.evaluation is not None:
         print(format_evaluation(run.evaluation))
-    print(f"\nWatch training:  tensorboard --logdir {run.path.parent.parent}")
+    print(f"\nWatch training:  tensorboard --logdir {run.logdir}")
     print(f"Evaluate again:  python train_rl.py eval {run.path} --episodes 20 [--which best]")
     if run.interrupted:
         print(f"Continue:        python train_rl.py --resume {run.path}")
@@ -258,6 +258,19 @@ def eval_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--video-episodes", type=int, default=3, help="episodes in the video (default: %(default)s)")
     parser.add_argument("--focus", type=_focus_methods, default=None, metavar="METHOD[,METHOD]", help=FOCUS_HELP)
+    parser.add_argument(
+        "--safe",
+        action="store_true",
+        help="for runs you did not make: rebuild the model from config.yaml and read only its weights, unpickle "
+        "nothing, import no module the run names (see README: Loading runs you did not make)",
+    )
+    parser.add_argument(
+        "--gym-packages",
+        nargs="+",
+        default=[],
+        metavar="PKG",
+        help="with --safe: modules the run names (its gym_packages) that you trust to be imported",
+    )
     return parser
 
 
@@ -293,8 +306,10 @@ def run_eval(argv: list[str]) -> int:
     # The evaluation and its video run the same episodes of the same env.
     target = dict(
         deterministic=args.deterministic, seed=args.seed, env_id=args.env, algo=args.algo, which=args.which,
-        env_kwargs=env_kwargs,
+        env_kwargs=env_kwargs, safe=args.safe, trusted_packages=args.gym_packages,
     )  # fmt: skip
+    if args.gym_packages and not args.safe:
+        raise ValueError("--gym-packages trusts modules for --safe loading; add --safe (a run's own are imported).")
     result = evaluate(
         args.path, episodes=args.episodes, render_mode=args.render, device=args.device, focus=args.focus, **target
     )
@@ -463,6 +478,18 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(exc).split())  # one line, whatever the exception held
         print(f"train_rl.py {name}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # a second Ctrl-C (the first one stops training and still saves)
+        from agents.runs import RunInterrupted
+
+        if isinstance(exc, RunInterrupted):
+            advice = (
+                f"{exc}: every file written so far is whole; `python train_rl.py --resume {exc.run_dir}` finishes "
+                "the run (from its latest good checkpoint)"
+            )
+        else:
+            advice = "interrupted (Ctrl-C); files written so far are whole"
+        print(f"train_rl.py {name}: {advice}.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

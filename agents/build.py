@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 import torch
@@ -76,6 +77,19 @@ def _schedule(key: str, value: str) -> LinearSchedule:
         raise ValueError(f"hyperparams.{key}='{value}' is invalid: use a number or lin_<number>.") from None
 
 
+#: What an optional (default None) hyperparameter must otherwise be, by the type named in its annotation.
+_OPTIONAL_TYPES = {"float": ("a number", (int, float)), "int": ("an integer", (int,)), "dict": ("a mapping", (dict,))}
+
+
+def _optional_expected(annotation: Any, value: Any) -> str | None:
+    """``a number`` etc. when ``value`` fits none of the types an optional hyperparameter's annotation names."""
+    text = str(annotation)
+    wanted = [(name, kinds) for word, (name, kinds) in _OPTIONAL_TYPES.items() if re.search(rf"\b{word}\b", text)]
+    if not wanted or (not isinstance(value, bool) and any(isinstance(value, kinds) for _, kinds in wanted)):
+        return None
+    return " or ".join(name for name, _ in wanted)
+
+
 def check_hyperparams(algo: type[BaseAlgorithm], hyperparams: dict[str, Any]) -> None:
     """Raise ``ValueError`` for a hyperparameter the algorithm does not take, of the wrong type, or out of range.
 
@@ -105,6 +119,8 @@ def check_hyperparams(algo: type[BaseAlgorithm], hyperparams: dict[str, Any]) ->
             expected = "a number" if isinstance(value, bool) or not isinstance(value, (int, float)) else None
         elif isinstance(default, str):
             expected = "a string" if not isinstance(value, str) else None
+        elif default is None and value is not None:  # optional: the annotation says what else it takes
+            expected = _optional_expected(params[key].annotation, value)
         if expected:
             hint = " (or lin_<number>)" if key in SCHEDULED else ""
             raise ValueError(f"hyperparams.{key}={value!r} has the wrong type: {algo.__name__} wants {expected}{hint}.")

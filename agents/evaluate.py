@@ -7,6 +7,8 @@ and are re-exported here.
 from __future__ import annotations
 
 import dataclasses
+import json
+import pickle
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +26,9 @@ from agents.focus_stats import attention_summary
 from agents.presets import read_yaml
 from agents.resolution import check_focus_methods
 from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json
+from agents.safe_load import load_safe
 from agents.vec_envs import check_spaces, make_env, vecnormalize_path, wrap_normalize
+from agents.vecnormalize_arrays import arrays_path
 from policies import find_attention_extractor
 
 #: Offset between the training seed and the evaluation env's seed, so evaluation never replays training.
@@ -51,30 +55,55 @@ def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecE
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip (not a zip file at all).")
     try:
         return cls.load(model_path, env=env, device=device)
+    except (pickle.UnpicklingError, EOFError) as exc:  # torch.load of policy.pth (weights_only)
+        reason = str(exc).split(". ")[0] if str(exc) else type(exc).__name__
+        raise ValueError(
+            f"{model_path}: the weights inside it (policy.pth) are damaged or hold more than tensors ({reason})."
+        ) from None
+    except json.JSONDecodeError:
+        raise ValueError(f"{model_path}: its 'data' entry is not valid JSON (a damaged or half-written zip).") from None
     except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, AttributeError, TypeError, AssertionError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip for {cls.__name__} ({reason}).") from None
 
 
-def load(path: str | Path, algo: str | None = None, device: str = "auto", which: str = "last") -> BaseAlgorithm:
+def load(
+    path: str | Path,
+    algo: str | None = None,
+    device: str = "auto",
+    which: str = "last",
+    *,
+    safe: bool = False,
+    trusted_packages: Sequence[str] = (),
+) -> BaseAlgorithm:
     """Load a trained model from a run folder or a ``.zip`` file.
 
     When the run normalised observations, the model comes back with the run's env (one copy) wrapped in
     the saved ``VecNormalize`` statistics, frozen: ``model.get_vec_normalize_env().normalize_obs(obs)``
     gives what the policy expects.
 
+    The default load trusts the files: SB3 unpickles parts of the zip and ``vecnormalize.pkl`` (a run that
+    did not normalise never has its ``.pkl`` read). ``safe=True`` unpickles nothing and imports no module the
+    run names: see ``agents.safe_load``.
+
     Args:
         path: a run folder made by ``train_rl.py`` or a model file.
         algo: algorithm name; read from the run's ``config.yaml`` when None.
         device: torch device.
         which: in a run folder, ``last`` (``model.zip``) or ``best`` (``best_model.zip``).
+        safe: rebuild the model from the run's ``config.yaml`` and read only its weights (needs a run folder).
+        trusted_packages: with ``safe``, the modules the run names (``gym_packages``) that may be imported.
 
     Raises:
         FileNotFoundError: no model at ``path``.
-        ValueError: the algorithm is unknown, or the file is not an SB3 model.
+        ValueError: the algorithm is unknown, or the file is not an SB3 model; with ``safe``, a module not
+            trusted, or a file safe loading cannot read as data.
     """
     model_path, run_dir = find_model(path, which)
     config = read_config(run_dir) if run_dir is not None else None
+    if safe:
+        config_path = _safe_config_path(model_path, run_dir, config)
+        return load_safe(model_path, config, config_path, device, trusted_packages)
     if algo is None:
         if config is None:
             raise ValueError(
@@ -221,6 +250,9 @@ def evaluate(
     render_mode: str | None = None,
     device: str = "auto",
     focus: Sequence[str] | None = None,
+    *,
+    safe: bool = False,
+    trusted_packages: Sequence[str] = (),
 ) -> EvalResult:
     """Load the model at ``path`` and evaluate it; write the result beside it (``agents.runs.eval_file_for``).
 
@@ -241,11 +273,18 @@ def evaluate(
         render_mode: ``human`` or ``rgb_array`` (frames in the result's ``frames``).
         device: torch device.
         focus: focus methods, the first shown; None: the run's (its config's ``focus``), else the defaults.
+        safe: load without unpickling anything or importing a module the run names (see ``load``).
+        trusted_packages: with ``safe``, the modules the run names that may be imported.
     """
     target = eval_target(path, which, env_id, env_kwargs, seed, deterministic, algo)
     model_path, config = target.model_path, target.config
-    model = load_model_file(model_path, target.algo, device)
     stats = vecnormalize_path(model_path)
+    if safe:
+        config_path = _safe_config_path(model_path, target.run_dir, config)
+        model = load_safe(model_path, config, config_path, device, trusted_packages)
+        stats = arrays_path(stats)
+    else:
+        model = load_model_file(model_path, target.algo, device)
     result = evaluate_model(
         model,
         target.env_id,
@@ -264,6 +303,16 @@ def evaluate(
         result.extra["written_to"] = str(eval_file_for(model_path))
         write_json(Path(result.extra["written_to"]), result.to_dict())
     return result
+
+
+def _safe_config_path(model_path: Path, run_dir: Path | None, config: RunConfig | None) -> Path:
+    """The ``config.yaml`` safe loading rebuilds ``model_path``'s model from (it needs one)."""
+    if run_dir is None or config is None:
+        raise ValueError(
+            f"Safe loading rebuilds the model from its run's {CONFIG_FILE}, and there is none beside {model_path}: "
+            "pass a run folder made by train_rl.py (or load without --safe if you trust the file)."
+        )
+    return run_dir / CONFIG_FILE
 
 
 def _require_algo(model_path: Path) -> str:
