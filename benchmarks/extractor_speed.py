@@ -41,6 +41,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from doc_sections import machine_facts, write_section
+from speed_references import EgoAttentionPeer, MinimalReadout
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -107,18 +108,34 @@ EXTRACTOR_SPECS: tuple[ExtractorSpec, ...] = (
         MappingProxyType({"presence_column": -1, "num_latents": 8, "num_layers": 1}),
         note="linear-cost mode: 8 latents cross-attend to the parts, 1 block over the latents",
     ),
+    ExtractorSpec(
+        "minimal",
+        MinimalReadout,
+        note="the floor, written for this benchmark (`benchmarks/speed_references.py`): one Linear + ReLU row "
+        "embedding, one learned query, masked softmax, one pooling matmul; no heads, projections or checks",
+    ),
+    ExtractorSpec(
+        "ego-peer",
+        EgoAttentionPeer,
+        note="the peer: HighwayEnv's published ego-attention design re-implemented (per-entity two-layer MLP "
+        "embedding, the first row as query, 2 heads, 64 wide)",
+    ),
 )
 BASELINE = EXTRACTOR_SPECS[0].name
 
-# Targets (from the issue).
-TRAIN_TARGET_SPECS = ("attention-l0", "attention-l1")
-"""Rows checked against the training-speed target; the first is the CLI's default on FindTarget."""
-TRAIN_TARGET_RATIO = 0.8
-TRAIN_TARGET_N = 8
-PREDICT_TARGET_MS = 1.0
-PREDICT_TARGET_N = 8
-LINEAR_SPEC = "latent"
+# Targets (from issue 14), at N = 8 unless said otherwise.
+TARGET_N = 8
+TRAIN_TARGETS = (("attention-l0", 0.70, " (what `train_rl.py` trains by default)"), ("attention-l1", 0.40, ""))
+"""``(row, least ratio to the MLP's PPO steps/s, note)``."""
+PREDICT_TARGETS = (("attention-l0", 0.25), ("*", 0.5))
+"""``(row or * for every attention row, most ms per single-observation predict)``."""
+ATTENTION_SPECS = ("attention-l0", "attention-l1", "latent")
+"""The project's rows (the targets are theirs; ``minimal`` and ``ego-peer`` are references)."""
+LINEAR_SPEC, QUADRATIC_SPEC = "latent", "attention-l1"
+LATENT_TARGETS = ((16, 1.0), (64, 2.0))
+"""``(N, least speed-up of latent's fwd+bwd over attention-l1's)``."""
 GROWTH_FROM_N, GROWTH_TO_N = 64, 256
+PEER_SPEC, DEFAULT_SPEC = "ego-peer", "attention-l0"
 
 
 @dataclass(frozen=True)
@@ -133,6 +150,8 @@ class Settings:
     predict_warmup: int
     predict_calls: int
     seed: int = 0
+    rounds: int = 5
+    """Rounds over the rows (A B C, A B C, ...): each figure is the median over rounds of that round's figure."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +164,12 @@ class Measurement:
     steps_per_s: float
     ppo_timesteps: int
     predict_ms: float
+    cpu_us_per_step: float = float("nan")
+    """CPU time (``time.process_time``, all threads) per PPO timestep, in microseconds."""
+    param_tensors: int = 0
+    """Parameter tensors of the whole policy (what Adam, clipping and ``zero_grad`` loop over)."""
+    extractor_tensors: int = 0
+    """Parameter tensors in the features extractor(s)."""
 
 
 # ---------------------------------------------------------------------------------------------- measuring
@@ -234,91 +259,116 @@ def sample_batch(n_entities: int, size: int, seed: int) -> tuple[np.ndarray, np.
     return observations, actions
 
 
-def time_forward_backward(model: PPO, observations: np.ndarray, actions: np.ndarray, settings: Settings) -> float:
-    """Median time of ``evaluate_actions`` + a PPO-shaped loss + ``backward`` on one batch, in ms.
+def forward_backward_step(model: PPO, observations: np.ndarray, actions: np.ndarray) -> Callable[[], None]:
+    """One ``evaluate_actions`` + a PPO-shaped loss + ``backward`` on a batch (the call that is timed).
 
     Args:
         model: the model whose policy is timed.
         observations: ``(B, N, 5)`` observations.
         actions: ``(B,)`` actions.
-        settings: repeats and device.
     """
     policy = model.policy
-    policy.set_training_mode(True)
     obs_tensor, _ = policy.obs_to_tensor(observations)
     action_tensor = torch.as_tensor(actions, device=policy.device)
 
     def step() -> None:
+        policy.set_training_mode(True)
         policy.zero_grad(set_to_none=True)
         values, log_prob, entropy = policy.evaluate_actions(obs_tensor, action_tensor)
         loss = -log_prob.mean() + 0.5 * values.pow(2).mean() - 0.01 * entropy.mean()
         loss.backward()
 
-    return median_ms(step, settings.fwd_bwd_warmup, settings.fwd_bwd_repeats, settings.device)
+    return step
 
 
-def time_predict(model: PPO, observation: np.ndarray, settings: Settings) -> float:
-    """Median latency of ``model.predict`` on one unbatched observation, in ms.
+def predict_call(model: PPO, observation: np.ndarray) -> Callable[[], None]:
+    """One ``model.predict`` of one unbatched observation (the call that is timed)."""
 
-    Args:
-        model: the model.
-        observation: ``(N, 5)`` observation.
-        settings: calls and device.
-    """
-    model.policy.set_training_mode(False)
-    return median_ms(
-        lambda: model.predict(observation, deterministic=True),
-        settings.predict_warmup,
-        settings.predict_calls,
-        settings.device,
-    )
+    def call() -> None:
+        model.policy.set_training_mode(False)
+        model.predict(observation, deterministic=True)
+
+    return call
 
 
-def time_training(model: PPO, settings: Settings) -> tuple[float, int]:
-    """PPO training throughput after one untimed warm-up rollout.
+def time_training(model: PPO, steps: int, device: str) -> tuple[float, float, int]:
+    """``model.learn`` of ``steps`` more timesteps: ``(steps per second, CPU us per step, timesteps)``.
 
     Args:
-        model: the untrained model.
-        settings: ``ppo_steps`` (rounded up by SB3 to whole rollouts) and device.
-
-    Returns:
-        ``(steps per second, timesteps timed)``.
+        model: the model (already past one warm-up rollout).
+        steps: timesteps to learn (SB3 rounds them up to whole rollouts).
+        device: the torch device, synchronized around the timing.
     """
-    model.learn(model.n_steps * model.n_envs)  # warm-up: one rollout and its update
     first = model.num_timesteps
-    synchronize(settings.device)
-    start = time.perf_counter()
-    model.learn(settings.ppo_steps, reset_num_timesteps=False)
-    synchronize(settings.device)
-    elapsed = time.perf_counter() - start
+    synchronize(device)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    model.learn(steps, reset_num_timesteps=False)
+    synchronize(device)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     timesteps = model.num_timesteps - first
-    return timesteps / elapsed, timesteps
+    return timesteps / elapsed, 1e6 * cpu / timesteps, timesteps
 
 
-def measure(spec: ExtractorSpec, n_entities: int, preset: Mapping[str, Any], settings: Settings) -> Measurement:
-    """All three figures for one extractor at one ``N`` (one fresh model, seeded).
+def tensor_counts(model: PPO) -> tuple[int, int]:
+    """``(parameter tensors of the policy, of its features extractors)``."""
+    extractors = [m for m in model.policy.modules() if isinstance(m, BaseFeaturesExtractor)]
+    in_extractors = {id(p) for m in extractors for p in m.parameters()}
+    return sum(1 for _ in model.policy.parameters()), len(in_extractors)
 
-    Args:
-        spec: the extractor configuration.
-        n_entities: the env's ``n_entities``.
-        preset: the PPO preset.
-        settings: what to measure.
+
+def measure_interleaved(
+    specs: Sequence[ExtractorSpec], n_entities: int, preset: Mapping[str, Any], settings: Settings
+) -> dict[str, Measurement]:
+    """Every row at one ``N``, interleaved: ``settings.rounds`` rounds, each timing every row once in turn.
+
+    Each round times ``fwd_bwd_repeats / rounds`` forward + backward passes, ``predict_calls / rounds`` predicts
+    and ``ppo_steps / rounds`` training steps per row; a row's figure is the median over rounds, so a spell of
+    load from other processes falls on every row alike instead of on whichever row ran then.
     """
-    model = make_model(spec, n_entities, preset, settings)
+    models = {spec.name: make_model(spec, n_entities, preset, settings) for spec in specs}
+    observations, actions = sample_batch(n_entities, BATCH, settings.seed)
+    steps = {name: forward_backward_step(model, observations, actions) for name, model in models.items()}
+    calls = {name: predict_call(model, observations[0]) for name, model in models.items()}
+    per_round = {
+        "fwd_bwd": max(1, settings.fwd_bwd_repeats // settings.rounds),
+        "predict": max(1, settings.predict_calls // settings.rounds),
+        "ppo": max(1, settings.ppo_steps // settings.rounds),
+    }
+    figures: dict[str, dict[str, list[float]]] = {name: {} for name in models}
+    timesteps = dict.fromkeys(models, 0)
     try:
-        observations, actions = sample_batch(n_entities, BATCH, settings.seed)
-        fwd_bwd = time_forward_backward(model, observations, actions, settings)
-        predict = time_predict(model, observations[0], settings)
-        steps_per_s, timesteps = time_training(model, settings)
+        for name, model in models.items():  # warm-up: one rollout and its update, untimed calls
+            model.learn(model.n_steps * model.n_envs)
+            median_ms(steps[name], settings.fwd_bwd_warmup, 1, settings.device)
+            median_ms(calls[name], settings.predict_warmup, 1, settings.device)
+        for _ in range(settings.rounds):
+            for name, model in models.items():
+                record = figures[name]
+                device = settings.device
+                record.setdefault("fwd_bwd", []).append(median_ms(steps[name], 0, per_round["fwd_bwd"], device))
+                record.setdefault("predict", []).append(median_ms(calls[name], 0, per_round["predict"], device))
+                rate, cpu, done = time_training(model, per_round["ppo"], settings.device)
+                record.setdefault("rate", []).append(rate)
+                record.setdefault("cpu", []).append(cpu)
+                timesteps[name] += done
     finally:
-        model.get_env().close()
-    return Measurement(spec.name, n_entities, fwd_bwd, steps_per_s, timesteps, predict)
+        for model in models.values():
+            model.get_env().close()
+    results = {}
+    for name, model in models.items():
+        med = {key: statistics.median(values) for key, values in figures[name].items()}
+        tensors, in_extractor = tensor_counts(model)
+        results[name] = Measurement(
+            name, n_entities, med["fwd_bwd"], med["rate"], timesteps[name], med["predict"], med["cpu"],
+            tensors, in_extractor,
+        )  # fmt: skip
+    return results
 
 
 def run_benchmark(
     specs: Sequence[ExtractorSpec], preset: Mapping[str, Any], settings: Settings
 ) -> dict[tuple[str, int], Measurement]:
-    """Measure every extractor at every ``N``, printing one progress line each.
+    """Measure every extractor at every ``N`` (rows interleaved at each ``N``), printing one line per row.
 
     Args:
         specs: the rows.
@@ -330,15 +380,15 @@ def run_benchmark(
     """
     results: dict[tuple[str, int], Measurement] = {}
     for n_entities in settings.entities:
-        for spec in specs:
-            start = time.perf_counter()
-            m = measure(spec, n_entities, preset, settings)
-            results[spec.name, n_entities] = m
+        start = time.perf_counter()
+        for name, m in measure_interleaved(specs, n_entities, preset, settings).items():
+            results[name, n_entities] = m
             print(
-                f"N={n_entities:<4} {spec.name:<14} fwd+bwd {m.fwd_bwd_ms:8.2f} ms  PPO {m.steps_per_s:7.0f} steps/s  "
-                f"predict {m.predict_ms:6.3f} ms  ({time.perf_counter() - start:.0f} s)",
+                f"N={n_entities:<4} {name:<14} fwd+bwd {m.fwd_bwd_ms:8.2f} ms  PPO {m.steps_per_s:7.0f} steps/s "
+                f"({m.cpu_us_per_step:6.0f} us CPU/step)  predict {m.predict_ms:6.3f} ms  tensors {m.param_tensors}",
                 flush=True,
             )
+        print(f"N={n_entities}: {time.perf_counter() - start:.0f} s", flush=True)
     return results
 
 
@@ -391,47 +441,66 @@ def verdict(met: bool) -> str:
     return "**met**" if met else "**NOT met**"
 
 
-def training_targets(results: Mapping[tuple[str, int], Measurement]) -> list[str]:
-    """Target lines: each of ``TRAIN_TARGET_SPECS`` trains at >= 0.8x the MLP's steps/s at N = 8.
+def _ratio_line(title: str, value: float | None, bound: float, at_least: bool, figures: str) -> str:
+    if value is None:
+        return f"{title}: not measured."
+    met = value >= bound if at_least else value <= bound
+    return f"{title}: {verdict(met)}: {figures}."
 
-    Args:
-        results: the measurements.
-    """
-    baseline = results.get((BASELINE, TRAIN_TARGET_N))
+
+def training_targets(results: Mapping[tuple[str, int], Measurement]) -> list[str]:
+    """Target lines: each row of ``TRAIN_TARGETS`` trains at its least ratio of the MLP's steps/s at N = 8."""
+    baseline = results.get((BASELINE, TARGET_N))
     lines = []
-    for i, name in enumerate(TRAIN_TARGET_SPECS):
-        which = " (the CLI default on FindTarget)" if i == 0 else ""
-        title = f"`{name}`{which} trains at >= {TRAIN_TARGET_RATIO}x the MLP's PPO steps/s at N = {TRAIN_TARGET_N}"
-        m = results.get((name, TRAIN_TARGET_N))
-        if m is None or baseline is None:
-            lines.append(f"{title}: not measured (run with N = {TRAIN_TARGET_N}).")
-            continue
-        ratio = m.steps_per_s / baseline.steps_per_s
-        lines.append(
-            f"{title}: {verdict(ratio >= TRAIN_TARGET_RATIO)}: {ratio:.2f}x "
-            f"({m.steps_per_s:.0f} vs {baseline.steps_per_s:.0f} steps/s)."
-        )
+    for name, bound, note in TRAIN_TARGETS:
+        m = results.get((name, TARGET_N))
+        title = f"`{name}`{note} trains at >= {bound:.2f}x the MLP's PPO steps/s at N = {TARGET_N}"
+        ratio = m.steps_per_s / baseline.steps_per_s if m and baseline else None
+        figures = f"{ratio:.2f}x ({m.steps_per_s:.0f} vs {baseline.steps_per_s:.0f} steps/s)" if ratio else ""
+        lines.append(_ratio_line(title, ratio, bound, True, figures))
     return lines
 
 
-def predict_target(results: Mapping[tuple[str, int], Measurement], specs: Sequence[ExtractorSpec]) -> str:
-    """Target line: single-observation ``predict`` under 1 ms for every attention row at N = 8.
+def predict_targets(results: Mapping[tuple[str, int], Measurement]) -> list[str]:
+    """Target lines: single-observation ``predict`` at N = 8 within ``PREDICT_TARGETS``' bounds."""
+    lines = []
+    for name, bound in PREDICT_TARGETS:
+        names = ATTENTION_SPECS if name == "*" else (name,)
+        at_n = [results[n, TARGET_N] for n in names if (n, TARGET_N) in results]
+        which = "every attention row" if name == "*" else f"`{name}`"
+        title = f"`predict` of one observation <= {bound:g} ms for {which} at N = {TARGET_N}"
+        worst = max((m.predict_ms for m in at_n), default=None)
+        figures = ", ".join(f"`{m.spec}` {m.predict_ms:.3f} ms" for m in at_n)
+        lines.append(_ratio_line(title, worst, bound, False, figures))
+    return lines
 
-    Args:
-        results: the measurements.
-        specs: the rows.
-    """
-    title = f"single-observation `predict` under {PREDICT_TARGET_MS:g} ms (every extractor, N = {PREDICT_TARGET_N})"
-    at_n = [results[spec.name, PREDICT_TARGET_N] for spec in specs if (spec.name, PREDICT_TARGET_N) in results]
-    if not at_n:
-        return f"{title}: not measured (run with N = {PREDICT_TARGET_N})."
-    worst_at_n = max(at_n, key=lambda m: m.predict_ms)
-    figures = ", ".join(f"`{m.spec}` {m.predict_ms:.3f} ms" for m in at_n)
-    worst = max(results.values(), key=lambda m: m.predict_ms)
-    return (
-        f"{title}: {verdict(worst_at_n.predict_ms < PREDICT_TARGET_MS)}: {figures}. "
-        f"Slowest over all N measured: `{worst.spec}` at N = {worst.n_entities}, {worst.predict_ms:.3f} ms."
-    )
+
+def latent_targets(results: Mapping[tuple[str, int], Measurement]) -> list[str]:
+    """Target lines: ``latent``'s fwd+bwd beats ``attention-l1``'s by ``LATENT_TARGETS``' factors."""
+    lines = []
+    for n, bound in LATENT_TARGETS:
+        latent, quadratic = results.get((LINEAR_SPEC, n)), results.get((QUADRATIC_SPEC, n))
+        title = f"`{LINEAR_SPEC}` fwd+bwd >= {bound:g}x as fast as `{QUADRATIC_SPEC}`'s at N = {n}"
+        speedup = quadratic.fwd_bwd_ms / latent.fwd_bwd_ms if latent and quadratic else None
+        figures = f"{speedup:.2f}x ({latent.fwd_bwd_ms:.2f} vs {quadratic.fwd_bwd_ms:.2f} ms)" if speedup else ""
+        lines.append(_ratio_line(title, speedup, bound, True, figures))
+    return lines
+
+
+def peer_targets(results: Mapping[tuple[str, int], Measurement], entities: Sequence[int]) -> list[str]:
+    """Target lines: each attention row trains faster (PPO steps/s) than the ego-attention peer at every N."""
+    lines = []
+    for name in ATTENTION_SPECS:
+        pairs = [(n, results[name, n], results[PEER_SPEC, n]) for n in entities if (name, n) in results]
+        pairs = [(n, m, p) for n, m, p in pairs if p is not None]
+        title = f"`{name}` trains faster than the peer `{PEER_SPEC}` at every N"
+        if not pairs:
+            lines.append(f"{title}: not measured.")
+            continue
+        worst = min(m.steps_per_s / p.steps_per_s for _, m, p in pairs)
+        figures = ", ".join(f"N = {n}: {m.steps_per_s / p.steps_per_s:.2f}x" for n, m, p in pairs)
+        lines.append(_ratio_line(title, worst, 1.0 + 1e-9, True, figures))
+    return lines
 
 
 def growth_target(results: Mapping[tuple[str, int], Measurement], specs: Sequence[ExtractorSpec]) -> str:
@@ -465,6 +534,16 @@ def growth_target(results: Mapping[tuple[str, int], Measurement], specs: Sequenc
     )
 
 
+def tensors_table(results: Mapping[tuple[str, int], Measurement], specs: Sequence[ExtractorSpec]) -> str:
+    """Parameter tensors per row (they do not depend on N): the policy's and its extractors'."""
+    rows = []
+    for spec in specs:
+        m = next((m for (name, _), m in results.items() if name == spec.name), None)
+        if m is not None:
+            rows.append([f"`{spec.name}`", str(m.param_tensors), str(m.extractor_tensors)])
+    return markdown_table(["extractor", "policy parameter tensors", "of which in the extractor"], rows)
+
+
 def render_section(
     results: Mapping[tuple[str, int], Measurement],
     specs: Sequence[ExtractorSpec],
@@ -487,13 +566,18 @@ def render_section(
     date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     timesteps = sorted({m.ppo_timesteps for m in results.values()})
     rows = "\n".join(f"- `{spec.name}`: `{spec.describe()}`: {spec.note}" for spec in specs)
-    targets = [*training_targets(results), predict_target(results, specs), growth_target(results, specs)]
+    targets = [
+        *training_targets(results), *predict_targets(results), *latent_targets(results),
+        growth_target(results, specs), *peer_targets(results, settings.entities),
+    ]  # fmt: skip
     parts = [
         START_MARKER,
         "## Extractor speed",
         f"Produced by `{command}` on {date} (the run took {elapsed_s / 60:.1f} min).\n\n"
-        "One run, so its figures are only as steady as the machine (load below); medians (fwd+bwd and `predict`; "
-        "PPO steps/s is total timesteps / wall time). The targets were set for a 2-core CPU.\n\n"
+        f"At each N the rows are interleaved in one process: {settings.rounds} rounds, each timing every row in "
+        "turn, and every figure is the median over the rounds of that round's figure, so load from other "
+        "processes falls on every row alike; ratios are steadier than the absolute figures (load below). The "
+        "targets (issue 14) were set for a 2-core CPU.\n\n"
         + "\n".join(f"- {fact}" for fact in machine_facts(settings.device)),
         f'Env `{ENV_ID}` with `n_entities = N`; `PPO("MlpPolicy")` with SB3\'s default `net_arch` on top of each '
         f"extractor and the `configs/ppo.yaml` preset ({preset.get('n_envs', 8)} envs in a `DummyVecEnv`, "
@@ -502,15 +586,24 @@ def render_section(
         + rows,
         f"### Forward + backward, ms per batch of {BATCH}\n\n"
         f"`policy.evaluate_actions` + PPO-shaped loss + `backward()` on {BATCH} observations from seeded env "
-        f"resets; median of {settings.fwd_bwd_repeats} after {settings.fwd_bwd_warmup} warm-up.\n\n"
+        f"resets; {max(1, settings.fwd_bwd_repeats // settings.rounds)} passes per round after "
+        f"{settings.fwd_bwd_warmup} warm-up.\n\n"
         + grid_table(results, specs, settings.entities, lambda m: f"{m.fwd_bwd_ms:.2f}"),
         "### PPO training, steps/s (ratio to `mlp`)\n\n"
-        f"`model.learn` of {' / '.join(map(str, timesteps))} timesteps after one warm-up rollout; "
-        "timesteps / wall time.\n\n" + grid_table(results, specs, settings.entities, training_cell(results)),
+        f"`model.learn` of {' / '.join(map(str, timesteps))} timesteps in all (a share per round) after one "
+        "warm-up rollout; timesteps / wall time.\n\n"
+        + grid_table(results, specs, settings.entities, training_cell(results)),
+        "### PPO training, CPU time per timestep, microseconds\n\n"
+        "`time.process_time()` (every thread of the process) over the same `model.learn` calls: what a step costs "
+        "the machine, whatever else runs on it.\n\n"
+        + grid_table(results, specs, settings.entities, lambda m: f"{m.cpu_us_per_step:.0f}"),
+        "### Parameter tensors\n\n"
+        "What Adam, gradient clipping and `zero_grad` loop over, one Python-level step each.\n\n"
+        + tensors_table(results, specs),
         "### Single-observation `predict` latency, ms\n\n"
-        f"`model.predict(obs, deterministic=True)` on one unbatched observation; median of "
-        f"{settings.predict_calls} calls after {settings.predict_warmup} warm-up.\n\n"
-        + grid_table(results, specs, settings.entities, lambda m: f"{m.predict_ms:.3f}"),
+        f"`model.predict(obs, deterministic=True)` on one unbatched observation; "
+        f"{max(1, settings.predict_calls // settings.rounds)} calls per round after {settings.predict_warmup} "
+        "warm-up.\n\n" + grid_table(results, specs, settings.entities, lambda m: f"{m.predict_ms:.3f}"),
         "### Targets\n\n" + "\n".join(f"- {line}" for line in targets),
         END_MARKER,
     ]
@@ -539,6 +632,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the envs, models and batches (default: 0)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds over the rows (default: 5; quick: 2)")
     parser.add_argument(
         "--output",
         type=Path,
@@ -550,7 +644,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--device {args.device}: CUDA is not available on this machine.")
     if args.entities and min(args.entities) < 2:
         parser.error("--entities: every N must be >= 2 (the target and one distractor).")
-    for name in ("ppo_steps", "threads"):
+    for name in ("ppo_steps", "threads", "rounds"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
@@ -568,11 +662,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         entities=tuple(args.entities or (QUICK_ENTITIES if quick else FULL_ENTITIES)),
         device=args.device,
         fwd_bwd_warmup=2 if quick else 5,
-        fwd_bwd_repeats=5 if quick else 30,
+        fwd_bwd_repeats=6 if quick else 30,
         ppo_steps=args.ppo_steps or (2048 if quick else 8192),
         predict_warmup=10 if quick else 50,
         predict_calls=100 if quick else 500,
         seed=args.seed,
+        rounds=args.rounds or (2 if quick else 5),
     )
 
 
