@@ -93,6 +93,10 @@ class AttentionExtractor(BaseFeaturesExtractor):
         squash: flat vectors: transform of each raw value first, ``"symlog"`` (default) or ``"none"``.
         part_names: one name per part, replacing the tokenizer's (``entity_3``...), e.g. the names an env adapter
             gives its parts (``cell_r2c3``, ``vehicle_1``); ``agents`` passes an env's ``part_names`` here.
+        embed_layers: entity sets and time windows: layers of the row MLP, 2 (default) or 1 (``Linear-ReLU``:
+            less work per row).
+        readout_norm: the LayerNorm over the tokens before the readout (default True); False skips it (less work
+            per part; the blocks, when there are any, keep their own).
     """
 
     #: The readout pools the parts themselves (``LatentAttentionExtractor``'s pools its latents).
@@ -118,8 +122,12 @@ class AttentionExtractor(BaseFeaturesExtractor):
         value_embed: str | None = None,
         squash: str | None = None,
         part_names: Sequence[str] | None = None,
+        embed_layers: int | None = None,
+        readout_norm: bool = True,
     ) -> None:
         check_int("features_dim", features_dim, 1)
+        if not isinstance(readout_norm, bool):
+            raise TypeError(f"readout_norm={readout_norm!r} must be True or False.")
         check_int("num_layers", num_layers, 0)
         check_heads(embed_dim, num_heads)
         readout_cls = READOUTS.get(pooling)
@@ -132,14 +140,14 @@ class AttentionExtractor(BaseFeaturesExtractor):
         self.tokenizer = make_tokenizer(
             tokenizer, observation_space, embed_dim,
             presence_column=presence_column, ego=ego, patch_size=patch_size, patch_embed=patch_embed,
-            feature_names=feature_names, value_embed=value_embed, squash=squash,
+            feature_names=feature_names, value_embed=value_embed, squash=squash, embed_layers=embed_layers,
         )  # fmt: skip
         if part_names is not None:
             self.tokenizer.part_names = checked_part_names(part_names, self.tokenizer.part_names)
         self.blocks = nn.ModuleList(
             TransformerBlock(embed_dim, num_heads, mlp_ratio, score=score) for _ in range(num_layers)
         )
-        self.norm = nn.LayerNorm(embed_dim)
+        self.norm = nn.LayerNorm(embed_dim) if readout_norm else nn.Identity()
         if self.readout_reads_parts:
             check_top_k_fits(top_k, self.tokenizer.num_parts, "parts")
         self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k)

@@ -229,3 +229,17 @@ def test_feature_tokenizer_options_are_checked():
         FeatureTokenizer(spaces.Box(-1, 1, shape=(3,)), D, value_embed="cubic")
     with pytest.raises(ValueError, match="squash='log' is not one of symlog, none"):
         FeatureTokenizer(spaces.Box(-1, 1, shape=(3,)), D, squash="log")
+
+
+@pytest.mark.parametrize("tokenizer", ["entity", "time"])
+def test_one_layer_row_embedding_and_no_readout_norm_are_leaner(tokenizer):
+    space = spaces.Box(-1, 1, shape=(6, 4))
+    full = AttentionExtractor(space, tokenizer=tokenizer, num_layers=0)
+    lean = AttentionExtractor(space, tokenizer=tokenizer, num_layers=0, embed_layers=1, readout_norm=False)
+    assert len(list(lean.parameters())) == len(list(full.parameters())) - 4  # one Linear and the LayerNorm fewer
+    assert [type(m).__name__ for m in lean.tokenizer.embed] == ["Linear", "ReLU"]
+    assert lean(torch.rand(3, 6, 4)).shape == (3, 64)
+    with pytest.raises(ValueError, match="embed_layers=3 is invalid: use 2"):
+        AttentionExtractor(space, tokenizer=tokenizer, embed_layers=3)
+    with pytest.raises(TypeError, match="readout_norm='no' must be True or False"):
+        AttentionExtractor(space, tokenizer=tokenizer, readout_norm="no")

@@ -11,6 +11,17 @@ from torch import nn
 from policies.tokenizers.base import Tokenizer, all_real
 
 
+def row_embedding(n_features: int, embed_dim: int, embed_layers: int) -> nn.Sequential:
+    """The MLP shared by every row: ``Linear-ReLU-Linear`` (``embed_layers=2``) or ``Linear-ReLU`` (1, leaner)."""
+    if embed_layers not in (1, 2):
+        raise ValueError(
+            f"embed_layers={embed_layers!r} is invalid: use 2 (Linear-ReLU-Linear, the default) or 1 (Linear-ReLU, "
+            "fewer parameters and less work per row)."
+        )
+    layers = [nn.Linear(n_features, embed_dim), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(embed_dim, embed_dim)) if embed_layers == 2 else nn.Sequential(*layers)
+
+
 def _rows_space(space: spaces.Space, who: str) -> tuple[int, int]:
     if not (isinstance(space, spaces.Box) and len(space.shape) == 2):
         raise TypeError(f"{who} needs a 2-D Box(N, F) observation space of rows, got {space}.")
@@ -32,12 +43,18 @@ class EntityTokenizer(Tokenizer):
         presence_column: index of the presence feature (``-1`` for the last column, ``0`` for highway-env's
             Kinematics), or None to treat all-zero rows as padding.
         ego: the first row is the observer.
+        embed_layers: layers of the row MLP, 2 (``Linear-ReLU-Linear``) or 1 (``Linear-ReLU``).
     """
 
-    options: ClassVar[tuple[str, ...]] = ("presence_column", "ego")
+    options: ClassVar[tuple[str, ...]] = ("presence_column", "ego", "embed_layers")
 
     def __init__(
-        self, observation_space: spaces.Box, embed_dim: int, presence_column: int | None = None, ego: bool = False
+        self,
+        observation_space: spaces.Box,
+        embed_dim: int,
+        presence_column: int | None = None,
+        ego: bool = False,
+        embed_layers: int = 2,
     ) -> None:
         super().__init__()
         n_parts, n_features = _rows_space(observation_space, type(self).__name__)
@@ -54,7 +71,7 @@ class EntityTokenizer(Tokenizer):
         if self.ego:
             self.part_names[0] = "ego"
             self.ego_embedding = nn.Parameter(torch.zeros(1, 1, embed_dim))  # (1, 1, D)
-        self.embed = nn.Sequential(nn.Linear(n_features, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim))
+        self.embed = row_embedding(n_features, embed_dim, embed_layers)
 
     @classmethod
     def supports(cls, space: spaces.Space) -> bool:
@@ -84,13 +101,16 @@ class TimeTokenizer(Tokenizer):
     Args:
         observation_space: ``Box`` of shape ``(T, F)``.
         embed_dim: token width ``D``.
+        embed_layers: layers of the row MLP, 2 (``Linear-ReLU-Linear``) or 1 (``Linear-ReLU``).
     """
 
-    def __init__(self, observation_space: spaces.Box, embed_dim: int) -> None:
+    options: ClassVar[tuple[str, ...]] = ("embed_layers",)
+
+    def __init__(self, observation_space: spaces.Box, embed_dim: int, embed_layers: int = 2) -> None:
         super().__init__()
         steps, n_features = _rows_space(observation_space, type(self).__name__)
         self.part_names = [f"t-{steps - 1 - i}" for i in range(steps)]
-        self.embed = nn.Sequential(nn.Linear(n_features, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim))
+        self.embed = row_embedding(n_features, embed_dim, embed_layers)
         self.position = nn.Parameter(torch.randn(1, steps, embed_dim) * 0.02)  # (1, T, D)
 
     @classmethod
