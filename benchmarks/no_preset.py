@@ -114,19 +114,26 @@ def run_settings(env_id: str, extractor: str) -> dict[str, Any]:
     return settings
 
 
-def run_one(env_id: str, extractor: str, seed: int, timesteps: int, run_root: str, episodes: int) -> dict[str, Any]:
-    """Train one run and evaluate it greedy and sampled."""
-    settings = run_settings(env_id, extractor)
+def run_one(
+    env_id: str, extractor: str, seed: int, timesteps: int, run_root: str, episodes: int, algo: str = "ppo"
+) -> dict[str, Any]:
+    """Train one run and evaluate it greedy and sampled.
+
+    PPO rows take ``run_settings``; other algorithms take their ``configs/<algo>.yaml`` section of the env, which
+    carries rl-zoo's settings (both extractors alike).
+    """
+    settings = run_settings(env_id, extractor) if algo == "ppo" else {}
     config = RunConfig(
-        env=env_id, extractor=extractor, seed=seed, timesteps=timesteps, run_root=run_root, eval_episodes=0,
-        progress_bar=False, threads=1, attention_log_interval=0, eval_freq=0, **settings,
+        env=env_id, algo=algo, extractor=extractor, seed=seed, timesteps=timesteps, run_root=run_root,
+        eval_episodes=0, progress_bar=False, threads=1, attention_log_interval=0, eval_freq=0, **settings,
     )  # fmt: skip
     start = time.perf_counter()
     run = train(config)
     seconds = time.perf_counter() - start
     stats = run.path / "vecnormalize.pkl"
     result: dict[str, Any] = {
-        "env": env_id, "extractor": extractor, "seed": seed, "timesteps": timesteps, "seconds": round(seconds, 1),
+        "env": env_id, "algo": algo, "extractor": extractor, "seed": seed, "timesteps": timesteps,
+        "seconds": round(seconds, 1),
         "config": dataclasses.asdict(run.config),
     }  # fmt: skip
     for name, deterministic in (("greedy", True), ("sampled", False)):
@@ -179,8 +186,10 @@ NOTES = [
 ]
 
 
-def setting_label(env_id: str, extractor: str) -> str:
+def setting_label(env_id: str, extractor: str, algo: str = "ppo") -> str:
     """What a row's runs were trained with, for the table."""
+    if algo != "ppo":
+        return f"{algo.upper()}, configs/{algo}.yaml (rl-zoo's settings), both extractors"
     if extractor == "mlp":
         return "rl-zoo"
     if env_id in SAME_SETTINGS:
@@ -191,12 +200,13 @@ def setting_label(env_id: str, extractor: str) -> str:
 
 def render(results: Sequence[dict[str, Any]]) -> str:
     """The markdown section from the recorded runs."""
-    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
     for result in results:
-        groups.setdefault((result["env"], result["extractor"], result["timesteps"]), []).append(result)
+        key = (result["env"], result.get("algo", "ppo"), result["extractor"], result["timesteps"])
+        groups.setdefault(key, []).append(result)
     rows = []
-    for (env_id, extractor, timesteps), runs in sorted(groups.items()):
-        settings = setting_label(env_id, extractor)
+    for (env_id, algo, extractor, timesteps), runs in sorted(groups.items()):
+        settings = setting_label(env_id, extractor, algo)
         rows.append([
             env_id, extractor, settings, f"{timesteps:,}", str(len(runs)),
             fmt([r["greedy"] for r in runs]), fmt([r["sampled"] for r in runs]),
@@ -230,7 +240,8 @@ def render(results: Sequence[dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the requested rows, then write the section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", nargs="*", default=["Acrobot-v1"], choices=sorted(RL_ZOO))
+    parser.add_argument("--rows", nargs="*", default=["Acrobot-v1"], help=f"env ids (PPO: {', '.join(RL_ZOO)})")
+    parser.add_argument("--algo", default="ppo", help="ppo (rl-zoo's settings above) or an algorithm with a preset")
     parser.add_argument("--extractors", nargs="*", default=["attention", "mlp"])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--timesteps", type=int, default=100_000)
@@ -238,12 +249,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--run-root", default="/tmp/no_preset_runs")
     parser.add_argument("--render-only", action="store_true")
     args = parser.parse_args(argv)
+    unknown = [row for row in args.rows if args.algo == "ppo" and row not in RL_ZOO]
+    if unknown:
+        parser.error(f"--rows {' '.join(unknown)}: PPO rows need rl-zoo's settings in RL_ZOO ({', '.join(RL_ZOO)}).")
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
     if not args.render_only:
         for env_id in args.rows:
             for seed in args.seeds:
                 for extractor in args.extractors:
-                    result = run_one(env_id, extractor, seed, args.timesteps, args.run_root, args.episodes)
+                    result = run_one(env_id, extractor, seed, args.timesteps, args.run_root, args.episodes, args.algo)
                     results.append(result)
                     RESULTS.write_text(json.dumps(results, indent=1))
                     print(json.dumps({k: v for k, v in result.items() if k != "config"}), flush=True)
