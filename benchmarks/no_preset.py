@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from doc_sections import markdown_table, write_section
+from doc_sections import write_section
 
 from agents import RunConfig, evaluate_model, train
 from agents.presets import CONFIG_DIR, read_preset_file
+from agents.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "no_preset_results.json"

@@ -1,0 +1,21 @@
+"""Every benchmark script imports (a moved helper must not leave a script that cannot start)."""
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py"))
+OPTIONAL = {"export_speed": "onnxruntime"}  # scripts that need an extra
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_benchmark_script_imports(name, monkeypatch):
+    if name in OPTIONAL:
+        pytest.importorskip(OPTIONAL[name], reason=f"benchmarks/{name}.py needs {OPTIONAL[name]}")
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    module = importlib.import_module(name)
+    assert module.__file__ is not None and Path(module.__file__).parent == BENCHMARKS
+    assert name in sys.modules
