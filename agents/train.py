@@ -110,7 +110,9 @@ def dry_run(config: RunConfig) -> DryRun:
     extractor_params = {id(p): p.numel() for m in extractors for p in m.parameters()}
     return DryRun(
         config,
-        policy_name(model.observation_space, EXTRACTORS.get(config.extractor), ALGORITHMS.get(config.algo).recurrent),
+        policy_name(
+            model.observation_space, EXTRACTORS.get(config.extractor), ALGORITHMS.get(config.algo).policy_infix
+        ),
         sum(p.numel() for p in policy.parameters()),
         sum(extractor_params.values()),
         describe_adapter(config.env),
