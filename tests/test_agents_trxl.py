@@ -12,6 +12,7 @@ import envs  # noqa: F401  (registers attn/ envs)
 from agents.config import RunConfig
 from agents.trxl import TrXLPPO, memory_part_names, window_mask
 from agents.trxl import policy as trxl_policy
+from agents.trxl.focus import MEMORY_FOCUS_METHODS, memory_focus, relevant_memory_parts
 from policies import AttentionExtractor
 
 TINY = dict(n_steps=16, batch_size=16, n_epochs=1)
@@ -136,3 +137,36 @@ def test_box_actions_with_the_flatten_extractor():
     action, state = model.predict(obs, None, np.array([True]), deterministic=True)
     assert env.action_space.contains(action) and state[0].shape == (1, *model.policy.memory_shape)
     assert state[1].tolist() == [1]
+
+
+def test_memory_focus_over_the_episode_steps():
+    model = tiny_model(cue_env())
+    policy = model.policy
+    obs = torch.as_tensor(np.stack(episode(cue_env(), seed=0)[:3]))
+    memory = torch.randn(3, *policy.memory_shape)
+    mask = window_mask(torch.tensor([0, 2, 6]), 6)
+    focus = memory_focus(policy, obs, memory, mask)
+    for method in MEMORY_FOCUS_METHODS:
+        np.testing.assert_allclose(focus[method].sum(axis=1), 1.0, atol=1e-6)
+        assert (focus[method][:, :6][~mask.numpy()] == 0).all()  # steps of another episode get nothing
+    assert focus["readout"][0].tolist() == [0.0] * 6 + [1.0]  # a first step looks only at itself
+    assert (focus["effects"][:, -1] == 0).all() and (focus["effects"][2, :6] > 0).all()  # t-0 is never removed
+    assert relevant_memory_parts({"relevant_ages": np.array([2, 9])}, 6).tolist() == [4]  # age 2 -> t-2
+    assert relevant_memory_parts({"relevant_ages": np.array([9])}, 6) is None
+
+
+def test_training_and_evaluation_report_where_in_time_it_looked(tmp_path):
+    config = RunConfig(
+        env="attn/CueMemory-v0", algo="ppo_trxl", timesteps=32, n_envs=2, seed=0, run_root=str(tmp_path),
+        save_freq=0, eval_freq=0, eval_episodes=2, attention_log_interval=1000, progress_bar=False,
+        hyperparams=dict(TINY), policy_kwargs=dict(MEMORY), env_kwargs=dict(delay=3),
+    )  # fmt: skip
+    run = agents.train(config)
+    memory = run.evaluation.extra["memory_focus"]
+    assert list(memory["focus"]) == memory_part_names(6) and memory["method"] == "causal"
+    assert memory["relevant_mass"] is not None and set(memory["methods"]) == {"causal", "readout"}
+    assert "where in time it looked" in agents.format_evaluation(run.evaluation)
+    header = (run.path / "progress.csv").read_text().splitlines()[0].split(",")
+    for tag in ("attention/memory/readout/entropy", "attention/memory/causal/relevant_mass"):
+        assert tag in header
+    assert any(tag.startswith("attention/memory/causal/focus/t-") for tag in header)
