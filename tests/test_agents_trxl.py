@@ -170,3 +170,14 @@ def test_training_and_evaluation_report_where_in_time_it_looked(tmp_path):
     for tag in ("attention/memory/readout/entropy", "attention/memory/causal/relevant_mass"):
         assert tag in header
     assert any(tag.startswith("attention/memory/causal/focus/t-") for tag in header)
+
+
+def test_a_sweep_grid_over_the_memory_length_resolves(tmp_path):
+    from agents.sweep import SweepSpec, parse_grid
+    from agents.sweep.trials import grid_trials
+
+    spec = SweepSpec(env="attn/CueMemory-v0", algo="ppo_trxl", extractors=["mlp"], run_root=str(tmp_path),
+                     grid=["policy_kwargs.memory_length=8,16"], timesteps=64)  # fmt: skip
+    trials = grid_trials(spec, parse_grid(spec.grid))
+    assert [t.config.policy_kwargs["memory_length"] for t in trials] == [8, 16]
+    assert all(t.config.algo == "ppo_trxl" and "--algo ppo_trxl" in t.command for t in trials)

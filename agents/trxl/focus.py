@@ -33,6 +33,8 @@ from policies.report import normalized_entropy
 MEMORY_FOCUS_METHODS = ("readout", "causal")
 #: At most this many separate removals per step for ``causal`` (more slots are removed in groups).
 MAX_MEMORY_PARTS = 64
+#: Rows (steps x removals) per forward pass of the causal batch: each row carries a whole memory window.
+CHUNK_ROWS = 1024
 
 
 def _kl(inner_p: Any, inner_q: Any) -> torch.Tensor:
@@ -55,6 +57,10 @@ def _kl(inner_p: Any, inner_q: Any) -> torch.Tensor:
 def _categorical_kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
     log_p, log_q = p_logits.double().log_softmax(dim=-1), q_logits.double().log_softmax(dim=-1)
     return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+
+
+def _rows(obs: torch.Tensor | dict[str, torch.Tensor], start: int, stop: int) -> torch.Tensor | dict:
+    return {k: v[start:stop] for k, v in obs.items()} if isinstance(obs, dict) else obs[start:stop]
 
 
 def _repeat(obs: torch.Tensor | dict[str, torch.Tensor], times: int) -> torch.Tensor | dict[str, torch.Tensor]:
@@ -95,7 +101,12 @@ def memory_focus(
             weights = policy.memory.explain(features, memory, memory_mask)[-1].mean(dim=1) * attend  # (B, M + 1)
             out["readout"] = (weights / weights.sum(dim=1, keepdim=True)).cpu().numpy()
         if "causal" in methods:
-            effects = _causal_effects(policy, obs, memory, memory_mask, max_parts)  # (B, M + 1)
+            per_chunk = max(1, CHUNK_ROWS // (min(max_parts, memory_mask.shape[1]) + 1))
+            effects = torch.cat([
+                _causal_effects(policy, _rows(obs, i, i + per_chunk), memory[i : i + per_chunk],
+                                memory_mask[i : i + per_chunk], max_parts)
+                for i in range(0, len(memory), per_chunk)
+            ])  # (B, M + 1)  # fmt: skip
             total = effects.sum(dim=1, keepdim=True)
             # Where nothing moved the policy: uniform over the episode's memory slots (t-0 when there is none).
             slots = torch.cat([memory_mask, ~memory_mask.any(dim=1, keepdim=True)], dim=1).double()  # (B, M + 1)
