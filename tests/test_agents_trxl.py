@@ -181,3 +181,17 @@ def test_a_sweep_grid_over_the_memory_length_resolves(tmp_path):
     trials = grid_trials(spec, parse_grid(spec.grid))
     assert [t.config.policy_kwargs["memory_length"] for t in trials] == [8, 16]
     assert all(t.config.algo == "ppo_trxl" and "--algo ppo_trxl" in t.command for t in trials)
+
+
+@pytest.mark.parametrize(
+    ("policy_kwargs", "match"),
+    [
+        ({"memory_dim": 15, "memory_heads": 2}, "memory_dim=15 is not divisible by memory_heads=2"),
+        ({"memory_length": 0}, "memory_length=0 is invalid"),
+        ({"memory_layers": 0}, "memory_layers=0 is invalid"),
+        ({"share_features_extractor": False}, "shares one features extractor and one memory"),
+    ],
+)
+def test_bad_memory_settings_raise_value_error(policy_kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrXLPPO("MlpTrXLPolicy", "CartPole-v1", device="cpu", policy_kwargs={**MEMORY, **policy_kwargs})

@@ -17,6 +17,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import CombinedExtractor, MlpExtractor, NatureCNN
 
 from agents.trxl.memory import EpisodeMemory, shift_in, window_mask
+from envs.validation import check_int
 
 #: What ``predict`` carries from step to step: ``(memory (n_envs, M, L, D), episode_steps (n_envs,))``.
 MemoryState = tuple[np.ndarray, np.ndarray]
@@ -71,6 +72,15 @@ class TrXLPolicy(ActorCriticPolicy):
             raise ValueError(
                 "ppo_trxl shares one features extractor and one memory between actor and critic: leave "
                 "policy_kwargs.share_features_extractor unset (or true)."
+            )
+        for name, value in (("memory_length", memory_length), ("memory_layers", memory_layers)):
+            check_int(name, value, 1)
+        check_int("memory_heads", memory_heads, 1)
+        check_int("memory_dim", memory_dim, 1)
+        if memory_dim % memory_heads:
+            raise ValueError(
+                f"memory_dim={memory_dim} is not divisible by memory_heads={memory_heads}: each head needs an equal "
+                f"share; use e.g. memory_dim={memory_heads * max(1, memory_dim // memory_heads)}."
             )
         self.memory_kwargs = dict(
             memory_length=memory_length,
