@@ -84,8 +84,26 @@ def test_window_mask_and_part_names():
     assert memory_part_names(3) == ["t-3", "t-2", "t-1", "t-0"]
 
 
-def test_training_pass_reproduces_the_rollout_log_probs():
-    model = tiny_model(make_vec_env(cue_env, n_envs=2, seed=0))
+class AsDict(gym.ObservationWrapper):
+    """CueMemory's window under a ``Dict`` key: the ``TrXLDictRolloutBuffer`` path."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.observation_space = gym.spaces.Dict({"window": env.observation_space})
+
+    def observation(self, observation: np.ndarray) -> dict:
+        return {"window": observation}
+
+
+@pytest.mark.parametrize("kind", ["box", "dict"])
+def test_training_pass_reproduces_the_rollout_log_probs(kind):
+    make = cue_env if kind == "box" else lambda: AsDict(cue_env())
+    policy = "MlpTrXLPolicy" if kind == "box" else "MultiInputTrXLPolicy"
+    extractor = TIME_TOKENS if kind == "box" else {**TIME_TOKENS, "features_extractor_kwargs": {"embed_dim": 16}}
+    policy_kwargs = {**MEMORY, **extractor}  # an attention extractor makes each step's token
+    model = TrXLPPO(
+        policy, make_vec_env(make, n_envs=2, seed=0), seed=0, device="cpu", policy_kwargs=policy_kwargs, **TINY
+    )
     _, callback = model._setup_learn(10_000, callback=None)
     for _ in range(3):  # episodes of 6-11 steps over rollouts of 16 with a memory of 6: starts, ends, carry-in
         assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
