@@ -183,7 +183,8 @@ def render_section(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
                if not any(r["row"] == row.key and r["arm"] == arm for r in runs)]  # fmt: skip
     if missing:
         lines += ["", f"**Not run** (no figure above is claimed for them): {', '.join(missing)}."]
-    lines += ["", *meta.get("notes", []), END_MARKER]
+    notes = meta.get("notes", [])
+    lines += ["", "Notes:", "", *(f"- {note}" for note in notes), "", END_MARKER] if notes else ["", END_MARKER]
     return "\n".join(lines)
 
 
