@@ -1,7 +1,8 @@
 """The algorithms registry: CLI and config names -> SB3 / sb3-contrib classes and what they need.
 
-Names follow rl-baselines3-zoo (``ppo a2c dqn sac td3 ddpg qrdqn tqc trpo ppo_lstm ppo_mask``); lookups are
-case-insensitive and the class names (``RecurrentPPO``, ``QRDQN``, ``MaskablePPO``...) are aliases.
+Names follow rl-baselines3-zoo (``ppo a2c dqn sac td3 ddpg qrdqn tqc trpo ppo_lstm ppo_mask``), plus this project's
+``ppo_trxl`` (``agents.trxl``: PPO with a Transformer-XL memory over the episode); lookups are case-insensitive and
+the class names (``RecurrentPPO``, ``QRDQN``, ``MaskablePPO``, ``TrXLPPO``...) are aliases.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
+from agents.trxl import TrXLPPO
 from policies.registry import Registry
 
 _ALL_ACTIONS = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
@@ -27,14 +29,17 @@ class Algorithm:
     Attributes:
         cls: the SB3 / sb3-contrib class.
         action_spaces: action space types it supports.
-        recurrent: an LSTM policy (``MlpLstmPolicy``...) whose state evaluation must carry.
+        recurrent: a policy with memory (an LSTM, a transformer over the episode) whose state evaluation must
+            carry through each episode (SB3's ``predict(obs, state, episode_start)``).
         masked: needs action masks (``MaskablePPO``): envs are wrapped in ``ActionMasker``.
+        policy_infix: what the policy aliases insert before ``Policy`` (``Lstm``: ``MlpLstmPolicy``...).
     """
 
     cls: type[BaseAlgorithm]
     action_spaces: tuple[type[spaces.Space], ...]
     recurrent: bool = False
     masked: bool = False
+    policy_infix: str = ""
 
     @property
     def off_policy(self) -> bool:
@@ -54,10 +59,17 @@ ALGORITHMS.register("qrdqn", Algorithm(QRDQN, (spaces.Discrete,)), aliases=("qr-
 ALGORITHMS.register("tqc", Algorithm(TQC, (spaces.Box,)))
 ALGORITHMS.register("trpo", Algorithm(TRPO, _ALL_ACTIONS))
 ALGORITHMS.register(
-    "ppo_lstm", Algorithm(RecurrentPPO, _ALL_ACTIONS, recurrent=True), aliases=("recurrentppo", "recurrent_ppo")
+    "ppo_lstm",
+    Algorithm(RecurrentPPO, _ALL_ACTIONS, recurrent=True, policy_infix="Lstm"),
+    aliases=("recurrentppo", "recurrent_ppo"),
 )
 ALGORITHMS.register(
     "ppo_mask", Algorithm(MaskablePPO, _MASKABLE_ACTIONS, masked=True), aliases=("maskableppo", "maskable_ppo")
+)
+ALGORITHMS.register(
+    "ppo_trxl",
+    Algorithm(TrXLPPO, _ALL_ACTIONS, recurrent=True, policy_infix="TrXL"),
+    aliases=("trxlppo", "trxl_ppo", "ppo_gtrxl"),
 )
 
 

@@ -152,12 +152,12 @@ def policy_kwargs_from_config(config: RunConfig) -> dict[str, Any]:
     return policy_kwargs
 
 
-def policy_name(observation_space: spaces.Space, extractor: type | None, recurrent: bool = False) -> str:
+def policy_name(observation_space: spaces.Space, extractor: type | None, infix: str = "") -> str:
     """SB3's policy alias for an observation space and extractor class (None: SB3's own extractor).
 
     ``MultiInputPolicy`` for Dict spaces, ``CnnPolicy`` for images with SB3's own extractor (NatureCNN),
-    ``MlpPolicy`` otherwise (an attention extractor replaces the policy's features extractor); recurrent
-    algorithms get the ``Lstm`` variant (``MlpLstmPolicy``...).
+    ``MlpPolicy`` otherwise (an attention extractor replaces the policy's features extractor); algorithms with
+    memory get their variant through ``infix`` (``Algorithm.policy_infix``: ``MlpLstmPolicy``, ``MlpTrXLPolicy``).
     """
     if isinstance(observation_space, spaces.Dict):
         prefix = "MultiInput"
@@ -165,7 +165,7 @@ def policy_name(observation_space: spaces.Space, extractor: type | None, recurre
         prefix = "Cnn"
     else:
         prefix = "Mlp"
-    return f"{prefix}{'Lstm' if recurrent else ''}Policy"
+    return f"{prefix}{infix}Policy"
 
 
 #: Tokenizers whose parts are the rows of a ``Box(N, F)`` or the features of a ``Box(F,)``, one per env part.
@@ -213,7 +213,7 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     if names is not None:
         policy_kwargs["features_extractor_kwargs"]["part_names"] = names
     model = entry.cls(
-        policy_name(env.observation_space, extractor, entry.recurrent),
+        policy_name(env.observation_space, extractor, entry.policy_infix),
         env,
         seed=config.seed,
         device=config.device,

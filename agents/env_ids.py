@@ -10,7 +10,7 @@ import envs
 from policies.registry import did_you_mean
 
 #: Third-party packages that register env ids when imported; tried when an env id is not registered.
-KNOWN_ENV_PACKAGES = ("highway_env", "minigrid")
+KNOWN_ENV_PACKAGES = ("highway_env", "minigrid", "popgym")
 
 
 def import_gym_packages(packages: list[str] | tuple[str, ...]) -> None:
@@ -26,7 +26,7 @@ def check_env_id(env_id: str, gym_packages: list[str] | tuple[str, ...] = ()) ->
     """Raise ``ValueError`` naming the closest registered id when ``env_id`` is not registered.
 
     ``gym_packages`` are imported first; ``module:EnvId`` imports ``module``. When the id is still missing,
-    the known third-party packages (highway-env, MiniGrid) that are installed are imported and tried.
+    the known third-party packages (highway-env, MiniGrid, POPGym) that are installed are imported and tried.
 
     Returns:
         the package a fresh process must import to find the id (for ``gym_packages``): the top-level package of

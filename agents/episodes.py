@@ -139,11 +139,20 @@ class Episodes:
 
 
 def run_episodes(
-    policy: object, env: VecEnv, episodes: int, deterministic: bool, masked: bool = False, frames: bool = False
+    policy: object,
+    env: VecEnv,
+    episodes: int,
+    deterministic: bool,
+    masked: bool = False,
+    frames: bool = False,
+    after_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> Episodes:
     """Run ``episodes`` episodes of ``policy`` (SB3's ``predict``) on ``env`` through SB3's ``evaluate_policy``.
 
     ``masked`` uses sb3-contrib's evaluation (the env's action masks); ``frames`` keeps ``env.get_images()``.
+    Memory (an LSTM's state, ``ppo_trxl``'s window) is carried through each episode as ``predict`` returns it;
+    ``after_step`` receives ``evaluate_policy``'s locals after each step (``states``: the memory the next action
+    is taken with).
     """
     record = Episodes([], [], [], [], [], [])
     actions: list[np.ndarray] = []
@@ -154,6 +163,8 @@ def run_episodes(
         record.samples.extend(observations_with_relevance(new_obs, local["infos"], local["dones"]))
         if frames:
             record.frames.extend(frame for frame in env.get_images() if frame is not None)
+        if after_step is not None:
+            after_step(local)
         if local["done"]:
             record.successes.append(local["info"].get("is_success"))
             record.digests.append(action_digest(actions))
@@ -181,4 +192,7 @@ def format_evaluation(result: EvalResult, max_parts: int = 16) -> str:
     lines.append(f"  mean length   {np.mean(result.lengths):.1f}")
     if result.attention:
         lines += format_focus_table(result.attention, max_parts)
+    if result.extra.get("memory_focus"):
+        lines.append("  where in time it looked (focus over the memory's steps; t-0 = the current step):")
+        lines += format_focus_table(result.extra["memory_focus"], max_parts)
     return "\n".join(lines)

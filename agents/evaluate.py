@@ -27,6 +27,8 @@ from agents.presets import read_yaml
 from agents.resolution import check_focus_methods
 from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json
 from agents.safe_load import load_safe
+from agents.trxl.focus import MemoryFocusRecorder, memory_methods
+from agents.trxl.policy import TrXLPolicy
 from agents.vec_envs import check_spaces, make_env, vecnormalize_path, wrap_normalize
 from agents.vecnormalize_arrays import arrays_path
 from policies import find_attention_extractor
@@ -141,8 +143,10 @@ def evaluate_model(
     """Run ``episodes`` episodes of ``env_id`` with ``model`` and collect returns, successes and attention.
 
     The env is one env seeded with ``seed``: the first episode resets with ``seed`` and the following
-    ones continue its random stream, so the same model and seed give the same episodes. LSTM states are
-    carried through each episode (SB3's ``evaluate_policy``); ``MaskablePPO`` gets the env's action masks.
+    ones continue its random stream, so the same model and seed give the same episodes. LSTM states and
+    ``ppo_trxl``'s memory are carried through each episode (SB3's ``evaluate_policy``), and ``ppo_trxl``'s focus
+    over its memory (parts ``t-M .. t-0``) goes to ``extra["memory_focus"]``; ``MaskablePPO`` gets the env's
+    action masks.
 
     Args:
         model: the policy.
@@ -175,10 +179,14 @@ def evaluate_model(
         env.close()
         raise
     env = wrap_normalize(env, config, vecnormalize, training=False) if vecnormalize is not None else env
+    recorder = (
+        MemoryFocusRecorder(model.policy, memory_methods(focus)) if isinstance(model.policy, TrXLPolicy) else None
+    )
     try:
         record = run_episodes(
-            model, env, episodes, deterministic, masked=ALGORITHMS.get(algo).masked, frames=render_mode == "rgb_array"
-        )
+            model, env, episodes, deterministic, masked=ALGORITHMS.get(algo).masked,
+            frames=render_mode == "rgb_array", after_step=recorder.on_eval_step if recorder is not None else None,
+        )  # fmt: skip
     finally:
         env.close()
     attention = None
@@ -188,7 +196,10 @@ def evaluate_model(
         pass
     else:
         attention = attention_summary(model, *record.attention_samples(), focus)
-    return record.result(env_id, deterministic, seed, attention)
+    result = record.result(env_id, deterministic, seed, attention)
+    if recorder is not None and len(recorder):
+        result.extra["memory_focus"] = recorder.summary()
+    return result
 
 
 @dataclass

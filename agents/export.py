@@ -188,8 +188,9 @@ def export_model(
     name = algo_name(model)
     if ALGORITHMS.get(name).recurrent:
         raise ValueError(
-            f"{type(model).__name__} keeps a memory (LSTM states) between steps, which a plain ONNX forward pass "
-            "has no place for: export a PPO, A2C, DQN, QR-DQN, SAC, TD3, DDPG, TQC, TRPO or MaskablePPO model."
+            f"{type(model).__name__} keeps a memory (LSTM states, a transformer memory) between steps, which a plain "
+            "ONNX forward pass has no place for: export a PPO, A2C, DQN, QR-DQN, SAC, TD3, DDPG, TQC, TRPO or "
+            "MaskablePPO model."
         )
     if focus not in EXPORT_FOCUS_METHODS:
         raise ValueError(

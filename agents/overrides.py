@@ -38,6 +38,7 @@ _SCIENTIFIC = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 POLICY_KWARGS = (
     "net_arch", "activation_fn", "ortho_init", "log_std_init", "optimizer_class", "optimizer_kwargs",
     "share_features_extractor", "normalize_images", "lstm_hidden_size", "n_lstm_layers", "use_sde", "squash_output",
+    "memory_length", "memory_dim", "memory_heads", "memory_layers", "memory_mlp_ratio",
 )  # fmt: skip
 
 

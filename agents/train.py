@@ -48,6 +48,7 @@ from agents.runs import (
     write_atomic,
     write_yaml,
 )
+from agents.trxl.callback import MemoryFocusCallback, memory_callbacks
 from agents.vec_envs import make_env, wrap_normalize
 from envs.adapters.registry import describe_adapter
 from policies import EXTRACTORS
@@ -122,7 +123,9 @@ def dry_run(config: RunConfig) -> DryRun:
     extractor_params = {id(p): p.numel() for m in extractors for p in m.parameters()}
     return DryRun(
         config,
-        policy_name(model.observation_space, EXTRACTORS.get(config.extractor), ALGORITHMS.get(config.algo).recurrent),
+        policy_name(
+            model.observation_space, EXTRACTORS.get(config.extractor), ALGORITHMS.get(config.algo).policy_infix
+        ),
         sum(p.numel() for p in policy.parameters()),
         sum(extractor_params.values()),
         describe_adapter(config.env),
@@ -194,6 +197,7 @@ def _learn(
     callbacks: list[BaseCallback] = [RunCheckpointCallback(run_dir, config.save_freq)]
     if config.attention_log_interval > 0:
         callbacks.insert(0, AttentionLogCallback(interval=config.attention_log_interval, methods=config.focus))
+    callbacks[:0] = memory_callbacks(model, config.attention_log_interval, config.focus)  # ppo_trxl: where in time
     if config.eval_freq > 0:
         callbacks.append(_eval_callback(model, config, run_dir, after_eval))
     log_hyperparameters(model.logger, config.to_dict(), model.num_timesteps)
@@ -212,7 +216,7 @@ def _learn(
     except KeyboardInterrupt:
         interrupted = True
         for callback in callbacks:  # the final pictures and focus scalars, as at the end of training
-            if isinstance(callback, AttentionLogCallback):
+            if isinstance(callback, (AttentionLogCallback, MemoryFocusCallback)):
                 callback.on_training_end()
     finally:
         wall_time = time.perf_counter() - start

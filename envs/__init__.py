@@ -20,7 +20,7 @@ NAMESPACE = "attn"
 ENV_SPECS: dict[str, tuple[str, int]] = {
     f"{NAMESPACE}/FindTarget-v0": ("envs.find_target:FindTargetEnv", 100),
     f"{NAMESPACE}/CollectAvoid-v0": ("envs.collect_avoid:CollectAvoidEnv", 200),
-    f"{NAMESPACE}/CueMemory-v0": ("envs.cue_memory:CueMemoryEnv", 64),
+    f"{NAMESPACE}/CueMemory-v0": ("envs.cue_memory:CueMemoryEnv", 128),
     f"{NAMESPACE}/PatchFind-v0": ("envs.patch_find:PatchFindEnv", 100),
     f"{NAMESPACE}/Sensors-v0": ("envs.sensors:SensorsEnv", 20),
 }

@@ -1,4 +1,7 @@
-"""``attn/CueMemory-v0``: a cue shown only at the start, the question asked many steps later, over a time window."""
+"""``attn/CueMemory-v0``: a cue shown only at the start, the question asked many steps later, over a time window.
+
+``difficulty=4`` (long delays) lets the cue leave the window: only a policy with memory can answer.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,11 @@ DIFFICULTIES: dict[int, tuple[int, int | None, float]] = {
     1: (8, None, 0.3),
     2: (14, None, 0.3),
     3: (2, 14, 0.3),
+    4: (20, 100, 0.0),
 }
+
+#: Difficulties whose delays outlast the default window: the cue leaves it (``allow_short_window``).
+BEYOND_WINDOW = (4,)
 
 #: Largest ``n_options``, ``cue_steps`` and ``noise_features``.
 MAX_OPTIONS, MAX_CUE_STEPS, MAX_NOISE = 16, 16, 16
@@ -77,20 +84,33 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
     ``difficulty=3`` (a delay of 2-14 steps, 10.7 steps per episode on average): random 0.47, flash-fooled
     0.54, scripted 1.0; with ``n_options=8`` as well: random 0.13, flash-fooled 0.22, scripted 1.0.
 
+    ## Long delays (beyond the window)
+    ``difficulty=4`` draws each episode's delay from 20-100 steps (no flashes) and keeps the 16-row window, so the
+    cue has left the window long before the query: a policy that sees only the window answers at chance
+    whatever it attends to, and answering needs a memory of the episode (``ppo_lstm``, ``ppo_trxl``). Measured
+    as above (300 seeds): random 0.51, 66.2 steps per episode on average; answering the cue remembered from the
+    first step: 1.0.
+    ``relevant_parts`` is then empty once the cue rows are out of view; ``relevant_ages`` still says how many
+    steps back the cue was shown (the parts ``t-<age>`` of ``ppo_trxl``'s memory). Any other setting may let
+    the cue leave the window too, with ``allow_short_window=True``.
+
     ## Episode end
     The episode lasts ``cue_steps + delay + 1`` steps (``step`` calls; ``delay`` is this episode's draw when
     ``max_delay`` is set): the reset observation shows the first cue row, step ``k`` adds row ``k``, and the
     row of the query arrives with step ``cue_steps + delay``; the next step is the answer and terminates the
     episode. The terminal observation repeats the query window (no
-    row is added), so the cue is still in view. Never truncated by the env itself; ``gymnasium.make`` adds a
-    64-step limit, which the defaults and every ``difficulty`` fit (keep ``cue_steps + delay + 1 <= 64``, or
-    pass ``max_episode_steps``).
+    row is added), so the cue is still in view (unless the window is shorter than the episode). Never truncated
+    by the env itself; ``gymnasium.make`` adds a 128-step limit, which the defaults and every ``difficulty`` fit
+    (keep ``cue_steps + max_delay + 1 <= 128``, or pass ``max_episode_steps``).
 
     ## Info
     - ``relevant_parts``: ``int64`` window indices (0 = oldest row) of the cue rows now in view, ascending:
       ``[window - 1 - k, ..., window - 1 - k + min(cue_steps, k + 1) - 1]`` after ``k`` steps (the terminal
-      step repeats the query step's). Never empty: the first cue row stays in view until the end, as
-      ``window >= cue_steps + delay + 1``.
+      step repeats the query step's). Never empty while ``window >= cue_steps + max_delay + 1`` (the first cue
+      row stays in view until the end); with a shorter window (``allow_short_window``) empty once the cue
+      rows have left it.
+    - ``relevant_ages``: ``int64`` how many steps before the latest row each cue row was shown (0 = the latest
+      row), ascending; never empty. Part ``t-<age>`` of a memory over the episode's steps (``ppo_trxl``).
     - ``is_success``: True on the answer step when the answer is right, else False.
 
     ## Arguments
@@ -101,16 +121,21 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
     - ``max_delay`` (int, default None): when given, each episode draws its delay uniformly from
       ``[delay, max_delay]`` (``>= delay``); None: every episode has ``delay``.
     - ``distractor_prob`` (float, default 0): chance of a distractor flash on each delay step; in ``[0, 1]``.
-    - ``difficulty`` (0-3, default None): a preset of the three above: 0 = delay 8, no flashes; 1 = delay 8,
-      flashes 0.3; 2 = delay 14, flashes 0.3; 3 = delay drawn from 2-14, flashes 0.3. Explicit arguments win
-      (an explicit ``delay`` without ``max_delay`` is a fixed delay).
+    - ``difficulty`` (0-4, default None): a preset of the three above: 0 = delay 8, no flashes; 1 = delay 8,
+      flashes 0.3; 2 = delay 14, flashes 0.3; 3 = delay drawn from 2-14, flashes 0.3; 4 = delay drawn from
+      20-100, no flashes, beyond the window (long delays: a task for memory). Explicit arguments win (an
+      explicit ``delay`` without ``max_delay`` is a fixed delay).
     - ``window`` (int, default 16): rows in the observation; at least ``cue_steps + max_delay + 1`` (or
-      ``cue_steps + delay + 1``), so that the cue is still in view at the query.
+      ``cue_steps + delay + 1``), so that the cue is still in view at the query, unless ``allow_short_window``.
+    - ``allow_short_window`` (bool, default None: True for ``difficulty=4``, else False): accept a window
+      shorter than the episode; the cue then leaves it before the query.
     - ``noise_features`` (int, default 2): noise columns; in ``[0, 16]``.
     - ``render_mode`` (``"rgb_array"`` | None).
 
     ## Version history
-    - v0: first version; ``max_delay`` and ``difficulty=3`` added later (the defaults are unchanged).
+    - v0: first version; ``max_delay`` and ``difficulty=3`` added later, then ``difficulty=4`` (long delays),
+      ``allow_short_window``, ``relevant_ages`` and a registered limit of 128 steps instead of 64 (the defaults
+      and difficulties 0-3 are unchanged).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -126,6 +151,7 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
         window: int = 16,
         noise_features: int = 2,
         render_mode: str | None = None,
+        allow_short_window: bool | None = None,
     ) -> None:
         check_difficulty(difficulty, DIFFICULTIES)
         preset_delay, preset_max_delay, preset_prob = DIFFICULTIES[difficulty or 0]
@@ -142,11 +168,19 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
         check_number("distractor_prob", distractor_prob, 0, 1)
         longest = "max_delay" if max_delay is not None else "delay"
         length = int(cue_steps) + int(delay if max_delay is None else max_delay) + 1
-        if not isinstance(window, (int, np.integer)) or window < length:
-            raise ValueError(
-                f"window={window!r} is invalid: it must be an integer >= cue_steps + {longest} + 1 = {length}, or "
-                "the cue leaves the window before the query."
-            )
+        if allow_short_window is None:
+            allow_short_window = difficulty in BEYOND_WINDOW
+        if not isinstance(allow_short_window, (bool, np.bool_)):
+            raise ValueError(f"allow_short_window={allow_short_window!r} is invalid: use True, False or None.")
+        if not allow_short_window:
+            if not isinstance(window, (int, np.integer)) or window < length:
+                raise ValueError(
+                    f"window={window!r} is invalid: it must be an integer >= cue_steps + {longest} + 1 = {length}, "
+                    "or the cue leaves the window before the query (pass allow_short_window=True for a task "
+                    "that needs memory)."
+                )
+        else:
+            check_int("window", window, 1)
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.n_options = int(n_options)
         self.cue_steps = int(cue_steps)
@@ -245,6 +279,7 @@ class CueMemoryEnv(gym.Env[np.ndarray, np.int64]):
         return self._rows[self._t : self._t + self.window].copy()  # (T, F)
 
     def _info(self, success: bool) -> dict[str, Any]:
-        first = self.window - 1 - self._t  # window index of the episode's first row
-        parts = np.arange(first, first + min(self.cue_steps, self._t + 1), dtype=np.int64)
-        return {"relevant_parts": parts, "is_success": bool(success)}
+        cue_rows = np.arange(min(self.cue_steps, self._t + 1), dtype=np.int64)  # episode rows that showed the cue
+        ages = (self._t - cue_rows)[::-1].copy()  # ascending: steps before the latest row
+        parts = self.window - 1 - ages[::-1]  # window indices, ascending (negative: out of view)
+        return {"relevant_parts": parts[parts >= 0], "relevant_ages": ages, "is_success": bool(success)}

@@ -34,6 +34,10 @@ CASES = {
         "attn/CueMemory-v0",
         ["env_kwargs.max_episode_steps=20", "policy_kwargs.lstm_hidden_size=8", *ON_POLICY],
     ),
+    "ppo_trxl": (
+        "attn/CueMemory-v0",
+        ["env_kwargs.max_episode_steps=20", "policy_kwargs.memory_length=8", "policy_kwargs.memory_dim=16", *ON_POLICY],
+    ),
     "dqn": (*DISCRETE[:1], DISCRETE[1] + OFF_POLICY),
     "qrdqn": (*DISCRETE[:1], [*DISCRETE[1], *OFF_POLICY, "policy_kwargs.n_quantiles=5"]),
     "sac": (*CONTINUOUS[:1], CONTINUOUS[1] + OFF_POLICY),
@@ -75,12 +79,20 @@ def test_the_cases_cover_the_registry():
         "trpo",
         "ppo_lstm",
         "ppo_mask",
+        "ppo_trxl",
     ]
 
 
 @pytest.mark.parametrize(
     ("alias", "name"),
-    [("RecurrentPPO", "ppo_lstm"), ("MaskablePPO", "ppo_mask"), ("QRDQN", "qrdqn"), ("TQC", "tqc"), ("PPO", "ppo")],
+    [
+        ("RecurrentPPO", "ppo_lstm"),
+        ("MaskablePPO", "ppo_mask"),
+        ("QRDQN", "qrdqn"),
+        ("TQC", "tqc"),
+        ("PPO", "ppo"),
+        ("TrXLPPO", "ppo_trxl"),
+    ],
 )
 def test_class_names_are_aliases(alias, name):
     assert ALGORITHMS.canonical(alias) == name and ALGORITHMS.get(alias) is ALGORITHMS.get(name)
@@ -110,10 +122,11 @@ def test_every_algorithm_trains_saves_and_evaluates(tmp_path, capsys, algo):
     assert type(model) is ALGORITHMS.get(algo).cls
 
 
-def test_recurrent_evaluation_carries_the_lstm_state(tmp_path, capsys):
-    env, sets = CASES["ppo_lstm"]
-    run_dir = tiny_train(capsys, tmp_path, "RecurrentPPO", env, sets)
-    assert yaml.safe_load((run_dir / "config.yaml").read_text())["algo"] == "ppo_lstm"
+@pytest.mark.parametrize(("alias", "algo"), [("RecurrentPPO", "ppo_lstm"), ("TrXLPPO", "ppo_trxl")])
+def test_recurrent_evaluation_carries_the_state(tmp_path, capsys, alias, algo):
+    env, sets = CASES[algo]
+    run_dir = tiny_train(capsys, tmp_path, alias, env, sets)
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["algo"] == algo
     first = agents.evaluate(run_dir, episodes=2, seed=5, write=False)
     again = agents.evaluate(run_dir, episodes=2, seed=5, write=False)
     assert first.actions_sha256 == again.actions_sha256  # states reset per episode: same seed, same actions

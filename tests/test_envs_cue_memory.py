@@ -8,7 +8,7 @@ from envs.cue_memory import CueMemoryEnv
 
 ENV_ID = "attn/CueMemory-v0"
 if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="envs.cue_memory:CueMemoryEnv", max_episode_steps=64)
+    gym.register(id=ENV_ID, entry_point="envs.cue_memory:CueMemoryEnv", max_episode_steps=128)
 
 
 def oracle_action(obs: np.ndarray, info: dict, env: CueMemoryEnv) -> int:
@@ -46,7 +46,14 @@ def cue_rows(obs: np.ndarray, env: CueMemoryEnv) -> list[int]:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"difficulty": 2}, {"difficulty": 3}, {"noise_features": 0, "n_options": 4}, {"cue_steps": 3, "delay": 0}],
+    [
+        {},
+        {"difficulty": 2},
+        {"difficulty": 3},
+        {"difficulty": 4},
+        {"noise_features": 0, "n_options": 4},
+        {"cue_steps": 3, "delay": 0},
+    ],
 )
 def test_check_env_passes_without_warnings(kwargs):
     assert_check_env_clean(ENV_ID, **kwargs)
@@ -153,7 +160,7 @@ def test_oracle_solves_and_random_is_at_chance():
 
 
 def test_registered_time_limit_fits_every_preset():
-    for difficulty in (None, 0, 1, 2, 3):
+    for difficulty in (None, 0, 1, 2, 3, 4):
         env = gym.make(ENV_ID, difficulty=difficulty)
         assert env.unwrapped.episode_length <= env.spec.max_episode_steps
         assert env.observation_space.shape == (16, 7)
@@ -179,7 +186,11 @@ def test_render_draws_the_window():
         ({"cue_steps": 2, "delay": 3, "window": 5}, r"window=5 is invalid: .* = 6"),
         ({"distractor_prob": 1.5}, r"distractor_prob=1.5 is invalid: it must be a number in \[0, 1\]"),
         ({"noise_features": -1}, "noise_features=-1"),
-        ({"difficulty": 4}, "difficulty=4"),
+        ({"difficulty": 5}, "difficulty=5"),
+        ({"delay": 40}, "pass allow_short_window=True"),
+        ({"difficulty": 4, "allow_short_window": False}, r"window=16 is invalid: .* = 102"),
+        ({"allow_short_window": 1}, "allow_short_window=1 is invalid"),
+        ({"delay": 40, "window": 0, "allow_short_window": True}, "window=0 is invalid"),
         ({"delay": 5, "max_delay": 4}, r"max_delay=4 is invalid: it must be an integer >= 5"),
         ({"max_delay": 15}, r"window=16 is invalid: it must be an integer >= cue_steps \+ max_delay \+ 1 = 17"),
         ({"render_mode": "human"}, "render_mode='human'"),
@@ -197,7 +208,7 @@ def test_invalid_action_raises():
         env.step(2)
 
 
-@pytest.mark.parametrize("difficulty", [0, 1, 2, 3])
+@pytest.mark.parametrize("difficulty", [0, 1, 2, 3, 4])
 def test_difficulty_presets(difficulty):
     env = CueMemoryEnv(difficulty=difficulty)
     delay, max_delay, prob = envs.cue_memory.DIFFICULTIES[difficulty]
@@ -233,3 +244,25 @@ def test_max_delay_equal_to_delay_is_a_fixed_delay():
     assert env.episode_length == 10 and env.max_delay == env.delay == 8
     fixed = CueMemoryEnv(delay=8, max_delay=8, distractor_prob=0.3)
     np.testing.assert_array_equal(fixed.reset(seed=3)[0], obs)
+
+
+def test_long_delays_leave_the_window_and_relevant_ages_follow_the_cue():
+    env = gym.make(ENV_ID, difficulty=4, cue_steps=2)
+    lengths = set()
+    for seed in range(20):
+        obs, info = env.reset(seed=seed)
+        cue = env.unwrapped.cued_option
+        done, step = False, 0
+        while not done:
+            ages = info["relevant_ages"]
+            assert ages.tolist() == [a for a in (step - 1, step) if a >= 0]  # the two cue rows, steps back
+            parts = info["relevant_parts"]  # window rows of the cue still in view
+            assert parts.tolist() == [15 - a for a in ages[::-1] if a < 16] == cue_rows(obs, env.unwrapped)
+            if step >= 17:  # out of view: the window holds no trace of the cue
+                assert len(parts) == 0 and not obs[:, :2].any()
+            obs, reward, terminated, truncated, info = env.step(cue)  # always the right answer
+            done, step = terminated or truncated, step + 1
+        assert terminated and not truncated and reward == 1.0
+        lengths.add(step)
+        assert 2 + 20 + 1 <= step <= 2 + 100 + 1
+    assert len(lengths) >= 15  # delays spread over 20-100

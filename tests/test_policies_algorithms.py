@@ -14,6 +14,7 @@ from sb3_contrib import QRDQN, TQC, RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.env_checker import check_env
 
+from agents.trxl import TrXLPPO
 from policies import (
     EXTRACTORS,
     FOCUS_METHODS,
@@ -87,6 +88,8 @@ ALGOS = {
     "PPO": (PPO, ON_POLICY, {}, ("discrete", "box")),
     "A2C": (A2C, {"n_steps": 8}, {}, ("discrete", "box")),
     "RecurrentPPO": (RecurrentPPO, ON_POLICY, {"lstm_hidden_size": 16}, ("discrete", "box")),
+    # Box actions: tests/test_agents_trxl.py (with SB3's Flatten extractor).
+    "TrXLPPO": (TrXLPPO, {**ON_POLICY, "n_epochs": 1}, {"memory_length": 4, "memory_dim": 16}, ("discrete",)),
     "DQN": (DQN, OFF_POLICY, {}, ("discrete",)),
     "QRDQN": (QRDQN, OFF_POLICY, {"n_quantiles": 8}, ("discrete",)),
     "SAC": (SAC, OFF_POLICY, {}, ("box",)),
@@ -98,7 +101,8 @@ ALGO_ACTIONS = [pytest.param(algo, action, id=f"{algo}-{action}") for algo in AL
 
 def policy_name(algo, kind):
     prefix = "MultiInput" if kind == "dict" else "Mlp"
-    return f"{prefix}LstmPolicy" if algo == "RecurrentPPO" else f"{prefix}Policy"
+    infix = {"RecurrentPPO": "Lstm", "TrXLPPO": "TrXL"}.get(algo, "")
+    return f"{prefix}{infix}Policy"
 
 
 def extractor_kwargs(extractor, kind):
@@ -120,7 +124,7 @@ def observation_batch(kind, n=BATCH, seed=123):
 
 
 def predict(model, obs):
-    if isinstance(model, RecurrentPPO):
+    if isinstance(model, (RecurrentPPO, TrXLPPO)):
         actions, _ = model.predict(obs, state=None, episode_start=np.ones(BATCH, dtype=bool), deterministic=True)
     else:
         actions, _ = model.predict(obs, deterministic=True)

@@ -27,6 +27,8 @@ class Adapter:
     """Wraps a ``gymnasium.make`` of a matching id."""
     parts: str
     """What the parts are, for ``--dry-run`` and the README."""
+    options: tuple[str, ...] = ()
+    """Keyword arguments the adapter takes itself (``env_kwargs.window`` for POPGym), not passed to the env."""
 
 
 def _wrap_minigrid(env: gym.Env) -> gym.Env:
@@ -48,6 +50,12 @@ def _wrap_highway(env: gym.Env) -> gym.Env:
     return HighwayEntities(env, vehicles_count=max(rows, 2), features=features)
 
 
+def _wrap_popgym(env: gym.Env, window: int | None = None) -> gym.Env:
+    from envs.adapters.popgym import PopGymFeatures
+
+    return PopGymFeatures(env, window=window)
+
+
 #: Adapters in the order they are tried; an id matching none is made as it is.
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter("minigrid", r"MiniGrid-.+", _wrap_minigrid, "cell_r{r}c{c}: the cells of the agent's 7x7 view"),
@@ -56,6 +64,13 @@ ADAPTERS: tuple[Adapter, ...] = (
         r"(?!.*multi-agent)(highway|intersection|roundabout|merge)(-[a-z]+)*-v\d+",
         _wrap_highway,
         "ego, vehicle_1..vehicle_{V-1}: the ego and the nearest vehicles",
+    ),
+    Adapter(
+        "popgym",
+        r"popgym-.+-v\d+",
+        _wrap_popgym,
+        "the observation's features (one-hot per discrete component), or t-{T-1}..t-0 with env_kwargs.window=T",
+        options=("window",),
     ),
 )
 
@@ -76,6 +91,8 @@ def make_adapted(env_id: str, **kwargs: Any) -> gym.Env:
     Gymnasium's "environment ... is out of date" notice (``intersection-v0``, ``merge-v0``) comes once per
     process, not once per env built (a run builds one per worker, plus the eval and probe envs).
     """
+    adapter = adapter_for(env_id)
+    own = {key: kwargs.pop(key) for key in (adapter.options if adapter else ()) if key in kwargs}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         env = gym.make(env_id, **kwargs)
@@ -85,8 +102,7 @@ def make_adapted(env_id: str, **kwargs: Any) -> gym.Env:
         elif env_id not in _OUTDATED_SHOWN:
             _OUTDATED_SHOWN.add(env_id)
             warnings.warn(str(warning.message), UserWarning, stacklevel=2)
-    adapter = adapter_for(env_id)
-    return env if adapter is None else adapter.wrap(env)
+    return env if adapter is None else adapter.wrap(env, **own)
 
 
 def describe_adapter(env_id: str) -> str:
