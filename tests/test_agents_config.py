@@ -202,7 +202,7 @@ PRESET_CASES = [
                 reason='needs pip install "attention-rl[highway]"',
             ),
             pytest.mark.skipif(
-                env.startswith("MiniGrid") and not _has("minigrid"), reason='needs pip install "attention-rl[minigrid]"'
+                "MiniGrid" in env and not _has("minigrid"), reason='needs pip install "attention-rl[minigrid]"'
             ),
         ],
     )
@@ -222,9 +222,20 @@ def test_presets_cover_every_attn_env_and_the_promised_ones():
 
 @pytest.mark.parametrize(("algo", "env"), PRESET_CASES)
 def test_every_preset_builds_its_model(algo, env):
-    report = agents.dry_run(RunConfig(env=env, algo=algo, n_envs=1))
+    env, _, extractor = env.partition("@")  # an <env id>@<extractor> section: that extractor on that env
+    report = agents.dry_run(RunConfig(env=env, algo=algo, n_envs=1, extractor=extractor or None))
     assert report.parameters > report.extractor_parameters > 0
     assert report.config.timesteps >= 10_000
+
+
+def test_an_extractor_section_takes_the_place_of_the_env_section(tmp_path):
+    conv = resolve(RunConfig(env="attn/PatchFind-v0", extractor="conv"))
+    assert conv.extractor_kwargs == {"stem": "small", "num_layers": 0}  # no patch_size, no top_k from the patch preset
+    assert resolve(RunConfig(env="attn/PatchFind-v0")).extractor_kwargs["patch_size"] == 8
+    own = tmp_path / "own.yaml"
+    own.write_text("attn/PatchFind-v0@conv:\n  extractor_kwargs:\n    stem: nature\n")
+    from_file = resolve(RunConfig(env="attn/PatchFind-v0", extractor="conv", config_file=str(own)))
+    assert from_file.extractor_kwargs == {"stem": "nature", "num_layers": 0}  # merged over the built-in section
 
 
 def test_eval_deterministic_comes_from_the_preset_and_flags_win(tmp_path):
