@@ -70,12 +70,14 @@ def test_stems_by_name_or_mapping_and_their_errors():
 
 
 def test_receptive_fields_and_centre_regions():
-    # small: three 4x4 stride-2 convolutions with padding 1 -> field 22, jump 8, cells centred on the 8 px patches
-    assert STEMS.get("small").receptive_field() == (8.0, 22.0, 4.0)
-    tokenizer = ConvTokenizer(image_space(48, 48, False, np.uint8), D, stem="small")
+    # small: field 10, jump 8, cells centred on the 8 px patches; wide: the same cells, field 22
+    assert STEMS.get("small").receptive_field() == (8.0, 10.0, 4.0)
+    assert STEMS.get("wide").receptive_field() == (8.0, 22.0, 4.0)
     patches = np.array([[8 * c, 8 * r, 8 * c + 8, 8 * r + 8] for r in range(6) for c in range(6)], dtype=float)
-    np.testing.assert_array_equal(tokenizer.cell_boxes, patches)
-    np.testing.assert_array_equal(tokenizer.receptive_fields[7], [1.0, 1.0, 23.0, 23.0])  # cell (1, 1): 12 +- 11
+    for stem, field in (("small", [7.0, 7.0, 17.0, 17.0]), ("wide", [1.0, 1.0, 23.0, 23.0])):  # cell (1, 1): 12 +- 5
+        tokenizer = ConvTokenizer(image_space(48, 48, False, np.uint8), D, stem=stem)
+        np.testing.assert_array_equal(tokenizer.cell_boxes, patches)
+        np.testing.assert_array_equal(tokenizer.receptive_fields[7], field)
     # nature: field 36, jump 8, first centre 18: on 48 px the two cells sit in the middle 16 pixels
     assert STEMS.get("nature").receptive_field() == (8.0, 36.0, 18.0)
     nature = ConvTokenizer(image_space(48, 48, False, np.uint8), D)

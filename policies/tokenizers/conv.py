@@ -65,12 +65,16 @@ class Stem:
 
 
 #: Named stems (the ``stem`` option). ``nature``: NatureCNN's convolutions (Mnih et al. 2015), for images of 36
-#: pixels or more (84 x 84: a 7 x 7 cell grid). ``small``: three ``4 x 4`` stride-2 convolutions with padding 1,
-#: for small images: a total stride of 8 and cells centred on the 8-pixel patches (a 48 x 48 image gives the
-#: 6 x 6 grid of 8-pixel patches; cell ``(r, c)``'s centre region is patch ``(r, c)``), receptive field 22 pixels.
+#: pixels or more (84 x 84: a 7 x 7 cell grid). ``small``: for small images, a ``4 x 4`` stride-2 convolution
+#: (padding 1) and two ``2 x 2`` stride-2 ones: a total stride of 8 and cells centred on the 8-pixel patches (a
+#: 48 x 48 image gives the 6 x 6 grid of 8-pixel patches; cell ``(r, c)``'s centre region is patch ``(r, c)``),
+#: each cell seeing its patch and one pixel around it (a receptive field of 10 pixels), so a cell's focus stays on
+#: its own patch. ``wide``: three ``4 x 4`` stride-2 convolutions with padding 1: the same cells, each seeing 22
+#: pixels (its neighbours' patches too).
 STEMS: Registry[Stem] = Registry("stem")
 STEMS.register("nature", Stem((32, 64, 64), (8, 4, 3), (4, 2, 1), (0, 0, 0)))
-STEMS.register("small", Stem((16, 32, 64), (4, 4, 4), (2, 2, 2), (1, 1, 1)))
+STEMS.register("small", Stem((16, 32, 64), (4, 2, 2), (2, 2, 2), (1, 0, 0)))
+STEMS.register("wide", Stem((16, 32, 64), (4, 4, 4), (2, 2, 2), (1, 1, 1)))
 
 
 def _int_tuple(name: str, value: object, layers: int | None, low: int) -> tuple[int, ...]:
@@ -139,7 +143,7 @@ class ConvTokenizer(Tokenizer):
     ``AttentionReport.focus_map()`` gives the focus on the cell grid. uint8 images arrive scaled to [0, 1] by
     SB3's preprocessing; float images are read as they are; channel-first and channel-last layouts both work.
 
-    A cell sees a receptive field (22 x 22 pixels for ``small``, 36 x 36 for ``nature``), not a patch: the
+    A cell sees a receptive field (10 x 10 pixels for ``small``, 22 for ``wide``, 36 for ``nature``), not a patch: the
     fields of neighbouring cells overlap. ``cell_boxes`` gives each cell's *centre region*, the ``jump x jump``
     square (``jump`` = the product of the strides) around the centre of its receptive field: these tile the
     middle of the picture without overlap (a border of about ``(field - jump) / 2`` pixels that no cell is centred on
