@@ -21,6 +21,7 @@ Usage::
     python benchmarks/learning.py --quick                  # minutes: FindTarget N=8, 2 seeds, 30k steps
     python benchmarks/learning.py --envs findtarget-8 cartpole --seeds 0 1 2 3 4 --out /tmp/learning.md
     python benchmarks/learning.py --render-only docs/learning_results.json
+    python benchmarks/learning.py --envs patchfind-conv --merge   # add rows to the table of docs/learning_results.json
 """
 
 from __future__ import annotations
@@ -119,14 +120,20 @@ class Row:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
     """``RunConfig`` fields over the preset (``n_envs``, ``hyperparams``...), for both extractors."""
+    mass_target: float = 0.8
+    """Relevant mass the attention should reach where one part matters."""
 
     @property
     def baseline(self) -> str:
         """What SB3's own extractor is for this env: ``mlp`` or ``cnn`` (images)."""
-        return "cnn" if "PatchFind" in self.env else "mlp"
+        return "cnn" if any(name in self.env for name in PIXEL_ENVS) else "mlp"
 
 
+#: Envs whose observations are pictures (SB3 trains them with ``CnnPolicy``, NatureCNN).
+PIXEL_ENVS = ("PatchFind", "MiniGridPixels")
 FT = f"{envs.NAMESPACE}/FindTarget-v0"
+PF = f"{envs.NAMESPACE}/PatchFind-v0"
+PF_SOLVED = "about 90% of walking straight to the target, 1.34; the random policy scores 0.64"
 FT_SOLVED = "about 90% of walking straight to the target, 1.44"
 SUITE: tuple[Row, ...] = (
     Row("findtarget-4", "FindTarget N=4", FT, 100_000, 1.3, FT_SOLVED, True, env_kwargs={"n_entities": 4}),
@@ -137,8 +144,20 @@ SUITE: tuple[Row, ...] = (
         FT_SOLVED, True, preset_env=FT, env_kwargs={"n_entities": 8},
     ),
     Row(
-        "patchfind", "PatchFind", f"{envs.NAMESPACE}/PatchFind-v0", 150_000, 1.2,
-        "about 90% of walking straight to the target, 1.34; the random policy scores 0.64", True,
+        "patchfind", "PatchFind", PF, 150_000, 1.2, PF_SOLVED, True,
+    ),
+    Row(
+        "patchfind-conv", "PatchFind (conv tokens)", PF, 150_000, 1.2, PF_SOLVED, True, attention="conv",
+        mass_target=0.6,
+    ),
+    Row(
+        "patchfind-allo", "PatchFind egocentric=False (conv tokens)", PF, 150_000, 1.3,
+        "about 90% of walking straight to the target, 1.46; the random policy scores 0.44", True, attention="conv",
+        env_kwargs={"egocentric": False}, mass_target=0.6,
+    ),
+    Row(
+        "minigrid-pixels", "MiniGrid DoorKey-5x5 pixels (conv tokens)", f"{envs.NAMESPACE}/MiniGridPixels-v0",
+        100_000, 0.9, "the goal within 28 steps (1 - 0.9 * 28 / 250)", False, attention="conv",
     ),
     Row(
         "sensors", "Sensors", f"{envs.NAMESPACE}/Sensors-v0", 100_000, 18.0,
@@ -345,9 +364,10 @@ def targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -> list
     for row in rows:
         att = groups.get((row.key, row.attention))
         if row.one_part and att is not None and att.values("relevant_mass"):
-            mass = att.mean_ci("relevant_mass")
-            lines.append(f"{row.label} (one part matters): relevant mass >= 0.8 at the end: {verdict(mass[0] >= 0.8)}: "
-                         f"{fmt_ci(mass, '{:.2f}')}.")  # fmt: skip
+            mass, goal = att.mean_ci("relevant_mass"), row.mass_target
+            lines.append(f"{row.label} (one part matters): relevant mass >= {goal:g} at the end: "
+                         f"{verdict(mass[0] >= goal)}: {fmt_ci(mass, '{:.2f}')}.")  # fmt: skip
+    lines += conv_targets(groups, rows)
     if "cartpole" in keys:
         att = groups.get(("cartpole", ROWS["cartpole"].attention))
         if att is not None:
@@ -358,6 +378,27 @@ def targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -> list
                 f"CartPole-v1 reaches 500 with attention (feature tokens): {verdict(ok)}: final return per seed "
                 f"{per_seed} (rl-zoo's PPO: 500 ± 0 at 100k steps)."
             )
+    return lines
+
+
+def conv_targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -> list[str]:
+    """Conv-token rows (issue 17): final success and return at least NatureCNN's, and the training-speed ratio."""
+    lines = []
+    for row in rows:
+        att, base = groups.get((row.key, row.attention)), groups.get((row.key, "mlp"))
+        if row.attention != "conv" or att is None or base is None:
+            continue
+        a_success, b_success = att.mean_ci("eval_success"), base.mean_ci("eval_success")
+        a_return, b_return = att.mean_ci("eval_return"), base.mean_ci("eval_return")
+        ok = a_success[0] >= b_success[0] and a_return[0] >= b_return[0]
+        seeds = f"{len(att.runs)} and {len(base.runs)} seeds"
+        ratio = np.mean(att.values("wall_s")) / np.mean(base.values("wall_s"))
+        lines.append(
+            f"{row.label}: conv-token attention's final success and return >= NatureCNN's: {verdict(ok)}: success "
+            f"{a_success[0]:.0%} vs {b_success[0]:.0%}, return {a_return[0]:.2f} vs {b_return[0]:.2f} ({seeds}; "
+            f"difference in return {a_return[0] - b_return[0]:+.2f}). Training time per run {ratio:.2f}x NatureCNN's "
+            f"({np.mean(att.values('wall_s')):.0f} s vs {np.mean(base.values('wall_s')):.0f} s, same command)."
+        )
     return lines
 
 
@@ -410,14 +451,27 @@ def produced_by(data: dict[str, Any]) -> str:
     """The sentence naming the command(s), date(s) and wall time(s)."""
 
     def one(part: dict[str, Any]) -> str:
+        load = f", {part['load']}" if part.get("load") else ""
         return (
             f"`{part['command']}` on {part['date']} ({part['wall_min']:.0f} min with {part['jobs']} parallel "
-            f"job(s), {part['threads']} torch thread(s) each)"
+            f"job(s), {part['threads']} torch thread(s) each{load})"
         )
 
     if "commands" not in data:
         return f"Produced by {one(data)}."
     return "Produced by these commands, one after the other: " + "; then ".join(map(one, data["commands"])) + "."
+
+
+#: What the conv-token rows are (issue 17), written into the section when it has one.
+CONV_ROWS_TEXT = (
+    "Conv-token rows (`conv`): attention over the cells of a small convolutional stem (`ConvTokenizer`, relational "
+    "RL after Zambaldi et al. 2019), against NatureCNN (`CnnPolicy`) with the same PPO settings. PatchFind: the "
+    "preset `attn/PatchFind-v0@conv` (`stem: small`, 6x6 cells centred on the env's 8 px patches, so "
+    "`relevant_parts` index the cells); the egocentric=False row adds `env_kwargs={'egocentric': False}`. MiniGrid: "
+    "`attn/MiniGridPixels-v0` (MiniGrid-DoorKey-5x5-v0's 7x7 egocentric view as the 56x56 RGB picture that "
+    "`RGBImgPartialObsWrapper` draws; its preset: rl-zoo's MiniGrid PPO settings, `stem: small`, 7x7 cells on the "
+    "view's cells, relevant parts: the goal's cell when in view), evaluated with sampled actions as rl-zoo does.\n\n"
+)
 
 
 def render_section(data: dict[str, Any], out: Path, plot: Path) -> str:
@@ -447,7 +501,8 @@ def render_section(data: dict[str, Any], out: Path, plot: Path) -> str:
         "every query, and a flat MLP reads it there: in this benchmark's earlier one-seed run (2026-11-21 02:33 "
         "UTC) the MLP and attention both reached 100% at about 11k steps, so that setting does not tell the two "
         "apart.\n\n"
-        f"Budgets (steps per run): {budgets}.\n\n"
+        + (CONV_ROWS_TEXT if any(row.attention == "conv" for row in rows) else "")
+        + f"Budgets (steps per run): {budgets}.\n\n"
         "- **final return / success**: the final deterministic evaluation of each run "
         f"({data['eval_episodes']} episodes on seeds training never used), averaged over seeds; in brackets a 95% "
         f"percentile bootstrap CI of that mean over the seeds ({RESAMPLES:,} resamples). With so few "
@@ -493,6 +548,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="redraw the section and plot from these results (JSON, or a .partial.jsonl of a run cut short)",
     )  # fmt: skip
     parser.add_argument("--note", action="append", default=[], help="a line for the section's notes (repeatable)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: CPUs / jobs)")
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="add these runs to the results already in --results (a run of the same row, extractor and seed replaces "
+        "the old one; other rows stay) and draw the section from both",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.envs is None:
         args.envs = list(QUICK_ROWS) if args.quick else list(ROWS)
@@ -517,7 +578,7 @@ def run_suite(args: argparse.Namespace, run_root: str, meta: dict[str, Any]) -> 
     since the start), so a suite cut short keeps what it measured (whole seeds first) and ``--render-only``
     draws the section from it.
     """
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     tasks = []
     for key in args.envs:
         row = ROWS[key]
@@ -582,6 +643,12 @@ def load_results(path: Path) -> dict[str, Any]:
     return data
 
 
+def load_line(part: dict[str, Any]) -> str:
+    """``1-minute load average when the script started: 0.52`` from a command's machine facts, else ``""``."""
+    line = next((fact for fact in part.get("machine", []) if fact.startswith("1-minute load average")), "")
+    return line.split(" (")[0]
+
+
 def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Results of several commands (e.g. a suite cut short, then more seeds of some rows) as one table."""
     if len(parts) == 1:
@@ -593,7 +660,12 @@ def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     keys = {key for part in parts for key in part["rows"]}
     return {
         **parts[0],
-        "commands": [{k: part[k] for k in ("command", "date", "wall_min", "jobs", "threads")} for part in parts],
+        "commands": [
+            command
+            for part in parts
+            for command in part.get("commands")
+            or [{**{k: part[k] for k in ("command", "date", "wall_min", "jobs", "threads")}, "load": load_line(part)}]
+        ],
         "seeds": sorted({seed for part in parts for seed in part["seeds"]}),
         "rows": [key for key in ROWS if key in keys],
         "notes": [note for part in parts for note in part.get("notes", [])],
@@ -618,7 +690,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "command": command,
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "jobs": args.jobs,
-            "threads": max(1, (os.cpu_count() or 1) // args.jobs),
+            "threads": args.threads or max(1, (os.cpu_count() or 1) // args.jobs),
             "machine": machine_facts("cpu"),
             "seeds": args.seeds,
             "eval_episodes": args.eval_episodes,
@@ -634,6 +706,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         data["wall_min"] = (time.perf_counter() - start) / 60
         data["results"] = results
         data["notes"] = [*data["notes"], *(f"**Failed run**: {failure}" for failure in data["failures"])]
+        if args.merge and args.results.is_file():
+            data = {**merge_results([load_results(args.results), data]), "failures": data["failures"]}
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(data, indent=1) + "\n")
     rows = [ROWS[key] for key in data["rows"] if any(r["row"] == key for r in data["results"])]

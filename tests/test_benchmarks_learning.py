@@ -140,3 +140,23 @@ def test_a_failed_run_is_reported_and_the_others_kept(tmp_path, monkeypatch):
     assert sorted((r["extractor"], r["seed"]) for r in results) == [("attention", 0), ("attention", 1), ("mlp", 0)]
     assert meta["failures"] == ["findtarget-4 / mlp / seed 1: RuntimeError: boom"]
     assert not (tmp_path / "r.partial.jsonl").exists()
+
+
+def test_merge_adds_conv_rows_to_the_table_already_there(tmp_path, monkeypatch):
+    monkeypatch.setattr(learning, "run_one", lambda row, extractor, seed, *rest: canned_result(row, extractor, seed))
+    monkeypatch.setattr(learning, "preflight", lambda args: None)
+    out = tmp_path / "BENCH.md"
+    common = ["--seeds", "0", "1", "--jobs", "1", "--threads", "1", "--out", str(out)]
+    assert learning.main(["--envs", "findtarget-4", *common]) == 0
+    assert learning.main(["--envs", "patchfind-conv", "--merge", *common]) == 0
+    section = out.read_text()
+    rows = [c[:2] for c in table_cells(section)[1]]
+    assert rows == [["FindTarget N=4", "attention (`attention`)"], ["FindTarget N=4", "mlp"],
+                    ["PatchFind (conv tokens)", "attention (`conv`)"], ["PatchFind (conv tokens)", "cnn"]]  # fmt: skip
+    assert section.count("1-minute load average when the script started") >= 2  # each command's load
+    assert "Conv-token rows (`conv`)" in section
+    assert "PatchFind (conv tokens) (one part matters): relevant mass >= 0.6 at the end: met" in section
+    assert "PatchFind (conv tokens): conv-token attention's final success and return >= NatureCNN's: met" in section
+    assert "Training time per run 1.00x NatureCNN's" in section
+    data = json.loads((tmp_path / "learning_results.json").read_text())
+    assert len(data["results"]) == 8 and len(data["commands"]) == 2
