@@ -21,7 +21,7 @@ Usage::
     python benchmarks/learning.py --quick                  # minutes: FindTarget N=8, 2 seeds, 30k steps
     python benchmarks/learning.py --envs findtarget-8 cartpole --seeds 0 1 2 3 4 --out /tmp/learning.md
     python benchmarks/learning.py --render-only docs/learning_results.json
-    python benchmarks/learning.py --envs patchfind-conv --merge   # add rows to the table of docs/learning_results.json
+    python benchmarks/learning.py --envs patchfind --extractors conv --merge   # add runs to docs/learning_results.json
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ CURVE_POINTS = 50
 ATTENTION_LOG_INTERVAL = 10_000
 #: ``FindTarget`` with its rows shuffled again at every step by ``envs.wrappers.ShuffleParts``.
 SHUFFLED_FIND_TARGET = "bench/ShuffledFindTarget-v0"
+#: Relevant mass conv-token attention should reach where one part matters (issue 17).
+CONV_MASS_TARGET = 0.6
 
 
 #: rl-baselines3-zoo's PPO hyperparameters for CartPole-v1 (``hyperparams/ppo.yml``): 500 ± 0 at 1e5 steps.
@@ -122,6 +124,13 @@ class Row:
     """``RunConfig`` fields over the preset (``n_envs``, ``hyperparams``...), for both extractors."""
     mass_target: float = 0.8
     """Relevant mass the attention should reach where one part matters."""
+    extra: tuple[str, ...] = ()
+    """More attention extractors compared on the same row (same budget, seeds and baseline runs)."""
+
+    @property
+    def extractors(self) -> tuple[str, ...]:
+        """Every extractor of the row, the baseline (``mlp``) last."""
+        return (self.attention, *self.extra, "mlp")
 
     @property
     def baseline(self) -> str:
@@ -143,17 +152,11 @@ SUITE: tuple[Row, ...] = (
         "findtarget-shuffled", "ShuffleParts(FindTarget N=8, per step)", SHUFFLED_FIND_TARGET, 100_000, 1.3,
         FT_SOLVED, True, preset_env=FT, env_kwargs={"n_entities": 8},
     ),
-    Row(
-        "patchfind", "PatchFind", PF, 150_000, 1.2, PF_SOLVED, True,
-    ),
-    Row(
-        "patchfind-conv", "PatchFind (conv tokens)", PF, 150_000, 1.2, PF_SOLVED, True, attention="conv",
-        mass_target=0.6,
-    ),
+    Row("patchfind", "PatchFind", PF, 150_000, 1.2, PF_SOLVED, True, extra=("conv",)),
     Row(
         "patchfind-allo", "PatchFind egocentric=False (conv tokens)", PF, 150_000, 1.3,
         "about 90% of walking straight to the target, 1.46; the random policy scores 0.44", True, attention="conv",
-        env_kwargs={"egocentric": False}, mass_target=0.6,
+        env_kwargs={"egocentric": False}, mass_target=CONV_MASS_TARGET,
     ),
     Row(
         "minigrid-pixels", "MiniGrid DoorKey-5x5 pixels (conv tokens)", f"{envs.NAMESPACE}/MiniGridPixels-v0",
@@ -298,7 +301,7 @@ def results_table(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -
     """The main table: one line per (row, extractor)."""
     lines = []
     for row in rows:
-        for extractor in (row.attention, "mlp"):
+        for extractor in row.extractors:
             summary = groups.get((row.key, extractor))
             if summary is None:
                 continue
@@ -367,6 +370,12 @@ def targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -> list
             mass, goal = att.mean_ci("relevant_mass"), row.mass_target
             lines.append(f"{row.label} (one part matters): relevant mass >= {goal:g} at the end: "
                          f"{verdict(mass[0] >= goal)}: {fmt_ci(mass, '{:.2f}')}.")  # fmt: skip
+        conv = groups.get((row.key, "conv"))
+        if row.one_part and "conv" in row.extra and conv is not None and conv.values("relevant_mass"):
+            mass = conv.mean_ci("relevant_mass")
+            ok = verdict(mass[0] >= CONV_MASS_TARGET)
+            lines.append(f"{row.label}, conv tokens (one part matters): relevant mass >= {CONV_MASS_TARGET:g} at the "
+                         f"end: {ok}: {fmt_ci(mass, '{:.2f}')}.")  # fmt: skip
     lines += conv_targets(groups, rows)
     if "cartpole" in keys:
         att = groups.get(("cartpole", ROWS["cartpole"].attention))
@@ -385,19 +394,25 @@ def conv_targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) ->
     """Conv-token rows (issue 17): final success and return at least NatureCNN's, and the training-speed ratio."""
     lines = []
     for row in rows:
-        att, base = groups.get((row.key, row.attention)), groups.get((row.key, "mlp"))
-        if row.attention != "conv" or att is None or base is None:
+        att, base = groups.get((row.key, "conv")), groups.get((row.key, "mlp"))
+        if "conv" not in row.extractors or att is None or base is None:
             continue
         a_success, b_success = att.mean_ci("eval_success"), base.mean_ci("eval_success")
         a_return, b_return = att.mean_ci("eval_return"), base.mean_ci("eval_return")
         ok = a_success[0] >= b_success[0] and a_return[0] >= b_return[0]
         seeds = f"{len(att.runs)} and {len(base.runs)} seeds"
         ratio = np.mean(att.values("wall_s")) / np.mean(base.values("wall_s"))
+        commands = {r.get("command_id") for r in att.runs + base.runs}
+        speed = (
+            f"Training time per run {ratio:.2f}x NatureCNN's ({np.mean(att.values('wall_s')):.0f} s vs "
+            f"{np.mean(base.values('wall_s')):.0f} s, same command)"
+            if len(commands) == 1
+            else "Training times come from different commands (other load, other parallel jobs): no speed ratio here"
+        )
         lines.append(
             f"{row.label}: conv-token attention's final success and return >= NatureCNN's: {verdict(ok)}: success "
             f"{a_success[0]:.0%} vs {b_success[0]:.0%}, return {a_return[0]:.2f} vs {b_return[0]:.2f} ({seeds}; "
-            f"difference in return {a_return[0] - b_return[0]:+.2f}). Training time per run {ratio:.2f}x NatureCNN's "
-            f"({np.mean(att.values('wall_s')):.0f} s vs {np.mean(base.values('wall_s')):.0f} s, same command)."
+            f"difference in return {a_return[0] - b_return[0]:+.2f}). {speed}."
         )
     return lines
 
@@ -413,7 +428,8 @@ def plot_curves(groups: dict[tuple[str, str], Summary], rows: Sequence[Row], pat
     nrows = -(-len(rows) // cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
     for ax, row in zip(axes.flat, rows, strict=False):
-        for extractor, color in ((row.attention, "tab:blue"), ("mlp", "tab:orange")):
+        colors = (*("tab:blue", "tab:green", "tab:purple")[: len(row.extractors) - 1], "tab:orange")
+        for extractor, color in zip(row.extractors, colors, strict=True):
             summary = groups.get((row.key, extractor))
             if summary is None:
                 continue
@@ -501,7 +517,7 @@ def render_section(data: dict[str, Any], out: Path, plot: Path) -> str:
         "every query, and a flat MLP reads it there: in this benchmark's earlier one-seed run (2026-11-21 02:33 "
         "UTC) the MLP and attention both reached 100% at about 11k steps, so that setting does not tell the two "
         "apart.\n\n"
-        + (CONV_ROWS_TEXT if any(row.attention == "conv" for row in rows) else "")
+        + (CONV_ROWS_TEXT if any("conv" in row.extractors for row in rows) else "")
         + f"Budgets (steps per run): {budgets}.\n\n"
         "- **final return / success**: the final deterministic evaluation of each run "
         f"({data['eval_episodes']} episodes on seeds training never used), averaged over seeds; in brackets a 95% "
@@ -550,6 +566,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--note", action="append", default=[], help="a line for the section's notes (repeatable)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: CPUs / jobs)")
     parser.add_argument(
+        "--extractors", nargs="+", default=None,
+        help="run only these extractors of each row (e.g. conv; default: all, mlp = SB3's own)",
+    )  # fmt: skip
+    parser.add_argument(
         "--merge", action="store_true",
         help="add these runs to the results already in --results (a run of the same row, extractor and seed replaces "
         "the old one; other rows stay) and draw the section from both",
@@ -582,13 +602,16 @@ def run_suite(args: argparse.Namespace, run_root: str, meta: dict[str, Any]) -> 
     tasks = []
     for key in args.envs:
         row = ROWS[key]
-        for extractor in (row.attention, "mlp"):
+        for extractor in row.extractors:
+            if args.extractors is not None and extractor not in args.extractors:
+                continue
             for seed in args.seeds:
                 steps = args.timesteps or row.timesteps
                 cost = steps * (3 if extractor != "mlp" else 1) * (3 if row.baseline == "cnn" else 1)
                 task = (key, extractor, seed, steps, run_root, args.eval_episodes, threads)
                 tasks.append(((args.seeds.index(seed), -cost), task))
     tasks.sort(key=lambda task: task[0])
+    meta["expected_runs"] = len(tasks)
     partial = args.results.with_suffix(".partial.jsonl")
     partial.parent.mkdir(parents=True, exist_ok=True)
     partial.write_text(json.dumps(meta) + "\n")
@@ -597,6 +620,7 @@ def run_suite(args: argparse.Namespace, run_root: str, meta: dict[str, Any]) -> 
 
     def done(result: dict[str, Any]) -> None:
         result["elapsed_s"] = time.perf_counter() - start
+        result["command_id"] = f"{meta.get('date')} {meta.get('command')}"
         results.append(result)
         with partial.open("a") as f:
             f.write(json.dumps(result) + "\n")
@@ -618,7 +642,9 @@ def preflight(args: argparse.Namespace) -> None:
     """Build every (row, extractor) model once before anything trains: a bad setting fails in seconds."""
     for key in args.envs:
         row = ROWS[key]
-        for extractor in (row.attention, "mlp"):
+        for extractor in row.extractors:
+            if args.extractors is not None and extractor not in args.extractors:
+                continue
             with tempfile.TemporaryDirectory() as root:
                 try:
                     dry_run(run_config(row, extractor, args.seeds[0], args.timesteps or row.timesteps, root, 1))
@@ -634,7 +660,7 @@ def load_results(path: Path) -> dict[str, Any]:
     data, results = lines[0], lines[1:]
     data["results"] = results
     data.setdefault("wall_min", max((r.get("elapsed_s", 0.0) for r in results), default=0.0) / 60)
-    expected = len(data["rows"]) * 2 * len(data["seeds"])
+    expected = data.get("expected_runs", len(data["rows"]) * 2 * len(data["seeds"]))
     data["notes"] = [
         *data.get("notes", []),
         f"**Cut short**: `{data['command']}` was stopped after {data['wall_min']:.0f} min, when {len(results)} of "
