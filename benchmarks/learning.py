@@ -711,6 +711,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.results.write_text(json.dumps(data, indent=1) + "\n")
     else:
         command = shlex.join(["python", "benchmarks/learning.py", *(sys.argv[1:] if argv is None else argv)])
+        if args.jobs == 1:  # the runs train in this process: the machine facts then give their torch threads
+            import torch
+
+            torch.set_num_threads(args.threads or os.cpu_count() or 1)
         start = time.perf_counter()
         data = {
             "command": command,
