@@ -95,6 +95,53 @@ def patch_overlay(
     return out
 
 
+def cell_focus_overlay(
+    image: np.ndarray,
+    cell_boxes: np.ndarray,
+    receptive_fields: np.ndarray,
+    focus: np.ndarray,
+    relevant: np.ndarray | None = None,
+    min_size: int = 192,
+) -> np.ndarray:
+    """The image with the focus on conv cells: centre regions tinted, the top cell's receptive field outlined.
+
+    A conv cell sees a receptive field larger than its share of the picture, overlapping its neighbours'. Each
+    cell's *centre region* (the stride-sized square around its field's centre, ``ConvTokenizer.cell_boxes``; the
+    regions do not overlap) is tinted by its focus, as ``patch_overlay`` tints patches, and the whole receptive
+    field of the most focused cell is outlined in orange: what that cell could have seen.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 picture the cells were computed from.
+        cell_boxes: ``(N, 4)`` pixel boxes ``(x0, y0, x1, y1)`` of the centre regions.
+        receptive_fields: ``(N, 4)`` pixel boxes of the receptive fields.
+        focus: ``(N,)`` focus per cell.
+        relevant: indices of the cells the env calls relevant, outlined in green.
+        min_size: the picture is scaled up by an integer factor to at least this many pixels wide.
+    """
+    factor = max(1, -(-min_size // image.shape[1]))
+    frame = upscale(image, factor).astype(np.float32)
+    height, width = frame.shape[:2]
+    strength = np.asarray(focus, dtype=np.float64) / max(float(np.max(focus)), 1e-6)  # (N,) in [0, 1]
+    boxes = np.rint(np.asarray(cell_boxes, dtype=np.float64) * factor).astype(np.int64)
+    boxes = np.clip(boxes, 0, [width, height, width, height])
+    colors = colormaps["hot"](0.25 + 0.5 * strength)[:, :3] * 255  # (N, 3)
+    for (x0, y0, x1, y1), alpha, color in zip(boxes, 0.65 * strength, colors, strict=True):
+        frame[y0:y1, x0:x1] = frame[y0:y1, x0:x1] * (1 - alpha) + color * alpha
+    out = frame.astype(np.uint8)
+    for x0, y0, x1, y1 in boxes:  # faint outlines of the centre regions
+        if x1 > x0 and y1 > y0:
+            _outline(out, y0, x0, y1 - y0, x1 - x0, (170, 170, 170), thickness=1)
+    top = int(np.argmax(focus))
+    x0, y0, x1, y1 = np.clip(np.rint(np.asarray(receptive_fields[top]) * factor).astype(np.int64), 0, None)
+    x1, y1 = min(x1, width), min(y1, height)
+    _outline(out, y0, x0, y1 - y0, x1 - x0, FOCUS_COLOR, thickness=max(1, factor // 2))
+    for index in [] if relevant is None else np.asarray(relevant).reshape(-1):
+        if 0 <= int(index) < len(boxes):
+            x0, y0, x1, y1 = boxes[int(index)]
+            _outline(out, y0, x0, y1 - y0, x1 - x0, RELEVANT_COLOR, thickness=max(1, factor // 2))
+    return out
+
+
 def _outline(
     image: np.ndarray, top: int, left: int, height: int, width: int, color: tuple[int, int, int], thickness: int
 ) -> None:
@@ -236,13 +283,18 @@ def scene_with_attention(
     grid: tuple[int, int] | None,
     positions: np.ndarray | None = None,
     relevant: np.ndarray | None = None,
+    cells: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """The scene with the focus drawn on it, as the observation allows.
 
+    - image observations with conv cells (``cells``: the report's ``(cell_boxes, receptive_fields)``): the
+      observation with the cells' focus drawn by ``cell_focus_overlay``;
     - image observations (a patch grid): the observation with the patch focus overlaid;
     - entity sets with known ``positions`` and a rendered ``frame``: the frame with attended entities ringed;
     - otherwise the rendered frame as it is (None without one).
     """
+    if cells is not None and isinstance(observation, np.ndarray):
+        return cell_focus_overlay(to_rgb(observation), cells[0], cells[1], focus, relevant)
     if grid is not None and isinstance(observation, np.ndarray):
         return patch_overlay(to_rgb(observation), focus.reshape(grid), relevant)
     if frame is None:
@@ -250,6 +302,12 @@ def scene_with_attention(
     if positions is not None and len(positions) == len(focus):
         return entity_overlay(frame, positions, focus, mask)
     return upscale(frame, max(1, -(-192 // frame.shape[1])))
+
+
+def report_cells(report: object) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(cell_boxes, receptive_fields)`` of a report on conv tokens (``AttentionReport``), else None."""
+    boxes, fields = getattr(report, "cell_boxes", None), getattr(report, "receptive_fields", None)
+    return None if boxes is None or fields is None else (boxes, fields)
 
 
 def annotated_frame(

@@ -23,9 +23,10 @@ from PIL import Image
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from agents.config import DEFAULT_FOCUS_METHODS
-from agents.drawing import annotated_frame, scene_with_attention
+from agents.drawing import annotated_frame, report_cells, scene_with_attention
 from agents.env_ids import check_env_id, import_gym_packages
 from agents.evaluate import eval_target, load
+from agents.focus_stats import on_part_axis
 from agents.observations import as_relevant
 from agents.part_pictures import parts_scene
 from agents.probe import wrapper_attr
@@ -93,7 +94,7 @@ class AttentionFrames(gym.Wrapper):
         frame = self.env.render() if self.env.render_mode == "rgb_array" else None
         report = attention_report(self.model, self.policy_obs(self._obs), method=self.method)
         focus, mask = report.focus[0], report.mask[0]
-        relevant = as_relevant(self._info)
+        relevant = on_part_axis([as_relevant(self._info)], len(report.part_names))[0]
         positions_of = getattr(self.env.unwrapped, "entity_positions", None)
         positions = positions_of() if positions_of is not None else None
         boxes_of, marker = wrapper_attr(self.env, "part_boxes"), wrapper_attr(self.env, "part_marker")
@@ -101,7 +102,9 @@ class AttentionFrames(gym.Wrapper):
         if boxes_of is not None and frame is not None and isinstance(marker, str):
             scene = parts_scene(frame, focus, mask, report.part_names, boxes_of(), marker, relevant)
         if scene is None:
-            scene = scene_with_attention(frame, self._obs, focus, mask, report.grid, positions, relevant)
+            scene = scene_with_attention(
+                frame, self._obs, focus, mask, report.grid, positions, relevant, cells=report_cells(report)
+            )
         top = int(focus.argmax())
         summary = f"{self.method} focus: {report.part_names[top]} ({100 * focus[top]:.0f}%)"
         if relevant is not None:

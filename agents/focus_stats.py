@@ -26,6 +26,7 @@ def summarize_report(report: AttentionReport, relevant: Sequence[np.ndarray | No
         ``relevant_share`` is the fraction of those observations in which the part was relevant and
         ``focus_when_relevant`` the part's mean focus then (None where never relevant or unknown).
     """
+    relevant = on_part_axis(relevant, report.focus.shape[1])
     masses = report.relevant_mass(relevant)  # (B,), NaN where unknown
     known = ~np.isnan(masses)
     is_relevant = np.zeros(report.focus.shape, dtype=bool)  # (B, N)
@@ -51,6 +52,16 @@ def summarize_report(report: AttentionReport, relevant: Sequence[np.ndarray | No
         "relevant_mass": float(masses[known].mean()) if known.any() else None,
         "parts": parts,
     }
+
+
+def on_part_axis(relevant: Sequence[np.ndarray | None], num_parts: int) -> list[np.ndarray | None]:
+    """``relevant`` as it is, or all unknown (None) when an index lies beyond the ``num_parts`` parts.
+
+    An env names its relevant parts on its own part axis (PatchFind: its patch grid); an extractor whose parts
+    differ (conv cells on another grid) has no relevant mass to report, rather than a wrong one.
+    """
+    beyond = any(p is not None and np.size(p) and int(np.max(p)) >= num_parts for p in relevant)
+    return [None] * len(relevant) if beyond else list(relevant)
 
 
 def _finite(value: float) -> float | None:

@@ -27,6 +27,8 @@ PRESET_TYPES: dict[str, tuple[type, ...]] = {
     "env_kwargs": (dict,),
 }
 PRESET_KEYS = tuple(PRESET_TYPES)
+#: ``<env id>@<extractor>`` names a section for one extractor on one env (``attn/PatchFind-v0@conv``).
+EXTRACTOR_SEP = "@"
 
 
 def _check_section(path: Path | str, section_name: str, section: object) -> dict[str, Any]:
@@ -90,25 +92,44 @@ def merge_sections(sections: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def env_section(presets: dict[str, Any], env_id: str, extractor: str | None = None) -> dict[str, Any]:
+    """The section of ``env_id``: ``<env id>@<extractor>`` when there is one for ``extractor``, else ``<env id>``.
+
+    An extractor's own section takes the place of the env's (it is not merged over it), so the env's settings
+    for another extractor (a ``patch_size``, a ``top_k``) never reach it.
+    """
+    if extractor is not None:
+        own = presets.get(f"{env_id}{EXTRACTOR_SEP}{extractor.lower()}")
+        if own is not None:
+            return own
+    return presets.get(env_id) or {}
+
+
 def load_preset(
-    algo: str, env_id: str, config_dir: Path = CONFIG_DIR, config_file: str | Path | None = None
+    algo: str,
+    env_id: str,
+    config_dir: Path = CONFIG_DIR,
+    config_file: str | Path | None = None,
+    extractor: str | None = None,
 ) -> dict[str, Any]:
     """Return the preset for ``env_id``: ``configs/<algo>.yaml``, then ``config_file``, each ``default`` first.
 
     A missing ``configs/<algo>.yaml`` gives an empty preset (SB3's defaults). A ``config_file`` with neither
-    a ``default`` section nor one for ``env_id`` is an error: it was written for another env.
+    a ``default`` section nor one for ``env_id`` is an error: it was written for another env. With ``extractor``,
+    an ``<env id>@<extractor>`` section takes the place of the env's own (see ``env_section``).
     """
     sections: list[dict[str, Any]] = []
     path = config_dir / f"{ALGORITHMS.canonical(algo)}.yaml"
     if path.is_file():
         presets = read_preset_file(path)
-        sections += [presets.get("default") or {}, presets.get(env_id) or {}]
+        sections += [presets.get("default") or {}, env_section(presets, env_id, extractor)]
     if config_file is not None:
         presets = read_preset_file(config_file)
-        if "default" not in presets and env_id not in presets:
+        own = f"{env_id}{EXTRACTOR_SEP}{(extractor or '').lower()}"
+        if "default" not in presets and env_id not in presets and own not in presets:
             raise ValueError(
                 f"{config_file} has presets for {', '.join(map(str, presets)) or 'no env'}, not for '{env_id}': "
                 f"add a '{env_id}:' (or 'default:') section, or train on one of those envs (--env)."
             )
-        sections += [presets.get("default") or {}, presets.get(env_id) or {}]
+        sections += [presets.get("default") or {}, env_section(presets, env_id, extractor)]
     return merge_sections(sections)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from agents.drawing import scene_with_attention, tile_horizontally
+from agents.drawing import report_cells, scene_with_attention, tile_horizontally
 from agents.heatmaps import heatmap_panels
 from agents.observations import index_obs
 from agents.part_pictures import parts_scene, titled
@@ -67,7 +67,7 @@ def probe_overlay(report: AttentionReport, probe: Probe, count: int = 4) -> np.n
         if scene is None:
             scene = scene_with_attention(
                 probe.frames[i], observation, report.focus[i], report.mask[i], report.grid, probe.positions[i],
-                probe.relevant[i],
+                probe.relevant[i], cells=report_cells(report),
             )  # fmt: skip
         if scene is not None:
             scenes.append(scene)

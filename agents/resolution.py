@@ -121,9 +121,11 @@ def resolve(config: RunConfig) -> RunConfig:
     # Recorded, so that SubprocVecEnv workers, evaluation and --resume import it too.
     gym_packages = [*config.gym_packages, *([package] if package and package not in config.gym_packages else [])]
     algo = ALGORITHMS.canonical(config.algo)  # unknown names raise with a suggestion
-    preset = load_preset(algo, config.env, config_file=config.config_file)
+    preset = load_preset(algo, config.env, config_file=config.config_file, extractor=config.extractor)
     extractor = config.extractor if config.extractor is not None else preset.get("extractor", "attention")
     EXTRACTORS.get(extractor)
+    if config.extractor is None:  # the preset chose it: its own <env id>@<extractor> section, if any, applies
+        preset = load_preset(algo, config.env, config_file=config.config_file, extractor=extractor)
     normalize = preset.get("normalize", False)
     if config.normalize is not None:
         normalize = merge_sections([{"normalize": normalize}, {"normalize": config.normalize}])["normalize"]

@@ -21,6 +21,7 @@ Usage::
     python benchmarks/learning.py --quick                  # minutes: FindTarget N=8, 2 seeds, 30k steps
     python benchmarks/learning.py --envs findtarget-8 cartpole --seeds 0 1 2 3 4 --out /tmp/learning.md
     python benchmarks/learning.py --render-only docs/learning_results.json
+    python benchmarks/learning.py --envs patchfind --extractors conv --merge   # add runs to docs/learning_results.json
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ CURVE_POINTS = 50
 ATTENTION_LOG_INTERVAL = 10_000
 #: ``FindTarget`` with its rows shuffled again at every step by ``envs.wrappers.ShuffleParts``.
 SHUFFLED_FIND_TARGET = "bench/ShuffledFindTarget-v0"
+#: Relevant mass conv-token attention should reach where one part matters (issue 17).
+CONV_MASS_TARGET = 0.6
 
 
 #: rl-baselines3-zoo's PPO hyperparameters for CartPole-v1 (``hyperparams/ppo.yml``): 500 ± 0 at 1e5 steps.
@@ -119,14 +122,27 @@ class Row:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
     """``RunConfig`` fields over the preset (``n_envs``, ``hyperparams``...), for both extractors."""
+    mass_target: float = 0.8
+    """Relevant mass the attention should reach where one part matters."""
+    extra: tuple[str, ...] = ()
+    """More attention extractors compared on the same row (same budget, seeds and baseline runs)."""
+
+    @property
+    def extractors(self) -> tuple[str, ...]:
+        """Every extractor of the row, the baseline (``mlp``) last."""
+        return (self.attention, *self.extra, "mlp")
 
     @property
     def baseline(self) -> str:
         """What SB3's own extractor is for this env: ``mlp`` or ``cnn`` (images)."""
-        return "cnn" if "PatchFind" in self.env else "mlp"
+        return "cnn" if any(name in self.env for name in PIXEL_ENVS) else "mlp"
 
 
+#: Envs whose observations are pictures (SB3 trains them with ``CnnPolicy``, NatureCNN).
+PIXEL_ENVS = ("PatchFind", "MiniGridPixels")
 FT = f"{envs.NAMESPACE}/FindTarget-v0"
+PF = f"{envs.NAMESPACE}/PatchFind-v0"
+PF_SOLVED = "about 90% of walking straight to the target, 1.34; the random policy scores 0.64"
 FT_SOLVED = "about 90% of walking straight to the target, 1.44"
 SUITE: tuple[Row, ...] = (
     Row("findtarget-4", "FindTarget N=4", FT, 100_000, 1.3, FT_SOLVED, True, env_kwargs={"n_entities": 4}),
@@ -136,9 +152,15 @@ SUITE: tuple[Row, ...] = (
         "findtarget-shuffled", "ShuffleParts(FindTarget N=8, per step)", SHUFFLED_FIND_TARGET, 100_000, 1.3,
         FT_SOLVED, True, preset_env=FT, env_kwargs={"n_entities": 8},
     ),
+    Row("patchfind", "PatchFind", PF, 150_000, 1.2, PF_SOLVED, True, extra=("conv",)),
     Row(
-        "patchfind", "PatchFind", f"{envs.NAMESPACE}/PatchFind-v0", 150_000, 1.2,
-        "about 90% of walking straight to the target, 1.34; the random policy scores 0.64", True,
+        "patchfind-allo", "PatchFind egocentric=False (conv tokens)", PF, 150_000, 1.3,
+        "about 90% of walking straight to the target, 1.46; the random policy scores 0.44", True, attention="conv",
+        env_kwargs={"egocentric": False}, mass_target=CONV_MASS_TARGET,
+    ),
+    Row(
+        "minigrid-pixels", "MiniGrid DoorKey-5x5 pixels (conv tokens)", f"{envs.NAMESPACE}/MiniGridPixels-v0",
+        100_000, 0.9, "the goal within 28 steps (1 - 0.9 * 28 / 250)", False, attention="conv",
     ),
     Row(
         "sensors", "Sensors", f"{envs.NAMESPACE}/Sensors-v0", 100_000, 18.0,
@@ -279,7 +301,7 @@ def results_table(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -
     """The main table: one line per (row, extractor)."""
     lines = []
     for row in rows:
-        for extractor in (row.attention, "mlp"):
+        for extractor in row.extractors:
             summary = groups.get((row.key, extractor))
             if summary is None:
                 continue
@@ -345,9 +367,16 @@ def targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -> list
     for row in rows:
         att = groups.get((row.key, row.attention))
         if row.one_part and att is not None and att.values("relevant_mass"):
-            mass = att.mean_ci("relevant_mass")
-            lines.append(f"{row.label} (one part matters): relevant mass >= 0.8 at the end: {verdict(mass[0] >= 0.8)}: "
-                         f"{fmt_ci(mass, '{:.2f}')}.")  # fmt: skip
+            mass, goal = att.mean_ci("relevant_mass"), row.mass_target
+            lines.append(f"{row.label} (one part matters): relevant mass >= {goal:g} at the end: "
+                         f"{verdict(mass[0] >= goal)}: {fmt_ci(mass, '{:.2f}')}.")  # fmt: skip
+        conv = groups.get((row.key, "conv"))
+        if row.one_part and "conv" in row.extra and conv is not None and conv.values("relevant_mass"):
+            mass = conv.mean_ci("relevant_mass")
+            ok = verdict(mass[0] >= CONV_MASS_TARGET)
+            lines.append(f"{row.label}, conv tokens (one part matters): relevant mass >= {CONV_MASS_TARGET:g} at the "
+                         f"end: {ok}: {fmt_ci(mass, '{:.2f}')}.")  # fmt: skip
+    lines += conv_targets(groups, rows)
     if "cartpole" in keys:
         att = groups.get(("cartpole", ROWS["cartpole"].attention))
         if att is not None:
@@ -358,6 +387,33 @@ def targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -> list
                 f"CartPole-v1 reaches 500 with attention (feature tokens): {verdict(ok)}: final return per seed "
                 f"{per_seed} (rl-zoo's PPO: 500 ± 0 at 100k steps)."
             )
+    return lines
+
+
+def conv_targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -> list[str]:
+    """Conv-token rows (issue 17): final success and return at least NatureCNN's, and the training-speed ratio."""
+    lines = []
+    for row in rows:
+        att, base = groups.get((row.key, "conv")), groups.get((row.key, "mlp"))
+        if "conv" not in row.extractors or att is None or base is None:
+            continue
+        a_success, b_success = att.mean_ci("eval_success"), base.mean_ci("eval_success")
+        a_return, b_return = att.mean_ci("eval_return"), base.mean_ci("eval_return")
+        ok = a_success[0] >= b_success[0] and a_return[0] >= b_return[0]
+        seeds = f"{len(att.runs)} and {len(base.runs)} seeds"
+        ratio = np.mean(att.values("wall_s")) / np.mean(base.values("wall_s"))
+        commands = {r.get("command_id") for r in att.runs + base.runs}
+        speed = (
+            f"Training time per run {ratio:.2f}x NatureCNN's ({np.mean(att.values('wall_s')):.0f} s vs "
+            f"{np.mean(base.values('wall_s')):.0f} s, same command)"
+            if len(commands) == 1
+            else "Training times come from different commands (other load, other parallel jobs): no speed ratio here"
+        )
+        lines.append(
+            f"{row.label}: conv-token attention's final success and return >= NatureCNN's: {verdict(ok)}: success "
+            f"{a_success[0]:.0%} vs {b_success[0]:.0%}, return {a_return[0]:.2f} vs {b_return[0]:.2f} ({seeds}; "
+            f"difference in return {a_return[0] - b_return[0]:+.2f}). {speed}."
+        )
     return lines
 
 
@@ -372,7 +428,8 @@ def plot_curves(groups: dict[tuple[str, str], Summary], rows: Sequence[Row], pat
     nrows = -(-len(rows) // cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
     for ax, row in zip(axes.flat, rows, strict=False):
-        for extractor, color in ((row.attention, "tab:blue"), ("mlp", "tab:orange")):
+        colors = (*("tab:blue", "tab:green", "tab:purple")[: len(row.extractors) - 1], "tab:orange")
+        for extractor, color in zip(row.extractors, colors, strict=True):
             summary = groups.get((row.key, extractor))
             if summary is None:
                 continue
@@ -410,14 +467,27 @@ def produced_by(data: dict[str, Any]) -> str:
     """The sentence naming the command(s), date(s) and wall time(s)."""
 
     def one(part: dict[str, Any]) -> str:
+        load = f", {part['load']}" if part.get("load") else ""
         return (
             f"`{part['command']}` on {part['date']} ({part['wall_min']:.0f} min with {part['jobs']} parallel "
-            f"job(s), {part['threads']} torch thread(s) each)"
+            f"job(s), {part['threads']} torch thread(s) each{load})"
         )
 
     if "commands" not in data:
         return f"Produced by {one(data)}."
     return "Produced by these commands, one after the other: " + "; then ".join(map(one, data["commands"])) + "."
+
+
+#: What the conv-token rows are (issue 17), written into the section when it has one.
+CONV_ROWS_TEXT = (
+    "Conv-token rows (`conv`): attention over the cells of a small convolutional stem (`ConvTokenizer`, relational "
+    "RL after Zambaldi et al. 2019), against NatureCNN (`CnnPolicy`) with the same PPO settings. PatchFind: the "
+    "preset `attn/PatchFind-v0@conv` (`stem: small`, 6x6 cells centred on the env's 8 px patches, so "
+    "`relevant_parts` index the cells); the egocentric=False row adds `env_kwargs={'egocentric': False}`. MiniGrid: "
+    "`attn/MiniGridPixels-v0` (MiniGrid-DoorKey-5x5-v0's 7x7 egocentric view as the 56x56 RGB picture that "
+    "`RGBImgPartialObsWrapper` draws; its preset: rl-zoo's MiniGrid PPO settings, `stem: small`, 7x7 cells on the "
+    "view's cells, relevant parts: the goal's cell when in view), evaluated with sampled actions as rl-zoo does.\n\n"
+)
 
 
 def render_section(data: dict[str, Any], out: Path, plot: Path) -> str:
@@ -447,7 +517,8 @@ def render_section(data: dict[str, Any], out: Path, plot: Path) -> str:
         "every query, and a flat MLP reads it there: in this benchmark's earlier one-seed run (2026-11-21 02:33 "
         "UTC) the MLP and attention both reached 100% at about 11k steps, so that setting does not tell the two "
         "apart.\n\n"
-        f"Budgets (steps per run): {budgets}.\n\n"
+        + (CONV_ROWS_TEXT if any("conv" in row.extractors for row in rows) else "")
+        + f"Budgets (steps per run): {budgets}.\n\n"
         "- **final return / success**: the final deterministic evaluation of each run "
         f"({data['eval_episodes']} episodes on seeds training never used), averaged over seeds; in brackets a 95% "
         f"percentile bootstrap CI of that mean over the seeds ({RESAMPLES:,} resamples). With so few "
@@ -493,6 +564,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="redraw the section and plot from these results (JSON, or a .partial.jsonl of a run cut short)",
     )  # fmt: skip
     parser.add_argument("--note", action="append", default=[], help="a line for the section's notes (repeatable)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: CPUs / jobs)")
+    parser.add_argument(
+        "--extractors", nargs="+", default=None,
+        help="run only these extractors of each row (e.g. conv; default: all, mlp = SB3's own)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="add these runs to the results already in --results (a run of the same row, extractor and seed replaces "
+        "the old one; other rows stay) and draw the section from both",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.envs is None:
         args.envs = list(QUICK_ROWS) if args.quick else list(ROWS)
@@ -517,17 +598,20 @@ def run_suite(args: argparse.Namespace, run_root: str, meta: dict[str, Any]) -> 
     since the start), so a suite cut short keeps what it measured (whole seeds first) and ``--render-only``
     draws the section from it.
     """
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     tasks = []
     for key in args.envs:
         row = ROWS[key]
-        for extractor in (row.attention, "mlp"):
+        for extractor in row.extractors:
+            if args.extractors is not None and extractor not in args.extractors:
+                continue
             for seed in args.seeds:
                 steps = args.timesteps or row.timesteps
                 cost = steps * (3 if extractor != "mlp" else 1) * (3 if row.baseline == "cnn" else 1)
                 task = (key, extractor, seed, steps, run_root, args.eval_episodes, threads)
                 tasks.append(((args.seeds.index(seed), -cost), task))
     tasks.sort(key=lambda task: task[0])
+    meta["expected_runs"] = len(tasks)
     partial = args.results.with_suffix(".partial.jsonl")
     partial.parent.mkdir(parents=True, exist_ok=True)
     partial.write_text(json.dumps(meta) + "\n")
@@ -536,6 +620,7 @@ def run_suite(args: argparse.Namespace, run_root: str, meta: dict[str, Any]) -> 
 
     def done(result: dict[str, Any]) -> None:
         result["elapsed_s"] = time.perf_counter() - start
+        result["command_id"] = f"{meta.get('date')} {meta.get('command')}"
         results.append(result)
         with partial.open("a") as f:
             f.write(json.dumps(result) + "\n")
@@ -557,7 +642,9 @@ def preflight(args: argparse.Namespace) -> None:
     """Build every (row, extractor) model once before anything trains: a bad setting fails in seconds."""
     for key in args.envs:
         row = ROWS[key]
-        for extractor in (row.attention, "mlp"):
+        for extractor in row.extractors:
+            if args.extractors is not None and extractor not in args.extractors:
+                continue
             with tempfile.TemporaryDirectory() as root:
                 try:
                     dry_run(run_config(row, extractor, args.seeds[0], args.timesteps or row.timesteps, root, 1))
@@ -573,13 +660,19 @@ def load_results(path: Path) -> dict[str, Any]:
     data, results = lines[0], lines[1:]
     data["results"] = results
     data.setdefault("wall_min", max((r.get("elapsed_s", 0.0) for r in results), default=0.0) / 60)
-    expected = len(data["rows"]) * 2 * len(data["seeds"])
+    expected = data.get("expected_runs", len(data["rows"]) * 2 * len(data["seeds"]))
     data["notes"] = [
         *data.get("notes", []),
         f"**Cut short**: `{data['command']}` was stopped after {data['wall_min']:.0f} min, when {len(results)} of "
         f"its {expected} runs had finished (seed by seed); the seeds column says how many runs each line has.",
     ]
     return data
+
+
+def load_line(part: dict[str, Any]) -> str:
+    """``1-minute load average when the script started: 0.52`` from a command's machine facts, else ``""``."""
+    line = next((fact for fact in part.get("machine", []) if fact.startswith("1-minute load average")), "")
+    return line.split(" (")[0]
 
 
 def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -593,7 +686,12 @@ def merge_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     keys = {key for part in parts for key in part["rows"]}
     return {
         **parts[0],
-        "commands": [{k: part[k] for k in ("command", "date", "wall_min", "jobs", "threads")} for part in parts],
+        "commands": [
+            command
+            for part in parts
+            for command in part.get("commands")
+            or [{**{k: part[k] for k in ("command", "date", "wall_min", "jobs", "threads")}, "load": load_line(part)}]
+        ],
         "seeds": sorted({seed for part in parts for seed in part["seeds"]}),
         "rows": [key for key in ROWS if key in keys],
         "notes": [note for part in parts for note in part.get("notes", [])],
@@ -613,12 +711,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.results.write_text(json.dumps(data, indent=1) + "\n")
     else:
         command = shlex.join(["python", "benchmarks/learning.py", *(sys.argv[1:] if argv is None else argv)])
+        if args.jobs == 1:  # the runs train in this process: the machine facts then give their torch threads
+            import torch
+
+            torch.set_num_threads(args.threads or os.cpu_count() or 1)
         start = time.perf_counter()
         data = {
             "command": command,
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "jobs": args.jobs,
-            "threads": max(1, (os.cpu_count() or 1) // args.jobs),
+            "threads": args.threads or max(1, (os.cpu_count() or 1) // args.jobs),
             "machine": machine_facts("cpu"),
             "seeds": args.seeds,
             "eval_episodes": args.eval_episodes,
@@ -634,6 +736,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         data["wall_min"] = (time.perf_counter() - start) / 60
         data["results"] = results
         data["notes"] = [*data["notes"], *(f"**Failed run**: {failure}" for failure in data["failures"])]
+        if args.merge and args.results.is_file():
+            data = {**merge_results([load_results(args.results), data]), "failures": data["failures"]}
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(data, indent=1) + "\n")
     rows = [ROWS[key] for key in data["rows"] if any(r["row"] == key for r in data["results"])]

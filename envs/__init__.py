@@ -30,6 +30,7 @@ ENV_SPECS: dict[str, tuple[str, int]] = {
 ADAPTER_SPECS: dict[str, tuple[str, int]] = {
     f"{NAMESPACE}/Highway-v0": ("envs.adapters.highway:make_highway_env", 30),
     f"{NAMESPACE}/MiniGridCells-v0": ("envs.adapters.minigrid:make_minigrid_env", 256),
+    f"{NAMESPACE}/MiniGridPixels-v0": ("envs.adapters.minigrid_pixels:make_minigrid_pixels_env", 256),
 }
 
 for _env_id, (_entry_point, _max_steps) in {**ENV_SPECS, **ADAPTER_SPECS}.items():

@@ -10,6 +10,7 @@ from policies.attention import SCORES, MultiHeadAttention, TransformerBlock, cap
 from policies.causal import MAX_CAUSAL_PARTS, causal_effects
 from policies.extractor import (
     AttentionExtractor,
+    ConvAttentionExtractor,
     EntityAttentionExtractor,
     Explanation,
     FeatureAttentionExtractor,
@@ -20,13 +21,14 @@ from policies.latent import LatentAttentionExtractor
 from policies.readouts import READOUTS
 from policies.registry import Registry, did_you_mean
 from policies.report import FOCUS_METHODS, AttentionReport, attention_report, find_attention_extractor, focus_reports
-from policies.tokenizers import TOKENIZERS, Tokenizer
+from policies.tokenizers import STEMS, TOKENIZERS, Tokenizer
 
 #: Extractors by name; None means SB3's own default (FlattenExtractor for vectors, NatureCNN for images).
 EXTRACTORS: Registry[type | None] = Registry("extractor")
 EXTRACTORS.register("attention", AttentionExtractor)
 EXTRACTORS.register("entity", EntityAttentionExtractor)
 EXTRACTORS.register("patch", PatchAttentionExtractor)
+EXTRACTORS.register("conv", ConvAttentionExtractor)
 EXTRACTORS.register("features", FeatureAttentionExtractor)
 EXTRACTORS.register("time", TimeAttentionExtractor)
 EXTRACTORS.register("latent", LatentAttentionExtractor)
@@ -38,9 +40,11 @@ __all__ = [
     "MAX_CAUSAL_PARTS",
     "READOUTS",
     "SCORES",
+    "STEMS",
     "TOKENIZERS",
     "AttentionExtractor",
     "AttentionReport",
+    "ConvAttentionExtractor",
     "EntityAttentionExtractor",
     "Explanation",
     "FeatureAttentionExtractor",

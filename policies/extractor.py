@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
+import numpy as np
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
@@ -88,6 +89,9 @@ class AttentionExtractor(BaseFeaturesExtractor):
         patch_size: images: side of the square patches (default: a grid near 8 x 8).
         patch_embed: images: ``"linear"`` (ViT, the default) or ``"mlp"`` (a two-layer MLP per patch, for targets
             told apart by their shape).
+        stem: ``tokenizer="conv"`` (and ``Dict`` image keys with ``image_tokenizer="conv"``): the convolutional stem,
+            a name (``"nature"``, the default; ``"small"``) or ``{channels, kernels, strides, padding}`` lists.
+        image_tokenizer: ``Dict`` observations: ``"patch"`` (default) or ``"conv"`` for the image keys.
         feature_names: flat vectors: a name per feature, for the part names.
         value_embed: flat vectors: how a value becomes a token, ``"mlp"`` (default) or ``"linear"``.
         squash: flat vectors: transform of each raw value first, ``"symlog"`` (default) or ``"none"``.
@@ -118,6 +122,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         ego: bool = False,
         patch_size: int | None = None,
         patch_embed: str | None = None,
+        stem: str | dict | None = None,
+        image_tokenizer: str | None = None,
         feature_names: Sequence[str] | None = None,
         value_embed: str | None = None,
         squash: str | None = None,
@@ -140,7 +146,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         self.tokenizer = make_tokenizer(
             tokenizer, observation_space, embed_dim,
             presence_column=presence_column, ego=ego, patch_size=patch_size, patch_embed=patch_embed,
-            feature_names=feature_names, value_embed=value_embed, squash=squash, embed_layers=embed_layers,
+            stem=stem, image_tokenizer=image_tokenizer, embed_layers=embed_layers,
+            feature_names=feature_names, value_embed=value_embed, squash=squash,
         )  # fmt: skip
         if part_names is not None:
             self.tokenizer.part_names = checked_part_names(part_names, self.tokenizer.part_names)
@@ -165,6 +172,16 @@ class AttentionExtractor(BaseFeaturesExtractor):
     def grid(self) -> tuple[int, int] | None:
         """``(rows, cols)`` of the patch grid for image observations, else None."""
         return self.tokenizer.grid
+
+    @property
+    def cell_boxes(self) -> np.ndarray | None:
+        """``(N, 4)`` pixel boxes of the parts' centre regions for conv tokens (see ``ConvTokenizer``), else None."""
+        return self.tokenizer.cell_boxes
+
+    @property
+    def receptive_fields(self) -> np.ndarray | None:
+        """``(N, 4)`` pixel boxes of the parts' receptive fields for conv tokens, else None."""
+        return self.tokenizer.receptive_fields
 
     def encode(
         self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor
@@ -297,6 +314,13 @@ class PatchAttentionExtractor(AttentionExtractor):
 
     def __init__(self, observation_space: gym.Space, **kwargs: object) -> None:
         super().__init__(observation_space, **{"tokenizer": "patch", **kwargs})
+
+
+class ConvAttentionExtractor(AttentionExtractor):
+    """``AttentionExtractor`` with ``tokenizer="conv"`` (registry name ``conv``): attention over conv-stem cells."""
+
+    def __init__(self, observation_space: gym.Space, **kwargs: object) -> None:
+        super().__init__(observation_space, **{"tokenizer": "conv", **kwargs})
 
 
 class FeatureAttentionExtractor(AttentionExtractor):

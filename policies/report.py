@@ -45,6 +45,9 @@ class AttentionReport:
         grid: ``(rows, cols)`` of the patch grid for image observations, else None.
         method: the focus method (``readout``, ``rollout`` or ``causal``); every picture and table names it.
         effects: ``(B, N)`` the causal effect of removing each part (KL), once computed (always for ``causal``).
+        cell_boxes: conv tokens: ``(N, 4)`` pixel boxes ``(x0, y0, x1, y1)`` of each cell's centre region in the
+            input image (see ``ConvTokenizer``), else None.
+        receptive_fields: conv tokens: ``(N, 4)`` pixel boxes of each cell's receptive field, else None.
     """
 
     part_names: list[str]
@@ -56,6 +59,8 @@ class AttentionReport:
     grid: tuple[int, int] | None = None
     method: str = "readout"
     effects: np.ndarray | None = None
+    cell_boxes: np.ndarray | None = None
+    receptive_fields: np.ndarray | None = None
     _effects_fn: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def mean_focus(self) -> dict[str, float]:
@@ -63,9 +68,9 @@ class AttentionReport:
         return {name: float(m) for name, m in zip(self.part_names, self.focus.mean(axis=0), strict=True)}
 
     def focus_map(self) -> np.ndarray:
-        """``(B, rows, cols)``: the focus shaped back onto the patch grid (image observations only)."""
+        """``(B, rows, cols)``: the focus shaped back onto the patch or conv cell grid (image observations only)."""
         if self.grid is None:
-            raise ValueError("focus_map() needs image observations (a patch grid); this report has none.")
+            raise ValueError("focus_map() needs image observations (a patch or cell grid); this report has none.")
         return self.focus.reshape(len(self.focus), *self.grid)
 
     def relevant_mass(self, relevant_parts: Sequence[Sequence[int] | np.ndarray | None]) -> np.ndarray:
@@ -84,7 +89,15 @@ class AttentionReport:
             if parts is None:
                 unknown[row] = True
             else:
-                relevant[row, np.asarray(parts, dtype=np.int64)] = True
+                indices = np.asarray(parts, dtype=np.int64)
+                if indices.size and (indices.min() < 0 or indices.max() >= relevant.shape[1]):
+                    raise ValueError(
+                        f"relevant_parts {indices.tolist()} of observation {row} index parts beyond this report's "
+                        f"{relevant.shape[1]} ({self.part_names[0]}...{self.part_names[-1]}): the env names its "
+                        "relevant parts on another part axis (e.g. its patch grid, not these conv cells); give the "
+                        "tokenizer the env's grid (for conv tokens on PatchFind: stem='small', 8 px cells)."
+                    )
+                relevant[row, indices] = True
         return np.where(unknown, np.nan, (self.focus * relevant).sum(axis=1))
 
     def causal_effects(self) -> np.ndarray:
@@ -191,6 +204,8 @@ def focus_reports(
             mask=mask,
             layers=[w.cpu().numpy() for w in explanation.layers if w is not None],
             grid=extractor.grid,
+            cell_boxes=extractor.cell_boxes,
+            receptive_fields=extractor.receptive_fields,
             method=name,
             effects=cache.get("effects"),
             _effects_fn=effects,

@@ -202,7 +202,7 @@ PRESET_CASES = [
                 reason='needs pip install "attention-rl[highway]"',
             ),
             pytest.mark.skipif(
-                env.startswith("MiniGrid") and not _has("minigrid"), reason='needs pip install "attention-rl[minigrid]"'
+                "MiniGrid" in env and not _has("minigrid"), reason='needs pip install "attention-rl[minigrid]"'
             ),
             pytest.mark.skipif(
                 env.startswith("popgym-") and not _has("popgym"), reason='needs pip install "attention-rl[popgym]"'
@@ -225,11 +225,22 @@ def test_presets_cover_every_attn_env_and_the_promised_ones():
 
 @pytest.mark.parametrize(("algo", "env"), PRESET_CASES)
 def test_every_preset_builds_its_model(algo, env):
-    report = agents.dry_run(RunConfig(env=env, algo=algo, n_envs=1))
+    env, _, extractor = env.partition("@")  # an <env id>@<extractor> section: that extractor on that env
+    report = agents.dry_run(RunConfig(env=env, algo=algo, n_envs=1, extractor=extractor or None))
     # An attention extractor has parameters; SB3's Flatten (extractor: mlp, the memory algorithms' POPGym
     # presets) has none.
     assert report.parameters > report.extractor_parameters >= (0 if report.config.extractor == "mlp" else 1)
     assert report.config.timesteps >= 10_000
+
+
+def test_an_extractor_section_takes_the_place_of_the_env_section(tmp_path):
+    conv = resolve(RunConfig(env="attn/PatchFind-v0", extractor="conv"))
+    assert conv.extractor_kwargs == {"stem": "small", "num_layers": 0, "top_k": 3}  # no patch_size from the patches
+    assert resolve(RunConfig(env="attn/PatchFind-v0")).extractor_kwargs["patch_size"] == 8
+    own = tmp_path / "own.yaml"
+    own.write_text("attn/PatchFind-v0@conv:\n  extractor_kwargs:\n    stem: nature\n")
+    from_file = resolve(RunConfig(env="attn/PatchFind-v0", extractor="conv", config_file=str(own)))
+    assert from_file.extractor_kwargs == {"stem": "nature", "num_layers": 0, "top_k": 3}  # over the built-in one
 
 
 def test_eval_deterministic_comes_from_the_preset_and_flags_win(tmp_path):

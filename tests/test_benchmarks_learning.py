@@ -85,7 +85,8 @@ def test_suite_writes_table_plot_and_json(tmp_path, monkeypatch):
     assert "![learning curves](learning_curves.png)" in section
     assert (tmp_path / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((tmp_path / "learning_results.json").read_text())
-    by_run = {(r["extractor"], r["seed"]): {k: v for k, v in r.items() if k != "elapsed_s"} for r in data["results"]}
+    skip = ("elapsed_s", "command_id")
+    by_run = {(r["extractor"], r["seed"]): {k: v for k, v in r.items() if k not in skip} for r in data["results"]}
     assert by_run == {(e, s): canned_result("findtarget-4", e, s) for e in ("attention", "mlp") for s in (0, 1)}
     assert not (tmp_path / "learning_results.partial.jsonl").exists()
 
@@ -140,3 +141,31 @@ def test_a_failed_run_is_reported_and_the_others_kept(tmp_path, monkeypatch):
     assert sorted((r["extractor"], r["seed"]) for r in results) == [("attention", 0), ("attention", 1), ("mlp", 0)]
     assert meta["failures"] == ["findtarget-4 / mlp / seed 1: RuntimeError: boom"]
     assert not (tmp_path / "r.partial.jsonl").exists()
+
+
+def test_merge_adds_conv_rows_to_the_table_already_there(tmp_path, monkeypatch):
+    monkeypatch.setattr(learning, "run_one", lambda row, extractor, seed, *rest: canned_result(row, extractor, seed))
+    monkeypatch.setattr(learning, "preflight", lambda args: None)
+    out = tmp_path / "BENCH.md"
+    common = ["--seeds", "0", "1", "--jobs", "1", "--threads", "1", "--out", str(out)]
+    assert learning.main(["--envs", "findtarget-4", "patchfind", "--extractors", "attention", "mlp", *common]) == 0
+    assert learning.main(["--envs", "patchfind", "patchfind-allo", "--extractors", "conv", "mlp", "--merge",
+                          "--seeds", "0", *common[3:]]) == 0  # fmt: skip
+    section = out.read_text()
+    rows = [c[:2] for c in table_cells(section)[1]]
+    assert rows == [["FindTarget N=4", "attention (`attention`)"], ["FindTarget N=4", "mlp"],
+                    ["PatchFind", "attention (`attention`)"], ["PatchFind", "attention (`conv`)"], ["PatchFind", "cnn"],
+                    ["PatchFind egocentric=False (conv tokens)", "attention (`conv`)"],
+                    ["PatchFind egocentric=False (conv tokens)", "cnn"]]  # fmt: skip
+    assert section.count("1-minute load average when the script started") >= 2  # each command's load
+    assert "Conv-token rows (`conv`)" in section
+    assert "PatchFind, conv tokens (one part matters): relevant mass >= 0.6 at the end: met" in section
+    assert (
+        "PatchFind egocentric=False (conv tokens) (one part matters): relevant mass >= 0.6 at the end: met" in section
+    )
+    assert "PatchFind: conv-token attention's final success and return >= NatureCNN's: met" in section
+    assert "PatchFind egocentric=False (conv tokens): conv-token attention's final success" in section
+    assert section.count("Training time per run 1.00x NatureCNN's") == 1  # egocentric=False: one command
+    assert "PatchFind: conv-token" in section and "from different commands" in section  # PatchFind's seed-1 cnn run
+    data = json.loads((tmp_path / "learning_results.json").read_text())
+    assert len(data["results"]) == 8 + 1 + 2 and len(data["commands"]) == 2

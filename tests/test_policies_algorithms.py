@@ -69,11 +69,12 @@ KINDS = {
         {},
     ),
     "time": (lambda: spaces.Box(-1.0, 1.0, (6, 3), np.float32), {"tokenizer": "time"}),
+    "conv": (lambda: spaces.Box(0, 255, (3, 16, 16), np.uint8), {"tokenizer": "conv", "stem": "small"}),  # chw
 }
-# Parts each kind is cut into: entity rows, features, 4 x 4 patches, pos + 4 entities + mode, time steps.
-NUM_PARTS = {"entity": 5, "features": 6, "patch": 16, "dict": 6, "time": 6}
+# Parts each kind is cut into: entity rows, features, 4 x 4 patches, pos + 4 entities + mode, time steps, 2 x 2 cells.
+NUM_PARTS = {"entity": 5, "features": 6, "patch": 16, "dict": 6, "time": 6, "conv": 4}
 # The named extractors fix the tokenizer; each reads one kind.
-NAMED = {"entity": "entity", "features": "features", "patch": "patch", "time": "time"}
+NAMED = {"entity": "entity", "features": "features", "patch": "patch", "time": "time", "conv": "conv"}
 
 ACTIONS = {
     "discrete": lambda: spaces.Discrete(3),
@@ -139,7 +140,7 @@ def check_report(model, obs, kind):
         assert np.isfinite(report.focus).all() and (report.focus >= 0).all()
         np.testing.assert_allclose(report.focus.sum(axis=1), 1.0, atol=1e-5)
         assert report.mask.shape == report.focus.shape
-        assert report.grid == ((4, 4) if kind == "patch" else None)
+        assert report.grid == {"patch": (4, 4), "conv": (2, 2)}.get(kind)
     effects = reports["causal"].effects
     assert effects.shape == (BATCH, NUM_PARTS[kind]) and np.isfinite(effects).all() and (effects >= 0).all()
     assert effects.sum() > 0  # the removal reached the extractor the actor reads through

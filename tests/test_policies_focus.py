@@ -248,6 +248,13 @@ SPACES = {
         {},
     ),
     "time": (spaces.Box(-1.0, 1.0, (6, 3), np.float32), {"tokenizer": "time"}),
+    "conv": (spaces.Box(0, 255, (24, 24, 3), np.uint8), {"tokenizer": "conv", "stem": "small"}),
+    "conv_dict": (
+        spaces.Dict(
+            {"pos": spaces.Box(-1.0, 1.0, (3,), np.float32), "image": spaces.Box(0, 255, (3, 16, 16), np.uint8)}
+        ),
+        {"image_tokenizer": "conv", "stem": "small"},
+    ),
 }
 POOLINGS = {
     "query": {},
@@ -269,14 +276,14 @@ def test_every_tokenizer_and_readout_reports_every_method(kind, pooling):
     env.observation_space = space
     kwargs = {"embed_dim": 8, "num_heads": 2, "features_dim": 8, "num_layers": 1, **kwargs, **extra}
     model = PPO(
-        "MultiInputPolicy" if kind == "dict" else "MlpPolicy",
+        "MultiInputPolicy" if kind.endswith("dict") else "MlpPolicy",
         env,
         policy_kwargs=dict(features_extractor_class=extractor_cls, features_extractor_kwargs=kwargs, net_arch=[8]),
         device="cpu",
     )
     space.seed(0)
     samples = [space.sample() for _ in range(3)]
-    obs = {k: np.stack([s[k] for s in samples]) for k in space.spaces} if kind == "dict" else np.stack(samples)
+    obs = {k: np.stack([s[k] for s in samples]) for k in space.spaces} if kind.endswith("dict") else np.stack(samples)
     for method, report in focus_reports(model, obs, METHODS).items():
         assert report.method == method and report.focus.shape == (3, len(report.part_names))
         np.testing.assert_allclose(report.focus.sum(axis=1), 1.0, atol=1e-5)

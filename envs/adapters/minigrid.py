@@ -237,14 +237,20 @@ class MiniGridCells(gym.Wrapper[np.ndarray, Any, dict[str, Any], Any], gym.utils
         tokens[:, _COLOR0:_STATE] = self._color_table[color] * (seen & (obj != _EMPTY))[:, None]
         tokens[:, _STATE] = state / 2.0
         tokens[:, _RIGHT : _FORWARD + 1] = self._position * seen[:, None]
-        if self._target is None:
-            return tokens, np.zeros(0, dtype=np.int64)
-        target_obj, target_color = self._target
-        match = obj == target_obj
-        if target_color is not None:
-            match &= color == target_color
+        match = mission_match(cells, self._target)
         tokens[:, _MISSION] = match
         return tokens, np.flatnonzero(match).astype(np.int64)
+
+
+def mission_match(cells: np.ndarray, target: tuple[int, int | None] | None) -> np.ndarray:
+    """``(V*V,)`` bool: the cells (raw ``(object, colour, state)`` codes, token order) holding the mission's object."""
+    if target is None:
+        return np.zeros(len(cells), dtype=bool)
+    target_obj, target_color = target
+    match = cells[:, 0] == target_obj
+    if target_color is not None:
+        match &= cells[:, 1] == target_color
+    return match
 
 
 def make_minigrid_env(env_id: str = "MiniGrid-Empty-8x8-v0", render_mode: str | None = None, **kwargs: Any) -> gym.Env:

@@ -10,19 +10,21 @@ from gymnasium import spaces
 
 from policies.registry import Registry
 from policies.tokenizers.base import Tokenizer
+from policies.tokenizers.conv import STEMS, ConvTokenizer
 from policies.tokenizers.dict import DictTokenizer
 from policies.tokenizers.entity import EntityTokenizer, TimeTokenizer
 from policies.tokenizers.features import FeatureTokenizer, VectorTokenizer
 from policies.tokenizers.patches import PatchTokenizer
 
 #: Tokenizers by name. ``"auto"`` tries them in this order; ``time`` is never chosen automatically (a
-#: window ``Box(T, F)`` looks like an entity set), so ask for it by name.
+#: window ``Box(T, F)`` looks like an entity set), so ask for it by name; nor is ``conv`` (images get ``patch``).
 TOKENIZERS: Registry[type[Tokenizer]] = Registry("tokenizer")
 TOKENIZERS.register("entity", EntityTokenizer)
 TOKENIZERS.register("patch", PatchTokenizer)
 TOKENIZERS.register("features", FeatureTokenizer)
 TOKENIZERS.register("dict", DictTokenizer)
 TOKENIZERS.register("time", TimeTokenizer)
+TOKENIZERS.register("conv", ConvTokenizer)
 
 _AUTO = ("entity", "patch", "features", "dict")
 
@@ -64,7 +66,9 @@ def make_tokenizer(name: str, observation_space: spaces.Space, embed_dim: int, *
 
 
 __all__ = [
+    "STEMS",
     "TOKENIZERS",
+    "ConvTokenizer",
     "DictTokenizer",
     "EntityTokenizer",
     "FeatureTokenizer",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
@@ -24,6 +25,10 @@ class Tokenizer(nn.Module):
     part_names: list[str]
     #: ``(rows, cols)`` of the patch grid for image tokenizers, else None.
     grid: tuple[int, int] | None = None
+    #: Image tokenizers whose parts do not tile the picture (``conv``): ``(N, 4)`` pixel boxes ``(x0, y0, x1, y1)``
+    #: of each part's centre region and of its receptive field; None: the parts tile the picture as ``grid`` says.
+    cell_boxes: np.ndarray | None = None
+    receptive_fields: np.ndarray | None = None
 
     @classmethod
     def supports(cls, space: spaces.Space) -> bool:

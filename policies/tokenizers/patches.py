@@ -31,6 +31,19 @@ def sincos_positions(length: int, dim: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()[:, : dim - n_sin]], dim=1)  # (length, dim)
 
 
+def grid_position_codes(rows: int, cols: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """2-D sine-cosine codes (MAE style) of a ``rows x cols`` grid: ``(rows, 1, dim)`` and ``(1, cols, dim)``.
+
+    The row's code fills the first half of a token, the column's the second; their sum codes a grid position.
+    """
+    half = dim // 2
+    row_code = torch.zeros(rows, 1, dim)
+    row_code[:, 0, :half] = sincos_positions(rows, half)
+    col_code = torch.zeros(1, cols, dim)
+    col_code[0, :, half:] = sincos_positions(cols, dim - half)
+    return row_code, col_code
+
+
 def linear_embedding(patch_features: int, embed_dim: int) -> nn.Module:
     """ViT's patch embedding: one linear map of the patch's raw pixels."""
     return nn.Linear(patch_features, embed_dim)
@@ -124,11 +137,7 @@ class PatchTokenizer(Tokenizer):
         self.grid = (rows, cols)
         self.part_names = [f"patch_r{r}c{c}" for r in range(rows) for c in range(cols)]
         self.embed = PATCH_EMBEDS.get(patch_embed)(channels * patch_size * patch_size, embed_dim)
-        half = embed_dim // 2
-        row_code = torch.zeros(rows, 1, embed_dim)
-        row_code[:, 0, :half] = sincos_positions(rows, half)
-        col_code = torch.zeros(1, cols, embed_dim)
-        col_code[0, :, half:] = sincos_positions(cols, embed_dim - half)
+        row_code, col_code = grid_position_codes(rows, cols, embed_dim)
         self.row_position = nn.Parameter(row_code)  # (rows, 1, D)
         self.col_position = nn.Parameter(col_code)  # (1, cols, D)
 
