@@ -15,7 +15,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecTransposeImage
 
 from agents.algorithms import ALGORITHMS
 from agents.build import checked_model, policy_name, set_threads
@@ -149,7 +149,10 @@ def _eval_callback(
     """
     eval_env = make_env(config, 1, config.seed + EVAL_SEED_OFFSET, vec_env="dummy")
     if model.get_vec_normalize_env() is not None:  # statistics are synced from training before each eval
-        eval_env = wrap_normalize(eval_env, dataclasses.replace(config, normalize=True), training=False)
+        settings = config if config.normalize else dataclasses.replace(config, normalize=True)
+        eval_env = wrap_normalize(eval_env, settings, training=False)  # norm_obs as in training
+    if isinstance(model.get_env(), VecTransposeImage):  # SB3 transposed the training images: the same wrappers
+        eval_env = VecTransposeImage(eval_env)  # in the same order, or syncing the statistics fails
     cls = MaskableEvalCallback if ALGORITHMS.get(config.algo).masked else EvalCallback
     callback = cls(
         eval_env,

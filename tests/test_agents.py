@@ -186,6 +186,17 @@ def test_sigint_saves_a_loadable_model(tmp_path):
     assert "attention/overlay/causal" in events.Tags()["images"]  # the final pictures, on Ctrl-C too
 
 
+def test_image_env_with_reward_normalisation_evaluates_during_training(tmp_path, tiny_config):
+    # The periodic evaluation syncs VecNormalize statistics through the same wrappers as training, and SB3 wraps
+    # the training images in VecTransposeImage: the evaluation env must get it too, in the same place.
+    config = tiny_config(
+        tmp_path, env="attn/PatchFind-v0", timesteps=64, eval_freq=32, eval_freq_episodes=1,
+        normalize={"norm_obs": False},
+    )  # fmt: skip
+    run = agents.train(config)
+    assert (run.path / "evaluations.npz").is_file() and (run.path / "best_model.zip").is_file()
+
+
 def test_image_env_trains_evaluates_and_reloads(tmp_path, tiny_config):
     # SB3 trains image envs through VecTransposeImage: the model holds Box(3, 48, 48) while the env gives
     # Box(48, 48, 3); evaluation must accept that (and still reject a real mismatch).
