@@ -31,8 +31,29 @@ class _MemoryMixin:
     n_envs: int
     pos: int
 
-    def _init_memory(self, memory_shape: tuple[int, int, int]) -> None:
-        self.memory_shape = tuple(memory_shape)
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        memory_shape: tuple[int, int, int],
+        device: torch.device | str = "auto",
+        gae_lambda: float = 1,
+        gamma: float = 0.99,
+        n_envs: int = 1,
+    ) -> None:
+        self.memory_shape = tuple(memory_shape)  # before the buffer's __init__, which calls reset()
+        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
+
+    def reset(self) -> None:
+        """Empty the buffer (and its memory timeline)."""
+        self._reset_memory()
+        super().reset()
+
+    def _get_samples(
+        self, batch_inds: np.ndarray, env: VecNormalize | None = None
+    ) -> RolloutBufferSamples | DictRolloutBufferSamples:
+        return self._with_memory(super()._get_samples(batch_inds, env), batch_inds)
 
     def _reset_memory(self) -> None:
         length, layers, dim = self.memory_shape
@@ -83,52 +104,6 @@ class TrXLRolloutBuffer(_MemoryMixin, RolloutBuffer):
         n_envs: parallel envs.
     """
 
-    def __init__(
-        self,
-        buffer_size: int,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        memory_shape: tuple[int, int, int],
-        device: torch.device | str = "auto",
-        gae_lambda: float = 1,
-        gamma: float = 0.99,
-        n_envs: int = 1,
-    ) -> None:
-        self._init_memory(memory_shape)
-        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
-
-    def reset(self) -> None:
-        """Empty the buffer (and its memory timeline)."""
-        self._reset_memory()
-        super().reset()
-
-    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> RolloutBufferSamples:
-        return self._with_memory(super()._get_samples(batch_inds, env), batch_inds)
-
 
 class TrXLDictRolloutBuffer(_MemoryMixin, DictRolloutBuffer):
     """``DictRolloutBuffer`` whose samples carry their memory windows (see ``TrXLRolloutBuffer``)."""
-
-    def __init__(
-        self,
-        buffer_size: int,
-        observation_space: spaces.Dict,
-        action_space: spaces.Space,
-        memory_shape: tuple[int, int, int],
-        device: torch.device | str = "auto",
-        gae_lambda: float = 1,
-        gamma: float = 0.99,
-        n_envs: int = 1,
-    ) -> None:
-        self._init_memory(memory_shape)
-        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
-
-    def reset(self) -> None:
-        """Empty the buffer (and its memory timeline)."""
-        self._reset_memory()
-        super().reset()
-
-    def _get_samples(  # type: ignore[override]
-        self, batch_inds: np.ndarray, env: VecNormalize | None = None
-    ) -> DictRolloutBufferSamples:
-        return self._with_memory(super()._get_samples(batch_inds, env), batch_inds)
