@@ -174,7 +174,12 @@ NOTES = [
     "learning rate 3e-4 instead of rl-zoo's 1e-3: -617 +- 374; separate policy and value extractors at 1e-3: "
     "-1535; the first set with the project's batch_size 256: -1035. "
     "rl-zoo's 1e-3 (also bad for attention on Acrobot, where the gradients reaching the extractor fell to 0) "
-    "is the likely cause; not resolved here. SAC was not run.",
+    "is the likely cause; not resolved with PPO (SAC: next line).",
+    "- **Pendulum-v1 with SAC** (the issue's \"Pendulum-v1 (SAC / PPO)\"; configs/sac.yaml's rl-zoo settings for "
+    "both extractors, rl-zoo's 20k steps, 3 seeds): met greedy: attention -153.0 lies inside the MLP's CI "
+    "(-139.0 [-170.5, -116.0]); per seed -119 / -195 / -145 against -116 / -171 / -131. Sampled actions (SAC's "
+    "own noise) cost attention more: -221 [-361, -148] against -140 (seed 1: -361). Attention runs took 19-42 "
+    "minutes each at 6-17 steps/s on the loaded machine, the MLP's 4-8.",
     "- **CartPole-v1**: both 500 on every seed, greedy and sampled (attention through CartPole's preset, with "
     "the symlog + MLP feature tokens).",
     "- **MiniGrid-DoorKey-5x5-v0** (one seed): not met. Attention through its new preset reaches 0.88 sampled "
