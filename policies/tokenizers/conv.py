@@ -17,8 +17,8 @@ from gymnasium import spaces
 from torch import nn
 
 from policies.registry import Registry
-from policies.tokenizers.base import Tokenizer, all_real
-from policies.tokenizers.patches import MAX_PATCHES, channels_first, grid_position_codes
+from policies.tokenizers.base import all_real
+from policies.tokenizers.patches import MAX_PATCHES, GridImageTokenizer
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def cell_geometry(stem: Stem, height: int, width: int) -> tuple[np.ndarray, np.n
     return boxes(jump), boxes(field)
 
 
-class ConvTokenizer(Tokenizer):
+class ConvTokenizer(GridImageTokenizer):
     """Images as the cells of a convolutional stem's last feature map, each cell one part (relational RL).
 
     ``image -> stem (Conv2d + ReLU per layer) -> (B, C, rows, cols) -> each cell's C features -> Linear -> D``,
@@ -165,11 +165,7 @@ class ConvTokenizer(Tokenizer):
 
     def __init__(self, observation_space: spaces.Box, embed_dim: int, stem: str | Mapping | Stem = "nature") -> None:
         super().__init__()
-        if not self.supports(observation_space):
-            raise TypeError(f"ConvTokenizer needs a 3-D image Box(H, W, C) or Box(C, H, W), got {observation_space}.")
-        shape = observation_space.shape
-        self.channels_first = channels_first(shape)
-        channels, height, width = shape if self.channels_first else (shape[2], shape[0], shape[1])
+        channels, height, width = self._image_layout(observation_space)
         self.stem_spec = make_stem(stem)
         rows, cols = self.stem_spec.out_size(height), self.stem_spec.out_size(width)
         name = f"'{stem}'" if isinstance(stem, str) else "given"
@@ -194,33 +190,19 @@ class ConvTokenizer(Tokenizer):
             in_channels = out
         self.stem = nn.Sequential(*layers)
         self.project = nn.Linear(in_channels, embed_dim)
-        self.grid = (rows, cols)
-        self.part_names = [f"cell_r{r}c{c}" for r in range(rows) for c in range(cols)]
+        self._init_grid(rows, cols, "cell", embed_dim)
         self.cell_boxes, self.receptive_fields = cell_geometry(spec, height, width)
-        row_code, col_code = grid_position_codes(rows, cols, embed_dim)
-        self.row_position = nn.Parameter(row_code)  # (rows, 1, D)
-        self.col_position = nn.Parameter(col_code)  # (1, cols, D)
-
-    @classmethod
-    def supports(cls, space: spaces.Space) -> bool:
-        """A 3-D ``Box``."""
-        return isinstance(space, spaces.Box) and len(space.shape) == 3
 
     def part_of(self, index: tuple[int, ...]) -> str:
         """The cell whose centre region holds pixel ``index`` (``(c, y, x)`` or ``(y, x, c)``), else the nearest."""
-        y, x = (index[1], index[2]) if self.channels_first else (index[0], index[1])
+        y, x = self._pixel(index)
         centres = (self.cell_boxes[:, :2] + self.cell_boxes[:, 2:]) / 2  # (N, 2): x, y
         nearest = int(np.argmin(np.abs(centres[:, 0] - x - 0.5) + np.abs(centres[:, 1] - y - 0.5)))
         return self.part_names[nearest]
 
     def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, C, H, W)`` or ``(B, H, W, C)`` -> tokens ``(B, rows * cols, D)``, mask (all real)."""
-        images = observations.float()
-        if not self.channels_first:
-            images = images.permute(0, 3, 1, 2)  # (B, C, H, W)
-        cells = self.stem(images)  # (B, C', rows, cols)
+        cells = self.stem(self._images(observations))  # (B, C', rows, cols)
         cells = cells.flatten(2).transpose(1, 2)  # (B, N, C')
-        rows, cols = self.grid
-        position = (self.row_position + self.col_position).reshape(1, rows * cols, -1)  # (1, N, D)
-        tokens = self.project(cells) + position  # (B, N, D)
+        tokens = self.project(cells) + self._positions()  # (B, N, D)
         return tokens, all_real(tokens)

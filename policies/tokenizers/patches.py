@@ -82,7 +82,53 @@ def default_patch_size(height: int, width: int) -> int:
     return min(divisors(math.gcd(height, width)), key=lambda p: (abs(p - target), -p))
 
 
-class PatchTokenizer(Tokenizer):
+class GridImageTokenizer(Tokenizer):
+    """Base of the image tokenizers whose parts lie on a grid (patches, conv cells).
+
+    It reads the image layout (SB3's smallest-dimension rule), names the parts ``{prefix}_r{row}c{col}``, holds
+    the learned row and column embeddings (started as 2-D sine-cosine codes) and brings a batch to
+    ``(B, C, H, W)`` float.
+    """
+
+    def _image_layout(self, observation_space: spaces.Space) -> tuple[int, int, int]:
+        """``(channels, height, width)`` of a 3-D image ``Box``; sets ``channels_first``; ``TypeError`` otherwise."""
+        if not self.supports(observation_space):
+            raise TypeError(
+                f"{type(self).__name__} needs a 3-D image Box(H, W, C) or Box(C, H, W), got {observation_space}."
+            )
+        shape = observation_space.shape
+        self.channels_first = channels_first(shape)
+        return shape if self.channels_first else (shape[2], shape[0], shape[1])
+
+    def _init_grid(self, rows: int, cols: int, prefix: str, embed_dim: int) -> None:
+        """Set ``grid``, ``part_names`` and the ``(rows, 1, D)`` / ``(1, cols, D)`` position parameters."""
+        self.grid = (rows, cols)
+        self.part_names = [f"{prefix}_r{r}c{c}" for r in range(rows) for c in range(cols)]
+        row_code, col_code = grid_position_codes(rows, cols, embed_dim)
+        self.row_position = nn.Parameter(row_code)  # (rows, 1, D)
+        self.col_position = nn.Parameter(col_code)  # (1, cols, D)
+
+    @classmethod
+    def supports(cls, space: spaces.Space) -> bool:
+        """A 3-D ``Box``."""
+        return isinstance(space, spaces.Box) and len(space.shape) == 3
+
+    def _pixel(self, index: tuple[int, ...]) -> tuple[int, int]:
+        """``(y, x)`` of element ``index`` of one observation (``(c, y, x)`` or ``(y, x, c)``)."""
+        return (index[1], index[2]) if self.channels_first else (index[0], index[1])
+
+    def _images(self, observations: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` or ``(B, H, W, C)`` -> ``(B, C, H, W)`` float."""
+        images = observations.float()
+        return images if self.channels_first else images.permute(0, 3, 1, 2)
+
+    def _positions(self) -> torch.Tensor:
+        """``(1, rows * cols, D)``: each part's 2-D position embedding, in part order."""
+        rows, cols = self.grid
+        return (self.row_position + self.col_position).reshape(1, rows * cols, -1)
+
+
+class PatchTokenizer(GridImageTokenizer):
     """Images as non-overlapping ``patch_size x patch_size`` patches, each one token.
 
     Each patch (all channels) is flattened and embedded, linearly (``patch_embed="linear"``, ViT) or by a
@@ -114,11 +160,7 @@ class PatchTokenizer(Tokenizer):
         patch_embed: str = "linear",
     ) -> None:
         super().__init__()
-        if not self.supports(observation_space):
-            raise TypeError(f"PatchTokenizer needs a 3-D image Box(H, W, C) or Box(C, H, W), got {observation_space}.")
-        shape = observation_space.shape
-        self.channels_first = channels_first(shape)
-        channels, height, width = shape if self.channels_first else (shape[2], shape[0], shape[1])
+        channels, height, width = self._image_layout(observation_space)
         if patch_size is None:
             patch_size = default_patch_size(height, width)
         common = divisors(math.gcd(height, width))
@@ -134,33 +176,21 @@ class PatchTokenizer(Tokenizer):
                 f"{MAX_PATCHES}): choose a larger patch_size from {[p for p in common if p > patch_size]}."
             )
         self.patch_size = patch_size
-        self.grid = (rows, cols)
-        self.part_names = [f"patch_r{r}c{c}" for r in range(rows) for c in range(cols)]
+        self._init_grid(rows, cols, "patch", embed_dim)
         self.embed = PATCH_EMBEDS.get(patch_embed)(channels * patch_size * patch_size, embed_dim)
-        row_code, col_code = grid_position_codes(rows, cols, embed_dim)
-        self.row_position = nn.Parameter(row_code)  # (rows, 1, D)
-        self.col_position = nn.Parameter(col_code)  # (1, cols, D)
-
-    @classmethod
-    def supports(cls, space: spaces.Space) -> bool:
-        """A 3-D ``Box``."""
-        return isinstance(space, spaces.Box) and len(space.shape) == 3
 
     def part_of(self, index: tuple[int, ...]) -> str:
         """The patch holding pixel ``index`` (``(c, y, x)`` or ``(y, x, c)``)."""
-        y, x = (index[1], index[2]) if self.channels_first else (index[0], index[1])
+        y, x = self._pixel(index)
         return f"patch_r{y // self.patch_size}c{x // self.patch_size}"
 
     def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, C, H, W)`` or ``(B, H, W, C)`` -> tokens ``(B, rows * cols, D)``, mask (all real)."""
-        images = observations.float()
-        if not self.channels_first:
-            images = images.permute(0, 3, 1, 2)  # (B, C, H, W)
+        images = self._images(observations)  # (B, C, H, W)
         batch, channels = images.shape[:2]
         rows, cols = self.grid
         p = self.patch_size
         patches = images.reshape(batch, channels, rows, p, cols, p).permute(0, 2, 4, 1, 3, 5)  # (B, r, c, C, p, p)
         patches = patches.reshape(batch, rows * cols, channels * p * p)  # (B, N, C*p*p)
-        position = (self.row_position + self.col_position).reshape(1, rows * cols, -1)  # (1, N, D)
-        tokens = self.embed(patches) + position  # (B, N, D)
+        tokens = self.embed(patches) + self._positions()  # (B, N, D)
         return tokens, all_real(tokens)
