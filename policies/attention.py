@@ -90,7 +90,16 @@ def keep_top_k(weights: torch.Tensor, key_mask: torch.Tensor, k: int) -> torch.T
     return hard.detach() + (kept - kept.detach())  # value: hard; gradient: the kept soft weights
 
 
-class MultiHeadAttention(nn.Module):
+class WeightCapture(nn.Module):
+    """A module that computes attention weights and keeps them while :func:`capture_attention` is active."""
+
+    #: Set by ``capture_attention``; when True the forward pass keeps its weights in ``last_weights``.
+    capture = False
+    #: ``(B, heads, Q, N)`` weights of the last captured forward pass, else None.
+    last_weights: torch.Tensor | None = None
+
+
+class MultiHeadAttention(WeightCapture):
     """Multi-head attention of queries over a masked set of keys.
 
     Args:
@@ -118,10 +127,6 @@ class MultiHeadAttention(nn.Module):
             self.bilinear = nn.Parameter(torch.eye(self.head_dim).repeat(num_heads, 1, 1))  # (H, d, d)
         elif self.score == "additive":
             self.energy = nn.Parameter(torch.randn(num_heads, self.head_dim) * self.head_dim**-0.5)  # (H, d)
-        #: Set by ``capture_attention``; when True the forward pass keeps its weights.
-        self.capture = False
-        #: ``(B, heads, Q, N)`` weights of the last captured forward pass, else None.
-        self.last_weights: torch.Tensor | None = None
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, _ = x.shape
@@ -265,13 +270,13 @@ def attention_rollout(layer_weights: Sequence[torch.Tensor], start: torch.Tensor
 
 
 @contextlib.contextmanager
-def capture_attention(module: nn.Module) -> Iterator[list[MultiHeadAttention]]:
+def capture_attention(module: nn.Module) -> Iterator[list[WeightCapture]]:
     """Within the block, every attention layer of ``module`` keeps its weights in ``last_weights``.
 
-    Yields the attention layers in registration order. Outside the block the layers take the fast fused
-    path again and keep nothing.
+    Yields the attention layers (``WeightCapture`` modules: ``MultiHeadAttention``, lean readouts) in registration
+    order. Outside the block the layers take the fast fused path again and keep nothing.
     """
-    layers = [m for m in module.modules() if isinstance(m, MultiHeadAttention)]
+    layers = [m for m in module.modules() if isinstance(m, WeightCapture)]
     for layer in layers:
         layer.capture, layer.last_weights = True, None
     try:

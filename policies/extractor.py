@@ -19,8 +19,9 @@ from policies.attention import (
     capture_attention,
     check_heads,
 )
+from policies.lean_readout import FOLDING_SCORES, LEAN_READOUTS
 from policies.readouts import READOUTS, check_top_k
-from policies.tokenizers import make_tokenizer
+from policies.tokenizers import TOKENIZERS, auto_tokenizer_name, make_tokenizer
 
 
 @dataclass
@@ -99,8 +100,12 @@ class AttentionExtractor(BaseFeaturesExtractor):
             gives its parts (``cell_r2c3``, ``vehicle_1``); ``agents`` passes an env's ``part_names`` here.
         embed_layers: entity sets and time windows: layers of the row MLP, 2 (default) or 1 (``Linear-ReLU``:
             less work per row).
-        readout_norm: the LayerNorm over the tokens before the readout (default True); False skips it (less work
-            per part; the blocks, when there are any, keep their own).
+        readout_norm: the LayerNorm over the tokens before the readout (default: True, False with ``lean``); False
+            skips it (less work per part; the blocks, when there are any, keep their own).
+        lean: the fast path (``policies.lean_readout``): the ``query`` / ``ego`` readout folded to its least work
+            (folded queries and one value ``Linear``: 3 parameter tensors instead of 7, no projection of any part),
+            and unless set otherwise ``embed_layers=1`` and ``readout_norm=False``. Same capabilities (masks, heads,
+            ``top_k``, focus); ``additive`` scores keep the projected readout (they cannot fold).
     """
 
     #: The readout pools the parts themselves (``LatentAttentionExtractor``'s pools its latents).
@@ -129,11 +134,14 @@ class AttentionExtractor(BaseFeaturesExtractor):
         squash: str | None = None,
         part_names: Sequence[str] | None = None,
         embed_layers: int | None = None,
-        readout_norm: bool = True,
+        readout_norm: bool | None = None,
+        lean: bool = False,
     ) -> None:
         check_int("features_dim", features_dim, 1)
-        if not isinstance(readout_norm, bool):
-            raise TypeError(f"readout_norm={readout_norm!r} must be True or False.")
+        for name, flag in (("readout_norm", readout_norm), ("lean", lean)):
+            if not isinstance(flag, bool) and not (name == "readout_norm" and flag is None):
+                raise TypeError(f"{name}={flag!r} must be True or False.")
+        readout_norm = (not lean) if readout_norm is None else readout_norm
         check_int("num_layers", num_layers, 0)
         check_heads(embed_dim, num_heads)
         readout_cls = READOUTS.get(pooling)
@@ -143,6 +151,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         check_not_empty(observation_space)
         super().__init__(observation_space, features_dim)
         self.embed_dim, self.num_heads, self.mlp_ratio, self.score = embed_dim, num_heads, mlp_ratio, score
+        if lean and embed_layers is None and "embed_layers" in lean_tokenizer_options(tokenizer, observation_space):
+            embed_layers = 1
         self.tokenizer = make_tokenizer(
             tokenizer, observation_space, embed_dim,
             presence_column=presence_column, ego=ego, patch_size=patch_size, patch_embed=patch_embed,
@@ -157,6 +167,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         self.norm = nn.LayerNorm(embed_dim) if readout_norm else nn.Identity()
         if self.readout_reads_parts:
             check_top_k_fits(top_k, self.tokenizer.num_parts, "parts")
+        if lean and score.lower() in FOLDING_SCORES:
+            readout_cls = LEAN_READOUTS.get(readout_cls, readout_cls)
         self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k)
         self.head = nn.Sequential(nn.Linear(embed_dim, features_dim), nn.ReLU())
         #: ``(B, N)`` bool, True for parts to remove from this forward pass (masked out of every attention, as
@@ -257,6 +269,11 @@ class AttentionExtractor(BaseFeaturesExtractor):
         empty = ~mask.any(dim=1, keepdim=True)  # (B, 1): a set with no real part gets a uniform focus
         focus, rollout = (normalized_focus(f, mask, empty) for f in (focus, rollout))
         return Explanation(features, focus, rollout, weights, mask, [layer.last_weights for layer in layers])
+
+
+def lean_tokenizer_options(tokenizer: str, space: gym.Space) -> tuple[str, ...]:
+    """The options of the tokenizer that ``tokenizer`` (a name or ``"auto"``) picks for ``space``."""
+    return TOKENIZERS.get(auto_tokenizer_name(space) if tokenizer == "auto" else tokenizer).options
 
 
 def check_not_empty(space: gym.Space) -> None:

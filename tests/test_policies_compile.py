@@ -14,6 +14,8 @@ VARIANTS = {
     "query": (AttentionExtractor, {}),
     "top_k": (AttentionExtractor, {"top_k": 2}),
     "cls": (AttentionExtractor, {"pooling": "cls"}),
+    "lean": (AttentionExtractor, {"lean": True}),
+    "lean-ego": (AttentionExtractor, {"lean": True, "pooling": "ego"}),
     "latent": (LatentAttentionExtractor, {}),
 }
 

@@ -263,6 +263,8 @@ POOLINGS = {
     "cls": {"pooling": "cls"},
     "top_k": {"top_k": 2},
     "latent": {"num_latents": 3},
+    "lean": {"lean": True},
+    "lean-ego-top_k": {"lean": True, "pooling": "ego", "top_k": 2},
 }
 
 

@@ -1,0 +1,84 @@
+"""The lean fast path (``AttentionExtractor(lean=True)``): the same function as the projected readout, less work."""
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from test_policies_focus import SPACES
+
+from policies import AttentionExtractor
+from policies.lean_readout import LeanEgoReadout, LeanQueryReadout, fold_readout
+
+READOUTS = {
+    "query": {},
+    "ego": {"pooling": "ego"},
+    "query-top2": {"top_k": 2},
+    "ego-top2": {"pooling": "ego", "top_k": 2},
+}
+
+
+def sample_batch(space, batch=6, seed=0):
+    space.seed(seed)
+    samples = [space.sample() for _ in range(batch)]
+    if isinstance(space, spaces.Dict):
+        return {k: torch.as_tensor(np.stack([s[k] for s in samples])) for k in space.spaces}
+    obs = torch.as_tensor(np.stack(samples))
+    if obs.ndim == 3 and obs.shape[-1] == 4:  # entity rows, presence in the last column: pad some rows
+        obs[:, 3:, -1] = 0.0
+        obs[0, :, -1] = 0.0  # an observation with no real row
+        obs[1, 1:, -1] = 0.0  # one real row
+    return obs
+
+
+@pytest.mark.parametrize("num_layers", [0, 1])
+@pytest.mark.parametrize("score", ["scaled_dot", "general"])
+@pytest.mark.parametrize("readout", list(READOUTS))
+@pytest.mark.parametrize("kind", list(SPACES))
+def test_the_lean_readout_equals_the_projected_one(kind, readout, score, num_layers):
+    space, kwargs = SPACES[kind]
+    torch.manual_seed(0)
+    reference = AttentionExtractor(
+        space, embed_dim=16, num_heads=2, num_layers=num_layers, score=score, **kwargs, **READOUTS[readout]
+    )
+    with torch.no_grad():  # a trained-looking readout: not the initial identity bilinear, non-zero biases
+        for p in reference.readout.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    obs = sample_batch(space)
+    with torch.no_grad():
+        expected = reference.explain(obs)
+    lean = fold_readout(reference)
+    assert isinstance(lean.readout, LeanEgoReadout if "ego" in readout else LeanQueryReadout)
+    with torch.no_grad():
+        got = lean.explain(obs)
+    torch.testing.assert_close(got.features, expected.features, rtol=0, atol=1e-5)
+    torch.testing.assert_close(got.focus, expected.focus, rtol=0, atol=1e-5)
+    torch.testing.assert_close(got.rollout, expected.rollout, rtol=0, atol=1e-5)
+    torch.testing.assert_close(lean(obs), expected.features, rtol=0, atol=1e-5)  # the uncaptured fast path too
+
+
+def test_lean_is_leaner_and_learns_through_every_parameter():
+    space, kwargs = SPACES["entity"]
+    full = AttentionExtractor(space, num_layers=0, **kwargs)
+    lean = AttentionExtractor(space, num_layers=0, lean=True, **kwargs)
+    assert len(list(lean.parameters())) == 7 < len(list(full.parameters())) == 15
+    assert isinstance(lean.norm, torch.nn.Identity) and len(lean.tokenizer.embed) == 2  # Linear-ReLU rows
+    lean(sample_batch(space)).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in lean.parameters())
+    # options set explicitly win over lean's defaults
+    explicit = AttentionExtractor(space, num_layers=0, lean=True, embed_layers=2, readout_norm=True, **kwargs)
+    assert isinstance(explicit.norm, torch.nn.LayerNorm) and len(explicit.tokenizer.embed) == 3
+
+
+def test_lean_keeps_the_projected_readout_where_it_cannot_fold():
+    space, kwargs = SPACES["entity"]
+    additive = AttentionExtractor(space, lean=True, score="additive", **kwargs)
+    assert not isinstance(additive.readout, LeanQueryReadout)  # additive scores need projected keys
+    for pooling in ("mean", "cls"):
+        extractor = AttentionExtractor(space, lean=True, pooling=pooling, **kwargs)
+        assert extractor(sample_batch(space)).shape == (6, 64)
+        with pytest.raises(ValueError, match="has no lean form"):
+            fold_readout(extractor)
+    with pytest.raises(TypeError, match="lean='yes' must be True or False"):
+        AttentionExtractor(space, lean="yes", **kwargs)
+    with pytest.raises(ValueError, match="does not fold into a lean readout"):
+        LeanQueryReadout(16, 2, score="additive")
