@@ -93,20 +93,27 @@ EXTRACTOR_SPECS: tuple[ExtractorSpec, ...] = (
     ExtractorSpec(
         "attention-l0",
         AttentionExtractor,
-        MappingProxyType({"presence_column": -1, "num_layers": 0}),
-        note="FindTarget preset, what `train_rl.py` trains by default: learned-query readout only",
+        MappingProxyType({"presence_column": -1, "num_layers": 0, "lean": True}),
+        note="FindTarget preset, what `train_rl.py` trains by default: the lean learned-query readout only "
+        "(`lean=True`: folded readout, Linear-ReLU rows, no readout LayerNorm)",
     ),
     ExtractorSpec(
-        "attention-l0-lean",
+        "attention-l0-projected",
         AttentionExtractor,
-        MappingProxyType({"presence_column": -1, "num_layers": 0, "embed_layers": 1, "readout_norm": False}),
-        note="the FindTarget preset with the lean options: Linear-ReLU rows, no LayerNorm before the readout",
+        MappingProxyType({"presence_column": -1, "num_layers": 0}),
+        note="the FindTarget preset before the fast path: projected multi-head readout, two-layer rows, LayerNorm",
     ),
     ExtractorSpec(
         "attention-l1",
         AttentionExtractor,
         MappingProxyType({"presence_column": -1, "num_layers": 1}),
         note="AttentionExtractor defaults: 1 self-attention block + readout",
+    ),
+    ExtractorSpec(
+        "attention-l1-lean",
+        AttentionExtractor,
+        MappingProxyType({"presence_column": -1, "num_layers": 1, "lean": True}),
+        note="AttentionExtractor(lean=True): 1 self-attention block + the lean readout",
     ),
     ExtractorSpec(
         "latent",
@@ -135,7 +142,7 @@ TRAIN_TARGETS = (("attention-l0", 0.70, " (what `train_rl.py` trains by default)
 """``(row, least ratio to the MLP's PPO steps/s, note)``."""
 PREDICT_TARGETS = (("attention-l0", 0.25), ("*", 0.5))
 """``(row or * for every attention row, most ms per single-observation predict)``."""
-ATTENTION_SPECS = ("attention-l0", "attention-l0-lean", "attention-l1", "latent")
+ATTENTION_SPECS = ("attention-l0", "attention-l0-projected", "attention-l1", "attention-l1-lean", "latent")
 """The project's rows (the targets are theirs; ``minimal`` and ``ego-peer`` are references)."""
 LINEAR_SPEC, QUADRATIC_SPEC = "latent", "attention-l1"
 LATENT_TARGETS = ((16, 1.0), (64, 2.0))

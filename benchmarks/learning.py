@@ -527,7 +527,9 @@ def render_section(data: dict[str, Any], out: Path, plot: Path) -> str:
         "- **steps to solved**: the first timestep at which the mean return of the last 100 training episodes "
         "(stochastic policy, `monitor/` CSVs) reaches the solved score; median over seeds and how many seeds got "
         f"there. Solved scores: {solved}.\n"
-        '- **relevant mass**: the readout\'s focus on `info["relevant_parts"]` during the final evaluation.\n'
+        '- **relevant mass**: the share of the focus on `info["relevant_parts"]` during the final evaluation, by the '
+        "run's first focus method (the causal focus for runs made since issue 13; the readout's weights before: the "
+        "notes say which rows).\n"
         "- **wall time**: seconds in `model.learn` per run, mean over seeds.",
         results_table(groups, rows),
         f"![learning curves]({plot_link})\n\nLearning curves of the same runs: the rolling training return (last 100 "

@@ -28,7 +28,7 @@ def test_resolve_merges_preset_then_overrides():
     config = resolve(RunConfig(hyperparams={"n_epochs": 3}, extractor_kwargs={"embed_dim": 32}))
     assert config.timesteps == 100_000 and config.n_envs == 8
     assert config.hyperparams["n_epochs"] == 3 and config.hyperparams["n_steps"] == 256
-    assert config.extractor_kwargs == {"presence_column": -1, "num_layers": 0, "embed_dim": 32}
+    assert config.extractor_kwargs == {"presence_column": -1, "num_layers": 0, "lean": True, "embed_dim": 32}
     # names are normalised, so that run folders and config.yaml use the registry spelling
     assert resolve(RunConfig(algo="PPO", extractor="MLP")).algo == "ppo"
 

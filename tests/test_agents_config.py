@@ -55,7 +55,7 @@ def test_set_reaches_into_dicts_and_merges_over_the_preset():
     )
     resolved = resolve(config)
     assert resolved.hyperparams["learning_rate"] == 1e-3 and resolved.hyperparams["n_steps"] == 256
-    assert resolved.extractor_kwargs == {"presence_column": -1, "num_layers": 1}
+    assert resolved.extractor_kwargs == {"presence_column": -1, "num_layers": 1, "lean": True}
     assert resolved.timesteps == 5000 and resolved.normalize == {"norm_obs": False}
     deep = apply_overrides(RunConfig(), ["env_kwargs.config.observation.vehicles_count=5"])
     assert deep.env_kwargs == {"config": {"observation": {"vehicles_count": 5}}}
