@@ -73,6 +73,8 @@ class ExtractorSpec:
     extractor_class: type[BaseFeaturesExtractor] | None
     kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     note: str = ""
+    compile: bool = False
+    """Compile the extractor with ``torch.compile`` (as ``compile: true`` in a run does)."""
 
     def policy_kwargs(self) -> dict[str, Any]:
         """``policy_kwargs`` for ``PPO("MlpPolicy", ...)``; empty for SB3's default extractor."""
@@ -96,6 +98,13 @@ EXTRACTOR_SPECS: tuple[ExtractorSpec, ...] = (
         MappingProxyType({"presence_column": -1, "num_layers": 0, "lean": True}),
         note="FindTarget preset, what `train_rl.py` trains by default: the lean learned-query readout only "
         "(`lean=True`: folded readout, Linear-ReLU rows, no readout LayerNorm)",
+    ),
+    ExtractorSpec(
+        "attention-l0-compiled",
+        AttentionExtractor,
+        MappingProxyType({"presence_column": -1, "num_layers": 0, "lean": True}),
+        note="the same, compiled (`--set compile=true`: `torch.compile`, inductor, on the extractor)",
+        compile=True,
     ),
     ExtractorSpec(
         "attention-l0-projected",
@@ -142,7 +151,7 @@ TRAIN_TARGETS = (("attention-l0", 0.70, " (what `train_rl.py` trains by default)
 """``(row, least ratio to the MLP's PPO steps/s, note)``."""
 PREDICT_TARGETS = (("attention-l0", 0.25), ("*", 0.5))
 """``(row or * for every attention row, most ms per single-observation predict)``."""
-ATTENTION_SPECS = ("attention-l0", "attention-l0-projected", "attention-l1", "attention-l1-lean", "latent")
+ATTENTION_SPECS = ("attention-l0", "attention-l0-compiled", "attention-l0-projected", "attention-l1", "attention-l1-lean", "latent")
 """The project's rows (the targets are theirs; ``minimal`` and ``ego-peer`` are references)."""
 LINEAR_SPEC, QUADRATIC_SPEC = "latent", "attention-l1"
 LATENT_TARGETS = ((16, 1.0), (64, 2.0))
@@ -241,7 +250,7 @@ def make_model(spec: ExtractorSpec, n_entities: int, preset: Mapping[str, Any], 
         env_kwargs={"n_entities": n_entities},
         vec_env_cls=DummyVecEnv,
     )
-    return PPO(
+    model = PPO(
         "MlpPolicy",
         venv,
         policy_kwargs=spec.policy_kwargs(),
@@ -250,6 +259,9 @@ def make_model(spec: ExtractorSpec, n_entities: int, preset: Mapping[str, Any], 
         verbose=0,
         **preset.get("hyperparams", {}),
     )
+    if spec.compile:
+        model.policy.features_extractor.compile()  # in place, as agents.build does for ``compile: true``
+    return model
 
 
 def sample_batch(n_entities: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
