@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 from doc_sections import machine_facts, write_section
-from learning import ROWS as LEARNING_ROWS
-from learning import register_bench_envs, run_config
+from learning_rows import ROWS as LEARNING_ROWS
+from learning_rows import register_bench_envs, run_config
 
 import envs
 from agents import RunConfig, train
