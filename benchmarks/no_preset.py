@@ -4,9 +4,10 @@ python benchmarks/no_preset.py --rows Acrobot-v1 --seeds 0 1 2 --timesteps 10000
 python benchmarks/no_preset.py --render-only                                         # the table only
 
 Each run trains through ``agents.train`` (its run folder under ``--run-root``) and is evaluated on 20 episodes
-with greedy and with sampled actions; every finished run is appended to ``docs/no_preset_results.json`` at
-once, so a stopped benchmark keeps what it measured. The section "No preset" of docs/BENCHMARKS.md is written
-from that file: mean and 95% bootstrap CI over seeds per row and extractor.
+with greedy and with sampled actions (returns, and success rates where the env reports them); every finished run
+is appended to ``docs/no_preset_results.json`` at once, so a stopped benchmark keeps what it measured. The section
+"No preset" of docs/BENCHMARKS.md is written from that file: mean and 95% bootstrap CI over seeds per row and
+extractor.
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ def run_one(
             deterministic=deterministic, vecnormalize=stats if stats.is_file() else None,
         )  # fmt: skip
         result[name] = float(np.mean(evaluation.returns))
+        if evaluation.successes is not None:  # intersection: arrived without a crash
+            result[f"{name}_success"] = float(np.mean(evaluation.successes))
     return result
 
 
