@@ -1,0 +1,18 @@
+"""benchmarks/no_preset.py: which settings each row's extractors train with."""
+
+import importlib
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def test_rows_settings(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    no_preset = importlib.import_module("no_preset")
+    lunar = no_preset.run_settings("LunarLander-v3", "mlp")
+    assert lunar["n_envs"] == 16 and lunar["normalize"] is False  # rl-zoo's, completed with SB3's defaults
+    assert lunar["hyperparams"]["gamma"] == 0.999 and lunar["hyperparams"]["learning_rate"] == 3.0e-4
+    assert no_preset.run_settings("LunarLander-v3", "attention") == {}  # its preset
+    for extractor in ("attention", "mlp"):  # no rl-zoo entry: the preset for both
+        assert no_preset.run_settings("intersection-v2", extractor) == {}
+    assert no_preset.setting_label("intersection-v2", "mlp") == "its preset (no rl-zoo entry), both extractors"
