@@ -3,7 +3,6 @@
 import agents
 from agents.presets import load_preset
 from agents.vec_envs import wrap_normalize
-from policies.extractor import FixedNorm
 from policies.tokenizers.features import MLPValue
 
 
@@ -21,16 +20,11 @@ def test_no_preset_acrobot_build_uses_the_new_defaults():
         model = agents.build_model(config, env)
     finally:
         env.close()
-    assert config.extractor_kwargs["features_norm"] == 1.0  # features of a raw observation's scale
-    extractor = model.policy.features_extractor
-    assert isinstance(extractor.head[-1], FixedNorm)
-    tokenizer = extractor.tokenizer
+    tokenizer = model.policy.features_extractor.tokenizer
     assert isinstance(tokenizer.value, MLPValue) and tokenizer.squash == "symlog"
     assert tokenizer.part_names[-1] == "feature:theta2_velocity"
 
 
-def test_measured_presets_keep_raw_rewards_and_raw_features():
+def test_measured_presets_keep_raw_rewards():
     for env_id in ("attn/FindTarget-v0", "CartPole-v1"):
-        config = agents.resolve(agents.RunConfig(env=env_id))
-        assert config.normalize is False
-        assert config.extractor_kwargs["features_norm"] is None
+        assert agents.resolve(agents.RunConfig(env=env_id)).normalize is False
