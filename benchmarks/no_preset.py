@@ -182,8 +182,11 @@ NOTES = [
     "norm 1 (`features_norm=1.0`, new extractor option) -256, no unit saturated. With `features_norm: 1.0` in "
     "the default section, 3 seeds at 100k: greedy -697 [-1060, -210], sampled -623 [-913, -179] (per seed "
     "-210 / -1060 / -822; before -765 / -876 / -895): it learned on seed 0 only, so the option stays off "
-    "(the table keeps the runs without it). Not resolved: on seeds 1-2 something besides the saturation "
-    "stops it (the action mean drifting out of range is the lead; not measured per seed).",
+    "(the table keeps the runs without it). Not resolved: on seed 1 (`--seed 1`, 60k) no unit saturated with "
+    "it either, but the action mean left the action range between 33k and 41k steps (mean |mean| 1.9 -> 7.2, "
+    "actions clipped to 2; greedy -1372); likely cause, not tested: once clipped, a sampled action no longer "
+    "tells PPO which way to move the mean. Next to try: actions squashed into their range (gSDE's "
+    "`squash_output`) or a smaller learning rate for attention's policy.",
     "- **Pendulum-v1 with SAC** (the issue's \"Pendulum-v1 (SAC / PPO)\"; configs/sac.yaml's rl-zoo settings for "
     "both extractors, rl-zoo's 20k steps, 3 seeds): met greedy: attention -153.0 lies inside the MLP's CI "
     "(-139.0 [-170.5, -116.0]); per seed -119 / -195 / -145 against -116 / -171 / -131. Sampled actions (SAC's "
