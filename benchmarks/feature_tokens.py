@@ -75,6 +75,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "hyperparams": {"learning_rate": 3.0e-4},
     },
     "relu_heads": {"extractor": "attention", "policy_kwargs": {"activation_fn": "relu"}},
+    # gSDE with tanh-squashed actions (SB3's squash_output): the action mean cannot leave the action range.
+    "squash": {"extractor": "attention", "policy_kwargs": {"squash_output": True}},
+    "features_norm1_squash": {
+        "extractor": "attention",
+        "extractor_kwargs": {"features_norm": 1.0},
+        "policy_kwargs": {"squash_output": True},
+    },
 }
 
 GROUPS = ("tokenizer", "blocks", "readout", "head")
