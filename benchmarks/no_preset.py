@@ -186,8 +186,8 @@ NOTES = [
     "it either, but the action mean left the action range between 33k and 41k steps (mean |mean| 1.9 -> 7.2, "
     "actions clipped to 2; greedy -1372); likely cause, not tested: once clipped, a sampled action no longer "
     "tells PPO which way to move the mean. Actions squashed into their range (SB3's gSDE `squash_output`, "
-    "seed 1, 60k, greedy): with `features_norm=1.0` -272 (no saturation, the pre-squash mean 1.0-2.5), without "
-    "it -846 (saturation 64%): both together are the next candidate for a default, not yet run on 3 seeds.",
+    "60k, greedy): with `features_norm=1.0` -272 on seed 1 (no saturation, the pre-squash mean 1.0-2.5; "
+    "without it -846, saturation 64%) but -697 on seed 2 and -1443 on seed 0: not a fix either. Open.",
     "- **Pendulum-v1 with SAC** (the issue's \"Pendulum-v1 (SAC / PPO)\"; configs/sac.yaml's rl-zoo settings for "
     "both extractors, rl-zoo's 20k steps, 3 seeds): met greedy: attention -153.0 lies inside the MLP's CI "
     "(-139.0 [-170.5, -116.0]); per seed -119 / -195 / -145 against -116 / -171 / -131. Sampled actions (SAC's "
