@@ -201,7 +201,7 @@ NOTES = [
     "preset's first version, rl-zoo's MiniGrid hyperparameters (n_steps 128, batch_size 64, lr 2.5e-4, ent_coef "
     "0), reached 0.88 sampled / 0.24 greedy on seed 0 (its greedy policy looped); the default section's 0.962 / "
     "0.963 on the same seed, so the preset now takes the default section (MiniGrid-Empty-5x5-v0 follows it, not "
-    "re-measured). Seed 2 still learning at 100k (not checked further). The attention seed-0 run shared the "
+    "re-measured). Seed 2 had not solved it at 100k (its curve not looked at). The attention seed-0 run shared the "
     "cores with another run for about 75 s.",
     "- Not run (budget): MountainCar-v0 (rl-zoo: 1M steps), LunarLander-v3 (1M), intersection-v2 (about 22 steps/s).",
 ]
