@@ -1,12 +1,15 @@
 """Why feature tokens fail on unbounded vectors: one short PPO run per variant, with its diagnostics.
 
 python benchmarks/feature_tokens.py --env Acrobot-v1 --steps 50000 --variant attention --variant mlp
+python benchmarks/feature_tokens.py --env Pendulum-v1 --zoo --steps 100000 --variant attention --variant mlp
 
-Each variant trains PPO with the project's default preset (no section of the env's own) and reports:
-the observation scale seen in its rollouts, how much of a feature's value survives the tokenizer and the
-pre-readout LayerNorm (``value_r2``: R^2 of a linear read-back of x_i from its normalised token), the
-gradient norm reaching the tokenizer / encoder / head, the readout's focus entropy, and the final return
-(mean of the last 50 training episodes, and 20 greedy evaluation episodes).
+Each variant trains PPO with the project's default preset (no section of the env's own; with ``--zoo`` the
+settings ``benchmarks/no_preset.py`` gives the row instead: rl-zoo's) and reports: the observation scale seen
+in its rollouts, how much of a feature's value survives the tokenizer and the pre-readout LayerNorm
+(``value_r2``: R^2 of a linear read-back of x_i from its normalised token), the gradient norm reaching the
+tokenizer / encoder / head, the value loss, the readout's focus entropy, for continuous actions the action
+std and (gSDE) the norm of the policy latent its noise is drawn from, and the final return (mean of the last
+50 training episodes, and 20 greedy evaluation episodes).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
+from no_preset import run_settings
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -58,6 +63,25 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "extractor_kwargs": {"value_embed": "linear", "squash": "none"},
     },
     "mlp_norm_reward": {"extractor": "mlp", "normalize": {"norm_obs": False}},
+    "raw_reward": {"extractor": "attention", "normalize": False},
+    "no_sde": {"extractor": "attention", "hyperparams": {"use_sde": False, "sde_sample_freq": -1}},
+    "mlp_no_sde": {"extractor": "mlp", "hyperparams": {"use_sde": False, "sde_sample_freq": -1}},
+    "lr3e-4": {"extractor": "attention", "hyperparams": {"learning_rate": 3.0e-4}},
+    "features_norm8": {"extractor": "attention", "extractor_kwargs": {"features_norm": 8.0}},
+    "features_norm1": {"extractor": "attention", "extractor_kwargs": {"features_norm": 1.0}},
+    "features_norm1_lr3e-4": {
+        "extractor": "attention",
+        "extractor_kwargs": {"features_norm": 1.0},
+        "hyperparams": {"learning_rate": 3.0e-4},
+    },
+    "relu_heads": {"extractor": "attention", "policy_kwargs": {"activation_fn": "relu"}},
+    # gSDE with tanh-squashed actions (SB3's squash_output): the action mean cannot leave the action range.
+    "squash": {"extractor": "attention", "policy_kwargs": {"squash_output": True}},
+    "features_norm1_squash": {
+        "extractor": "attention",
+        "extractor_kwargs": {"features_norm": 1.0},
+        "policy_kwargs": {"squash_output": True},
+    },
 }
 
 GROUPS = ("tokenizer", "blocks", "readout", "head")
@@ -77,12 +101,15 @@ def grad_norms(model: Any, batch: int = 512) -> dict[str, float]:
     buffer = model.rollout_buffer
     data = next(buffer.get(batch))
     policy.zero_grad()
-    values, log_prob, _ = policy.evaluate_actions(data.observations, data.actions.long().flatten())
+    discrete = model.action_space.shape == ()
+    actions = data.actions.long().flatten() if discrete else data.actions  # (B,) or (B, A)
+    values, log_prob, _ = policy.evaluate_actions(data.observations, actions)
     advantages = (data.advantages - data.advantages.mean()) / (data.advantages.std() + 1e-8)
-    loss = -(advantages * log_prob).mean() + 0.5 * ((data.returns - values.flatten()) ** 2).mean()
+    value_loss = ((data.returns - values.flatten()) ** 2).mean()
+    loss = -(advantages * log_prob).mean() + 0.5 * value_loss
     loss.backward()
     extractor = attention_extractor(model)
-    norms: dict[str, float] = {}
+    norms: dict[str, float] = {"value_loss": float(value_loss.detach())}
     if extractor is not None:
         for group in GROUPS:
             module = getattr(extractor, group, None)
@@ -111,6 +138,34 @@ def value_r2(model: Any, observations: np.ndarray) -> list[float]:
     return scores
 
 
+def continuous_action_stats(model: Any, distribution: Any) -> dict[str, float]:
+    """Continuous actions: mean action std, mean |action mean|, mean log_std (gSDE: per latent unit)."""
+    normal = distribution.distribution
+    return {
+        "action_std": float(normal.stddev.mean()),
+        "action_mean_abs": float(normal.mean.abs().mean()),
+        "log_std": float(model.policy.log_std.mean()),
+    }
+
+
+def latent_stats(model: Any, obs: torch.Tensor) -> dict[str, float]:
+    """What the policy head reads: the extractor's features and the policy MLP's latent (gSDE's noise source).
+
+    ``features_norm``: mean L2 norm of the features; ``latent_norm`` (and its std over observations, i.e. how
+    state-dependent gSDE's noise scale is); ``latent_saturated``: share of tanh units beyond |0.95|.
+    """
+    policy = model.policy
+    features = policy.extract_features(obs, policy.pi_features_extractor)  # (B, features_dim)
+    latent_pi = policy.mlp_extractor.forward_actor(features)  # (B, latent_dim)
+    norms = latent_pi.norm(dim=-1)  # (B,)
+    return {
+        "features_norm": float(features.norm(dim=-1).mean()),
+        "latent_norm": float(norms.mean()),
+        "latent_norm_std": float(norms.std()),
+        "latent_saturated": float((latent_pi.abs() > 0.95).float().mean()),
+    }
+
+
 class Diagnostics(BaseCallback):
     """At the end of some rollouts: gradient norms and focus entropy."""
 
@@ -129,8 +184,13 @@ class Diagnostics(BaseCallback):
         obs = self.model.rollout_buffer.observations.reshape(-1, *self.model.observation_space.shape)[:512]
         with torch.no_grad():
             obs_tensor = torch.as_tensor(obs, dtype=torch.float32)
-            record["action_entropy"] = float(self.model.policy.get_distribution(obs_tensor).entropy().mean())
+            distribution = self.model.policy.get_distribution(obs_tensor)
+            if isinstance(self.model.action_space, spaces.Box):
+                record.update(continuous_action_stats(self.model, distribution))
+            else:
+                record["action_entropy"] = float(distribution.entropy().mean())
             record["value_mean"] = float(self.model.policy.predict_values(obs_tensor).mean())
+            record.update(latent_stats(self.model, obs_tensor))
             extractor = attention_extractor(self.model)
             if extractor is not None:  # head units that are 0 on every observation of the batch
                 record["dead_head"] = float((extractor(obs_tensor).amax(dim=0) <= 0).float().mean())
@@ -141,9 +201,13 @@ class Diagnostics(BaseCallback):
         self.records.append(record)
 
 
-def run_variant(env_id: str, variant: str, steps: int, seed: int, algo: str) -> dict[str, Any]:
-    """Train one variant and return its diagnostics."""
+def run_variant(
+    env_id: str, variant: str, steps: int, seed: int, algo: str, zoo: bool = False, every: int = 5
+) -> dict[str, Any]:
+    """Train one variant and return its diagnostics (``zoo``: over the settings no_preset.py gives the row)."""
     settings = VARIANTS[variant]
+    base = run_settings(env_id, settings["extractor"]) if zoo else {}
+    normalize = settings.get("normalize", base.get("normalize"))
     config = resolve(
         RunConfig(
             env=env_id,
@@ -151,8 +215,9 @@ def run_variant(env_id: str, variant: str, steps: int, seed: int, algo: str) -> 
             seed=seed,
             timesteps=steps,
             extractor=settings["extractor"],
-            normalize=settings.get("normalize"),
-            hyperparams=settings.get("hyperparams", {}),
+            n_envs=base.get("n_envs"),
+            normalize=normalize,
+            hyperparams={**base.get("hyperparams", {}), **settings.get("hyperparams", {})},
             policy_kwargs=settings.get("policy_kwargs", {}),
             extractor_kwargs=settings.get("extractor_kwargs", {}),
         )
@@ -160,7 +225,7 @@ def run_variant(env_id: str, variant: str, steps: int, seed: int, algo: str) -> 
     set_threads(1)
     venv = wrap_normalize(make_env(config, config.n_envs, seed), config)
     model = build_model(config, venv)
-    diagnostics = Diagnostics()
+    diagnostics = Diagnostics(every)
     start = time.perf_counter()
     model.learn(steps, callback=diagnostics)
     seconds = time.perf_counter() - start
@@ -172,6 +237,7 @@ def run_variant(env_id: str, variant: str, steps: int, seed: int, algo: str) -> 
     greedy, greedy_std = evaluate_policy(model, eval_env, n_eval_episodes=20, deterministic=True)
     return {
         "variant": variant,
+        "zoo": zoo,
         "seconds": round(seconds, 1),
         "obs_abs_max": [round(float(v), 2) for v in np.abs(raw).max(axis=0)],
         "obs_std": [round(float(v), 2) for v in raw.std(axis=0)],
@@ -190,12 +256,18 @@ def main() -> None:
     parser.add_argument("--algo", default="ppo")
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--every", type=int, default=5, help="diagnostics every this many rollouts")
+    parser.add_argument("--zoo", action="store_true", help="start from no_preset.py's settings of the row (rl-zoo's)")
     parser.add_argument("--variant", action="append", choices=sorted(VARIANTS), required=True)
     args = parser.parse_args()
     for variant in args.variant:
         print(
             json.dumps(
-                {"env": args.env, "seed": args.seed, **run_variant(args.env, variant, args.steps, args.seed, args.algo)}
+                {
+                    "env": args.env,
+                    "seed": args.seed,
+                    **run_variant(args.env, variant, args.steps, args.seed, args.algo, args.zoo, args.every),
+                }
             ),
             flush=True,
         )

@@ -192,11 +192,24 @@ NOTES = [
     "sampled, the CIs overlap (-90.8 vs -86.1). A first MLP set with the project's batch_size 256 instead of "
     "SB3's 64 gave -89.2 [-102.0, -82.5].",
     "- **Pendulum-v1**: not met. With rl-zoo's PPO settings attention does not learn in 100k steps (-845 vs "
-    "-177). One-seed checks (`train_rl.py --env Pendulum-v1` with rl-zoo's settings, seed 0, 10 episodes): "
-    "learning rate 3e-4 instead of rl-zoo's 1e-3: -617 +- 374; separate policy and value extractors at 1e-3: "
-    "-1535; the first set with the project's batch_size 256: -1035. "
-    "rl-zoo's 1e-3 (also bad for attention on Acrobot, where the gradients reaching the extractor fell to 0) "
-    "is the likely cause; not resolved with PPO (SAC: next line).",
+    "-177); rl-zoo's entry (hyperparams/ppo.yml) sets no `normalize`, so the MLP row is rl-zoo's as it stands. "
+    "Why (`benchmarks/feature_tokens.py --env Pendulum-v1 --zoo --steps 60000 --every 2`, seed 0; raw lines in "
+    "`docs/feature_tokens_results.jsonl`): the attention features (`Linear + ReLU`, norm 16 at the start, 52 at "
+    "60k; the MLP's input, the raw observation, 1.3-3) saturate SB3's tanh policy MLP: 21% -> 64% of its units "
+    "beyond 0.95 (MLP 0.2% -> 5%), so the latent that gSDE draws its noise from is nearly the same for every "
+    "state (its norm varies 0.2-0.5 over states, the MLP's 0.6-1.1) and the action mean leaves the action range "
+    "(mean |mean| 4.8 for actions clipped to 2; MLP 1.2); greedy -1124 vs the MLP's -160. Variants at 60k (greedy): "
+    "no gSDE -723; lr 3e-4 -300 (saturation 31%); ReLU policy/value MLPs -645 (gSDE's noise grows with the "
+    "unbounded latent: action std 150); features LayerNorm'd (norm 8, saturation still 67%) -719; features at "
+    "norm 1 (`features_norm=1.0`, new extractor option) -256, no unit saturated. With `features_norm: 1.0` in "
+    "the default section, 3 seeds at 100k: greedy -697 [-1060, -210], sampled -623 [-913, -179] (per seed "
+    "-210 / -1060 / -822; before -765 / -876 / -895): it learned on seed 0 only, so the option stays off "
+    "(the table keeps the runs without it). Not resolved: on seed 1 (`--seed 1`, 60k) no unit saturated with "
+    "it either, but the action mean left the action range between 33k and 41k steps (mean |mean| 1.9 -> 7.2, "
+    "actions clipped to 2; greedy -1372); likely cause, not tested: once clipped, a sampled action no longer "
+    "tells PPO which way to move the mean. Actions squashed into their range (SB3's gSDE `squash_output`, "
+    "60k, greedy): with `features_norm=1.0` -272 on seed 1 (no saturation, the pre-squash mean 1.0-2.5; "
+    "without it -846, saturation 64%) but -697 on seed 2 and -1443 on seed 0: not a fix either. Open.",
     "- **Pendulum-v1 with SAC** (the issue's \"Pendulum-v1 (SAC / PPO)\"; configs/sac.yaml's rl-zoo settings for "
     "both extractors, rl-zoo's 20k steps, 3 seeds): met greedy: attention -153.0 lies inside the MLP's CI "
     "(-139.0 [-170.5, -116.0]); per seed -119 / -195 / -145 against -116 / -171 / -131. Sampled actions (SAC's "
@@ -204,10 +217,14 @@ NOTES = [
     "minutes each at 6-17 steps/s on the loaded machine, the MLP's 4-8.",
     "- **CartPole-v1**: both 500 on every seed, greedy and sampled (attention through CartPole's preset, with "
     "the symlog + MLP feature tokens).",
-    "- **MiniGrid-DoorKey-5x5-v0** (one seed): not met. Attention through its new preset reaches 0.88 sampled "
-    "(0.24 greedy: the greedy policy loops, why MiniGrid evaluates sampled) against the MLP's 0.96 (both). The "
-    "issue's earlier run through attn/MiniGridCells-v0 with the default section's hyperparameters (and raw "
-    "rewards) reached 0.965 with attention: the preset is not the better choice yet; more seeds needed.",
+    "- **MiniGrid-DoorKey-5x5-v0** (3 seeds): not met on seed 2. Attention through its preset, now PPO's default "
+    "section (n_steps 256, batch_size 256, lr 3e-4, ent_coef 0.01, rewards normalised) with the presence column: "
+    "0.962 / 0.964 / 0.583 sampled (0.963 / 0.965 / 0.388 greedy) against the MLP's 0.963 / 0.965 / 0.960. The "
+    "preset's first version, rl-zoo's MiniGrid hyperparameters (n_steps 128, batch_size 64, lr 2.5e-4, ent_coef "
+    "0), reached 0.88 sampled / 0.24 greedy on seed 0 (its greedy policy looped); the default section's 0.962 / "
+    "0.963 on the same seed, so the preset now takes the default section (MiniGrid-Empty-5x5-v0 follows it, not "
+    "re-measured). Seed 2 had not solved it at 100k (its curve not looked at). The attention seed-0 run shared the "
+    "cores with another run for about 75 s.",
     "- **LunarLander-v3** (200k steps, rl-zoo: 1M): attention above the MLP's CI, greedy 84.1 [65.8, 116.4] against "
     "-178.9 [-207.8, -160.7] and sampled 68.0 against -2.2 [-7.6, 6.2]; the training returns agree (last "
     "ep_rew_mean 37 to 54 against -11 to 1). Not the extractor's doing: the difference is the preset's reward "
@@ -230,8 +247,6 @@ NOTES = [
     "training ep_rew_mean -199.4). Not rl-zoo's ent_coef 0.0 alone: with ent_coef 0.01 (seed 0, 200k steps, not "
     "in the table) attention also stayed at -200, its entropy 0.01 at the end. Why attention commits faster "
     "than the MLP on two normalised features is not diagnosed.",
-    "- Not run (budget): MiniGrid-DoorKey-5x5-v0 on one seed only (its preset, new with issue 20: rl-zoo's "
-    "hyperparameters, cells read by the MiniGrid adapter; the MLP reads the same cells, flattened).",
 ]
 
 
@@ -246,8 +261,14 @@ def setting_label(env_id: str, extractor: str, algo: str = "ppo") -> str:
     if env_id in SAME_SETTINGS:  # rl-zoo's own normalize (MountainCar's) applies to attention too
         normalised = "observations and rewards" if RL_ZOO[env_id].get("normalize") else "rewards"
         return f"rl-zoo's hyperparameters, {normalised} normalised"
+    if env_id in PRESET_LABELS:
+        return PRESET_LABELS[env_id]
     has_preset = env_id in read_preset_file(CONFIG_DIR / "ppo.yaml")
     return "its preset (rl-zoo's hyperparameters)" if has_preset else "defaults (no preset)"
+
+
+#: Presets that are not rl-zoo's hyperparameters, by what they are.
+PRESET_LABELS = {"MiniGrid-DoorKey-5x5-v0": "defaults + presence column (its preset)"}
 
 
 def render(results: Sequence[dict[str, Any]]) -> str:
@@ -275,7 +296,8 @@ def render(results: Sequence[dict[str, Any]]) -> str:
         "mean over seeds with a 95% bootstrap CI. Budgets are cut to what 2 shared CPU cores allow (rl-zoo "
         "trains Acrobot and MountainCar for 1M steps): the steps column says what ran. On Pendulum and "
         "MountainCar attention takes rl-zoo's hyperparameters too (PPO's defaults learn neither with any "
-        "extractor; the extractor is what is compared) with its default reward normalisation. rl-zoo's settings "
+        "extractor; the extractor is what is compared) with rl-zoo's normalisation where it sets one (MountainCar: "
+        "observations and rewards), else the default section's reward normalisation (Pendulum). rl-zoo's settings "
         "are completed with SB3's defaults (batch_size 64...), not the project's default section. Times are "
         "wall-clock with other trainings sharing the 2 cores (one thread per run).",
         "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,27 @@ def check_top_k_fits(top_k: int | None, available: int, what: str) -> None:
             f"top_k={top_k} keeps more {what} than the readout has ({available}): use a top_k of at most "
             f"{available}, or None for soft attention."
         )
+
+
+def check_features_norm(features_norm: object) -> None:
+    """``features_norm`` must be None or a positive number."""
+    if features_norm is not None and (
+        isinstance(features_norm, bool) or not isinstance(features_norm, (int, float)) or features_norm <= 0
+    ):
+        raise ValueError(f"features_norm={features_norm!r} is invalid: use a positive number (1.0) or None.")
+
+
+class FixedNorm(nn.Module):
+    """``(B, F) -> (B, F)``: LayerNorm without parameters, scaled so that every row has L2 norm ``norm``."""
+
+    def __init__(self, features_dim: int, norm: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(features_dim, elementwise_affine=False)
+        self.scale = float(norm) / math.sqrt(features_dim)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Normalised ``features (B, F)``."""
+        return self.norm(features) * self.scale
 
 
 class AttentionExtractor(BaseFeaturesExtractor):
@@ -106,6 +128,10 @@ class AttentionExtractor(BaseFeaturesExtractor):
             (folded queries and one value ``Linear``: 3 parameter tensors instead of 7, no projection of any part),
             and unless set otherwise ``embed_layers=1`` and ``readout_norm=False``. Same capabilities (masks, heads,
             ``top_k``, focus); ``additive`` scores keep the projected readout (they cannot fold).
+        features_norm: the L2 norm every output feature vector is given (a LayerNorm with no parameters, then a
+            fixed scale), or None (default) for the raw ``Linear + ReLU`` features. SB3's tanh policy and value
+            MLPs read the features; ``1.0`` gives them a raw classic-env observation's scale, which kept the policy
+            MLP unsaturated on Pendulum-v1 with lr 1e-3 (docs/BENCHMARKS.md, "No preset").
     """
 
     #: The readout pools the parts themselves (``LatentAttentionExtractor``'s pools its latents).
@@ -136,12 +162,14 @@ class AttentionExtractor(BaseFeaturesExtractor):
         embed_layers: int | None = None,
         readout_norm: bool | None = None,
         lean: bool = False,
+        features_norm: float | None = None,
     ) -> None:
         check_int("features_dim", features_dim, 1)
         for name, flag in (("readout_norm", readout_norm), ("lean", lean)):
             if not isinstance(flag, bool) and not (name == "readout_norm" and flag is None):
                 raise TypeError(f"{name}={flag!r} must be True or False.")
         readout_norm = (not lean) if readout_norm is None else readout_norm
+        check_features_norm(features_norm)
         check_int("num_layers", num_layers, 0)
         check_heads(embed_dim, num_heads)
         readout_cls = READOUTS.get(pooling)
@@ -171,6 +199,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
             readout_cls = LEAN_READOUTS.get(readout_cls, readout_cls)
         self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k)
         self.head = nn.Sequential(nn.Linear(embed_dim, features_dim), nn.ReLU())
+        if features_norm is not None:  # no parameters: state-dict keys stay as they are
+            self.head.append(FixedNorm(features_dim, features_norm))
         #: ``(B, N)`` bool, True for parts to remove from this forward pass (masked out of every attention, as
         #: padding is); set only by ``policies.causal.removing_parts`` for the causal focus, else None.
         self.part_drop: torch.Tensor | None = None

@@ -243,3 +243,15 @@ def test_one_layer_row_embedding_and_no_readout_norm_are_leaner(tokenizer):
         AttentionExtractor(space, tokenizer=tokenizer, embed_layers=3)
     with pytest.raises(TypeError, match="readout_norm='no' must be True or False"):
         AttentionExtractor(space, tokenizer=tokenizer, readout_norm="no")
+
+
+def test_features_norm_fixes_the_scale_of_the_features_and_adds_no_parameters():
+    space = spaces.Box(-1, 1, shape=(5,))
+    raw = AttentionExtractor(space)
+    normed = AttentionExtractor(space, features_norm=1.0)
+    assert normed.state_dict().keys() == raw.state_dict().keys()  # saved models load either way
+    features = normed(100 * torch.randn(7, 5))  # (7, 64)
+    torch.testing.assert_close(features.norm(dim=-1), torch.ones(7), rtol=1e-3, atol=1e-3)
+    for bad in (0, -1.0, True, "1"):
+        with pytest.raises(ValueError, match=f"features_norm={bad!r} is invalid: use a positive number"):
+            AttentionExtractor(space, features_norm=bad)
