@@ -194,10 +194,7 @@ READING = [
     "load (the MLP's own steps/s varies most), so 0.70x is met in neither idle run and only under load here.",
     "**What is left to the floor.** `minimal` (one head, no value projection, no head layer, no checks) stays "
     "0.1-0.2x of the MLP ahead; the lean path keeps what the project promises on top of it: 2 heads, the value "
-    "map, the features head, padding and empty-set handling, the NaN/inf check with the part named, focus capture. "
-    "Per step on the idle machine, PPO's rollout collection and training took 50 + 63 us for the MLP, 68 + 112 us "
-    "lean and 58 + 89 us minimal (3 x 4096 steps, timed around `collect_rollouts` and `train`; a throwaway "
-    "script, not in this repository).",
+    "map, the features head, padding and empty-set handling, the NaN/inf check with the part named, focus capture.",
     "**`AttentionExtractor()` defaults (`attention-l1`) stay at 0.18x, lean or not (0.21x)**: the self-attention "
     "block is arithmetic, not overhead. Per token its q/k/v/out projections and 2x MLP cost about 65k FLOPs "
     "forward (D = 64), 134 M per batch of 256 at N = 8 and about 0.4 G with the backward pass, where the MLP "
