@@ -74,6 +74,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "extractor_kwargs": {"features_norm": 1.0},
         "hyperparams": {"learning_rate": 3.0e-4},
     },
+    # Linear + LayerNorm + Tanh output layer (issue 20): bounded, centred features.
+    "layernorm_tanh": {"extractor": "attention", "extractor_kwargs": {"head": "layernorm_tanh"}},
     "relu_heads": {"extractor": "attention", "policy_kwargs": {"activation_fn": "relu"}},
     # gSDE with tanh-squashed actions (SB3's squash_output): the action mean cannot leave the action range.
     "squash": {"extractor": "attention", "policy_kwargs": {"squash_output": True}},
@@ -148,6 +150,15 @@ def continuous_action_stats(model: Any, distribution: Any) -> dict[str, float]:
     }
 
 
+def state_share(values: torch.Tensor) -> float:
+    """How much of ``values (B, F)`` tells the observations apart: RMS of the per-unit std over the batch / RMS.
+
+    1 for zero-mean features; near 0 when a part shared by every observation dominates them (the policy then reads
+    nearly the same input in every state).
+    """
+    return float(values.std(dim=0).square().mean().sqrt() / values.square().mean().sqrt().clamp_min(1e-12))
+
+
 def latent_stats(model: Any, obs: torch.Tensor) -> dict[str, float]:
     """What the policy head reads: the extractor's features and the policy MLP's latent (gSDE's noise source).
 
@@ -155,11 +166,12 @@ def latent_stats(model: Any, obs: torch.Tensor) -> dict[str, float]:
     state-dependent gSDE's noise scale is); ``latent_saturated``: share of tanh units beyond |0.95|.
     """
     policy = model.policy
-    features = policy.extract_features(obs, policy.pi_features_extractor)  # (B, features_dim)
+    features = policy.pi_features_extractor(obs)  # (B, features_dim): the policy's own (shared or not)
     latent_pi = policy.mlp_extractor.forward_actor(features)  # (B, latent_dim)
     norms = latent_pi.norm(dim=-1)  # (B,)
     return {
         "features_norm": float(features.norm(dim=-1).mean()),
+        "features_state_share": state_share(features),
         "latent_norm": float(norms.mean()),
         "latent_norm_std": float(norms.std()),
         "latent_saturated": float((latent_pi.abs() > 0.95).float().mean()),
@@ -189,6 +201,8 @@ class Diagnostics(BaseCallback):
                 record.update(continuous_action_stats(self.model, distribution))
             else:
                 record["action_entropy"] = float(distribution.entropy().mean())
+                # How much the action probabilities change from state to state (0: one policy for every state).
+                record["action_prob_state_std"] = float(distribution.distribution.probs.std(dim=0).mean())
             record["value_mean"] = float(self.model.policy.predict_values(obs_tensor).mean())
             record.update(latent_stats(self.model, obs_tensor))
             extractor = attention_extractor(self.model)

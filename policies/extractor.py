@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from policies.attention import (
     capture_attention,
     check_heads,
 )
+from policies.heads import check_features_norm, check_head, make_head
 from policies.lean_readout import FOLDING_SCORES, LEAN_READOUTS
 from policies.readouts import READOUTS, check_top_k
 from policies.tokenizers import TOKENIZERS, auto_tokenizer_name, make_tokenizer
@@ -50,27 +50,6 @@ def check_top_k_fits(top_k: int | None, available: int, what: str) -> None:
             f"top_k={top_k} keeps more {what} than the readout has ({available}): use a top_k of at most "
             f"{available}, or None for soft attention."
         )
-
-
-def check_features_norm(features_norm: object) -> None:
-    """``features_norm`` must be None or a positive number."""
-    if features_norm is not None and (
-        isinstance(features_norm, bool) or not isinstance(features_norm, (int, float)) or features_norm <= 0
-    ):
-        raise ValueError(f"features_norm={features_norm!r} is invalid: use a positive number (1.0) or None.")
-
-
-class FixedNorm(nn.Module):
-    """``(B, F) -> (B, F)``: LayerNorm without parameters, scaled so that every row has L2 norm ``norm``."""
-
-    def __init__(self, features_dim: int, norm: float) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(features_dim, elementwise_affine=False)
-        self.scale = float(norm) / math.sqrt(features_dim)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Normalised ``features (B, F)``."""
-        return self.norm(features) * self.scale
 
 
 class AttentionExtractor(BaseFeaturesExtractor):
@@ -132,6 +111,10 @@ class AttentionExtractor(BaseFeaturesExtractor):
             fixed scale), or None (default) for the raw ``Linear + ReLU`` features. SB3's tanh policy and value
             MLPs read the features; ``1.0`` gives them a raw classic-env observation's scale, which kept the policy
             MLP unsaturated on Pendulum-v1 with lr 1e-3 (docs/BENCHMARKS.md, "No preset").
+        head: the output layer, ``"relu"`` (``Linear + ReLU``, default) or ``"layernorm_tanh"`` (``Linear +
+            LayerNorm + Tanh``: features bounded in [-1, 1] and centred per observation, so neither their scale
+            nor a part shared by every state can grow and drown what tells states apart; the CLI's defaults for an
+            env with no preset, docs/BENCHMARKS.md, "No preset").
     """
 
     #: The readout pools the parts themselves (``LatentAttentionExtractor``'s pools its latents).
@@ -163,6 +146,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         readout_norm: bool | None = None,
         lean: bool = False,
         features_norm: float | None = None,
+        head: str = "relu",
     ) -> None:
         check_int("features_dim", features_dim, 1)
         for name, flag in (("readout_norm", readout_norm), ("lean", lean)):
@@ -170,6 +154,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
                 raise TypeError(f"{name}={flag!r} must be True or False.")
         readout_norm = (not lean) if readout_norm is None else readout_norm
         check_features_norm(features_norm)
+        check_head(head)
         check_int("num_layers", num_layers, 0)
         check_heads(embed_dim, num_heads)
         readout_cls = READOUTS.get(pooling)
@@ -198,9 +183,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         if lean and score.lower() in FOLDING_SCORES:
             readout_cls = LEAN_READOUTS.get(readout_cls, readout_cls)
         self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k)
-        self.head = nn.Sequential(nn.Linear(embed_dim, features_dim), nn.ReLU())
-        if features_norm is not None:  # no parameters: state-dict keys stay as they are
-            self.head.append(FixedNorm(features_dim, features_norm))
+        self.head = make_head(head, embed_dim, features_dim, features_norm)
         #: ``(B, N)`` bool, True for parts to remove from this forward pass (masked out of every attention, as
         #: padding is); set only by ``policies.causal.removing_parts`` for the causal focus, else None.
         self.part_drop: torch.Tensor | None = None

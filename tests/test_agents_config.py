@@ -55,7 +55,7 @@ def test_set_reaches_into_dicts_and_merges_over_the_preset():
     )
     resolved = resolve(config)
     assert resolved.hyperparams["learning_rate"] == 1e-3 and resolved.hyperparams["n_steps"] == 256
-    assert resolved.extractor_kwargs == {"presence_column": -1, "num_layers": 1, "lean": True}
+    assert resolved.extractor_kwargs == {"head": "relu", "presence_column": -1, "num_layers": 1, "lean": True}
     assert resolved.timesteps == 5000 and resolved.normalize == {"norm_obs": False}
     deep = apply_overrides(RunConfig(), ["env_kwargs.config.observation.vehicles_count=5"])
     assert deep.env_kwargs == {"config": {"observation": {"vehicles_count": 5}}}
@@ -235,12 +235,12 @@ def test_every_preset_builds_its_model(algo, env):
 
 def test_an_extractor_section_takes_the_place_of_the_env_section(tmp_path):
     conv = resolve(RunConfig(env="attn/PatchFind-v0", extractor="conv"))
-    assert conv.extractor_kwargs == {"stem": "small", "num_layers": 0, "top_k": 3}  # no patch_size from the patches
+    assert conv.extractor_kwargs == {"head": "relu", "stem": "small", "num_layers": 0, "top_k": 3}  # no patch_size from the patches
     assert resolve(RunConfig(env="attn/PatchFind-v0")).extractor_kwargs["patch_size"] == 8
     own = tmp_path / "own.yaml"
     own.write_text("attn/PatchFind-v0@conv:\n  extractor_kwargs:\n    stem: nature\n")
     from_file = resolve(RunConfig(env="attn/PatchFind-v0", extractor="conv", config_file=str(own)))
-    assert from_file.extractor_kwargs == {"stem": "nature", "num_layers": 0, "top_k": 3}  # over the built-in one
+    assert from_file.extractor_kwargs == {"head": "relu", "stem": "nature", "num_layers": 0, "top_k": 3}  # over the built-in one
 
 
 def test_eval_deterministic_comes_from_the_preset_and_flags_win(tmp_path):

@@ -246,6 +246,7 @@ def test_one_layer_row_embedding_and_no_readout_norm_are_leaner(tokenizer):
 
 
 def test_features_norm_fixes_the_scale_of_the_features_and_adds_no_parameters():
+    torch.manual_seed(0)  # a row whose ReLU features are all 0 has no norm to fix
     space = spaces.Box(-1, 1, shape=(5,))
     raw = AttentionExtractor(space)
     normed = AttentionExtractor(space, features_norm=1.0)
@@ -255,3 +256,19 @@ def test_features_norm_fixes_the_scale_of_the_features_and_adds_no_parameters():
     for bad in (0, -1.0, True, "1"):
         with pytest.raises(ValueError, match=f"features_norm={bad!r} is invalid: use a positive number"):
             AttentionExtractor(space, features_norm=bad)
+
+
+def test_layernorm_tanh_head_bounds_and_centres_the_features():
+    torch.manual_seed(0)
+    space = spaces.Box(-1, 1, shape=(5,))
+    default = AttentionExtractor(space)
+    assert [type(m).__name__ for m in default.head] == ["Linear", "ReLU"]  # saved models keep their layers
+    bounded = AttentionExtractor(space, head="layernorm_tanh", num_layers=0)
+    assert [type(m).__name__ for m in bounded.head] == ["Linear", "LayerNorm", "Tanh"]
+    features = bounded(100 * torch.randn(7, 5))  # (7, 64)
+    assert features.abs().max() < 1.0 and features.mean(dim=-1).abs().max() < 0.2
+    features.sum().backward()
+    assert all(p.grad is not None for p in bounded.parameters())
+    for bad in ("gelu", None, 1):
+        with pytest.raises(ValueError, match=f"head={bad!r} is invalid: use one of 'relu', 'layernorm_tanh'"):
+            AttentionExtractor(space, head=bad)
