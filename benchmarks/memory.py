@@ -153,16 +153,23 @@ def render_section(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
     )
     header = ["task", "arm", "steps", "seeds", "eval return", "success", "steps/s", "speed vs ppo_lstm",
               "memory focus on the cue (causal / readout)"]  # fmt: skip
-    table, targets = [], []
+    table, targets, missing = [], [], []
     for row in ROWS.values():
-        by_arm = {arm: [r for r in runs if r["row"] == row.key and r["arm"] == arm] for arm in ARMS}
-        if not any(by_arm.values()):
+        budget = max((r["timesteps"] for r in runs if r["row"] == row.key), default=None)
+        if budget is None:
+            missing += [f"{row.label} / `{arm}`" for arm in ARMS]
             continue
+        # The largest budget run on the row is the one shown (smaller ones stay in the results file).
+        by_arm = {arm: [r for r in runs if (r["row"], r["arm"], r["timesteps"]) == (row.key, arm, budget)]
+                  for arm in ARMS}  # fmt: skip
         speed = {arm: [r["timesteps"] / r["wall_s"] for r in rs] for arm, rs in by_arm.items()}
         lstm_speed = sum(speed["ppo_lstm"]) / len(speed["ppo_lstm"]) if speed["ppo_lstm"] else None
         for arm, rs in by_arm.items():
             if not rs:
-                table.append([row.label, arm, "", 0, "not run", "", "", "", ""])
+                elsewhere = any(r["row"] == row.key and r["arm"] == arm for r in runs)
+                missing.append(f"{row.label} / `{arm}`" + (f" at {budget:,} steps" if elsewhere else ""))
+                table.append([row.label, f"`{arm}`", "", 0, "not run at this budget" if elsewhere else "not run",
+                              "", "", "", ""])  # fmt: skip
                 continue
             success = [r["eval_success"] for r in rs if r["eval_success"] is not None]
             mean_speed = sum(speed[arm]) / len(speed[arm])
@@ -179,8 +186,6 @@ def render_section(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
             ])  # fmt: skip
         targets += _targets(row, by_arm)
     lines += ["", markdown_table(header, table), "", "Targets (issue 16):", "", *targets]
-    missing = [f"{row.label} / `{arm}`" for row in ROWS.values() for arm in ARMS
-               if not any(r["row"] == row.key and r["arm"] == arm for r in runs)]  # fmt: skip
     if missing:
         lines += ["", f"**Not run** (no figure above is claimed for them): {', '.join(missing)}."]
     notes = meta.get("notes", [])
