@@ -274,10 +274,12 @@ PRESET_LABELS = {"MiniGrid-DoorKey-5x5-v0": "defaults + presence column (its pre
 
 def render(results: Sequence[dict[str, Any]]) -> str:
     """The markdown section from the recorded runs."""
+    latest = {  # a later run of the same env, algorithm, extractor, seed and budget replaces an earlier one
+        (r["env"], r.get("algo", "ppo"), r["extractor"], r["timesteps"], r["seed"]): r for r in results
+    }
     groups: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
-    for result in results:
-        key = (result["env"], result.get("algo", "ppo"), result["extractor"], result["timesteps"])
-        groups.setdefault(key, []).append(result)
+    for key, result in latest.items():
+        groups.setdefault(key[:4], []).append(result)
     rows = []
     for (env_id, algo, extractor, timesteps), runs in sorted(groups.items()):
         settings = setting_label(env_id, extractor, algo)

@@ -16,3 +16,15 @@ def test_rows_settings(monkeypatch):
     for extractor in ("attention", "mlp"):  # no rl-zoo entry: the preset for both
         assert no_preset.run_settings("intersection-v2", extractor) == {}
     assert no_preset.setting_label("intersection-v2", "mlp") == "its preset (no rl-zoo entry), both extractors"
+
+
+def test_render_keeps_the_latest_run_of_a_seed(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    no_preset = importlib.import_module("no_preset")
+
+    def run(seed, greedy):
+        return {"env": "Acrobot-v1", "algo": "ppo", "extractor": "attention", "seed": seed, "timesteps": 1000,
+                "seconds": 1.0, "greedy": greedy, "sampled": greedy}  # fmt: skip
+
+    section = no_preset.render([run(0, -500.0), run(1, -90.0), run(0, -80.0)])  # seed 0 re-run
+    assert "| Acrobot-v1 | attention | defaults (no preset) | 1,000 | 2 | -85.0 [-90.0, -80.0] |" in section
