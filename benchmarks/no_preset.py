@@ -188,11 +188,18 @@ def fmt(values: Sequence[float]) -> str:
 #: What the runs say, written by hand from the measurements (2026-12-02); rendered under the table.
 NOTES = [
     "- **Acrobot-v1**: attention with the defaults learns (it stayed at -500 before issue 20, see the section "
-    "above) but ends 6 below the MLP's greedy return, just outside its CI (-87.0 vs -80.9 [-83.0, -79.5]); "
-    "sampled, the CIs overlap (-90.8 vs -86.1). A first MLP set with the project's batch_size 256 instead of "
-    "SB3's 64 gave -89.2 [-102.0, -82.5].",
-    "- **Pendulum-v1**: not met. With rl-zoo's PPO settings attention does not learn in 100k steps (-845 vs "
-    "-177); rl-zoo's entry (hyperparams/ppo.yml) sets no `normalize`, so the MLP row is rl-zoo's as it stands. "
+    "above) but ends below the MLP's greedy CI: -89.1 [-99.2, -80.5] against -80.9 [-83.0, -79.5] (per seed -80.5 / "
+    "-87.7 / -99.2); sampled -93.1 [-100.5, -85.7] against -86.1 [-91.3, -82.8]. With the ReLU head (the defaults "
+    "before the `layernorm_tanh` head, same seeds): -87.0 [-92.2, -83.3] greedy, -90.8 sampled: the head changes "
+    "nothing here beyond the seeds' spread. A first MLP set with the project's batch_size 256 instead of SB3's 64 "
+    "gave -89.2 [-102.0, -82.5].",
+    "- **Pendulum-v1**: not met. With rl-zoo's PPO settings attention does not learn in 100k steps: -897.8 "
+    "[-1290.8, -452.0] greedy with the `layernorm_tanh` head (per seed -452 / -1291 / -951), -845 [-895, -765] with "
+    "the ReLU head before it, against the MLP's -177; rl-zoo's entry (hyperparams/ppo.yml) sets no `normalize`, so "
+    "the MLP row is rl-zoo's as it stands. The bounded head removes the large features (norm 5.3-5.5 against 16-52) "
+    "but not the saturation: 40% -> 71% of the policy MLP's tanh units beyond 0.95 at 20k -> 60k steps "
+    "(`benchmarks/feature_tokens.py --env Pendulum-v1 --zoo --steps 60000 --variant layernorm_tanh`, seed 0; "
+    "greedy -430 there, -238 on seed 1). What follows is the ReLU head's diagnosis. "
     "Why (`benchmarks/feature_tokens.py --env Pendulum-v1 --zoo --steps 60000 --every 2`, seed 0; raw lines in "
     "`docs/feature_tokens_results.jsonl`): the attention features (`Linear + ReLU`, norm 16 at the start, 52 at "
     "60k; the MLP's input, the raw observation, 1.3-3) saturate SB3's tanh policy MLP: 21% -> 64% of its units "
@@ -217,14 +224,17 @@ NOTES = [
     "minutes each at 6-17 steps/s on the loaded machine, the MLP's 4-8.",
     "- **CartPole-v1**: both 500 on every seed, greedy and sampled (attention through CartPole's preset, with "
     "the symlog + MLP feature tokens).",
-    "- **MiniGrid-DoorKey-5x5-v0** (3 seeds): not met on seed 2. Attention through its preset, now PPO's default "
-    "section (n_steps 256, batch_size 256, lr 3e-4, ent_coef 0.01, rewards normalised) with the presence column: "
-    "0.962 / 0.964 / 0.583 sampled (0.963 / 0.965 / 0.388 greedy) against the MLP's 0.963 / 0.965 / 0.960. The "
+    "- **MiniGrid-DoorKey-5x5-v0** (3 seeds): not met, one seed of three fails. Attention through its preset, PPO's "
+    "default section (n_steps 256, batch_size 256, lr 3e-4, ent_coef 0.01, rewards normalised, the `layernorm_tanh` "
+    "head) with the presence column: 0.961 / 0.948 / 0.484 sampled (0.964 / 0.485 / 0.000 greedy: greedy policies "
+    "loop, which is why the preset evaluates sampled actions, as rl-zoo) against the MLP's 0.963 / 0.965 / 0.960. "
+    "With the ReLU head (the same section before it) 0.962 / 0.964 / 0.583 sampled: the head moved the failure from "
+    "seed 2 to seed 1 (mean 0.798 against 0.836), so it is a seed lottery at 100k steps either way; the preset "
+    "follows the default section. The failed runs' curves were not looked at. The "
     "preset's first version, rl-zoo's MiniGrid hyperparameters (n_steps 128, batch_size 64, lr 2.5e-4, ent_coef "
     "0), reached 0.88 sampled / 0.24 greedy on seed 0 (its greedy policy looped); the default section's 0.962 / "
-    "0.963 on the same seed, so the preset now takes the default section (MiniGrid-Empty-5x5-v0 follows it, not "
-    "re-measured). Seed 2 had not solved it at 100k (its curve not looked at). The attention seed-0 run shared the "
-    "cores with another run for about 75 s.",
+    "0.963 on the same seed, so the preset takes the default section (MiniGrid-Empty-5x5-v0 follows it, not "
+    "re-measured).",
     "- **LunarLander-v3** (200k steps, rl-zoo: 1M): attention above the MLP's CI, greedy 84.1 [65.8, 116.4] against "
     "-178.9 [-207.8, -160.7] and sampled 68.0 against -2.2 [-7.6, 6.2]; the training returns agree (last "
     "ep_rew_mean 37 to 54 against -11 to 1). Not the extractor's doing: the difference is the preset's reward "
@@ -241,13 +251,22 @@ NOTES = [
     "updates rather than a learned difference. A learning comparison needs 50k steps (the preset's) or more: "
     "about an hour per run here.",
     "- **MountainCar-v0** (200k steps, rl-zoo: 1M; rl-zoo's settings for both, observations and rewards "
-    "normalised): not met. The MLP learns (-138.5 [-140.0, -136.6] greedy, -137.7 sampled, reaching the flag "
-    "within the first 20k steps) while attention stays at -200 on every seed, greedy and sampled: its policy "
-    "turned near-deterministic (entropy 0.006-0.12 nats from 1.10) before any episode reached the flag (best "
-    "training ep_rew_mean -199.4). Not rl-zoo's ent_coef 0.0 alone: with ent_coef 0.01 (seed 0, 200k steps, not "
-    "in the table) attention also stayed at -200, its entropy 0.01 at the end; nor with `features_norm=1.0` or "
-    "`lean=True` (seed 0, 200k steps each, greedy -200 both; not in the table). Why attention commits faster "
-    "than the MLP on two normalised features is not diagnosed.",
+    "normalised): met, above the MLP's CI. Attention -116.3 [-134.7, -104.8] greedy (per seed -104.9 / -109.6 / "
+    "-134.7), -131.7 [-149.1, -111.0] sampled, against the MLP's -138.5 [-140.0, -136.6] / -137.7. That is with the "
+    "`layernorm_tanh` head, now the default section's: with the ReLU head attention stayed at -200 on every seed, "
+    "greedy and sampled (its policy turned near-deterministic before any episode reached the flag; ent_coef 0.01, "
+    "`features_norm=1.0` and `lean=True` did not change that, seed 0 each). Why "
+    "(`python benchmarks/feature_tokens.py --env MountainCar-v0 --zoo --steps 60000 --every 4 --seed 2 --variant "
+    "V`; raw lines in `docs/feature_tokens_results.jsonl`): with the ReLU head the features were large (norm 16 -> "
+    "37 from the first 1k steps on) and nearly the same for every state: the share of the features "
+    "that differs between states (std over the rollout's states / RMS) fell 0.13 -> 0.05, where the MLP's input "
+    "(the normalised observation) keeps 0.90-0.99; the policy MLP's tanh units saturated (14% -> 77% beyond 0.95) "
+    "and its action probabilities stopped depending on the state (their spread over states 0.002 -> below 0.0001; the "
+    "MLP's 0.03 -> 0.34), so it could not learn to push with the velocity. The shared extractor is part of it: "
+    "with separate policy and value extractors (`--variant separate`, seed 0, 100k) the share stayed at 0.49-0.66 "
+    "and attention reached the flag (greedy -130). The `layernorm_tanh` head bounds the features (norm 5.6) but "
+    "did not raise the share on its own (seed 2, 60k: 0.12 -> 0.05, still -200 at 60k); over 200k steps it "
+    "reached the flag on all three seeds. How the head gets there past 60k was not traced.",
 ]
 
 
@@ -294,7 +313,8 @@ def render(results: Sequence[dict[str, Any]]) -> str:
         "## No preset",
         "",
         "Attention with the project's defaults (`configs/ppo.yaml`'s `default` section: no section of the env's "
-        "own; CartPole's section is rl-zoo's hyperparameters) against the MLP with rl-baselines3-zoo's PPO "
+        "own, the `layernorm_tanh` output layer; CartPole's and LunarLander's sections are rl-zoo's hyperparameters, "
+        "measured with the ReLU head) against the MLP with rl-baselines3-zoo's PPO "
         "settings (`RL_ZOO` in `benchmarks/no_preset.py`). 20 evaluation episodes per run, greedy and sampled; "
         "mean over seeds with a 95% bootstrap CI. Budgets are cut to what 2 shared CPU cores allow (rl-zoo "
         "trains Acrobot and MountainCar for 1M steps): the steps column says what ran. On Pendulum and "

@@ -23,6 +23,16 @@ def test_no_preset_acrobot_build_uses_the_new_defaults():
     tokenizer = model.policy.features_extractor.tokenizer
     assert isinstance(tokenizer.value, MLPValue) and tokenizer.squash == "symlog"
     assert tokenizer.part_names[-1] == "feature:theta2_velocity"
+    head = [type(m).__name__ for m in model.policy.features_extractor.head]
+    assert head == ["Linear", "LayerNorm", "Tanh"]  # bounded, centred features (MountainCar: docs/BENCHMARKS.md)
+
+
+def test_sections_measured_with_the_relu_head_keep_it():
+    measured = ("attn/FindTarget-v0", "attn/PatchFind-v0", "CartPole-v1", "LunarLander-v3", "intersection-v2",
+                "popgym-RepeatPreviousEasy-v0")  # fmt: skip
+    for env_id in measured:  # the presets alone: no optional env package is needed
+        assert load_preset("ppo", env_id)["extractor_kwargs"]["head"] == "relu", env_id
+    assert load_preset("ppo", "attn/PatchFind-v0", extractor="conv")["extractor_kwargs"]["head"] == "relu"
 
 
 def test_measured_presets_keep_raw_rewards():
