@@ -16,7 +16,7 @@ file, so runs of several commands add up (``--render-only`` redraws it). One pro
 
 Usage::
 
-    python benchmarks/memory.py --rows cue-long --seeds 0 --timesteps 150000
+    python benchmarks/memory.py --rows cue-long --seeds 0   # 300k steps: 150k left ppo_trxl at 85%
     python benchmarks/memory.py --render-only
 """
 
@@ -70,7 +70,7 @@ class Row:
 ROWS = {
     row.key: row
     for row in (
-        Row("cue-long", "attn/CueMemory-v0", "CueMemory, long delays (difficulty=4: 20-100 steps)", 150_000,
+        Row("cue-long", "attn/CueMemory-v0", "CueMemory, long delays (difficulty=4: 20-100 steps)", 300_000,
             {"difficulty": 4}, memory_length=128, solved=0.95),
         Row("repeat-previous", "popgym-RepeatPreviousEasy-v0", "POPGym RepeatPreviousEasy", 100_000),
         Row("count-recall", "popgym-CountRecallEasy-v0", "POPGym CountRecallEasy", 100_000),
