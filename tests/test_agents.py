@@ -28,14 +28,24 @@ def test_resolve_merges_preset_then_overrides():
     config = resolve(RunConfig(hyperparams={"n_epochs": 3}, extractor_kwargs={"embed_dim": 32}))
     assert config.timesteps == 100_000 and config.n_envs == 8
     assert config.hyperparams["n_epochs"] == 3 and config.hyperparams["n_steps"] == 256
-    assert config.extractor_kwargs == {"presence_column": -1, "num_layers": 0, "lean": True, "embed_dim": 32}
+    assert config.extractor_kwargs == {
+        "head": "relu",
+        "presence_column": -1,
+        "num_layers": 0,
+        "lean": True,
+        "embed_dim": 32,
+    }
     # names are normalised, so that run folders and config.yaml use the registry spelling
     assert resolve(RunConfig(algo="PPO", extractor="MLP")).algo == "ppo"
 
 
 def test_preset_default_section_applies_to_other_envs(tmp_path):
     preset = load_preset("ppo", "Acrobot-v1")
-    assert preset["n_envs"] == 8 and preset["hyperparams"]["n_steps"] == 256 and "extractor_kwargs" not in preset
+    assert (
+        preset["n_envs"] == 8
+        and preset["hyperparams"]["n_steps"] == 256
+        and preset["extractor_kwargs"] == {"head": "layernorm_tanh"}
+    )
     assert load_preset("ppo", "Acrobot-v1", config_dir=tmp_path) == {}  # no preset file: SB3's defaults
 
 
