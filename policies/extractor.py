@@ -112,9 +112,9 @@ class AttentionExtractor(BaseFeaturesExtractor):
             MLPs read the features; ``1.0`` gives them a raw classic-env observation's scale, which kept the policy
             MLP unsaturated on Pendulum-v1 with lr 1e-3 (docs/BENCHMARKS.md, "No preset").
         head: the output layer, ``"relu"`` (``Linear + ReLU``, default) or ``"layernorm_tanh"`` (``Linear +
-            LayerNorm + Tanh``: features bounded in [-1, 1] and centred per observation, so neither their scale
-            nor a part shared by every state can grow and drown what tells states apart; the CLI's defaults for an
-            env with no preset, docs/BENCHMARKS.md, "No preset").
+            LayerNorm + Tanh``: features bounded in [-1, 1] and centred per observation, so their scale cannot
+            grow; the CLI's defaults for an env with no preset, where it learned MountainCar-v0 and the ReLU head
+            did not, docs/BENCHMARKS.md, "No preset").
     """
 
     #: The readout pools the parts themselves (``LatentAttentionExtractor``'s pools its latents).
