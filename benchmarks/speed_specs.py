@@ -58,7 +58,8 @@ EXTRACTOR_SPECS: tuple[ExtractorSpec, ...] = (
         AttentionExtractor,
         MappingProxyType({"presence_column": -1, "num_layers": 0, "lean": True}),
         note="FindTarget preset, what `train_rl.py` trains by default: the lean learned-query readout only "
-        "(`lean=True`: folded readout, Linear-ReLU rows, no readout LayerNorm)",
+        "(`lean=True`: folded readout whose value map also does the head's Linear, Linear-ReLU rows, no readout "
+        "LayerNorm)",
     ),
     ExtractorSpec(
         "attention-l0-compiled",

@@ -104,8 +104,9 @@ class AttentionExtractor(BaseFeaturesExtractor):
         readout_norm: the LayerNorm over the tokens before the readout (default: True, False with ``lean``); False
             skips it (less work per part; the blocks, when there are any, keep their own).
         lean: the fast path (``policies.lean_readout``): the ``query`` / ``ego`` readout folded to its least work
-            (folded queries and one value ``Linear``: 3 parameter tensors instead of 7, no projection of any part),
-            and unless set otherwise ``embed_layers=1`` and ``readout_norm=False``. Same capabilities (masks, heads,
+            (folded queries and one value ``Linear`` that also does the head's ``Linear``: 3 parameter tensors
+            instead of 9, no projection of any part), and unless set otherwise ``embed_layers=1`` and
+            ``readout_norm=False``. Same capabilities (masks, heads,
             ``top_k``, focus); ``additive`` scores keep the projected readout (they cannot fold).
         features_norm: the L2 norm every output feature vector is given (a LayerNorm with no parameters, then a
             fixed scale), or None (default) for the raw ``Linear + ReLU`` features. SB3's tanh policy and value
@@ -180,10 +181,14 @@ class AttentionExtractor(BaseFeaturesExtractor):
         self.norm = nn.LayerNorm(embed_dim) if readout_norm else nn.Identity()
         if self.readout_reads_parts:
             check_top_k_fits(top_k, self.tokenizer.num_parts, "parts")
-        if lean and score.lower() in FOLDING_SCORES:
-            readout_cls = LEAN_READOUTS.get(readout_cls, readout_cls)
-        self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k)
-        self.head = make_head(head, embed_dim, features_dim, features_norm)
+        folded_head = lean and score.lower() in FOLDING_SCORES and readout_cls in LEAN_READOUTS
+        if folded_head:  # the lean readout's value map ends at features_dim: the head keeps no Linear of its own
+            self.readout = LEAN_READOUTS[readout_cls](
+                embed_dim, num_heads, score=score, top_k=top_k, out_dim=features_dim
+            )
+        else:
+            self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k)
+        self.head = make_head(head, embed_dim, features_dim, features_norm, linear=not folded_head)
         #: ``(B, N)`` bool, True for parts to remove from this forward pass (masked out of every attention, as
         #: padding is); set only by ``policies.causal.removing_parts`` for the causal focus, else None.
         self.part_drop: torch.Tensor | None = None

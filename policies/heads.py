@@ -49,11 +49,21 @@ def check_head(head: object) -> None:
         raise ValueError(f"head={head!r} is invalid: use one of {', '.join(map(repr, HEADS))}.")
 
 
-def make_head(head: str, embed_dim: int, features_dim: int, features_norm: float | None = None) -> nn.Sequential:
-    """The extractor's output layer: ``HEADS[head]``, then ``FixedNorm`` when ``features_norm`` is set."""
+def make_head(
+    head: str, embed_dim: int, features_dim: int, features_norm: float | None = None, linear: bool = True
+) -> nn.Sequential:
+    """The extractor's output layer: ``HEADS[head]``, then ``FixedNorm`` when ``features_norm`` is set.
+
+    With ``linear=False`` the head's ``Linear`` is left out (an ``nn.Identity`` keeps the other layers' indices,
+    so their state-dict keys do not move): the readout before it already ends in a ``Linear`` to
+    ``features_dim`` (the lean readout folds the head's ``Linear`` into its value map; two ``Linear`` maps in a
+    row are one).
+    """
     check_head(head)
     check_features_norm(features_norm)
     layers = HEADS[head](embed_dim, features_dim)
+    if not linear:
+        layers[0] = nn.Identity()
     if features_norm is not None:  # no parameters: state-dict keys stay as they are
         layers.append(FixedNorm(features_dim, features_norm))
     return layers

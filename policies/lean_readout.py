@@ -8,7 +8,9 @@ what the function needs:
 
 - ``query``: the folded queries themselves, one ``(D,)`` vector per head (``(H, D)``, one parameter tensor);
 - ``ego``: one ``Linear(D, H * D)`` that maps the first token to its folded queries;
-- ``value``: one ``Linear(H * D, D)`` of the heads' pooled tokens.
+- ``value``: one ``Linear(H * D, out_dim)`` of the heads' pooled tokens. An ``AttentionExtractor(lean=True)``
+  sets ``out_dim`` to its ``features_dim`` and drops its head's ``Linear`` (``make_head(linear=False)``): the
+  value, output and head maps of the projected path are then one matmul.
 
 Scores are one matmul ``tokens @ queries`` (no projection of any token), the pooling one matmul, the output one
 ``Linear``: about a third of the operations of the projected readout, and 3 parameter tensors instead of 7.
@@ -40,9 +42,18 @@ class LeanQueryReadout(WeightCapture, Readout):
         num_heads: heads ``H``; must divide ``embed_dim`` (as for the projected readout).
         score: ``scaled_dot`` or ``general`` (both fold into the query).
         top_k: hard attention over the ``top_k`` most attended tokens, or None.
+        out_dim: width of the output (default ``embed_dim``; the extractor's ``features_dim`` when the value map
+            also does the head's ``Linear``).
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, score: str = "scaled_dot", top_k: int | None = None) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        score: str = "scaled_dot",
+        top_k: int | None = None,
+        out_dim: int | None = None,
+    ) -> None:
         super().__init__()
         check_heads(embed_dim, num_heads)
         if score.lower() not in FOLDING_SCORES:
@@ -52,20 +63,20 @@ class LeanQueryReadout(WeightCapture, Readout):
             )
         self.num_heads, self.top_k = num_heads, top_k
         self.query_keys = nn.Parameter(torch.randn(num_heads, embed_dim) * embed_dim**-0.5)  # (H, D)
-        self.value = nn.Linear(num_heads * embed_dim, embed_dim)
+        self.value = nn.Linear(num_heads * embed_dim, embed_dim if out_dim is None else out_dim)
 
     def folded_queries(self, tokens: torch.Tensor) -> torch.Tensor:
         """``(D, H)`` queries shared by the batch (the ``ego`` readout: ``(B, D, H)``)."""
         return self.query_keys.T
 
     def forward(self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``(B, L, D)`` -> ``(B, D)``."""
+        """``(B, L, D)`` -> ``(B, out_dim)``."""
         scores = (tokens @ self.folded_queries(tokens)).masked_fill(~attend.unsqueeze(-1), float("-inf"))  # (B, L, H)
         weights = scores.softmax(dim=1).transpose(1, 2)  # (B, H, L)
         if self.top_k is not None or self.capture:
             weights = self.kept_weights(weights.unsqueeze(2), attend).squeeze(2)
         pooled = weights @ tokens  # (B, H, D)
-        return self.value(pooled.flatten(1))  # (B, D)
+        return self.value(pooled.flatten(1))  # (B, out_dim)
 
     def kept_weights(self, weights: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
         """``(B, H, 1, L)`` weights after ``top_k``; kept in ``last_weights`` under capture."""
@@ -93,8 +104,15 @@ class LeanQueryReadout(WeightCapture, Readout):
 class LeanEgoReadout(LeanQueryReadout):
     """The first token (the observer) is the query, as ``EgoReadout``; ``queries`` maps it to the folded queries."""
 
-    def __init__(self, embed_dim: int, num_heads: int, score: str = "scaled_dot", top_k: int | None = None) -> None:
-        super().__init__(embed_dim, num_heads, score=score, top_k=top_k)
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        score: str = "scaled_dot",
+        top_k: int | None = None,
+        out_dim: int | None = None,
+    ) -> None:
+        super().__init__(embed_dim, num_heads, score=score, top_k=top_k, out_dim=out_dim)
         del self.query_keys
         self.queries = nn.Linear(embed_dim, num_heads * embed_dim)
 
@@ -171,4 +189,30 @@ def fold_readout(extractor: nn.Module) -> nn.Module:
         names = ", ".join(cls.__name__ for cls in LEAN_READOUTS)
         raise ValueError(f"The readout {type(extractor.readout).__name__} has no lean form: only {names} have one.")
     extractor.readout = lean_cls.from_readout(extractor.readout)
+    return extractor
+
+
+def fold_head(extractor: nn.Module) -> nn.Module:
+    """Fold the head's ``Linear`` into the lean readout's value map, in place (what ``lean=True`` builds).
+
+    ``head(value(p)) = act(W_h (W_v p + b_v) + b_h) = act((W_h W_v) p + (W_h b_v + b_h))``: the same features for
+    every observation with a real part. An observation with no real part reads out ``act(0)`` afterwards (the
+    value map's output is zeroed, as the pooled vector was), where it read out ``act(b_h)`` before. The
+    extractor's state dict then has the keys of an ``AttentionExtractor(lean=True)``.
+
+    Returns:
+        ``extractor``.
+    """
+    readout, head = extractor.readout, extractor.head
+    if not isinstance(readout, LeanQueryReadout) or not isinstance(head[0], nn.Linear):
+        raise ValueError(
+            "fold_head needs a lean readout (fold_readout first) followed by a head that starts with a Linear; got "
+            f"{type(readout).__name__} and {type(head[0]).__name__}."
+        )
+    linear, value = head[0], readout.value
+    folded = nn.Linear(value.in_features, linear.out_features).to(value.weight.device)
+    with torch.no_grad():
+        folded.weight.copy_(linear.weight @ value.weight)  # (F, H * D)
+        folded.bias.copy_(linear(value.bias))  # (F,)
+    readout.value, head[0] = folded, nn.Identity()
     return extractor

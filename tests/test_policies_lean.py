@@ -7,7 +7,8 @@ from gymnasium import spaces
 from test_policies_focus import SPACES
 
 from policies import AttentionExtractor
-from policies.lean_readout import LeanEgoReadout, LeanQueryReadout, fold_readout
+from policies.extractor import lean_tokenizer_options
+from policies.lean_readout import LeanEgoReadout, LeanQueryReadout, fold_head, fold_readout
 
 READOUTS = {
     "query": {},
@@ -54,13 +55,31 @@ def test_the_lean_readout_equals_the_projected_one(kind, readout, score, num_lay
     torch.testing.assert_close(got.focus, expected.focus, rtol=0, atol=1e-5)
     torch.testing.assert_close(got.rollout, expected.rollout, rtol=0, atol=1e-5)
     torch.testing.assert_close(lean(obs), expected.features, rtol=0, atol=1e-5)  # the uncaptured fast path too
+    # the head's Linear folded into the value map: lean=True's own layout, the same function on every
+    # observation with a real part (an empty one reads out act(0))
+    fast = fold_head(lean)
+    fast_options = {**kwargs, **READOUTS[readout], "readout_norm": True}
+    if "embed_layers" in lean_tokenizer_options(kwargs.get("tokenizer", "auto"), space):
+        fast_options["embed_layers"] = 2  # the reference's rows
+    built = AttentionExtractor(
+        space, embed_dim=16, num_heads=2, num_layers=num_layers, score=score, lean=True, **fast_options
+    )
+    built.load_state_dict(fast.state_dict())  # same keys and shapes as a lean=True extractor
+    with torch.no_grad():
+        got = built.explain(obs)
+    real = expected.mask.any(dim=1)
+    for name in ("features", "focus", "rollout"):
+        torch.testing.assert_close(getattr(got, name)[real], getattr(expected, name)[real], rtol=0, atol=1e-5)
+    torch.testing.assert_close(built(obs)[real], expected.features[real], rtol=0, atol=1e-5)
+    assert torch.isfinite(built(obs)).all()
 
 
 def test_lean_is_leaner_and_learns_through_every_parameter():
     space, kwargs = SPACES["entity"]
     full = AttentionExtractor(space, num_layers=0, **kwargs)
     lean = AttentionExtractor(space, num_layers=0, lean=True, **kwargs)
-    assert len(list(lean.parameters())) == 7 < len(list(full.parameters())) == 15
+    assert len(list(lean.parameters())) == 5 < len(list(full.parameters())) == 15  # rows 2, readout 3, head 0
+    assert isinstance(lean.head[0], torch.nn.Identity) and lean.readout.value.out_features == lean.features_dim
     assert isinstance(lean.norm, torch.nn.Identity) and len(lean.tokenizer.embed) == 2  # Linear-ReLU rows
     lean(sample_batch(space)).sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in lean.parameters())
@@ -82,3 +101,5 @@ def test_lean_keeps_the_projected_readout_where_it_cannot_fold():
         AttentionExtractor(space, lean="yes", **kwargs)
     with pytest.raises(ValueError, match="does not fold into a lean readout"):
         LeanQueryReadout(16, 2, score="additive")
+    with pytest.raises(ValueError, match="fold_head needs a lean readout"):
+        fold_head(additive)
