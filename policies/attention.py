@@ -28,8 +28,19 @@ from envs.validation import check_int
 from policies.registry import Registry
 
 #: Attention with at most ``embed_dim / FOLD_RATIO`` queries (readouts) folds the key and value projections
-#: into the queries instead of projecting every part (see ``MultiHeadAttention._folded``).
+#: into the queries instead of projecting every part (see ``MultiHeadAttention._folded`` and ``folds``).
 FOLD_RATIO = 4
+
+def folds(n_queries: int, n_keys: int, embed_dim: int, shared: bool) -> bool:
+    """Whether attending without projecting the keys (``MultiHeadAttention._folded``) is the cheaper path.
+
+    Folding costs ``O(Q * D)`` per key and head instead of projecting each key (``O(D^2)``), so it needs few
+    queries (``Q * FOLD_RATIO <= D``); queries of each observation (not ``shared`` by the batch) are folded per
+    observation too (``O(Q * D^2)``), which only pays when they are fewer than half the keys: self-attention
+    (``Q = N``) projects.
+    """
+    return n_queries * FOLD_RATIO <= embed_dim and (shared or 2 * n_queries <= n_keys)
+
 
 #: Score function names (the values are the one-line descriptions shown in errors and docs).
 SCORES: Registry[str] = Registry("score function")
@@ -199,7 +210,7 @@ class MultiHeadAttention(WeightCapture):
         q = self._split(self.q_proj(queries))  # (B or 1, H, Q, d_head)
         if self.score == "general":
             q = q @ self.bilinear  # (B, H, Q, d_head): q^T W k == (W^T q)^T k
-        if self.score != "additive" and n_queries * FOLD_RATIO <= self.embed_dim:
+        if self.score != "additive" and folds(n_queries, keys.shape[1], self.embed_dim, shared=q.shape[0] == 1):
             out = self._folded(q, keys, key_mask)
         else:
             out = self._projected(q, keys, key_mask)

@@ -157,7 +157,7 @@ def test_general_score_starts_as_scaled_dot():
 @pytest.mark.parametrize("top_k", [None, 2])
 @pytest.mark.parametrize("shared", [True, False], ids=["one-query-set", "per-observation-queries"])
 def test_folded_readout_equals_the_projected_path(score, top_k, shared):
-    from policies.attention import FOLD_RATIO, MultiHeadAttention
+    from policies.attention import MultiHeadAttention, folds
 
     torch.manual_seed(0)
     attn = MultiHeadAttention(32, 4, score=score, top_k=top_k).eval()
@@ -173,4 +173,5 @@ def test_folded_readout_equals_the_projected_path(score, top_k, shared):
         folded, projected = attn._folded(q, keys, mask), attn._projected(q, keys, mask)
     assert folded.shape == projected.shape == (5, 4, 2, 8)
     torch.testing.assert_close(folded, projected, rtol=0, atol=1e-5)
-    assert queries.shape[1] * FOLD_RATIO <= attn.embed_dim  # so forward takes the folded path for these queries
+    assert folds(queries.shape[1], N, attn.embed_dim, shared)  # so forward takes the folded path for these queries
+    assert not folds(N, N, attn.embed_dim, shared=False)  # self-attention (a query per key) projects the keys
