@@ -31,6 +31,7 @@ from policies.registry import Registry
 #: into the queries instead of projecting every part (see ``MultiHeadAttention._folded`` and ``folds``).
 FOLD_RATIO = 4
 
+
 def folds(n_queries: int, n_keys: int, embed_dim: int, shared: bool) -> bool:
     """Whether attending without projecting the keys (``MultiHeadAttention._folded``) is the cheaper path.
 
