@@ -184,25 +184,36 @@ def tensors_table(results: Mapping[tuple[str, int], Measurement], specs: Sequenc
 
 #: What the runs say, written by hand from the measurements (2026-12-02); rendered before the targets.
 READING = [
-    "**The default run's extractor is the lean fast path now** (`lean=True` in FindTarget's preset: the folded "
-    "readout, Linear-ReLU rows, no readout LayerNorm; `attention-l0-projected` is the preset before it). In this "
-    "table (load 2.9-3.9 from two other trainings) it trains at 0.67x the MLP's PPO steps/s at N = 8 against 0.41x "
-    "for the projected readout, 1.6-2x its speed at every N, with 7 parameter tensors instead of 15. Two runs on "
-    "the idle machine minutes apart (`python benchmarks/extractor_speed.py --entities 8 --output FILE`, 11:27 and "
-    "11:31 UTC, load 0.9): 0.60x and 0.53x (projected 0.43x and 0.41x; `minimal` 0.73x and 0.68x), predict 0.251 "
-    "and 0.229 ms (projected 0.342 and 0.323 ms). The ratio to the MLP moves by 0.07 between runs and with the "
-    "load (the MLP's own steps/s varies most), so 0.70x is met in neither idle run and only under load here.",
-    "**What is left to the floor.** `minimal` (one head, no value projection, no head layer, no checks) stays "
+    "**The default run's extractor is the lean fast path** (`lean=True` in FindTarget's preset: the folded readout "
+    "whose value map also does the output layer's `Linear`, Linear-ReLU rows, no readout LayerNorm; "
+    "`attention-l0-projected` is the preset before the fast path). This table ran 16:45-17:08 UTC while two of my "
+    "trainings shared the 2 cores (3 processes on 2 cores most of the time): at N = 8 it trains at 0.51x the MLP's "
+    "PPO steps/s against 0.37x for the projected readout, 1.4-1.9x its speed at every N, with 5 extractor parameter "
+    "tensors instead of 15. `python benchmarks/extractor_speed.py --entities 8 --output FILE` at 17:15 UTC (one "
+    "training beside it, load 1.1-1.4): 0.62x (projected 0.46x, `minimal` 0.77x). Earlier runs of the fast path "
+    "before the output layer's `Linear` was folded in: 0.67x under load, 0.60x and 0.53x on the idle machine. The "
+    "fold itself (`python benchmarks/lean_fold_ab.py`, the default run's PPO with the extractor folded and "
+    "unfolded and the MLP interleaved in one process, 7 rounds; 17:18 and 17:19 UTC, one training beside it, load "
+    "1.4 and 1.7): 1.10x and 1.09x the unfolded extractor's steps/s, 0.68x and 0.59x the MLP's. The ratio to the "
+    "MLP moves by 0.1 between runs (the MLP's own steps/s varies most: 3929-5551 in these runs): 0.70x is not met.",
+    "**What is left to the floor.** `minimal` (one head, no value projection, no output layer, no checks) stays "
     "0.1-0.2x of the MLP ahead; the lean path keeps what the project promises on top of it: 2 heads, the value "
-    "map, the features head, padding and empty-set handling, the NaN/inf check with the part named, focus capture.",
-    "**`AttentionExtractor()` defaults (`attention-l1`) stay at 0.18x, lean or not (0.21x)**: the self-attention "
-    "block is arithmetic, not overhead. Per token its q/k/v/out projections and 2x MLP cost about 65k FLOPs "
-    "forward (D = 64), 134 M per batch of 256 at N = 8 and about 0.4 G with the backward pass, where the MLP "
-    "policy's whole forward is about 30 M. 0.40x would take a smaller block (`embed_dim=32` or `mlp_ratio=1`), "
-    "a change of the defaults that every preset with a block inherits; not made.",
-    "**`torch.compile`** (`--set compile=true`, inductor): PPO steps/s within the noise of eager (0.60x against "
-    "0.67x here; 0.53x both in the second idle run), predict 5-10% faster (0.227 against 0.245 ms here, 0.208 "
-    "against 0.229 idle). It costs compile time at the start and on each new batch shape; not worth it here.",
+    "map, the output layer's activation (ReLU or LayerNorm + Tanh), padding and empty-set handling, the NaN/inf "
+    "check with the part named, focus capture.",
+    "**`AttentionExtractor()` defaults (`attention-l1`) stay at 0.17-0.22x, lean or not (0.21-0.25x)**: the "
+    "self-attention block is arithmetic, not overhead. Per token its q/k/v/out projections and 2x MLP cost about "
+    "65k FLOPs forward (D = 64), 134 M per batch of 256 at N = 8 and about 0.4 G with the backward pass, where the "
+    "MLP policy's whole forward is about 30 M. Self-attention now projects its keys instead of folding the key "
+    "projection into each token's query (`policies.attention.folds`: at N = 8, D = 64, 2 heads about 74k "
+    "multiply-adds per token against 82k, and fewer operations); the outputs are the same. 0.40x would take a "
+    "smaller block (`embed_dim=32` or `mlp_ratio=1`), a change of the defaults that every preset with a block "
+    "inherits; not made.",
+    "**`predict`** latencies in this table are 25-40% above the morning's for every row, the MLP's too (0.212 "
+    "against 0.168 ms; the machine was busier), so `attention-l0`'s 0.332 ms misses the 0.25 ms it met then "
+    "(0.245 ms); its ratio to the MLP's predict, 1.57x, is the morning's 1.46x within the noise.",
+    "**`torch.compile`** (`--set compile=true`, inductor): PPO steps/s within the noise of eager (0.54x against "
+    "0.51x here, 0.60x against 0.62x in the 17:15 run), and it costs compile time at the start and on each new batch "
+    "shape; not worth it here.",
 ]
 
 
