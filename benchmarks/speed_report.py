@@ -189,13 +189,15 @@ READING = [
     "`attention-l0-projected` is the preset before the fast path). This table ran 16:45-17:08 UTC while two of my "
     "trainings shared the 2 cores (3 processes on 2 cores most of the time): at N = 8 it trains at 0.51x the MLP's "
     "PPO steps/s against 0.37x for the projected readout, 1.4-1.9x its speed at every N, with 5 extractor parameter "
-    "tensors instead of 15. `python benchmarks/extractor_speed.py --entities 8 --output FILE` at 17:15 UTC (one "
-    "training beside it, load 1.1-1.4): 0.62x (projected 0.46x, `minimal` 0.77x). Earlier runs of the fast path "
-    "before the output layer's `Linear` was folded in: 0.67x under load, 0.60x and 0.53x on the idle machine. The "
-    "fold itself (`python benchmarks/lean_fold_ab.py`, the default run's PPO with the extractor folded and "
-    "unfolded and the MLP interleaved in one process, 7 rounds; 17:18 and 17:19 UTC, one training beside it, load "
-    "1.4 and 1.7): 1.10x and 1.09x the unfolded extractor's steps/s, 0.68x and 0.59x the MLP's. The ratio to the "
-    "MLP moves by 0.1 between runs (the MLP's own steps/s varies most: 3929-5551 in these runs): 0.70x is not met.",
+    "tensors instead of 15. `python benchmarks/extractor_speed.py --entities 8 --output FILE`: at 17:15 UTC with one "
+    "training beside it (load 1.1-1.4) 0.62x (projected 0.46x, `minimal` 0.77x); at 17:30 and 17:32 UTC with nothing "
+    "else of mine running (load 0.7-1.0) 0.65x and 0.65x (projected 0.42x and 0.48x, `minimal` 0.73x and 0.70x), "
+    "predict 0.235 and 0.328 ms (the MLP's 0.115 and 0.226 ms: the second run was slower on every row). The fold "
+    "of the output layer's `Linear` (`python benchmarks/lean_fold_ab.py`: the default run's PPO with the extractor "
+    "folded and unfolded and the MLP, interleaved in one process, 7 rounds): 1.10x and 1.09x the unfolded "
+    "extractor's steps/s at 17:18 and 17:19 UTC (one training beside it, load 1.4 and 1.7), 1.01x at 17:31 (load "
+    "1.0); 0.59-0.68x the MLP's. Before the fold the idle runs gave 0.60x and 0.53x. The ratio moves by 0.1 "
+    "between runs (the MLP's own steps/s varies most: 3929-8437 in these runs): 0.70x is not met.",
     "**What is left to the floor.** `minimal` (one head, no value projection, no output layer, no checks) stays "
     "0.1-0.2x of the MLP ahead; the lean path keeps what the project promises on top of it: 2 heads, the value "
     "map, the output layer's activation (ReLU or LayerNorm + Tanh), padding and empty-set handling, the NaN/inf "
@@ -209,8 +211,9 @@ READING = [
     "smaller block (`embed_dim=32` or `mlp_ratio=1`), a change of the defaults that every preset with a block "
     "inherits; not made.",
     "**`predict`** latencies in this table are 25-40% above the morning's for every row, the MLP's too (0.212 "
-    "against 0.168 ms; the machine was busier), so `attention-l0`'s 0.332 ms misses the 0.25 ms it met then "
-    "(0.245 ms); its ratio to the MLP's predict, 1.57x, is the morning's 1.46x within the noise.",
+    "against 0.168 ms; the machine was busier), so `attention-l0`'s 0.332 ms misses 0.25 ms here; in the 17:30 "
+    "idle run it met it (0.235 ms), and `attention-l1`, its lean form and `latent` took 0.527, 0.450 and 0.663 ms "
+    "(0.5 ms met by the lean form only): a one-observation forward of a block is many small operations.",
     "**`torch.compile`** (`--set compile=true`, inductor): PPO steps/s within the noise of eager (0.54x against "
     "0.51x here, 0.60x against 0.62x in the 17:15 run), and it costs compile time at the start and on each new batch "
     "shape; not worth it here.",
