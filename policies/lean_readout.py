@@ -26,6 +26,7 @@ query too); ``additive`` (``v^T tanh(q + k)``) cannot fold, so lean extractors k
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -104,15 +105,9 @@ class LeanQueryReadout(WeightCapture, Readout):
 class LeanEgoReadout(LeanQueryReadout):
     """The first token (the observer) is the query, as ``EgoReadout``; ``queries`` maps it to the folded queries."""
 
-    def __init__(
-        self,
-        embed_dim: int,
-        num_heads: int,
-        score: str = "scaled_dot",
-        top_k: int | None = None,
-        out_dim: int | None = None,
-    ) -> None:
-        super().__init__(embed_dim, num_heads, score=score, top_k=top_k, out_dim=out_dim)
+    def __init__(self, embed_dim: int, num_heads: int, **options: Any) -> None:
+        """``options``: ``score``, ``top_k``, ``out_dim`` as for ``LeanQueryReadout``."""
+        super().__init__(embed_dim, num_heads, **options)
         del self.query_keys
         self.queries = nn.Linear(embed_dim, num_heads * embed_dim)
 
