@@ -257,7 +257,7 @@ CONV_ROWS_TEXT = (
     "preset `attn/PatchFind-v0@conv` (`stem: small`, 6x6 cells centred on the env's 8 px patches, so "
     "`relevant_parts` index the cells); the egocentric=False row adds `env_kwargs={'egocentric': False}`. MiniGrid: "
     "`attn/MiniGridPixels-v0` (MiniGrid-DoorKey-5x5-v0's 7x7 egocentric view as the 56x56 RGB picture that "
-    "`RGBImgPartialObsWrapper` draws; its preset: rl-zoo's MiniGrid PPO settings, `stem: small`, 7x7 cells on the "
+    "`RGBImgPartialObsWrapper` draws; its preset: the MiniGrid cells' PPO settings, `stem: small`, 7x7 cells on the "
     "view's cells, relevant parts: the goal's cell when in view), evaluated with sampled actions as rl-zoo does.\n\n"
 )
 
