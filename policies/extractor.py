@@ -106,8 +106,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         lean: the fast path (``policies.lean_readout``): the ``query`` / ``ego`` readout folded to its least work
             (folded queries and one value ``Linear`` that also does the head's ``Linear``: 3 parameter tensors
             instead of 9, no projection of any part), and unless set otherwise ``embed_layers=1`` and
-            ``readout_norm=False``. Same capabilities (masks, heads,
-            ``top_k``, focus); ``additive`` scores keep the projected readout (they cannot fold).
+            ``readout_norm=False``. Same capabilities (masks, heads, ``top_k``, focus); ``additive`` scores keep
+            the projected readout (they cannot fold).
         features_norm: the L2 norm every output feature vector is given (a LayerNorm with no parameters, then a
             fixed scale), or None (default) for the raw ``Linear + ReLU`` features. SB3's tanh policy and value
             MLPs read the features; ``1.0`` gives them a raw classic-env observation's scale, which kept the policy
