@@ -3,13 +3,13 @@
 python benchmarks/feature_tokens.py --env Acrobot-v1 --steps 50000 --variant attention --variant mlp
 python benchmarks/feature_tokens.py --env Pendulum-v1 --zoo --steps 100000 --variant attention --variant mlp
 
-Each variant trains PPO with the project's default preset (no section of the env's own; with ``--zoo`` the
-settings ``benchmarks/no_preset.py`` gives the row instead: rl-zoo's) and reports: the observation scale seen
-in its rollouts, how much of a feature's value survives the tokenizer and the pre-readout LayerNorm
+Each variant trains PPO with the project's default preset (no section of the env's own; with ``--zoo`` rl-zoo's
+settings of the row instead, as ``benchmarks/no_preset.py`` gives them to the MLP) and reports: the observation
+scale seen in its rollouts, how much of a feature's value survives the tokenizer and the pre-readout LayerNorm
 (``value_r2``: R^2 of a linear read-back of x_i from its normalised token), the gradient norm reaching the
-tokenizer / encoder / head, the value loss, the readout's focus entropy, for continuous actions the action
-std and (gSDE) the norm of the policy latent its noise is drawn from, and the final return (mean of the last
-50 training episodes, and 20 greedy evaluation episodes).
+tokenizer / encoder / head, the value loss, the readout's focus entropy, for continuous actions the action std
+and (gSDE) the norm of the policy latent its noise is drawn from, and the final return (mean of the last 50
+training episodes, and 20 greedy evaluation episodes).
 """
 
 from __future__ import annotations
@@ -67,6 +67,25 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_sde": {"extractor": "attention", "hyperparams": {"use_sde": False, "sde_sample_freq": -1}},
     "mlp_no_sde": {"extractor": "mlp", "hyperparams": {"use_sde": False, "sde_sample_freq": -1}},
     "lr3e-4": {"extractor": "attention", "hyperparams": {"learning_rate": 3.0e-4}},
+    "lr_lin1e-3": {"extractor": "attention", "hyperparams": {"learning_rate": "lin_1.0e-3"}},
+    "lr3e-4_no_sde": {
+        "extractor": "attention",
+        "hyperparams": {"learning_rate": 3.0e-4, "use_sde": False, "sde_sample_freq": -1},
+    },
+    "lr1e-4_no_sde": {
+        "extractor": "attention",
+        "hyperparams": {"learning_rate": 1.0e-4, "use_sde": False, "sde_sample_freq": -1},
+    },
+    "lr3e-4_separate": {
+        "extractor": "attention",
+        "hyperparams": {"learning_rate": 3.0e-4},
+        "policy_kwargs": {"share_features_extractor": False},
+    },
+    "lr3e-4_squash": {
+        "extractor": "attention",
+        "hyperparams": {"learning_rate": 3.0e-4},
+        "policy_kwargs": {"squash_output": True},
+    },
     "features_norm8": {"extractor": "attention", "extractor_kwargs": {"features_norm": 8.0}},
     "features_norm1": {"extractor": "attention", "extractor_kwargs": {"features_norm": 1.0}},
     "features_norm1_lr3e-4": {
@@ -79,6 +98,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "relu_heads": {"extractor": "attention", "policy_kwargs": {"activation_fn": "relu"}},
     # gSDE with tanh-squashed actions (SB3's squash_output): the action mean cannot leave the action range.
     "squash": {"extractor": "attention", "policy_kwargs": {"squash_output": True}},
+    # PPO's early stop on the approximate KL (SB3's target_kl): bounds how far one update moves the policy.
+    "target_kl": {"extractor": "attention", "hyperparams": {"target_kl": 0.02}},
+    "target_kl_0.01": {"extractor": "attention", "hyperparams": {"target_kl": 0.01}},
+    "mlp_target_kl": {"extractor": "mlp", "hyperparams": {"target_kl": 0.02}},
     "features_norm1_squash": {
         "extractor": "attention",
         "extractor_kwargs": {"features_norm": 1.0},
@@ -218,9 +241,9 @@ class Diagnostics(BaseCallback):
 def run_variant(
     env_id: str, variant: str, steps: int, seed: int, algo: str, zoo: bool = False, every: int = 5
 ) -> dict[str, Any]:
-    """Train one variant and return its diagnostics (``zoo``: over the settings no_preset.py gives the row)."""
+    """Train one variant and return its diagnostics (``zoo``: over rl-zoo's settings of the row)."""
     settings = VARIANTS[variant]
-    base = run_settings(env_id, settings["extractor"]) if zoo else {}
+    base = run_settings(env_id, settings["extractor"], own=False) if zoo else {}
     normalize = settings.get("normalize", base.get("normalize"))
     config = resolve(
         RunConfig(
@@ -271,7 +294,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--every", type=int, default=5, help="diagnostics every this many rollouts")
-    parser.add_argument("--zoo", action="store_true", help="start from no_preset.py's settings of the row (rl-zoo's)")
+    parser.add_argument("--zoo", action="store_true", help="start from rl-zoo's settings of the row")
     parser.add_argument("--variant", action="append", choices=sorted(VARIANTS), required=True)
     args = parser.parse_args()
     for variant in args.variant:

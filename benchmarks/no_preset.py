@@ -108,6 +108,12 @@ PRESET_ROWS = ("intersection-v2",)
 #: Rows where attention gets rl-zoo's settings too (the algorithm's, not the extractor's).
 SAME_SETTINGS = ("MountainCar-v0", "Pendulum-v1")
 
+#: On ``SAME_SETTINGS`` rows attention keeps these of its own defaults (configs/ppo.yaml's default section; the
+#: value here where the section sets none, SB3's default): the learning rate, and plain Gaussian exploration in
+#: place of gSDE. rl-zoo tuned both for the MLP on Pendulum (1e-3, gSDE); with them attention's action mean left
+#: the action range and Pendulum was not learned (docs/BENCHMARKS.md, "No preset").
+ATTENTION_OWN: dict[str, Any] = {"learning_rate": 3.0e-4, "use_sde": False}
+
 
 #: SB3's PPO defaults: rl-zoo leaves these to SB3, while configs/ppo.yaml's default section sets its own.
 SB3_PPO: dict[str, Any] = {
@@ -116,13 +122,14 @@ SB3_PPO: dict[str, Any] = {
 }  # fmt: skip
 
 
-def run_settings(env_id: str, extractor: str) -> dict[str, Any]:
+def run_settings(env_id: str, extractor: str, own: bool = True) -> dict[str, Any]:
     """RunConfig fields of a row: the MLP gets rl-zoo's settings; attention the defaults (its preset, if any).
 
     rl-zoo's settings are completed with SB3's defaults (not the project's default section) and its
     ``normalize`` (none: ``False``). On ``SAME_SETTINGS`` rows attention takes rl-zoo's hyperparameters too
     (PPO's defaults learn those envs with no extractor; the extractor is what is compared) but keeps its own
-    reward normalisation where rl-zoo sets none. ``PRESET_ROWS`` train both extractors through the env's preset.
+    reward normalisation where rl-zoo sets none, and its own ``ATTENTION_OWN`` settings (``own=False``: rl-zoo's
+    as they are). ``PRESET_ROWS`` train both extractors through the env's preset.
     """
     if env_id in PRESET_ROWS:
         return {}
@@ -132,7 +139,21 @@ def run_settings(env_id: str, extractor: str) -> dict[str, Any]:
     settings = {**zoo, "hyperparams": {**SB3_PPO, **zoo.get("hyperparams", {})}}
     if extractor == "mlp":
         settings["normalize"] = zoo.get("normalize", False)
+    elif own:
+        settings["hyperparams"] = attention_own(settings["hyperparams"])
     return settings
+
+
+def attention_own(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """rl-zoo's hyperparameters with attention's own learning rate and exploration noise (the default section's).
+
+    ``ATTENTION_OWN`` names them; ``use_sde`` absent from the default section means SB3's default, off.
+    """
+    default = read_preset_file(CONFIG_DIR / "ppo.yaml")["default"]["hyperparams"]
+    own = {key: default.get(key, fallback) for key, fallback in ATTENTION_OWN.items()}
+    if not own["use_sde"]:
+        hyperparams = {key: value for key, value in hyperparams.items() if key != "sde_sample_freq"}
+    return {**hyperparams, **own}
 
 
 def run_one(
@@ -193,30 +214,28 @@ NOTES = [
     "before the `layernorm_tanh` head, same seeds): -87.0 [-92.2, -83.3] greedy, -90.8 sampled: the head changes "
     "nothing here beyond the seeds' spread. A first MLP set with the project's batch_size 256 instead of SB3's 64 "
     "gave -89.2 [-102.0, -82.5].",
-    "- **Pendulum-v1**: not met. With rl-zoo's PPO settings attention does not learn in 100k steps: -897.8 "
-    "[-1290.8, -452.0] greedy with the `layernorm_tanh` head (per seed -452 / -1291 / -951), -845 [-895, -765] with "
-    "the ReLU head before it, against the MLP's -177; rl-zoo's entry (hyperparams/ppo.yml) sets no `normalize`, so "
-    "the MLP row is rl-zoo's as it stands. The bounded head removes the large features (norm 5.3-5.5 against 16-52) "
-    "but not the saturation: 40% -> 71% of the policy MLP's tanh units beyond 0.95 at 20k -> 60k steps "
-    "(`benchmarks/feature_tokens.py --env Pendulum-v1 --zoo --steps 60000 --variant layernorm_tanh`, seed 0; "
-    "greedy -430 there, -238 on seed 1). What follows is the ReLU head's diagnosis. "
-    "Why (`benchmarks/feature_tokens.py --env Pendulum-v1 --zoo --steps 60000 --every 2`, seed 0; raw lines in "
-    "`docs/feature_tokens_results.jsonl`): the attention features (`Linear + ReLU`, norm 16 at the start, 52 at "
-    "60k; the MLP's input, the raw observation, 1.3-3) saturate SB3's tanh policy MLP: 21% -> 64% of its units "
-    "beyond 0.95 (MLP 0.2% -> 5%), so the latent that gSDE draws its noise from is nearly the same for every "
-    "state (its norm varies 0.2-0.5 over states, the MLP's 0.6-1.1) and the action mean leaves the action range "
-    "(mean |mean| 4.8 for actions clipped to 2; MLP 1.2); greedy -1124 vs the MLP's -160. Variants at 60k (greedy): "
-    "no gSDE -723; lr 3e-4 -300 (saturation 31%); ReLU policy/value MLPs -645 (gSDE's noise grows with the "
-    "unbounded latent: action std 150); features LayerNorm'd (norm 8, saturation still 67%) -719; features at "
-    "norm 1 (`features_norm=1.0`, new extractor option) -256, no unit saturated. With `features_norm: 1.0` in "
-    "the default section, 3 seeds at 100k: greedy -697 [-1060, -210], sampled -623 [-913, -179] (per seed "
-    "-210 / -1060 / -822; before -765 / -876 / -895): it learned on seed 0 only, so the option stays off "
-    "(the table keeps the runs without it). Not resolved: on seed 1 (`--seed 1`, 60k) no unit saturated with "
-    "it either, but the action mean left the action range between 33k and 41k steps (mean |mean| 1.9 -> 7.2, "
-    "actions clipped to 2; greedy -1372); likely cause, not tested: once clipped, a sampled action no longer "
-    "tells PPO which way to move the mean. Actions squashed into their range (SB3's gSDE `squash_output`, "
-    "60k, greedy): with `features_norm=1.0` -272 on seed 1 (no saturation, the pre-squash mean 1.0-2.5; "
-    "without it -846, saturation 64%) but -697 on seed 2 and -1443 on seed 0: not a fix either. Open.",
+    "- **Pendulum-v1** (PPO): met, greedy and sampled. Attention takes rl-zoo's hyperparameters except two that "
+    "it keeps of its own defaults (`ATTENTION_OWN` in `benchmarks/no_preset.py`): the default section's learning "
+    "rate (3e-4; rl-zoo's 1e-3) and plain Gaussian exploration (SB3's default; rl-zoo: gSDE, sde_sample_freq 4). "
+    "Greedy -179.8 [-258.4, -128.8] against the MLP's -176.9 [-249.5, -127.9] (per seed -128.8 / -258.4 / -152.2 "
+    "against -127.9 / -249.5 / -153.3); sampled -220.6 [-276.7, -162.3], inside the MLP's CI (-177.1 [-247.8, "
+    "-127.2]). Both are attention's defaults on every env (the default section's rate; gSDE off unless asked), as "
+    "the issue allows; MountainCar's row is unchanged by them (rl-zoo sets neither there). With rl-zoo's 1e-3 and "
+    "gSDE attention did not learn: -897.8 [-1290.8, -452.0] (per seed -452 / -1291 / -951; -845 with the ReLU "
+    "head). Why: gSDE draws its noise from the policy latent (action std = |latent| x exp(log_std)); attention's "
+    "features saturate SB3's tanh policy MLP (47-72% of its units beyond 0.95 against the MLP's 5-13%; latent "
+    "norm 6.6-7.4 against 4.5), and the action mean left the action range (mean |mean| 3-8 for actions clipped "
+    "to 2; the MLP's 1.2-1.5), where a sampled action no longer tells PPO which way to move the mean. One change "
+    "at a time, 3 seeds at 100k, greedy (`python benchmarks/feature_tokens.py --env Pendulum-v1 --zoo --steps "
+    "100000 --seed S --variant V`; its own evaluation seeds; raw lines in `docs/feature_tokens_results.jsonl`): "
+    "lr 3e-4 with gSDE -275 / -176 / -440 (|mean| 3.1-7.9); lr 1e-4 -257 / -247 / -352 (|mean| 6.7-9.9, action "
+    "std 4.0-4.6); lr annealed from 1e-3 -490 / -823 / -1374; `target_kl` 0.02 -1011 / -1233 / -346; lr 3e-4 "
+    "with tanh-squashed actions (`squash_output`) -656 / -501 / -487; lr 3e-4 with separate policy and value "
+    "extractors -553 / -350 (seed 2 not run); no gSDE at 1e-3 -410 (seed 0); **lr 3e-4 without gSDE -326 / -225 "
+    "/ -235, the action mean in range (|mean| 0.7-1.8, action std 0.63-0.69; the MLP's 0.69)**, adopted; lr 1e-4 "
+    "without gSDE -252 (seed 0). Earlier (60k, ReLU head, `--steps 60000`): features scaled to norm 1 "
+    "(`features_norm=1.0`) removed the saturation but not the drift (seed 1: mean |mean| 1.9 -> 7.2 between 33k "
+    "and 41k steps).",
     "- **Pendulum-v1 with SAC** (the issue's \"Pendulum-v1 (SAC / PPO)\"; configs/sac.yaml's rl-zoo settings for "
     "both extractors, rl-zoo's 20k steps, 3 seeds): met greedy: attention -153.0 lies inside the MLP's CI "
     "(-139.0 [-170.5, -116.0]); per seed -119 / -195 / -145 against -116 / -171 / -131. Sampled actions (SAC's "
@@ -285,7 +304,11 @@ def setting_label(env_id: str, extractor: str, algo: str = "ppo") -> str:
         return "rl-zoo"
     if env_id in SAME_SETTINGS:  # rl-zoo's own normalize (MountainCar's) applies to attention too
         normalised = "observations and rewards" if RL_ZOO[env_id].get("normalize") else "rewards"
-        return f"rl-zoo's hyperparameters, {normalised} normalised"
+        zoo = {**SB3_PPO, **RL_ZOO[env_id].get("hyperparams", {})}
+        own = {key: value for key, value in attention_own(zoo).items() if zoo.get(key, False) != value}
+        changed = [f"lr {own['learning_rate']:g}"] if "learning_rate" in own else []
+        changed += ["no gSDE"] if own.get("use_sde") is False else []
+        return f"rl-zoo's hyperparameters{''.join(', ' + c for c in changed)}, {normalised} normalised"
     if env_id in PRESET_LABELS:
         return PRESET_LABELS[env_id]
     has_preset = env_id in read_preset_file(CONFIG_DIR / "ppo.yaml")
@@ -324,7 +347,9 @@ def render(results: Sequence[dict[str, Any]]) -> str:
         "mean over seeds with a 95% bootstrap CI. Budgets are cut to what 2 shared CPU cores allow (rl-zoo "
         "trains Acrobot and MountainCar for 1M steps): the steps column says what ran. On Pendulum and "
         "MountainCar attention takes rl-zoo's hyperparameters too (PPO's defaults learn neither with any "
-        "extractor; the extractor is what is compared) with rl-zoo's normalisation where it sets one (MountainCar: "
+        "extractor; the extractor is what is compared), except its own learning rate and exploration noise "
+        "(`ATTENTION_OWN`: the default section's 3e-4, no gSDE; they differ from rl-zoo's on Pendulum only), "
+        "with rl-zoo's normalisation where it sets one (MountainCar: "
         "observations and rewards), else the default section's reward normalisation (Pendulum). rl-zoo's settings "
         "are completed with SB3's defaults (batch_size 64...), not the project's default section. Times are "
         "wall-clock with other trainings sharing the 2 cores (one thread per run).",

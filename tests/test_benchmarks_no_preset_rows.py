@@ -18,6 +18,23 @@ def test_rows_settings(monkeypatch):
     assert no_preset.setting_label("intersection-v2", "mlp") == "its preset (no rl-zoo entry), both extractors"
 
 
+def test_same_settings_rows_keep_attentions_learning_rate_and_noise(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    no_preset = importlib.import_module("no_preset")
+    mlp = no_preset.run_settings("Pendulum-v1", "mlp")["hyperparams"]
+    assert mlp["learning_rate"] == 1.0e-3 and mlp["use_sde"] is True and mlp["sde_sample_freq"] == 4  # rl-zoo's
+    attention = no_preset.run_settings("Pendulum-v1", "attention")["hyperparams"]
+    assert attention["learning_rate"] == 3.0e-4 and attention["use_sde"] is False  # the default section's / SB3's
+    assert "sde_sample_freq" not in attention and attention["gamma"] == mlp["gamma"] == 0.9  # the rest: rl-zoo's
+    assert no_preset.run_settings("Pendulum-v1", "attention", own=False)["hyperparams"] == mlp
+    assert no_preset.setting_label("Pendulum-v1", "attention") == (
+        "rl-zoo's hyperparameters, lr 0.0003, no gSDE, rewards normalised"
+    )
+    assert no_preset.setting_label("MountainCar-v0", "attention") == (  # rl-zoo's rate and noise are its own
+        "rl-zoo's hyperparameters, observations and rewards normalised"
+    )
+
+
 def test_render_keeps_the_latest_run_of_a_seed(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     no_preset = importlib.import_module("no_preset")
