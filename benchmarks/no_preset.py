@@ -364,6 +364,11 @@ def render(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def read_results() -> list[dict[str, Any]]:
+    """The recorded runs (docs/no_preset_results.json), oldest first."""
+    return json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the requested rows, then write the section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -380,16 +385,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = [row for row in args.rows if args.algo == "ppo" and row not in RL_ZOO and row not in PRESET_ROWS]
     if unknown:
         parser.error(f"--rows {' '.join(unknown)}: PPO rows need rl-zoo's settings in RL_ZOO or PRESET_ROWS ({rows}).")
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
     if not args.render_only:
         for env_id in args.rows:
             for seed in args.seeds:
                 for extractor in args.extractors:
                     result = run_one(env_id, extractor, seed, args.timesteps, args.run_root, args.episodes, args.algo)
-                    results.append(result)
-                    RESULTS.write_text(json.dumps(results, indent=1))
+                    # read again just before writing: another no_preset.py may have added its runs meanwhile
+                    RESULTS.write_text(json.dumps([*read_results(), result], indent=1))
                     print(json.dumps({k: v for k, v in result.items() if k != "config"}), flush=True)
-    write_section(DOC, render(results), START, END)
+    write_section(DOC, render(read_results()), START, END)
 
 
 if __name__ == "__main__":
