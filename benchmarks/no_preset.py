@@ -208,12 +208,17 @@ def fmt(values: Sequence[float]) -> str:
 
 #: What the runs say, written by hand from the measurements (2026-12-02); rendered under the table.
 NOTES = [
-    "- **Acrobot-v1**: attention with the defaults learns (it stayed at -500 before issue 20, see the section "
-    "above) but ends below the MLP's greedy CI: -89.1 [-99.2, -80.5] against -80.9 [-83.0, -79.5] (per seed -80.5 / "
-    "-87.7 / -99.2); sampled -93.1 [-100.5, -85.7] against -86.1 [-91.3, -82.8]. With the ReLU head (the defaults "
-    "before the `layernorm_tanh` head, same seeds): -87.0 [-92.2, -83.3] greedy, -90.8 sampled: the head changes "
-    "nothing here beyond the seeds' spread. A first MLP set with the project's batch_size 256 instead of SB3's 64 "
-    "gave -89.2 [-102.0, -82.5].",
+    "- **Acrobot-v1**: met greedy at 200k steps (rl-zoo trains 1M), not at 100k. At 200k (`--rows Acrobot-v1 "
+    "--timesteps 200000`, 2026-12-02 22:00-22:10 UTC, beside one other training) attention's greedy mean lies inside "
+    "the MLP's CI: -82.5 [-91.9, -73.7] against -80.0 [-83.0, -77.4] (per seed -73.7 / -91.9 / -81.9 against -79.7 / "
+    "-77.4 / -83.0); sampled -89.8 [-95.0, -83.5], 1.6 under the MLP's CI (-85.3 [-88.2, -81.9]; the CIs overlap). "
+    "The MLP gained 0.9 from its second 100k steps, attention 6.6: with the defaults attention learns Acrobot later "
+    "rather than to a lower level. At 100k attention with the defaults learns (it stayed at -500 before issue 20, "
+    "see the section above) but ends below the MLP's greedy CI: -89.1 [-99.2, -80.5] against -80.9 [-83.0, -79.5] "
+    "(per seed -80.5 / -87.7 / -99.2); sampled -93.1 [-100.5, -85.7] against -86.1 [-91.3, -82.8]. With the ReLU "
+    "head (the defaults before the `layernorm_tanh` head, same seeds): -87.0 [-92.2, -83.3] greedy, -90.8 sampled: "
+    "the head changes nothing here beyond the seeds' spread. A first MLP set with the project's batch_size 256 "
+    "instead of SB3's 64 gave -89.2 [-102.0, -82.5].",
     "- **Pendulum-v1** (PPO): met, greedy and sampled. Attention takes rl-zoo's hyperparameters except two that "
     "it keeps of its own defaults (`ATTENTION_OWN` in `benchmarks/no_preset.py`): the default section's learning "
     "rate (3e-4; rl-zoo's 1e-3) and plain Gaussian exploration (SB3's default; rl-zoo: gSDE, sde_sample_freq 4). "
