@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import warnings
 from typing import Any
 
 import torch
@@ -199,6 +200,15 @@ def env_part_names(config: RunConfig, env: VecEnv) -> list[str] | None:
     return list(names) if names is not None and len(names) == space.shape[0] else None
 
 
+#: Why gSDE and attention extractors do not mix well (measured: docs/BENCHMARKS.md, "No preset", Pendulum-v1).
+GSDE_WARNING = (
+    "hyperparams.use_sde=true with extractor '{extractor}': gSDE draws its exploration noise from the policy "
+    "latent, which attention's features drive near saturation, so the noise and the action mean can leave the "
+    "action range (Pendulum-v1 with rl-zoo's PPO settings: -898 with gSDE and lr 1e-3, -180 with plain Gaussian "
+    "noise and lr 3e-4; docs/BENCHMARKS.md, 'No preset'). Consider hyperparams.use_sde=false."
+)
+
+
 def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     """Create the algorithm with its policy and (unless ``mlp``) the attention extractor.
 
@@ -208,6 +218,8 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     check_action_space(config.algo, env.action_space)
     check_hyperparams(entry.cls, config.hyperparams)
     extractor = EXTRACTORS.get(config.extractor)
+    if extractor is not None and config.hyperparams.get("use_sde"):
+        warnings.warn(GSDE_WARNING.format(extractor=config.extractor), UserWarning, stacklevel=2)
     policy_kwargs = policy_kwargs_from_config(config)
     names = env_part_names(config, env)
     if names is not None:

@@ -1,5 +1,7 @@
 """An env with no preset of its own trains with the defaults that learn (issue 20): Acrobot-v1 as the example."""
 
+import pytest
+
 import agents
 from agents.presets import load_preset
 from agents.vec_envs import wrap_normalize
@@ -51,3 +53,20 @@ def test_minigrid_cells_and_pixels_take_the_default_hyperparameters_annealed():
         assert preset["extractor_kwargs"]["presence_column"] == 0 and preset["eval_deterministic"] is False
     pixels = load_preset("ppo", "attn/MiniGridPixels-v0")  # the cells' settings too (measured for both extractors)
     assert pixels["hyperparams"] == {**default, "learning_rate": "lin_3.0e-4"} and pixels["extractor"] == "conv"
+
+
+@pytest.mark.parametrize("extractor", ["attention", "mlp"])
+def test_gsde_with_attention_warns_what_to_change(extractor, recwarn):
+    config = agents.resolve(
+        agents.RunConfig(env="Pendulum-v1", extractor=extractor, n_envs=1, threads=1, hyperparams={"use_sde": True})
+    )
+    env = agents.make_env(config, 1, 0)
+    try:
+        agents.build_model(config, env)
+    finally:
+        env.close()
+    gsde = [w for w in recwarn if "use_sde" in str(w.message)]
+    if extractor == "mlp":
+        assert not gsde  # SB3's own MLP: gSDE as rl-zoo uses it
+    else:
+        assert len(gsde) == 1 and "use_sde=false" in str(gsde[0].message)
