@@ -219,7 +219,7 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     check_hyperparams(entry.cls, config.hyperparams)
     extractor = EXTRACTORS.get(config.extractor)
     if extractor is not None and config.hyperparams.get("use_sde"):
-        warnings.warn(GSDE_WARNING.format(extractor=config.extractor), UserWarning, stacklevel=2)
+        warnings.warn(GSDE_WARNING.format(extractor=config.extractor), UserWarning, stacklevel=1)  # once a process
     policy_kwargs = policy_kwargs_from_config(config)
     names = env_part_names(config, env)
     if names is not None:
