@@ -314,11 +314,11 @@ def setting_label(env_id: str, extractor: str, algo: str = "ppo") -> str:
         return "rl-zoo"
     if env_id in SAME_SETTINGS:  # rl-zoo's own normalize (MountainCar's) applies to attention too
         normalised = "observations and rewards" if RL_ZOO[env_id].get("normalize") else "rewards"
-        zoo = {**SB3_PPO, **RL_ZOO[env_id].get("hyperparams", {})}
-        own = {key: value for key, value in attention_own(zoo).items() if zoo.get(key, False) != value}
-        changed = [f"lr {own['learning_rate']:g}"] if "learning_rate" in own else []
-        changed += ["no gSDE"] if own.get("use_sde") is False else []
-        return f"rl-zoo's hyperparameters{''.join(', ' + c for c in changed)}, {normalised} normalised"
+        zoo = run_settings(env_id, extractor, own=False)["hyperparams"]
+        ours = run_settings(env_id, extractor)["hyperparams"]
+        changed = [f", lr {ours['learning_rate']:g}"] if ours["learning_rate"] != zoo["learning_rate"] else []
+        changed += [", no gSDE"] if zoo.get("use_sde") and not ours["use_sde"] else []
+        return f"rl-zoo's hyperparameters{''.join(changed)}, {normalised} normalised"
     if env_id in PRESET_LABELS:
         return PRESET_LABELS[env_id]
     has_preset = env_id in read_preset_file(CONFIG_DIR / "ppo.yaml")
