@@ -45,3 +45,21 @@ def test_render_keeps_the_latest_run_of_a_seed(monkeypatch):
 
     section = no_preset.render([run(0, -500.0), run(1, -90.0), run(0, -80.0)])  # seed 0 re-run
     assert "| Acrobot-v1 | attention | defaults (no preset) | 1,000 | 2 | -85.0 [-90.0, -80.0] |" in section
+
+
+def test_runs_side_by_side_keep_each_others_rows(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    no_preset = importlib.import_module("no_preset")
+    results = tmp_path / "results.json"
+    monkeypatch.setattr(no_preset, "RESULTS", results)
+    monkeypatch.setattr(no_preset, "write_section", lambda *args: None)
+
+    def run_one(env_id, extractor, seed, *args):
+        other = {"env": env_id, "extractor": "mlp", "seed": seed, "timesteps": 1, "seconds": 1.0, "greedy": 0.0,
+                 "sampled": 0.0}  # fmt: skip
+        results.write_text(no_preset.json.dumps([*no_preset.read_results(), other]))  # another process's run
+        return {**other, "extractor": extractor}
+
+    monkeypatch.setattr(no_preset, "run_one", run_one)
+    no_preset.main(["--rows", "Acrobot-v1", "--extractors", "attention", "--seeds", "0", "1"])
+    assert [r["extractor"] for r in no_preset.read_results()] == ["mlp", "attention", "mlp", "attention"]
