@@ -78,8 +78,11 @@ def safe_key_mask(mask: torch.Tensor) -> torch.Tensor:
     return mask | ~mask.any(dim=-1, keepdim=True)
 
 
-def keep_top_k(weights: torch.Tensor, key_mask: torch.Tensor, k: int) -> torch.Tensor:
+def keep_top_k(weights: torch.Tensor, key_mask: torch.Tensor, k: int, per_head: bool = False) -> torch.Tensor:
     """Hard attention: keep the ``k`` parts with the most (head- and query-averaged) weight, renormalised.
+
+    With ``per_head`` each head keeps its own ``k`` parts (by its query-averaged weight), so ``H`` heads read up to
+    ``H * k`` parts: one head can hold a part that is in every observation while another looks for the target.
 
     The selection is discrete. The forward pass uses the kept weights renormalised to sum to 1; the backward
     pass is straight-through: it differentiates the kept *soft* weights (not renormalised), so the scores
@@ -89,15 +92,20 @@ def keep_top_k(weights: torch.Tensor, key_mask: torch.Tensor, k: int) -> torch.T
         weights: ``(B, H, Q, N)`` soft attention weights.
         key_mask: ``(B, N)`` bool, True for real parts; padding is never selected while real parts remain.
         k: parts to keep; a set with fewer real parts keeps them all.
+        per_head: choose the ``k`` parts per head instead of once for all heads.
 
     Returns:
-        ``(B, H, Q, N)`` weights, non-zero on at most ``k`` parts per observation, rows summing to 1.
+        ``(B, H, Q, N)`` weights, non-zero on at most ``k`` parts per observation (per head with ``per_head``),
+        rows summing to 1.
     """
-    importance = weights.detach().mean(dim=(1, 2)).masked_fill(~key_mask, -1.0)  # (B, N)
+    dims = 2 if per_head else (1, 2)
+    importance = weights.detach().mean(dim=dims, keepdim=True)  # (B, H or 1, 1, N)
+    importance = importance.masked_fill(~key_mask[:, None, None, :], -1.0)
     k = min(k, weights.shape[-1])
-    chosen = importance.topk(k, dim=-1).indices  # (B, k)
-    keep = torch.zeros_like(key_mask).scatter(1, chosen, torch.ones_like(chosen, dtype=torch.bool)) & key_mask  # (B, N)
-    kept = weights * keep[:, None, None, :]  # (B, H, Q, N)
+    chosen = importance.topk(k, dim=-1).indices  # (B, H or 1, 1, k)
+    ones = torch.ones_like(chosen, dtype=torch.bool)
+    keep = torch.zeros_like(importance, dtype=torch.bool).scatter(-1, chosen, ones)  # (B, H or 1, 1, N)
+    kept = weights * (keep & key_mask[:, None, None, :])  # (B, H, Q, N)
     hard = kept / kept.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     return hard.detach() + (kept - kept.detach())  # value: hard; gradient: the kept soft weights
 
@@ -119,9 +127,17 @@ class MultiHeadAttention(WeightCapture):
         num_heads: number of heads; must divide ``embed_dim``.
         score: score function name from ``SCORES``.
         top_k: keep only the ``top_k`` most attended parts (hard attention), or None for soft attention.
+        top_k_per_head: each head keeps its own ``top_k`` parts (else the heads share one choice).
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, score: str = "scaled_dot", top_k: int | None = None) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        score: str = "scaled_dot",
+        top_k: int | None = None,
+        top_k_per_head: bool = False,
+    ) -> None:
         super().__init__()
         check_heads(embed_dim, num_heads)
         SCORES.get(score)
@@ -131,7 +147,7 @@ class MultiHeadAttention(WeightCapture):
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
         self.score = score.lower()
-        self.top_k = top_k
+        self.top_k, self.top_k_per_head = top_k, top_k_per_head
         self.q_proj = nn.Linear(embed_dim, embed_dim)
         self.kv_proj = nn.Linear(embed_dim, 2 * embed_dim)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
@@ -155,7 +171,7 @@ class MultiHeadAttention(WeightCapture):
         """Masked softmax (and top-k) of ``(B, H, Q, N)`` scores; kept in ``last_weights`` under capture."""
         weights = scores.masked_fill(~key_mask[:, None, None, :], float("-inf")).softmax(dim=-1)
         if self.top_k is not None:
-            weights = keep_top_k(weights, key_mask, self.top_k)
+            weights = keep_top_k(weights, key_mask, self.top_k, self.top_k_per_head)
         if self.capture:
             self.last_weights = weights.detach()
         return weights

@@ -85,6 +85,9 @@ class AttentionExtractor(BaseFeaturesExtractor):
             (Bahdanau).
         pooling: readout: ``query`` (learned query, default), ``ego`` (first part as query), ``mean``, ``cls``.
         top_k: hard attention: the readout keeps only its ``top_k`` most attended parts (``query``/``ego``).
+        top_k_per_head: with ``top_k``, each readout head keeps its own ``top_k`` parts (up to ``num_heads * top_k``
+            parts in all) instead of one choice for every head, so a part that is in every observation (the
+            observer at the centre of an egocentric picture) need not take a slot from the target.
         tokenizer: ``"auto"`` (from the space) or a name from ``policies.TOKENIZERS``.
         presence_column: entity sets: the presence feature's column, or None to mask all-zero rows.
         ego: entity sets: the first row is the observer (gets its own embedding; use with ``pooling="ego"``).
@@ -132,6 +135,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         score: str = "scaled_dot",
         pooling: str = "query",
         top_k: int | None = None,
+        top_k_per_head: bool = False,
         tokenizer: str = "auto",
         presence_column: int | None = None,
         ego: bool = False,
@@ -159,7 +163,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         check_int("num_layers", num_layers, 0)
         check_heads(embed_dim, num_heads)
         readout_cls = READOUTS.get(pooling)
-        check_top_k(pooling.lower(), top_k)
+        check_top_k(pooling.lower(), top_k, top_k_per_head)
         if readout_cls.uses_cls and num_layers == 0:
             raise ValueError("pooling='cls' reads the CLS token after self-attention: set num_layers >= 1.")
         check_not_empty(observation_space)
@@ -184,10 +188,10 @@ class AttentionExtractor(BaseFeaturesExtractor):
         folded_head = lean and score.lower() in FOLDING_SCORES and readout_cls in LEAN_READOUTS
         if folded_head:  # the lean readout's value map ends at features_dim: the head keeps no Linear of its own
             self.readout = LEAN_READOUTS[readout_cls](
-                embed_dim, num_heads, score=score, top_k=top_k, out_dim=features_dim
+                embed_dim, num_heads, score=score, top_k=top_k, out_dim=features_dim, top_k_per_head=top_k_per_head
             )
         else:
-            self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k)
+            self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k, top_k_per_head=top_k_per_head)
         self.head = make_head(head, embed_dim, features_dim, features_norm, linear=not folded_head)
         #: ``(B, N)`` bool, True for parts to remove from this forward pass (masked out of every attention, as
         #: padding is); set only by ``policies.causal.removing_parts`` for the causal focus, else None.

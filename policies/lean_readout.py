@@ -43,6 +43,7 @@ class LeanQueryReadout(WeightCapture, Readout):
         num_heads: heads ``H``; must divide ``embed_dim`` (as for the projected readout).
         score: ``scaled_dot`` or ``general`` (both fold into the query).
         top_k: hard attention over the ``top_k`` most attended tokens, or None.
+        top_k_per_head: each head keeps its own ``top_k`` tokens (else one choice for all heads).
         out_dim: width of the output (default ``embed_dim``; the extractor's ``features_dim`` when the value map
             also does the head's ``Linear``).
     """
@@ -54,6 +55,7 @@ class LeanQueryReadout(WeightCapture, Readout):
         score: str = "scaled_dot",
         top_k: int | None = None,
         out_dim: int | None = None,
+        top_k_per_head: bool = False,
     ) -> None:
         super().__init__()
         check_heads(embed_dim, num_heads)
@@ -62,7 +64,7 @@ class LeanQueryReadout(WeightCapture, Readout):
                 f"score={score!r} does not fold into a lean readout (only {', '.join(FOLDING_SCORES)} do): use "
                 "lean=False, or a dot-product score."
             )
-        self.num_heads, self.top_k = num_heads, top_k
+        self.num_heads, self.top_k, self.top_k_per_head = num_heads, top_k, top_k_per_head
         self.query_keys = nn.Parameter(torch.randn(num_heads, embed_dim) * embed_dim**-0.5)  # (H, D)
         self.value = nn.Linear(num_heads * embed_dim, embed_dim if out_dim is None else out_dim)
 
@@ -82,7 +84,7 @@ class LeanQueryReadout(WeightCapture, Readout):
     def kept_weights(self, weights: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
         """``(B, H, 1, L)`` weights after ``top_k``; kept in ``last_weights`` under capture."""
         if self.top_k is not None:
-            weights = keep_top_k(weights, attend, self.top_k)
+            weights = keep_top_k(weights, attend, self.top_k, self.top_k_per_head)
         if self.capture:
             self.last_weights = weights.detach()
         return weights
@@ -95,7 +97,10 @@ class LeanQueryReadout(WeightCapture, Readout):
     def from_readout(cls, readout: QueryReadout) -> LeanQueryReadout:
         """The lean readout that computes exactly what ``readout`` (a projected ``QueryReadout``) computes."""
         attn = readout.attn
-        lean = cls(attn.embed_dim, attn.num_heads, score=_foldable_score(attn), top_k=attn.top_k)
+        lean = cls(
+            attn.embed_dim, attn.num_heads, score=_foldable_score(attn), top_k=attn.top_k,
+            top_k_per_head=attn.top_k_per_head,
+        )  # fmt: skip
         with torch.no_grad():
             lean.query_keys.copy_(_fold_query(attn, attn.q_proj(readout.query[0, 0])))  # (H, D)
             _fold_value(attn, lean.value)
@@ -106,7 +111,7 @@ class LeanEgoReadout(LeanQueryReadout):
     """The first token (the observer) is the query, as ``EgoReadout``; ``queries`` maps it to the folded queries."""
 
     def __init__(self, embed_dim: int, num_heads: int, **options: Any) -> None:
-        """``options``: ``score``, ``top_k``, ``out_dim`` as for ``LeanQueryReadout``."""
+        """``options``: ``score``, ``top_k``, ``out_dim``, ``top_k_per_head`` as for ``LeanQueryReadout``."""
         super().__init__(embed_dim, num_heads, **options)
         del self.query_keys
         self.queries = nn.Linear(embed_dim, num_heads * embed_dim)
@@ -120,7 +125,10 @@ class LeanEgoReadout(LeanQueryReadout):
     def from_readout(cls, readout: EgoReadout) -> LeanEgoReadout:
         """The lean readout that computes exactly what ``readout`` (a projected ``EgoReadout``) computes."""
         attn = readout.attn
-        lean = cls(attn.embed_dim, attn.num_heads, score=_foldable_score(attn), top_k=attn.top_k)
+        lean = cls(
+            attn.embed_dim, attn.num_heads, score=_foldable_score(attn), top_k=attn.top_k,
+            top_k_per_head=attn.top_k_per_head,
+        )  # fmt: skip
         with torch.no_grad():
             # queries(x) = fold(W_q x + b_q): linear in x, so fold the weight's columns and the bias alike
             weight = _fold_query(attn, attn.q_proj.weight.T)  # (D_in, H, D)

@@ -8,7 +8,8 @@
 - ``cls``: a learned CLS token joins the set before the self-attention blocks and is read out after them
   (focus: its attention in the last block); needs ``num_layers >= 1``.
 
-``query`` and ``ego`` take ``top_k`` (hard attention over the ``k`` most attended tokens).
+``query`` and ``ego`` take ``top_k`` (hard attention over the ``k`` most attended tokens; with ``top_k_per_head``
+each head keeps its own ``k``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,15 @@ from policies.attention import MultiHeadAttention
 from policies.registry import Registry
 
 
-def check_top_k(pooling: str, top_k: int | None) -> None:
-    """Raise ``ValueError`` when ``top_k`` is asked of a readout that has no attention of its own."""
+def check_top_k(pooling: str, top_k: int | None, top_k_per_head: bool = False) -> None:
+    """Raise ``ValueError`` when ``top_k`` is asked of a readout that has no attention of its own.
+
+    Also ``TypeError`` for a ``top_k_per_head`` that is not a bool, ``ValueError`` when it is set without ``top_k``.
+    """
+    if not isinstance(top_k_per_head, bool):
+        raise TypeError(f"top_k_per_head={top_k_per_head!r} must be True or False.")
+    if top_k_per_head and top_k is None:
+        raise ValueError("top_k_per_head=True needs hard attention: set top_k (e.g. top_k=3), or top_k_per_head=False.")
     if top_k is not None and pooling not in ("query", "ego"):
         raise ValueError(
             f"top_k={top_k} needs an attention readout, but pooling='{pooling}': use pooling='query' or 'ego', "
@@ -55,10 +63,17 @@ class Readout(nn.Module):
 class QueryReadout(Readout):
     """A learned query cross-attends to the tokens (multi-head; optional hard ``top_k``)."""
 
-    def __init__(self, embed_dim: int, num_heads: int, score: str = "scaled_dot", top_k: int | None = None) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        score: str = "scaled_dot",
+        top_k: int | None = None,
+        top_k_per_head: bool = False,
+    ) -> None:
         super().__init__()
         self.query = nn.Parameter(torch.randn(1, 1, embed_dim) * embed_dim**-0.5)  # (1, 1, D)
-        self.attn = MultiHeadAttention(embed_dim, num_heads, score=score, top_k=top_k)
+        self.attn = MultiHeadAttention(embed_dim, num_heads, score=score, top_k=top_k, top_k_per_head=top_k_per_head)
 
     def queries(self, tokens: torch.Tensor) -> torch.Tensor:
         """``(1, 1, D)``: one learned query, shared by the whole batch."""
@@ -85,7 +100,14 @@ class EgoReadout(QueryReadout):
 class MeanReadout(Readout):
     """The mean of the real tokens."""
 
-    def __init__(self, embed_dim: int, num_heads: int, score: str = "scaled_dot", top_k: int | None = None) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        score: str = "scaled_dot",
+        top_k: int | None = None,
+        top_k_per_head: bool = False,
+    ) -> None:
         super().__init__()
 
     def forward(self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -104,7 +126,14 @@ class ClsReadout(Readout):
 
     uses_cls = True
 
-    def __init__(self, embed_dim: int, num_heads: int, score: str = "scaled_dot", top_k: int | None = None) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        score: str = "scaled_dot",
+        top_k: int | None = None,
+        top_k_per_head: bool = False,
+    ) -> None:
         super().__init__()
         self.cls_token = nn.Parameter(torch.randn(1, 1, embed_dim) * 0.02)  # (1, 1, D)
 

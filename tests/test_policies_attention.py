@@ -98,6 +98,30 @@ def test_top_k_forward_is_hard_and_backward_reaches_the_scores(k):
     assert scores.grad.abs().sum() > 1e-3  # renormalised weights alone give k = 1 a zero gradient
 
 
+def test_top_k_per_head_lets_each_head_keep_its_own_parts():
+    # head 0 prefers parts 0, 1; head 1 parts 4, 5: shared, the two most attended on average; per head, each its own
+    scores = torch.full((1, 2, 1, N), -5.0)
+    scores[0, 0, 0, :2] = torch.tensor([3.0, 2.0])
+    scores[0, 1, 0, 4:6] = torch.tensor([2.5, 1.5])
+    mask = torch.ones(1, N, dtype=torch.bool)
+    shared = keep_top_k(scores.softmax(dim=-1), mask, 2)
+    per_head = keep_top_k(scores.softmax(dim=-1), mask, 2, per_head=True)
+    assert (shared[0, :, 0] > 0).nonzero()[:, 1].unique().tolist() == [0, 4]
+    assert (per_head[0, 0, 0] > 0).nonzero().flatten().tolist() == [0, 1]
+    assert (per_head[0, 1, 0] > 0).nonzero().flatten().tolist() == [4, 5]
+    torch.testing.assert_close(per_head.sum(dim=-1), torch.ones(1, 2, 1))
+    padded = mask.clone()
+    padded[0, 4] = False
+    assert (keep_top_k(scores.softmax(dim=-1), padded, 2, per_head=True)[0, 1, 0, 4] == 0).all()  # never padding
+
+
+def test_top_k_per_head_extractor_reads_up_to_heads_times_k_parts():
+    extractor = build(top_k=1, top_k_per_head=True, num_layers=0, num_heads=2)
+    focus = extractor.explain(batch()).focus
+    assert ((focus > 0).sum(dim=1) <= 2).all() and ((focus > 0).sum(dim=1) >= 1).all()
+    torch.testing.assert_close(focus.sum(dim=1), torch.ones(focus.shape[0]))
+
+
 def test_top_k_larger_than_the_real_parts_keeps_every_real_part():
     extractor = build(top_k=6, num_layers=0)  # as many as the set holds, 3 of them real
     focus = extractor.explain(batch(present=3)).focus
@@ -129,6 +153,8 @@ def test_latent_cost_has_no_parts_by_parts_matrix():
         ({"pooling": "cls", "num_layers": 0}, ValueError, "pooling='cls' .* set num_layers >= 1"),
         ({"pooling": "mean", "top_k": 2}, ValueError, "top_k=2 needs an attention readout"),
         ({"top_k": 0}, ValueError, "top_k=0 is invalid"),
+        ({"top_k_per_head": True}, ValueError, "top_k_per_head=True needs hard attention: set top_k"),
+        ({"top_k": 2, "top_k_per_head": "yes"}, TypeError, "top_k_per_head='yes' must be True or False"),
         ({"num_heads": 3}, ValueError, "embed_dim=16 is not divisible by num_heads=3"),
     ],
 )

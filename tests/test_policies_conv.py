@@ -26,7 +26,7 @@ def image_space(height: int, width: int, first: bool, dtype: type) -> spaces.Box
 @pytest.mark.parametrize(
     ("stem", "height", "width", "grid"),
     [("nature", 36, 36, (1, 1)), ("nature", 48, 64, (2, 4)), ("nature", 84, 84, (7, 7)), ("small", 48, 48, (6, 6)),
-     ("small", 56, 40, (7, 5)), ("small", 8, 8, (1, 1))],
+     ("small", 56, 40, (7, 5)), ("small", 8, 8, (1, 1)), ("medium", 48, 48, (6, 6)), ("medium", 56, 40, (7, 5))],
 )  # fmt: skip
 def test_shapes_and_part_names(stem, height, width, grid, first, dtype):
     space = image_space(height, width, first, dtype)
@@ -70,11 +70,13 @@ def test_stems_by_name_or_mapping_and_their_errors():
 
 
 def test_receptive_fields_and_centre_regions():
-    # small: field 10, jump 8, cells centred on the 8 px patches; wide: the same cells, field 22
+    # small: field 10, jump 8, cells centred on the 8 px patches; medium and wide: the same cells, fields 14 and 22
     assert STEMS.get("small").receptive_field() == (8.0, 10.0, 4.0)
+    assert STEMS.get("medium").receptive_field() == (8.0, 14.0, 4.0)
     assert STEMS.get("wide").receptive_field() == (8.0, 22.0, 4.0)
     patches = np.array([[8 * c, 8 * r, 8 * c + 8, 8 * r + 8] for r in range(6) for c in range(6)], dtype=float)
-    for stem, field in (("small", [7.0, 7.0, 17.0, 17.0]), ("wide", [1.0, 1.0, 23.0, 23.0])):  # cell (1, 1): 12 +- 5
+    fields = {"small": [7.0, 7.0, 17.0, 17.0], "medium": [5.0, 5.0, 19.0, 19.0], "wide": [1.0, 1.0, 23.0, 23.0]}
+    for stem, field in fields.items():  # cell (1, 1): centred on pixel 12
         tokenizer = ConvTokenizer(image_space(48, 48, False, np.uint8), D, stem=stem)
         np.testing.assert_array_equal(tokenizer.cell_boxes, patches)
         np.testing.assert_array_equal(tokenizer.receptive_fields[7], field)

@@ -265,6 +265,7 @@ POOLINGS = {
     "latent": {"num_latents": 3},
     "lean": {"lean": True},
     "lean-ego-top_k": {"lean": True, "pooling": "ego", "top_k": 2},
+    "top_k-per-head": {"top_k": 1, "top_k_per_head": True},
 }
 
 

@@ -15,6 +15,7 @@ READOUTS = {
     "ego": {"pooling": "ego"},
     "query-top2": {"top_k": 2},
     "ego-top2": {"pooling": "ego", "top_k": 2},
+    "query-top2-per-head": {"top_k": 2, "top_k_per_head": True},
 }
 
 

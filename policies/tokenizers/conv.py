@@ -69,11 +69,14 @@ class Stem:
 #: (padding 1) and two ``2 x 2`` stride-2 ones: a total stride of 8 and cells centred on the 8-pixel patches (a
 #: 48 x 48 image gives the 6 x 6 grid of 8-pixel patches; cell ``(r, c)``'s centre region is patch ``(r, c)``),
 #: each cell seeing its patch and one pixel around it (a receptive field of 10 pixels), so a cell's focus stays on
-#: its own patch. ``wide``: three ``4 x 4`` stride-2 convolutions with padding 1: the same cells, each seeing 22
-#: pixels (its neighbours' patches too).
+#: its own patch. ``medium``: the same cells, each seeing its patch and 3 pixels around it (14 pixels: the second
+#: convolution ``4 x 4`` with padding 1), so a 5-pixel sprite whose centre lies in a patch is whole in that patch's
+#: cell. ``wide``: three ``4 x 4`` stride-2 convolutions with padding 1: the same cells, each seeing 22 pixels (its
+#: neighbours' patches too).
 STEMS: Registry[Stem] = Registry("stem")
 STEMS.register("nature", Stem((32, 64, 64), (8, 4, 3), (4, 2, 1), (0, 0, 0)))
 STEMS.register("small", Stem((16, 32, 64), (4, 2, 2), (2, 2, 2), (1, 0, 0)))
+STEMS.register("medium", Stem((16, 32, 64), (4, 4, 2), (2, 2, 2), (1, 1, 0)))
 STEMS.register("wide", Stem((16, 32, 64), (4, 4, 4), (2, 2, 2), (1, 1, 1)))
 
 
