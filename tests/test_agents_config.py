@@ -236,13 +236,14 @@ def test_every_preset_builds_its_model(algo, env):
 def test_an_extractor_section_takes_the_place_of_the_env_section(tmp_path):
     conv = resolve(RunConfig(env="attn/PatchFind-v0", extractor="conv"))
     # no patch_size from the patches' section
-    assert conv.extractor_kwargs == {"head": "relu", "stem": "small", "num_layers": 0, "top_k": 3}
+    preset = {"head": "relu", "stem": "medium", "num_layers": 0, "top_k": 3, "top_k_per_head": True}
+    assert conv.extractor_kwargs == preset
     assert resolve(RunConfig(env="attn/PatchFind-v0")).extractor_kwargs["patch_size"] == 8
     own = tmp_path / "own.yaml"
     own.write_text("attn/PatchFind-v0@conv:\n  extractor_kwargs:\n    stem: nature\n")
     from_file = resolve(RunConfig(env="attn/PatchFind-v0", extractor="conv", config_file=str(own)))
     # over the built-in one
-    assert from_file.extractor_kwargs == {"head": "relu", "stem": "nature", "num_layers": 0, "top_k": 3}
+    assert from_file.extractor_kwargs == {**preset, "stem": "nature"}
 
 
 def test_eval_deterministic_comes_from_the_preset_and_flags_win(tmp_path):
