@@ -254,8 +254,9 @@ def produced_by(data: dict[str, Any]) -> str:
 CONV_ROWS_TEXT = (
     "Conv-token rows (`conv`): attention over the cells of a small convolutional stem (`ConvTokenizer`, relational "
     "RL after Zambaldi et al. 2019), against NatureCNN (`CnnPolicy`) with the same PPO settings. PatchFind: the "
-    "preset `attn/PatchFind-v0@conv` (`stem: small`, 6x6 cells centred on the env's 8 px patches, so "
-    "`relevant_parts` index the cells); the egocentric=False row adds `env_kwargs={'egocentric': False}`. MiniGrid: "
+    "preset `attn/PatchFind-v0@conv` (`stem: medium`, 6x6 cells centred on the env's 8 px patches, each seeing 14 "
+    "px, so `relevant_parts` index the cells; no self-attention block; each of the readout's 2 heads keeps its own "
+    "3 cells, `top_k_per_head`); the egocentric=False row adds `env_kwargs={'egocentric': False}`. MiniGrid: "
     "`attn/MiniGridPixels-v0` (MiniGrid-DoorKey-5x5-v0's 7x7 egocentric view as the 56x56 RGB picture that "
     "`RGBImgPartialObsWrapper` draws; its preset: the MiniGrid cells' PPO settings, `stem: small`, 7x7 cells on the "
     "view's cells, relevant parts: the goal's cell when in view), evaluated with sampled actions as rl-zoo does.\n\n"
