@@ -100,14 +100,8 @@ class EgoReadout(QueryReadout):
 class MeanReadout(Readout):
     """The mean of the real tokens."""
 
-    def __init__(
-        self,
-        embed_dim: int,
-        num_heads: int,
-        score: str = "scaled_dot",
-        top_k: int | None = None,
-        top_k_per_head: bool = False,
-    ) -> None:
+    def __init__(self, embed_dim: int, num_heads: int, **attention: object) -> None:
+        """``attention`` (``score``, ``top_k``...): the attention readouts' options, unused here."""
         super().__init__()
 
     def forward(self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -126,14 +120,8 @@ class ClsReadout(Readout):
 
     uses_cls = True
 
-    def __init__(
-        self,
-        embed_dim: int,
-        num_heads: int,
-        score: str = "scaled_dot",
-        top_k: int | None = None,
-        top_k_per_head: bool = False,
-    ) -> None:
+    def __init__(self, embed_dim: int, num_heads: int, **attention: object) -> None:
+        """``attention`` (``score``, ``top_k``...): the attention readouts' options, unused here."""
         super().__init__()
         self.cls_token = nn.Parameter(torch.randn(1, 1, embed_dim) * 0.02)  # (1, 1, D)
 
