@@ -134,8 +134,11 @@ def test_causal_focus_groups_cells_beyond_the_cap():
     assert len(groups) <= 64 and groups.sum(dim=0).eq(1).all()  # square blocks, each cell in one group
 
 
-def test_save_load_gives_identical_actions(tmp_path):
-    model, env = patchfind_model()
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"stem": "medium", "top_k": 3, "top_k_per_head": True}], ids=["small", "patchfind-preset"]
+)
+def test_save_load_gives_identical_actions(tmp_path, kwargs):
+    model, env = patchfind_model(**kwargs)
     model.learn(32)
     obs, _ = observations(env, 4)
     model.save(tmp_path / "model.zip")
