@@ -117,9 +117,12 @@ def test_top_k_per_head_lets_each_head_keep_its_own_parts():
 
 def test_top_k_per_head_extractor_reads_up_to_heads_times_k_parts():
     extractor = build(top_k=1, top_k_per_head=True, num_layers=0, num_heads=2)
-    focus = extractor.explain(batch()).focus
+    focus = extractor.explain(batch(size=20)).focus
     assert ((focus > 0).sum(dim=1) <= 2).all() and ((focus > 0).sum(dim=1) >= 1).all()
+    assert ((focus > 0).sum(dim=1) == 2).any()  # the heads disagree somewhere: one shared choice would keep 1 part
     torch.testing.assert_close(focus.sum(dim=1), torch.ones(focus.shape[0]))
+    shared = build(top_k=1, num_layers=0, num_heads=2)
+    assert ((shared.explain(batch(size=20)).focus > 0).sum(dim=1) == 1).all()
 
 
 def test_top_k_larger_than_the_real_parts_keeps_every_real_part():
