@@ -5,6 +5,8 @@
 - ``query`` (default): a learned query cross-attends to the tokens;
 - ``ego``: the first token (the observer, e.g. highway-env's ego vehicle) is the query;
 - ``mean``: the mean of the real tokens (focus: uniform over them);
+- ``max``: feature-wise max over the real tokens, as in relational RL (Zambaldi et al. 2019); each feature comes
+  from one token, so the focus is exact: the share of the features each token gives;
 - ``cls``: a learned CLS token joins the set before the self-attention blocks and is read out after them
   (focus: its attention in the last block); needs ``num_layers >= 1``.
 
@@ -115,6 +117,32 @@ class MeanReadout(Readout):
         return focus, focus[:, None, None, :]
 
 
+class MaxReadout(Readout):
+    """Feature-wise max over the real tokens (Zambaldi et al. 2019): each feature is one token's."""
+
+    def __init__(self, embed_dim: int, num_heads: int, **attention: object) -> None:
+        """``attention`` (``score``, ``top_k``...): the attention readouts' options, unused here."""
+        super().__init__()
+        self.last_winners: torch.Tensor | None = None
+
+    def forward(self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(B, L, D)`` -> ``(B, D)``; an empty set gives zeros."""
+        masked = tokens.masked_fill(~mask.unsqueeze(-1), float("-inf"))  # (B, L, D)
+        pooled, winners = masked.max(dim=1)  # (B, D) each
+        self.last_winners = winners
+        empty = ~mask.any(dim=1, keepdim=True)  # (B, 1)
+        return pooled.masked_fill(empty, 0.0)
+
+    def explain(self, mask: torch.Tensor, last_block: MultiHeadAttention | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The share of the pooled features each real token gave (zeros for an empty set)."""
+        winners = self.last_winners  # (B, D)
+        counts = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)  # (B, L)
+        counts.scatter_add_(1, winners, torch.ones(winners.shape, dtype=torch.float32, device=mask.device))
+        counts = counts * mask.float()
+        focus = counts / counts.sum(dim=1, keepdim=True).clamp_min(1.0)  # (B, L)
+        return focus, focus[:, None, None, :]
+
+
 class ClsReadout(Readout):
     """A learned CLS token joins the set before the blocks; its final state is the readout."""
 
@@ -152,4 +180,5 @@ READOUTS: Registry[type[Readout]] = Registry("pooling")
 READOUTS.register("query", QueryReadout)
 READOUTS.register("ego", EgoReadout)
 READOUTS.register("mean", MeanReadout)
+READOUTS.register("max", MaxReadout)
 READOUTS.register("cls", ClsReadout)

@@ -13,7 +13,7 @@ from policies.attention import keep_top_k
 N, F = 6, 4
 SPACE = spaces.Box(-1.0, 1.0, shape=(N, F), dtype=np.float32)
 SCORE_NAMES = ["scaled_dot", "general", "additive"]
-POOLINGS = ["query", "ego", "mean", "cls"]
+POOLINGS = ["query", "ego", "mean", "max", "cls"]
 
 
 def batch(seed=0, size=5, present=None):
@@ -151,10 +151,11 @@ def test_latent_cost_has_no_parts_by_parts_matrix():
     [
         ({"score": "dot"}, ValueError, "Unknown score function 'dot'"),
         ({"score": "adittive"}, ValueError, "Did you mean 'additive'"),
-        ({"pooling": "max"}, ValueError, "Unknown pooling 'max'.*Valid poolings: query, ego, mean, cls"),
+        ({"pooling": "maxx"}, ValueError, "Unknown pooling 'maxx'.*Valid poolings: query, ego, mean, max, cls"),
         ({"pooling": "clss"}, ValueError, "Did you mean 'cls'"),
         ({"pooling": "cls", "num_layers": 0}, ValueError, "pooling='cls' .* set num_layers >= 1"),
         ({"pooling": "mean", "top_k": 2}, ValueError, "top_k=2 needs an attention readout"),
+        ({"pooling": "max", "top_k": 2}, ValueError, "top_k=2 needs an attention readout"),
         ({"top_k": 0}, ValueError, "top_k=0 is invalid"),
         ({"top_k_per_head": True}, ValueError, "top_k_per_head=True needs hard attention: set top_k"),
         ({"top_k": 2, "top_k_per_head": "yes"}, TypeError, "top_k_per_head='yes' must be True or False"),

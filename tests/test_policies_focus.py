@@ -130,6 +130,7 @@ EXTRACTORS = [
     pytest.param(AttentionExtractor, {"num_layers": 1, "pooling": "cls"}, id="cls"),
     pytest.param(AttentionExtractor, {"num_layers": 1, "pooling": "ego", "ego": True}, id="ego"),
     pytest.param(AttentionExtractor, {"num_layers": 1, "pooling": "mean"}, id="mean"),
+    pytest.param(AttentionExtractor, {"num_layers": 1, "pooling": "max"}, id="max"),
     pytest.param(AttentionExtractor, {"num_layers": 1, "top_k": 2}, id="top_k"),
     pytest.param(LatentAttentionExtractor, {"num_layers": 1, "num_latents": 3}, id="latent"),
 ]
@@ -260,6 +261,7 @@ POOLINGS = {
     "query": {},
     "ego": {"pooling": "ego"},
     "mean": {"pooling": "mean"},
+    "max": {"pooling": "max"},
     "cls": {"pooling": "cls"},
     "top_k": {"top_k": 2},
     "latent": {"num_latents": 3},

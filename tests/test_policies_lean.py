@@ -93,7 +93,7 @@ def test_lean_keeps_the_projected_readout_where_it_cannot_fold():
     space, kwargs = SPACES["entity"]
     additive = AttentionExtractor(space, lean=True, score="additive", **kwargs)
     assert not isinstance(additive.readout, LeanQueryReadout)  # additive scores need projected keys
-    for pooling in ("mean", "cls"):
+    for pooling in ("mean", "max", "cls"):
         extractor = AttentionExtractor(space, lean=True, pooling=pooling, **kwargs)
         assert extractor(sample_batch(space)).shape == (6, 64)
         with pytest.raises(ValueError, match="has no lean form"):
