@@ -71,9 +71,16 @@ def test_onnx_actions_and_focus_equal_pytorchs(tmp_path, algo, action, kind):
     assert metadata["focus_method"] == "rollout" and metadata["algorithm"]
 
 
-@pytest.mark.parametrize("per_head", [False, True], ids=["top_k", "top_k_per_head"])
-def test_readout_focus_and_padding_masks(tmp_path, per_head):
-    model = build("PPO", "discrete", "entity", top_k=2, top_k_per_head=per_head)
+READOUT_CASES = {
+    "top_k": {"top_k": 2},
+    "top_k_per_head": {"top_k": 2, "top_k_per_head": True},
+    "max": {"pooling": "max"},
+}
+
+
+@pytest.mark.parametrize("readout", list(READOUT_CASES))
+def test_readout_focus_and_padding_masks(tmp_path, readout):
+    model = build("PPO", "discrete", "entity", **READOUT_CASES[readout])
     result = export_model(model, tmp_path / "p.onnx", with_focus=True)
     session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
     obs = observation_batch("entity", n=50)
