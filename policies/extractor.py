@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,8 +21,8 @@ from policies.attention import (
     check_heads,
 )
 from policies.heads import check_features_norm, check_head, make_head
-from policies.lean_readout import FOLDING_SCORES, LEAN_READOUTS
-from policies.readouts import READOUTS, check_top_k
+from policies.lean_readout import FOLDING_SCORES, LEAN_READOUTS, LeanEgoReadout
+from policies.readouts import READOUTS, EgoReadout, check_top_k
 from policies.tokenizers import TOKENIZERS, auto_tokenizer_name, make_tokenizer
 
 
@@ -92,6 +93,9 @@ class AttentionExtractor(BaseFeaturesExtractor):
         tokenizer: ``"auto"`` (from the space) or a name from ``policies.TOKENIZERS``.
         presence_column: entity sets: the presence feature's column, or None to mask all-zero rows.
         ego: entity sets: the first row is the observer (gets its own embedding; use with ``pooling="ego"``).
+        ego_part: the part whose token is the ``ego`` readout's query (a name from ``part_names``; default: the first
+            part), e.g. ``"cell_r6c3"``, the agent's own cell at the bottom centre of MiniGrid's 7x7 egocentric view.
+            Needs ``pooling="ego"``.
         patch_size: images: side of the square patches (default: a grid near 8 x 8).
         patch_embed: images: ``"linear"`` (ViT, the default) or ``"mlp"`` (a two-layer MLP per patch, for targets
             told apart by their shape).
@@ -140,6 +144,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         tokenizer: str = "auto",
         presence_column: int | None = None,
         ego: bool = False,
+        ego_part: str | None = None,
         patch_size: int | None = None,
         patch_embed: str | None = None,
         stem: str | dict | None = None,
@@ -194,9 +199,27 @@ class AttentionExtractor(BaseFeaturesExtractor):
         else:
             self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k, top_k_per_head=top_k_per_head)
         self.head = make_head(head, embed_dim, features_dim, features_norm, linear=not folded_head)
+        if ego_part is not None:
+            self.readout.ego_index = self._ego_index(ego_part, pooling)
         #: ``(B, N)`` bool, True for parts to remove from this forward pass (masked out of every attention, as
         #: padding is); set only by ``policies.causal.removing_parts`` for the causal focus, else None.
         self.part_drop: torch.Tensor | None = None
+
+    def _ego_index(self, ego_part: object, pooling: str) -> int:
+        """The position of ``ego_part`` among the parts (the ``ego`` readout's query), or a clear error."""
+        if not isinstance(ego_part, str):
+            raise TypeError(f"ego_part={ego_part!r} must be a part name (e.g. {self.part_names[0]!r}) or None.")
+        if not isinstance(self.readout, EgoReadout | LeanEgoReadout):
+            raise ValueError(f"ego_part={ego_part!r} names the ego readout's query, but pooling={pooling!r}: set "
+                             "pooling='ego', or leave ego_part unset.")  # fmt: skip
+        if not self.readout_reads_parts:
+            raise ValueError(f"ego_part={ego_part!r} names a part, but this extractor's readout reads its latents, "
+                             "not the parts: leave ego_part unset.")  # fmt: skip
+        if ego_part not in self.part_names:
+            close = difflib.get_close_matches(ego_part, self.part_names, n=3)
+            hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"parts: {self.part_names[0]!r}..."
+            raise ValueError(f"ego_part={ego_part!r} is not a part of these observations ({hint}).")
+        return self.part_names.index(ego_part)
 
     @property
     def part_names(self) -> list[str]:

@@ -7,7 +7,7 @@ output projections fold into one ``Linear`` of the pooled tokens of every head. 
 what the function needs:
 
 - ``query``: the folded queries themselves, one ``(D,)`` vector per head (``(H, D)``, one parameter tensor);
-- ``ego``: one ``Linear(D, H * D)`` that maps the first token to its folded queries;
+- ``ego``: one ``Linear(D, H * D)`` that maps the observer's token to its folded queries;
 - ``value``: one ``Linear(H * D, out_dim)`` of the heads' pooled tokens. An ``AttentionExtractor(lean=True)``
   sets ``out_dim`` to its ``features_dim`` and drops its head's ``Linear`` (``make_head(linear=False)``): the
   value, output and head maps of the projected path are then one matmul.
@@ -108,7 +108,12 @@ class LeanQueryReadout(WeightCapture, Readout):
 
 
 class LeanEgoReadout(LeanQueryReadout):
-    """The first token (the observer) is the query, as ``EgoReadout``; ``queries`` maps it to the folded queries."""
+    """The observer's token is the query, as ``EgoReadout``; ``queries`` maps it to the folded queries.
+
+    ``ego_index`` (an attribute, default 0, set by the extractor from ``ego_part``) is the observer's position.
+    """
+
+    ego_index: int = 0
 
     def __init__(self, embed_dim: int, num_heads: int, **options: Any) -> None:
         """``options``: ``score``, ``top_k``, ``out_dim``, ``top_k_per_head`` as for ``LeanQueryReadout``."""
@@ -117,9 +122,9 @@ class LeanEgoReadout(LeanQueryReadout):
         self.queries = nn.Linear(embed_dim, num_heads * embed_dim)
 
     def folded_queries(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``(B, D, H)``: the first token's folded query per head."""
+        """``(B, D, H)``: the observer token's folded query per head."""
         batch, _, embed = tokens.shape
-        return self.queries(tokens[:, 0]).view(batch, self.num_heads, embed).transpose(1, 2)
+        return self.queries(tokens[:, self.ego_index]).view(batch, self.num_heads, embed).transpose(1, 2)
 
     @classmethod
     def from_readout(cls, readout: EgoReadout) -> LeanEgoReadout:
@@ -135,6 +140,7 @@ class LeanEgoReadout(LeanQueryReadout):
             lean.queries.weight.copy_(weight.flatten(1).T)
             lean.queries.bias.copy_(_fold_query(attn, attn.q_proj.bias).flatten())
             _fold_value(attn, lean.value)
+        lean.ego_index = readout.ego_index
         return lean.to(attn.q_proj.weight.device)
 
 

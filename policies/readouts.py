@@ -3,7 +3,8 @@
 ``READOUTS`` (the ``pooling`` argument of the extractors):
 
 - ``query`` (default): a learned query cross-attends to the tokens;
-- ``ego``: the first token (the observer, e.g. highway-env's ego vehicle) is the query;
+- ``ego``: the observer's token (the first, e.g. highway-env's ego vehicle, or the extractor's ``ego_part``) is
+  the query;
 - ``mean``: the mean of the real tokens (focus: uniform over them);
 - ``max``: feature-wise max over the real tokens, as in relational RL (Zambaldi et al. 2019); each feature comes
   from one token, so the focus is exact: the share of the features each token gives;
@@ -92,11 +93,17 @@ class QueryReadout(Readout):
 
 
 class EgoReadout(QueryReadout):
-    """The first token (the observer) is the query, as in highway-env's ego-attention."""
+    """The observer's token is the query, as in highway-env's ego-attention (the first token unless told).
+
+    ``ego_index`` (an attribute, default 0) is the observer's position in the set; the extractor sets it from
+    ``ego_part`` (e.g. the agent's cell at the bottom centre of MiniGrid's egocentric view).
+    """
+
+    ego_index: int = 0
 
     def queries(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, D)``: the first token."""
-        return tokens[:, :1]
+        """``(B, 1, D)``: the observer's token."""
+        return tokens[:, self.ego_index : self.ego_index + 1]
 
 
 class MeanReadout(Readout):
