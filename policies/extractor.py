@@ -84,8 +84,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         mlp_ratio: hidden width of each block's MLP, as a multiple of ``embed_dim``.
         score: attention score function: ``scaled_dot`` (default), ``general`` (Luong) or ``additive``
             (Bahdanau).
-        pooling: readout: ``query`` (learned query, default), ``ego`` (first part as query), ``mean``, ``max``
-            (feature-wise, relational RL), ``cls``.
+        pooling: readout: ``query`` (learned query, default), ``ego`` (the first part, or ``ego_part``, as query),
+            ``mean``, ``max`` (feature-wise, relational RL), ``cls``.
         top_k: hard attention: the readout keeps only its ``top_k`` most attended parts (``query``/``ego``).
         top_k_per_head: with ``top_k``, each readout head keeps its own ``top_k`` parts (up to ``num_heads * top_k``
             parts in all) instead of one choice for every head, so a part that is in every observation (the
