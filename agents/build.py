@@ -58,14 +58,22 @@ SCHEDULED = ("learning_rate", "clip_range", "clip_range_vf")
 
 
 class LinearSchedule:
-    """``start`` at the beginning of training, linearly down to 0 at the end (picklable, for saved models)."""
+    """``start`` at the beginning of training, linearly down to 0 at the end, then 0 (picklable, for saved models).
+
+    SB3 collects whole rollouts, so a run overshoots its budget (100k steps with 8 envs x 256 steps end at 100,352)
+    and the last update sees ``progress_remaining < 0``. rl-zoo's ``linear_schedule`` (``progress_remaining * x``)
+    then gives a negative learning rate: the last update climbs the loss. Measured on a MiniGrid pixel run
+    (docs/BENCHMARKS.md, learning notes): from the same checkpoint and rollouts, that one update took the final
+    policy from 0.96 to 0.81 return; held at 0, the policy stays as it was. So the value stops at 0, as SB3's
+    ``get_linear_fn`` does.
+    """
 
     def __init__(self, start: float) -> None:
         self.start = float(start)
 
     def __call__(self, progress_remaining: float) -> float:
-        """The value at ``progress_remaining`` (1 at the start, 0 at the end)."""
-        return progress_remaining * self.start
+        """The value at ``progress_remaining`` (1 at the start, 0 at the end and after it)."""
+        return max(progress_remaining, 0.0) * self.start
 
     def __repr__(self) -> str:
         return f"lin_{self.start}"
