@@ -70,3 +70,17 @@ def test_gsde_with_attention_warns_what_to_change(extractor, recwarn):
         assert not gsde  # SB3's own MLP: gSDE as rl-zoo uses it
     else:
         assert len(gsde) == 1 and "use_sde=false" in str(gsde[0].message)
+
+
+def test_minigrid_pixels_preset_gives_the_cnn_its_own_layout():
+    """``net_arch: []`` is what SB3's CnnPolicy picks for NatureCNN: the CNN's runs under the preset are unchanged."""
+    from stable_baselines3 import PPO
+
+    from agents.train import dry_run
+
+    preset = dry_run(agents.RunConfig(env="attn/MiniGridPixels-v0", extractor="mlp"))
+    sb3 = PPO("CnnPolicy", agents.make_env(preset.config, 1, 0), device="cpu")  # SB3's own default layout
+    assert preset.config.policy_kwargs == {"net_arch": []} and preset.policy == "CnnPolicy"
+    assert preset.parameters == sum(p.numel() for p in sb3.policy.parameters())
+    conv = dry_run(agents.RunConfig(env="attn/MiniGridPixels-v0")).config.extractor_kwargs
+    assert conv["features_dim"] == 256 and conv["head"] == "layernorm_tanh"

@@ -39,15 +39,13 @@ def test_the_update_past_the_budget_changes_nothing():
     model = agents.build_model(config, agents.make_env(config, 1, 0))
     before: list[list[torch.Tensor]] = []
 
-    class Snapshot:  # parameters before each update
-        def __init__(self, train):
-            self.train = train
+    train = model.train
 
-        def __call__(self):
-            before.append([p.detach().clone() for p in model.policy.parameters()])
-            self.train()
+    def snapshot_then_train() -> None:  # the parameters before each update
+        before.append([p.detach().clone() for p in model.policy.parameters()])
+        train()
 
-    model.train = Snapshot(model.train)
+    model.train = snapshot_then_train
     model.learn(12)
     assert model.num_timesteps == 16 and len(before) == 2
     assert model.policy.optimizer.param_groups[0]["lr"] == 0.0
