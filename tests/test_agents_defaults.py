@@ -74,6 +74,7 @@ def test_gsde_with_attention_warns_what_to_change(extractor, recwarn):
 
 def test_minigrid_pixels_preset_gives_the_cnn_its_own_layout():
     """``net_arch: []`` is what SB3's CnnPolicy picks for NatureCNN: the CNN's runs under the preset are unchanged."""
+    pytest.importorskip("minigrid", reason="attn/MiniGridPixels-v0 needs the minigrid extra")
     from stable_baselines3 import PPO
 
     from agents.train import dry_run
