@@ -1,9 +1,11 @@
 """An env with no preset of its own trains with the defaults that learn (issue 20): Acrobot-v1 as the example."""
 
 import pytest
+from stable_baselines3 import PPO
 
 import agents
 from agents.presets import load_preset
+from agents.train import dry_run
 from agents.vec_envs import wrap_normalize
 from policies.tokenizers.features import MLPValue
 
@@ -75,12 +77,10 @@ def test_gsde_with_attention_warns_what_to_change(extractor, recwarn):
 def test_minigrid_pixels_preset_gives_the_cnn_its_own_layout():
     """``net_arch: []`` is what SB3's CnnPolicy picks for NatureCNN: the CNN's runs under the preset are unchanged."""
     pytest.importorskip("minigrid", reason="attn/MiniGridPixels-v0 needs the minigrid extra")
-    from stable_baselines3 import PPO
-
-    from agents.train import dry_run
-
     preset = dry_run(agents.RunConfig(env="attn/MiniGridPixels-v0", extractor="mlp"))
-    sb3 = PPO("CnnPolicy", agents.make_env(preset.config, 1, 0), device="cpu")  # SB3's own default layout
+    env = agents.make_env(preset.config, 1, 0)
+    sb3 = PPO("CnnPolicy", env, device="cpu")  # SB3's own default layout
+    env.close()
     assert preset.config.policy_kwargs == {"net_arch": []} and preset.policy == "CnnPolicy"
     assert preset.parameters == sum(p.numel() for p in sb3.policy.parameters())
     conv = dry_run(agents.RunConfig(env="attn/MiniGridPixels-v0")).config.extractor_kwargs
