@@ -90,6 +90,9 @@ class AttentionExtractor(BaseFeaturesExtractor):
         top_k_per_head: with ``top_k``, each readout head keeps its own ``top_k`` parts (up to ``num_heads * top_k``
             parts in all) instead of one choice for every head, so a part that is in every observation (the
             observer at the centre of an egocentric picture) need not take a slot from the target.
+        num_queries: ``query`` / ``ego`` readouts: how many queries read the parts (default 1); their reads are
+            concatenated (``num_queries * embed_dim`` into the head). With ``ego`` the observer's token is the
+            first query. Not with ``lean``.
         tokenizer: ``"auto"`` (from the space) or a name from ``policies.TOKENIZERS``.
         presence_column: entity sets: the presence feature's column, or None to mask all-zero rows.
         ego: entity sets: the first row is the observer (gets its own embedding; use with ``pooling="ego"``).
@@ -141,6 +144,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         pooling: str = "query",
         top_k: int | None = None,
         top_k_per_head: bool = False,
+        num_queries: int = 1,
         tokenizer: str = "auto",
         presence_column: int | None = None,
         ego: bool = False,
@@ -169,7 +173,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         check_int("num_layers", num_layers, 0)
         check_heads(embed_dim, num_heads)
         readout_cls = READOUTS.get(pooling)
-        check_top_k(pooling.lower(), top_k, top_k_per_head)
+        check_top_k(pooling.lower(), top_k, top_k_per_head, num_queries)
         if readout_cls.uses_cls and num_layers == 0:
             raise ValueError("pooling='cls' reads the CLS token after self-attention: set num_layers >= 1.")
         check_not_empty(observation_space)
@@ -191,14 +195,20 @@ class AttentionExtractor(BaseFeaturesExtractor):
         self.norm = nn.LayerNorm(embed_dim) if readout_norm else nn.Identity()
         if self.readout_reads_parts:
             check_top_k_fits(top_k, self.tokenizer.num_parts, "parts")
+        if lean and num_queries > 1:
+            raise ValueError(f"lean=True folds one query's readout, but num_queries={num_queries}: set lean=False, "
+                             "or num_queries=1.")  # fmt: skip
         folded_head = lean and score.lower() in FOLDING_SCORES and readout_cls in LEAN_READOUTS
         if folded_head:  # the lean readout's value map ends at features_dim: the head keeps no Linear of its own
             self.readout = LEAN_READOUTS[readout_cls](
                 embed_dim, num_heads, score=score, top_k=top_k, out_dim=features_dim, top_k_per_head=top_k_per_head
             )
         else:
-            self.readout = readout_cls(embed_dim, num_heads, score=score, top_k=top_k, top_k_per_head=top_k_per_head)
-        self.head = make_head(head, embed_dim, features_dim, features_norm, linear=not folded_head)
+            self.readout = readout_cls(
+                embed_dim, num_heads, score=score, top_k=top_k, top_k_per_head=top_k_per_head, num_queries=num_queries
+            )
+        pooled_dim = self.readout.out_dim(embed_dim)  # D, or num_queries * D
+        self.head = make_head(head, pooled_dim, features_dim, features_norm, linear=not folded_head)
         if ego_part is not None:
             self.readout.ego_index = self._ego_index(ego_part, pooling)
         #: ``(B, N)`` bool, True for parts to remove from this forward pass (masked out of every attention, as

@@ -12,7 +12,9 @@
   (focus: its attention in the last block); needs ``num_layers >= 1``.
 
 ``query`` and ``ego`` take ``top_k`` (hard attention over the ``k`` most attended tokens; with ``top_k_per_head``
-each head keeps its own ``k``).
+each head keeps its own ``k``) and ``num_queries`` (several queries, each reading its own weighted sum of the
+tokens, concatenated as in Set Transformer's pooling by multi-head attention, Lee et al. 2019; with ``ego`` the
+observer's token is the first query and the others are learned).
 """
 
 from __future__ import annotations
@@ -20,15 +22,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from envs.validation import check_int
 from policies.attention import MultiHeadAttention
 from policies.registry import Registry
 
 
-def check_top_k(pooling: str, top_k: int | None, top_k_per_head: bool = False) -> None:
-    """Raise ``ValueError`` when ``top_k`` is asked of a readout that has no attention of its own.
+def check_top_k(pooling: str, top_k: int | None, top_k_per_head: bool = False, num_queries: int = 1) -> None:
+    """Raise ``ValueError`` when ``top_k`` or ``num_queries > 1`` is asked of a readout without attention of its own.
 
     Also ``TypeError`` for a ``top_k_per_head`` that is not a bool, ``ValueError`` when it is set without ``top_k``.
     """
+    check_int("num_queries", num_queries, 1)
+    if num_queries > 1 and pooling not in ("query", "ego"):
+        raise ValueError(
+            f"num_queries={num_queries} needs an attention readout, but pooling='{pooling}': use pooling='query' or "
+            "'ego', or num_queries=1."
+        )
     if not isinstance(top_k_per_head, bool):
         raise TypeError(f"top_k_per_head={top_k_per_head!r} must be True or False.")
     if top_k_per_head and top_k is None:
@@ -47,8 +56,15 @@ class Readout(nn.Module):
     uses_cls = False
 
     def forward(self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Pool ``tokens (B, L, D)`` with ``attend`` (safe key mask) and ``mask`` (real tokens), both ``(B, L)``."""
+        """Pool ``tokens (B, L, D)`` with ``attend`` (safe key mask) and ``mask`` (real tokens), both ``(B, L)``.
+
+        Returns ``(B, out_dim)``: ``D`` for every readout but the multi-query ones (``num_queries * D``).
+        """
         raise NotImplementedError
+
+    def out_dim(self, embed_dim: int) -> int:
+        """Width of the pooled vector for tokens of width ``embed_dim``."""
+        return embed_dim
 
     def explain(self, mask: torch.Tensor, last_block: MultiHeadAttention | None) -> tuple[torch.Tensor, torch.Tensor]:
         """After a captured forward pass: ``focus (B, L)`` (rows sum to 1) and raw ``weights (B, H, Q, L)``."""
@@ -64,7 +80,11 @@ class Readout(nn.Module):
 
 
 class QueryReadout(Readout):
-    """A learned query cross-attends to the tokens (multi-head; optional hard ``top_k``)."""
+    """Learned queries cross-attend to the tokens (multi-head; optional hard ``top_k``).
+
+    One query by default; with ``num_queries = Q > 1`` each query reads its own weighted sum of the tokens and the
+    ``Q`` results are concatenated (``(B, Q * D)``), so the readout can hold several places at once.
+    """
 
     def __init__(
         self,
@@ -73,21 +93,28 @@ class QueryReadout(Readout):
         score: str = "scaled_dot",
         top_k: int | None = None,
         top_k_per_head: bool = False,
+        num_queries: int = 1,
     ) -> None:
         super().__init__()
-        self.query = nn.Parameter(torch.randn(1, 1, embed_dim) * embed_dim**-0.5)  # (1, 1, D)
+        check_int("num_queries", num_queries, 1)
+        self.num_queries = num_queries
+        self.query = nn.Parameter(torch.randn(1, num_queries, embed_dim) * embed_dim**-0.5)  # (1, Q, D)
         self.attn = MultiHeadAttention(embed_dim, num_heads, score=score, top_k=top_k, top_k_per_head=top_k_per_head)
 
+    def out_dim(self, embed_dim: int) -> int:
+        """``num_queries * embed_dim``: the queries' reads side by side."""
+        return self.num_queries * embed_dim
+
     def queries(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``(1, 1, D)``: one learned query, shared by the whole batch."""
+        """``(1, Q, D)``: the learned queries, shared by the whole batch."""
         return self.query
 
     def forward(self, tokens: torch.Tensor, attend: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``(B, L, D)`` -> ``(B, D)``."""
-        return self.attn(self.queries(tokens), tokens, attend).squeeze(1)
+        """``(B, L, D)`` -> ``(B, Q * D)`` (``(B, D)`` for one query)."""
+        return self.attn(self.queries(tokens), tokens, attend).flatten(1)
 
     def explain(self, mask: torch.Tensor, last_block: MultiHeadAttention | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The readout's own weights, averaged over heads."""
+        """The readout's own weights, averaged over heads and queries."""
         weights = self.attn.last_weights  # (B, H, 1, L)
         return weights.mean(dim=(1, 2)), weights
 
@@ -96,14 +123,19 @@ class EgoReadout(QueryReadout):
     """The observer's token is the query, as in highway-env's ego-attention (the first token unless told).
 
     ``ego_index`` (an attribute, default 0) is the observer's position in the set; the extractor sets it from
-    ``ego_part`` (e.g. the agent's cell at the bottom centre of MiniGrid's egocentric view).
+    ``ego_part`` (e.g. the agent's cell at the bottom centre of MiniGrid's egocentric view). With
+    ``num_queries = Q > 1`` the observer's token is the first query and ``Q - 1`` learned queries follow.
     """
 
     ego_index: int = 0
 
     def queries(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, D)``: the observer's token."""
-        return tokens[:, self.ego_index : self.ego_index + 1]
+        """``(B, Q, D)``: the observer's token, then the learned queries (the first learned one is not used)."""
+        ego = tokens[:, self.ego_index : self.ego_index + 1]  # (B, 1, D)
+        if self.num_queries == 1:
+            return ego
+        learned = self.query[:, 1:].expand(tokens.shape[0], -1, -1)  # (B, Q - 1, D)
+        return torch.cat([ego, learned], dim=1)
 
 
 class MeanReadout(Readout):

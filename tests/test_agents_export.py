@@ -76,6 +76,7 @@ READOUT_CASES = {
     "top_k_per_head": {"top_k": 2, "top_k_per_head": True},
     "max": {"pooling": "max"},
     "ego_part": {"pooling": "ego", "ego_part": "entity_1"},
+    "num_queries": {"pooling": "ego", "num_queries": 3},
 }
 
 
