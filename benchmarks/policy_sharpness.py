@@ -100,6 +100,7 @@ def measure(run_dir: Path, episodes: int, env_seed: int) -> Sharpness:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Print the figures of every run given on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (train_rl.py's or benchmarks/learning.py's)")
     parser.add_argument("--episodes", type=int, default=30, help="sampled episodes, and as many greedy ones (30)")

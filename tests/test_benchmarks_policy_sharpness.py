@@ -12,7 +12,7 @@ import agents
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-import policy_sharpness  # noqa: E402
+import policy_sharpness
 
 
 @pytest.fixture(scope="module")
