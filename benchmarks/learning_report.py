@@ -183,8 +183,8 @@ def conv_targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) ->
         )
         lines.append(
             f"{row.label}: conv-token attention's final success and return >= NatureCNN's: {verdict(ok)}: success "
-            f"{a_success[0]:.0%} vs {b_success[0]:.0%}, return {a_return[0]:.3f} vs {b_return[0]:.3f} ({seeds}; "
-            f"difference in return {a_return[0] - b_return[0]:+.3f}). {speed}."
+            f"{a_success[0]:.0%} vs {b_success[0]:.0%}, return {a_return[0]:.4f} vs {b_return[0]:.4f} ({seeds}; "
+            f"difference in return {a_return[0] - b_return[0]:+.4f}). {speed}."
         )
     return lines
 

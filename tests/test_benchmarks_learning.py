@@ -165,8 +165,8 @@ def test_merge_adds_conv_rows_to_the_table_already_there(tmp_path, monkeypatch):
     )
     assert "PatchFind: conv-token attention's final success and return >= NatureCNN's: met" in section
     assert "PatchFind egocentric=False (conv tokens): conv-token attention's final success" in section
-    # three decimals: a gap under 0.005 must not read "-0.00"
-    assert re.search(r"return \d\.\d{3} vs \d\.\d{3} \(.*difference in return [+-]\d\.\d{3}\)", section)
+    # four decimals: a gap under 0.0005 must not read "0.964 vs 0.964 ... -0.000"
+    assert re.search(r"return \d\.\d{4} vs \d\.\d{4} \(.*difference in return [+-]\d\.\d{4}\)", section)
     assert section.count("Training time per run 1.00x NatureCNN's") == 1  # egocentric=False: one command
     assert "PatchFind: conv-token" in section and "from different commands" in section  # PatchFind's seed-1 cnn run
     data = json.loads((tmp_path / "learning_results.json").read_text())
