@@ -44,7 +44,7 @@ def test_measured_presets_keep_raw_rewards():
         assert agents.resolve(agents.RunConfig(env=env_id)).normalize is False
 
 
-def test_minigrid_cells_and_pixels_take_the_default_hyperparameters_annealed():
+def test_minigrid_cells_and_pixels_take_the_default_hyperparameters_annealed_pixels_half_the_bonus():
     default = load_preset("ppo", "NoSuchEnvAnywhere-v0")["hyperparams"]
     for env_id in ("MiniGrid-DoorKey-5x5-v0", "MiniGrid-Empty-5x5-v0"):
         preset = load_preset("ppo", env_id)
@@ -53,8 +53,10 @@ def test_minigrid_cells_and_pixels_take_the_default_hyperparameters_annealed():
         assert preset["hyperparams"] == {**default, "learning_rate": "lin_3.0e-4"}
         assert preset["normalize"] == {"norm_obs": False}
         assert preset["extractor_kwargs"]["presence_column"] == 0 and preset["eval_deterministic"] is False
-    pixels = load_preset("ppo", "attn/MiniGridPixels-v0")  # the cells' settings too (measured for both extractors)
-    assert pixels["hyperparams"] == {**default, "learning_rate": "lin_3.0e-4"} and pixels["extractor"] == "conv"
+    pixels = load_preset("ppo", "attn/MiniGridPixels-v0")  # the cells' settings, half the entropy bonus (both)
+    assert default["ent_coef"] == 0.01
+    assert pixels["hyperparams"] == {**default, "learning_rate": "lin_3.0e-4", "ent_coef": 0.005}
+    assert pixels["extractor"] == "conv"
 
 
 @pytest.mark.parametrize("extractor", ["attention", "mlp"])
