@@ -106,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=30, help="sampled episodes, and as many greedy ones (30)")
     parser.add_argument("--env-seed", type=int, default=5000, help="seed of the evaluation env (5000)")
     args = parser.parse_args(argv)
+    if args.episodes < 1:
+        parser.error(f"--episodes {args.episodes}: give at least 1 episode.")
     torch.set_num_threads(1)
     rows = []
     for run in args.runs:

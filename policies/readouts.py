@@ -115,7 +115,7 @@ class QueryReadout(Readout):
 
     def explain(self, mask: torch.Tensor, last_block: MultiHeadAttention | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The readout's own weights, averaged over heads and queries."""
-        weights = self.attn.last_weights  # (B, H, 1, L)
+        weights = self.attn.last_weights  # (B, H, Q, L)
         return weights.mean(dim=(1, 2)), weights
 
 
