@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{s.greedy_return:.4f} / {s.greedy_length:.2f}",
         ])  # fmt: skip
         pairs = ", ".join(f"{pair} {share:.0%}" for pair, share in s.hesitations) or "—"
-        hesitations.append([str(run), f"{s.hesitant_share:.1%}", pairs])
+        hesitations.append([str(run), f"{s.hesitant_share:.2%}", pairs])
     header = ["run", "entropy", "top prob", "top prob p10", "features norm", "logit range",
               "sampled return ± 95% / length", "greedy return / length"]  # fmt: skip
     print(markdown_table(header, rows))
