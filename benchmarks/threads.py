@@ -74,10 +74,15 @@ def build(model: Model) -> object:
 
 
 def steps_per_second(ppo: object, steps: int) -> float:
-    """Env steps per second of ``ppo.learn(steps)`` (rollouts and updates) from where it stands."""
+    """Env steps per second of ``ppo.learn(steps)`` (rollouts and updates) from where it stands.
+
+    SB3 finishes the rollout it is in, so a count below one rollout still runs a whole one: the steps taken are
+    counted (``num_timesteps`` before and after), not ``steps``.
+    """
+    before = ppo.num_timesteps
     start = time.perf_counter()
     ppo.learn(steps, reset_num_timesteps=False, progress_bar=False)
-    return steps / (time.perf_counter() - start)
+    return (ppo.num_timesteps - before) / (time.perf_counter() - start)
 
 
 def measure(threads: Sequence[int], steps: int, rounds: int) -> dict[str, dict[int, float]]:
