@@ -21,7 +21,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import shlex
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import torch
 from doc_sections import machine_facts, write_section
-from threads import Model, build, steps_per_second
+from threads import Model, build, steps_per_second, timing_args
 
 from agents.tables import markdown_table
 
@@ -110,16 +109,7 @@ def render(command: str, steps: int, rounds: int, speeds: dict[Model, float], sk
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Measure, print, and write the section."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=4096, help="env steps per measurement (4096)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians; 3)")
-    parser.add_argument("--quick", action="store_true", help="1 round of 512 steps, writes only with --output")
-    parser.add_argument("--output", type=Path, default=None, help="markdown file (default docs/BENCHMARKS.md)")
-    args = parser.parse_args(argv)
-    for name in ("steps", "rounds"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} {getattr(args, name)}: give at least 1.")
-    steps, rounds = (512, 1) if args.quick else (args.steps, args.rounds)
+    args, steps, rounds = timing_args(__doc__.splitlines()[0], 512, argv)
     built, skipped = build_all(MODELS)
     speeds = measure(built, steps, rounds)
     given = list(sys.argv[1:] if argv is None else argv)

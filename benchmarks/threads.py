@@ -129,15 +129,25 @@ def verdict(idle: dict[str, dict[int, float]], loaded: dict[str, dict[int, float
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Measure, print, and write the section."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=4096, help="env steps per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
-    parser.add_argument("--quick", action="store_true", help="1024 steps, 1 round, writes only with --output")
+def timing_args(description: str, quick_steps: int, argv: Sequence[str] | None) -> tuple[argparse.Namespace, int, int]:
+    """The command line of an interleaved PPO timing (this script, ``pixel_speed.py``): ``(args, steps, rounds)``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--steps", type=int, default=4096, help="env steps per measurement (4096)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians; 3)")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"1 round of {quick_steps} steps, writes only with --output"
+    )
     parser.add_argument("--output", type=Path, default=None, help="markdown file (default docs/BENCHMARKS.md)")
     args = parser.parse_args(argv)
-    steps, rounds = (1024, 1) if args.quick else (args.steps, args.rounds)
+    for name in ("steps", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} {getattr(args, name)}: give at least 1.")
+    return (args, quick_steps, 1) if args.quick else (args, args.steps, args.rounds)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Measure, print, and write the section."""
+    args, steps, rounds = timing_args(__doc__.splitlines()[0], 1024, argv)
     default_threads = torch.get_num_threads()
     threads = sorted({1, default_threads})
     facts = machine_facts("cpu")
