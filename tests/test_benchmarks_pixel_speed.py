@@ -22,16 +22,17 @@ class FakePPO:
     """What the timing needs: a rollout size, a step counter and ``learn``, which finishes whole rollouts."""
 
     def __init__(self, rollout: int) -> None:
-        self.n_steps, self.n_envs, self.num_timesteps, self.calls = rollout, 1, 0, []
+        self.n_steps, self.n_envs, self.num_timesteps = rollout, 1, 0
 
     def learn(self, steps: int, reset_num_timesteps: bool, progress_bar: bool) -> None:
-        self.calls.append(steps)
         self.num_timesteps += -(-steps // self.n_steps) * self.n_steps  # whole rollouts
 
 
-def test_steps_per_second_counts_the_steps_taken_not_asked():
+def test_steps_per_second_counts_the_steps_taken_not_asked(monkeypatch):
+    clock = iter([10.0, 12.0])  # learn takes 2 s
+    monkeypatch.setattr(threads.time, "perf_counter", lambda: next(clock))
     ppo = FakePPO(rollout=2048)
-    assert threads.steps_per_second(ppo, 512) > 0 and ppo.num_timesteps == 2048
+    assert threads.steps_per_second(ppo, 512) == 1024.0  # one whole rollout of 2048 steps in 2 s
 
 
 def test_measure_interleaves_models_after_a_warm_up_each(monkeypatch):
