@@ -12,6 +12,10 @@ Score functions (``SCORES``):
 Only while :func:`policies.report.capture_attention` is active (``capture=True``), or for a score/top-k that
 needs them, are the weights computed explicitly; with ``capture`` they are kept in ``last_weights``. Training
 never pays for attention logging.
+
+The fused kernel has no second derivative, which algorithms such as TRPO (a Hessian-vector product of the KL)
+need; :func:`fused_attention` keeps the fused kernel for the forward pass and first-order gradients and
+differentiates an explicit copy only when a second derivative is asked for.
 """
 
 from __future__ import annotations
@@ -61,6 +65,75 @@ def check_heads(embed_dim: int, num_heads: int) -> None:
             f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}: each head needs an equal share "
             f"of the embedding. Use e.g. {hint}, or a num_heads that divides {embed_dim}."
         )
+
+
+def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(d))`` over the keys ``mask`` allows, times ``v``: built from differentiable ops only.
+
+    Args:
+        q: ``(B, H, Q, d)`` queries.
+        k: ``(B, H, N, d)`` keys.
+        v: ``(B, H, N, d)`` values.
+        mask: boolean, broadcastable to ``(B, H, Q, N)``, True where a key may be attended.
+
+    Returns:
+        ``(B, H, Q, d)``.
+    """
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, Q, N)
+    return scores.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v
+
+
+class _TwiceDifferentiableAttention(torch.autograd.Function):
+    """The fused kernel forward and backward, with an explicit copy to differentiate when a graph is asked for.
+
+    ``forward`` runs the fused kernel on detached leaves with autograd on, and keeps that small graph; a plain
+    backward (``create_graph=False``) runs the fused kernel's own backward through it. A backward asked to build
+    a graph (``create_graph=True``: grad mode is on inside ``backward``) differentiates :func:`explicit_attention`
+    on the saved inputs instead, whose gradient is itself differentiable.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        with torch.enable_grad():
+            leaves = [t.detach().requires_grad_(t.requires_grad) for t in (q, k, v)]
+            out = F.scaled_dot_product_attention(*leaves, attn_mask=mask)
+        ctx.leaves, ctx.out, ctx.mask = leaves, out, mask
+        ctx.save_for_backward(q, k, v)
+        return out.detach()
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        needed = ctx.needs_input_grad[:3]
+        if torch.is_grad_enabled():  # create_graph=True: a second derivative will follow
+            inputs = ctx.saved_tensors
+            out = explicit_attention(*inputs, ctx.mask)
+        else:
+            inputs, out = ctx.leaves, ctx.out
+        wanted = [t for t, need in zip(inputs, needed, strict=True) if need]
+        grads = iter(torch.autograd.grad(out, wanted, grad, retain_graph=True, create_graph=torch.is_grad_enabled()))
+        return (*(next(grads) if need else None for need in needed), None)
+
+
+def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """:func:`torch.nn.functional.scaled_dot_product_attention` that can also be differentiated twice.
+
+    Without gradients (rollouts, ``predict``) it is the fused kernel itself; with them, the fused kernel's
+    forward and backward, and a twice-differentiable backward when ``create_graph=True`` asks for one (TRPO).
+
+    Args:
+        q: ``(B, H, Q, d)`` queries.
+        k: ``(B, H, N, d)`` keys.
+        v: ``(B, H, N, d)`` values.
+        mask: boolean, broadcastable to ``(B, H, Q, N)``, True where a key may be attended.
+
+    Returns:
+        ``(B, H, Q, d)``, equal to :func:`explicit_attention` up to rounding.
+    """
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        return _TwiceDifferentiableAttention.apply(q, k, v, mask)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
 def safe_key_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -183,7 +256,7 @@ class MultiHeadAttention(WeightCapture):
         k, v = self._split(k), self._split(v)  # (B, H, N, d_head) each
         if self.capture or self.top_k is not None or self.score == "additive":
             return self._weights(self._scores(q, k), key_mask) @ v  # (B, H, Q, d_head)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :])
+        return fused_attention(q, k, v, key_mask[:, None, None, :])
 
     def _folded(self, q: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
         """Attend without projecting the keys: ``(B, H, Q, d_head)``, exactly equal to ``_projected``.

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from sb3_contrib import QRDQN, TQC, RecurrentPPO
-from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+from sb3_contrib import QRDQN, TQC, TRPO, MaskablePPO, RecurrentPPO
+from sb3_contrib.common.wrappers import ActionMasker
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.env_checker import check_env
 
+from agents import ALGORITHMS
 from agents.trxl import TrXLPPO
 from policies import (
     EXTRACTORS,
@@ -88,6 +90,9 @@ OFF_POLICY = {"learning_starts": 0, "buffer_size": 500, "batch_size": 16, "train
 ALGOS = {
     "PPO": (PPO, ON_POLICY, {}, ("discrete", "box")),
     "A2C": (A2C, {"n_steps": 8}, {}, ("discrete", "box")),
+    # TRPO differentiates twice (a Hessian-vector product of the KL): the attention kernel must allow it.
+    "TRPO": (TRPO, {"n_steps": 32, "batch_size": 16, "n_critic_updates": 1}, {}, ("discrete", "box")),
+    "MaskablePPO": (MaskablePPO, ON_POLICY, {}, ("discrete",)),
     "RecurrentPPO": (RecurrentPPO, ON_POLICY, {"lstm_hidden_size": 16}, ("discrete", "box")),
     # Box actions: tests/test_agents_trxl.py (with SB3's Flatten extractor).
     "TrXLPPO": (TrXLPPO, {**ON_POLICY, "n_epochs": 1}, {"memory_length": 4, "memory_dim": 16}, ("discrete",)),
@@ -95,6 +100,7 @@ ALGOS = {
     "QRDQN": (QRDQN, OFF_POLICY, {"n_quantiles": 8}, ("discrete",)),
     "SAC": (SAC, OFF_POLICY, {}, ("box",)),
     "TD3": (TD3, OFF_POLICY, {}, ("box",)),
+    "DDPG": (DDPG, OFF_POLICY, {}, ("box",)),
     "TQC": (TQC, OFF_POLICY, {"n_quantiles": 5}, ("box",)),
 }
 ALGO_ACTIONS = [pytest.param(algo, action, id=f"{algo}-{action}") for algo in ALGOS for action in ALGOS[algo][3]]
@@ -161,6 +167,8 @@ def train_save_load(tmp_path, algo, kind, action, extractor="attention", share=N
     if share is not None:
         policy_kwargs["share_features_extractor"] = share
     env = SpaceEnv(KINDS[kind][0](), ACTIONS[action]())
+    if cls is MaskablePPO:
+        env = ActionMasker(env, lambda e: np.ones(e.action_space.n, dtype=bool))
     model = cls(policy_name(algo, kind), env, policy_kwargs=policy_kwargs, seed=0, device="cpu", **algo_kwargs)
 
     module = find_attention_extractor(model)
@@ -197,6 +205,10 @@ def test_space_env_is_valid_for_sb3(kind, action):
         assert abs(reward) <= 0.1 and terminated == (step == 2) and not truncated
 
 
+def test_the_algorithm_matrix_covers_the_registry():
+    assert {cls for cls, *_ in ALGOS.values()} == {entry.cls for _, entry in ALGORITHMS.items()}
+
+
 def test_the_extractor_matrix_covers_the_registry():
     attention_extractors = {name for name, cls in EXTRACTORS.items() if cls is not None}
     assert attention_extractors == {"attention", "latent", *NAMED}
@@ -218,8 +230,17 @@ def test_every_extractor_and_tokenizer_trains_with_ppo(tmp_path, extractor, kind
     train_save_load(tmp_path, "PPO", kind, "box", extractor=extractor)
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
-@pytest.mark.parametrize(("algo", "action"), ALGO_ACTIONS)
+# DDPG is TD3's update with one critic and MaskablePPO is PPO's with masks: one kind each is enough.
+ONE_KIND = {"DDPG", "MaskablePPO"}
+ALGO_ACTION_KINDS = [
+    pytest.param(algo, action, kind, id=f"{algo}-{action}-{kind}")
+    for algo in ALGOS
+    for action in ALGOS[algo][3]
+    for kind in (["entity"] if algo in ONE_KIND else KINDS)
+]
+
+
+@pytest.mark.parametrize(("algo", "action", "kind"), ALGO_ACTION_KINDS)
 def test_every_algorithm_trains_with_attention(tmp_path, algo, action, kind):
     train_save_load(tmp_path, algo, kind, action)
 
