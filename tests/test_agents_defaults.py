@@ -87,3 +87,17 @@ def test_minigrid_pixels_preset_gives_the_cnn_its_own_layout():
     assert preset.parameters == sum(p.numel() for p in sb3.policy.parameters())
     conv = dry_run(agents.RunConfig(env="attn/MiniGridPixels-v0")).config.extractor_kwargs
     assert conv["features_dim"] == 256 and conv["head"] == "layernorm_tanh"
+
+
+def test_intersection_dqn_preset_is_the_social_attention_papers_setup():
+    paper = {"gamma": 0.95, "batch_size": 32, "buffer_size": 15_000, "target_update_interval": 50}
+    attention = load_preset("dqn", "intersection-v0", extractor="attention")
+    mlp = load_preset("dqn", "intersection-v0", extractor="mlp")
+    for preset in (attention, mlp):
+        assert paper.items() <= preset["hyperparams"].items()
+        assert preset["hyperparams"]["exploration_final_eps"] == 0.05
+        assert preset["n_timesteps"] == 45_000
+    assert mlp["policy_kwargs"]["net_arch"] == [128, 128] and "extractor_kwargs" not in mlp
+    kwargs = attention["extractor_kwargs"]
+    assert (kwargs["embed_dim"], kwargs["num_heads"], kwargs["num_layers"], kwargs["pooling"]) == (64, 2, 0, "ego")
+    assert kwargs["features_dim"] == 64 and attention["policy_kwargs"]["net_arch"] == [64]  # the [64, 64] decoder
