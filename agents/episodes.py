@@ -47,6 +47,9 @@ class EvalResult:
     ``agents.focus_stats.summarize_reports``); None without attention."""
     model: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    crashes: list[bool] | None = None
+    """Per-episode ``info["crashed"]`` at the episode's end (highway-env's collisions); None when the env never
+    reports it."""
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
     """Rendered frames with ``render_mode="rgb_array"`` (not written to ``eval.json``)."""
 
@@ -75,6 +78,11 @@ class EvalResult:
         """Fraction of successful episodes, or None when the env does not define success."""
         return None if self.successes is None else float(np.mean(self.successes))
 
+    @property
+    def crash_rate(self) -> float | None:
+        """Fraction of episodes that ended in a collision, or None when the env does not report collisions."""
+        return None if self.crashes is None else float(np.mean(self.crashes))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data with the summary figures first."""
         frames, self.frames = self.frames, []
@@ -88,6 +96,7 @@ class EvalResult:
             "std_return": self.std_return,
             "iqm_return": self.iqm_return,
             "success_rate": self.success_rate,
+            "crash_rate": self.crash_rate,
             "mean_length": self.mean_length,
         }
         return {"model": data.pop("model"), "env": data.pop("env"), **summary, **data}
@@ -107,6 +116,7 @@ class Episodes:
     returns: list[float]
     lengths: list[int]
     successes: list[bool | None]
+    crashes: list[bool | None]
     digests: list[str]
     samples: list[tuple[ObsT, np.ndarray | None]]
     """Every observation after a step, with the parts its env called relevant."""
@@ -129,13 +139,19 @@ class Episodes:
             seed=seed,
             returns=[float(r) for r in self.returns],
             lengths=[int(n) for n in self.lengths],
-            successes=None if all(s is None for s in self.successes) else [bool(s) for s in self.successes],
+            successes=_reported(self.successes),
+            crashes=_reported(self.crashes),
             actions_sha256=self.digests,
             attention=attention,
             model=model,
         )
         result.frames = self.frames
         return result
+
+
+def _reported(flags: list[bool | None]) -> list[bool] | None:
+    """Per-episode flags as bools, or None when no episode reported one."""
+    return None if all(flag is None for flag in flags) else [bool(flag) for flag in flags]
 
 
 def run_episodes(
@@ -154,7 +170,7 @@ def run_episodes(
     ``after_step`` receives ``evaluate_policy``'s locals after each step (``states``: the memory the next action
     is taken with).
     """
-    record = Episodes([], [], [], [], [], [])
+    record = Episodes([], [], [], [], [], [], [])
     actions: list[np.ndarray] = []
 
     def on_step(local: dict[str, Any], _globals: dict[str, Any]) -> None:
@@ -167,6 +183,7 @@ def run_episodes(
             after_step(local)
         if local["done"]:
             record.successes.append(local["info"].get("is_success"))
+            record.crashes.append(local["info"].get("crashed"))
             record.digests.append(action_digest(actions))
             actions.clear()
 
@@ -189,6 +206,8 @@ def format_evaluation(result: EvalResult, max_parts: int = 16) -> str:
     ]
     if result.success_rate is not None:
         lines.append(f"  success rate  {100 * result.success_rate:.1f}%")
+    if result.crash_rate is not None:
+        lines.append(f"  crash rate    {100 * result.crash_rate:.1f}%")
     lines.append(f"  mean length   {np.mean(result.lengths):.1f}")
     if result.attention:
         lines += format_focus_table(result.attention, max_parts)

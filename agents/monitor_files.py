@@ -29,6 +29,8 @@ class Episodes:
     unfinished episodes)."""
     returns: np.ndarray
     """``(E,)`` float64 episode returns."""
+    lengths: np.ndarray
+    """``(E,)`` int64 episode lengths, in the same order."""
 
     def __len__(self) -> int:
         return len(self.returns)
@@ -67,8 +69,8 @@ def read_monitor(folder: str | Path) -> Episodes:
                 lengths.append(length)
                 ends.append(t_start + end)
     order = np.argsort(np.asarray(ends, dtype=np.float64), kind="stable")
-    steps = np.cumsum(np.asarray(lengths, dtype=np.int64)[order])
-    return Episodes(steps, np.asarray(returns, dtype=np.float64)[order])
+    ordered_lengths = np.asarray(lengths, dtype=np.int64)[order]
+    return Episodes(np.cumsum(ordered_lengths), np.asarray(returns, dtype=np.float64)[order], ordered_lengths)
 
 
 def read_progress(path: str | Path, columns: Sequence[str]) -> dict[str, np.ndarray] | None:

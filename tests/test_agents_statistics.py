@@ -44,6 +44,7 @@ def test_read_monitor_merges_envs_in_order_of_end(tmp_path):
     (tmp_path / "1.monitor.csv").write_text(header + "2.0,20,1.0\n")
     episodes = read_monitor(tmp_path)
     assert episodes.steps.tolist() == [10, 30, 60] and episodes.returns.tolist() == [1.0, 2.0, 3.0]
+    assert episodes.lengths.tolist() == [10, 20, 30]
 
 
 def test_read_monitor_puts_the_files_on_one_clock_and_skips_a_cut_line(tmp_path):
