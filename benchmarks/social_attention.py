@@ -1,0 +1,265 @@
+"""Social Attention (Leurent & Mercat 2019) on highway-env: ego-attention against the MLP, many seeds, one command.
+
+Train every row's arms as one ``train_rl.py sweep`` each (seeds x extractors; a sweep started again skips the
+finished trials, so an interrupted reproduction resumes where it stopped), then write the results section of
+docs/BENCHMARKS.md from the run folders:
+
+    python benchmarks/social_attention.py train --seeds 20                 # every row, 20 seeds per arm
+    python benchmarks/social_attention.py train --rows intersection-dqn --seeds 10
+    python benchmarks/social_attention.py report                           # table + curves into docs/
+
+Each trial ends with ``--eval-episodes`` (default 100) greedy episodes on highway-env's Python original at the
+env's own settings: success (arrived, or ran out of time on the other envs, without a collision), collision rate,
+time to cross (the successful episodes' length in decisions; intersection-v0 decides once a second) and the final
+return. Curves are the training episodes' return and length, in bins of ``--bin`` episodes, mean and 95%
+bootstrap interval over the seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from doc_sections import write_section
+
+from agents.monitor_files import has_monitor_files, read_monitor
+from agents.statistics import bootstrap_ci, mean_ci
+from agents.tables import markdown_table
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+PLOT = ROOT / "docs" / "social_attention_curves.png"
+START_MARKER = "<!-- social-attention-results:start -->"
+END_MARKER = "<!-- social-attention-results:end -->"
+EXTRACTORS = ("attention", "mlp")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One env and algorithm, both arms trained by one sweep."""
+
+    env: str
+    algo: str
+    timesteps: int | None
+    """Env steps per run, or None for the preset's ``n_timesteps``."""
+    budget: str
+    """Where the budget comes from, for the doc."""
+
+
+#: The reproduction (the paper's DQN), the same with PPO, and the other highway-env envs with PPO.
+ROWS: dict[str, Row] = {
+    "intersection-dqn": Row("intersection-v0", "dqn", None, "the paper's 4,000 episodes (~45k steps; dqn preset)"),
+    "intersection-ppo": Row("intersection-v0", "ppo", 45_000, "the DQN rows' ~45k steps, PPO's default section"),
+    "highway-fast-ppo": Row("highway-fast-v0", "ppo", 20_000, "highway-env's scripts/sb3_highway_ppo.py (2e4)"),
+    "roundabout-ppo": Row("roundabout-v0", "ppo", 20_000, "as highway-fast-v0 (no script of highway-env's)"),
+    "merge-ppo": Row("merge-v0", "ppo", 20_000, "as highway-fast-v0 (no script of highway-env's)"),
+}
+
+
+def sweep_name(row: str) -> str:
+    """The sweep folder's name of a row: ``runs/sweeps/social-<row>``."""
+    return f"social-{row}"
+
+
+def sweep_command(row: str, seeds: int, run_dir: Path, eval_episodes: int, extra: Sequence[str] = ()) -> list[str]:
+    """The ``train_rl.py sweep`` command that trains both arms of ``row`` over ``seeds`` seeds."""
+    spec = ROWS[row]
+    command = [
+        sys.executable, str(ROOT / "train_rl.py"), "sweep", "--env", spec.env, "--algo", spec.algo,
+        "--extractors", ",".join(EXTRACTORS), "--seeds", str(seeds), "--eval-episodes", str(eval_episodes),
+        "--run-dir", str(run_dir), "--name", sweep_name(row),
+    ]  # fmt: skip
+    if spec.timesteps is not None:
+        command += ["--timesteps", str(spec.timesteps)]
+    return [*command, *extra]
+
+
+# ---------------------------------------------------------------------------------------------- results
+def run_result(run_dir: Path) -> dict[str, Any] | None:
+    """One finished run's figures (None while it has no ``eval.json``)."""
+    evaluation = run_dir / "eval.json"
+    config_file = run_dir / "config.yaml"
+    if not (evaluation.is_file() and config_file.is_file()):
+        return None
+    data = json.loads(evaluation.read_text())
+    config = yaml.safe_load(config_file.read_text())
+    lengths = np.asarray(data["lengths"], dtype=np.float64)
+    successes = data.get("successes")
+    crossed = lengths[np.asarray(successes, dtype=bool)] if successes is not None else lengths[:0]
+    result: dict[str, Any] = {
+        "extractor": config["extractor"],
+        "seed": int(config["seed"]),
+        "episodes": int(data["episodes"]),
+        "return": float(data["mean_return"]),
+        "success": data.get("success_rate"),
+        "crash": data.get("crash_rate"),
+        "time_to_cross": float(crossed.mean()) if len(crossed) else None,
+    }
+    if has_monitor_files(run_dir / "monitor"):
+        episodes = read_monitor(run_dir / "monitor")
+        result["curve_returns"], result["curve_lengths"] = episodes.returns, episodes.lengths.astype(np.float64)
+    return result
+
+
+def collect(run_dir: Path, row: str) -> list[dict[str, Any]]:
+    """The finished runs of ``row``'s sweep, each arm's seeds in order."""
+    root = run_dir / "sweeps" / sweep_name(row)
+    found = (run_result(config.parent) for config in sorted(root.rglob("config.yaml")) if config.parent != root)
+    return sorted((r for r in found if r is not None), key=lambda r: (r["extractor"], r["seed"]))
+
+
+def binned(values: np.ndarray, width: int, bins: int) -> np.ndarray:
+    """``(bins,)`` means of consecutive ``width``-episode bins."""
+    return values[: width * bins].reshape(bins, width).mean(axis=1)
+
+
+def curves(results: Sequence[dict[str, Any]], key: str, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Episodes (bin ends), mean and ``(2, bins)`` 95% interval over the seeds of one arm's ``key`` curve."""
+    series = [r[key] for r in results if key in r]
+    bins = min((len(s) // width for s in series), default=0)
+    if not series or bins == 0:
+        return np.zeros(0), np.zeros(0), np.zeros((2, 0))
+    stacked = np.stack([binned(s, width, bins) for s in series])  # (seeds, bins)
+    low, high = bootstrap_ci(stacked)
+    return width * np.arange(1, bins + 1), stacked.mean(axis=0), np.stack([low, high])
+
+
+def fmt(values: Sequence[float | None], pattern: str, scale: float = 1.0) -> str:
+    """``mean [low, high]`` of the known per-seed values, or an em dash."""
+    known = [scale * v for v in values if v is not None]
+    if not known:
+        return "—"
+    mean, low, high = mean_ci(known)
+    return f"{pattern.format(mean)} [{pattern.format(low)}, {pattern.format(high)}]"
+
+
+def results_table(by_row: dict[str, list[dict[str, Any]]]) -> str:
+    """One line per row and arm: seeds, success, collision, time to cross, final return (mean [95% CI])."""
+    lines = []
+    for row, results in by_row.items():
+        spec = ROWS[row]
+        for extractor in EXTRACTORS:
+            arm = [r for r in results if r["extractor"] == extractor]
+            if not arm:
+                continue
+            lines.append([
+                spec.env, spec.algo, extractor, len(arm), arm[0]["episodes"],
+                fmt([r["success"] for r in arm], "{:.1f}", 100), fmt([r["crash"] for r in arm], "{:.1f}", 100),
+                fmt([r["time_to_cross"] for r in arm], "{:.2f}"), fmt([r["return"] for r in arm], "{:.2f}"),
+            ])  # fmt: skip
+    header = ["env", "algo", "arm", "seeds", "eval episodes", "success %", "collision %", "time to cross", "return"]
+    return markdown_table(header, lines)
+
+
+def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path | None:
+    """Return and length against training episodes, one column per row, both arms with their bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [row for row, results in by_row.items() if results]
+    if not rows:
+        return None
+    figure, axes = plt.subplots(2, len(rows), figsize=(4.2 * len(rows), 6.0), squeeze=False)
+    for column, row in enumerate(rows):
+        for line, (key, label) in enumerate((("curve_returns", "return"), ("curve_lengths", "length"))):
+            axis = axes[line][column]
+            for extractor, colour in zip(EXTRACTORS, ("tab:blue", "tab:orange"), strict=True):
+                arm = [r for r in by_row[row] if r["extractor"] == extractor]
+                x, mean, band = curves(arm, key, width)
+                if len(x):
+                    axis.plot(x, mean, color=colour, label=f"{extractor} ({len(arm)} seeds)")
+                    axis.fill_between(x, band[0], band[1], color=colour, alpha=0.25)
+            axis.set_xlabel("training episodes")
+            axis.set_ylabel(f"episode {label} (mean of {width})")
+            axis.set_title(f"{ROWS[row].env}, {ROWS[row].algo}")
+            axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(out, dpi=90)
+    plt.close(figure)
+    return out
+
+
+def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, picture: Path | None) -> str:
+    """The results section: the table and its commands, what it means, then the notes."""
+    budgets = "; ".join(f"{ROWS[row].env} {ROWS[row].algo}: {ROWS[row].budget}" for row in by_row)
+    parts = [
+        START_MARKER,
+        "### Reproduction: attention against the MLP",
+        "",
+        "```bash",
+        "python benchmarks/social_attention.py train --seeds 20   # every row; started again, it resumes",
+        "python benchmarks/social_attention.py report             # this table and the curves",
+        "```",
+        "",
+        results_table(by_row) if any(by_row.values()) else f"No finished runs under `{run_dir}/sweeps/` yet.",
+        "",
+        "Mean over seeds with its 95% bootstrap interval. Success: the episode ended without a collision (on",
+        "intersection-v0: the ego arrived); time to cross: decisions (seconds on intersection-v0) of the successful",
+        "episodes; every figure from the final model's greedy episodes on highway-env's Python original.",
+        "",
+        f"Budgets: {budgets}.",
+    ]
+    if picture is not None:
+        parts += ["", f"![Training curves]({picture.name})", "", f"Curves: bins of {width} training episodes."]
+    return "\n".join([*parts, END_MARKER]) + "\n"
+
+
+def report(run_dir: Path, rows: Sequence[str], width: int, doc: Path = DOC, picture: Path = PLOT) -> str:
+    """Collect every row's runs and write the section (and the curves) into ``doc``."""
+    by_row = {row: collect(run_dir, row) for row in rows}
+    drawn = plot(by_row, width, picture)
+    text = section(by_row, run_dir, width, drawn)
+    write_section(doc, text, START_MARKER, END_MARKER)
+    return text
+
+
+def parse_rows(text: str) -> list[str]:
+    """Row names from ``a,b``; ``all`` for every row."""
+    names = list(ROWS) if text == "all" else [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ROWS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown rows {unknown or [text]}: choose from {', '.join(ROWS)} or 'all'")
+    return names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train the rows' sweeps (``train``) or write their results section (``report``)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("train", "report"))
+    parser.add_argument("--rows", type=parse_rows, default=list(ROWS), help=f"comma-separated: {', '.join(ROWS)}")
+    parser.add_argument("--seeds", type=int, default=20, help="seeds per arm (train)")
+    parser.add_argument("--eval-episodes", type=int, default=100, help="greedy episodes per finished run (train)")
+    parser.add_argument("--run-dir", type=Path, default=ROOT / "runs", help="root of the sweeps")
+    parser.add_argument("--bin", type=int, default=100, help="training episodes per point of the curves (report)")
+    parser.add_argument("--dry-run", action="store_true", help="print the sweep commands, run nothing (train)")
+    args, extra = parser.parse_known_args(argv)
+    if args.seeds < 1 or args.eval_episodes < 1 or args.bin < 1:
+        parser.error("--seeds, --eval-episodes and --bin must be at least 1")
+    if args.command == "report":
+        if extra:
+            parser.error(f"report takes no sweep flags: {' '.join(extra)}")
+        print(report(args.run_dir, args.rows, args.bin))
+        return 0
+    for row in args.rows:
+        command = sweep_command(row, args.seeds, args.run_dir, args.eval_episodes, extra)
+        print("+", " ".join(command), flush=True)
+        if not args.dry_run:
+            code = subprocess.call(command, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            if code != 0:
+                return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

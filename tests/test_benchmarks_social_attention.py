@@ -1,0 +1,76 @@
+"""``benchmarks/social_attention.py``: the sweep commands, and the results section from canned run folders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import social_attention
+
+
+def fake_run(root: Path, extractor: str, seed: int, success: list[bool], crash: list[bool], lengths: list[int]):
+    run = root / "sweeps" / "social-intersection-dqn" / f"{extractor}_s{seed}_abc" / f"dqn_{extractor}_s{seed}"
+    (run / "monitor").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump({"extractor": extractor, "seed": seed, "algo": "dqn"}))
+    returns = [float(s) for s in success]
+    evaluation = {
+        "episodes": len(success), "mean_return": float(np.mean(returns)), "success_rate": float(np.mean(success)),
+        "crash_rate": float(np.mean(crash)), "lengths": lengths, "successes": success, "returns": returns,
+    }  # fmt: skip
+    (run / "eval.json").write_text(json.dumps(evaluation))
+    rows = "".join(f"{0.1 * i + seed},{5 + i % 3},{i}.0\n" for i in range(250))
+    (run / "monitor" / "0.monitor.csv").write_text('#{"t_start": 0.0}\nr,l,t\n' + rows)
+    return run
+
+
+def test_train_runs_one_sweep_per_row_with_both_arms(capsys, tmp_path):
+    assert social_attention.main(["train", "--dry-run", "--seeds", "3", "--rows", "intersection-dqn,merge-ppo",
+                                  "--run-dir", str(tmp_path)]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert "sweep --env intersection-v0 --algo dqn --extractors attention,mlp --seeds 3" in lines[0]
+    assert "--timesteps" not in lines[0]  # the dqn preset's budget: the paper's
+    assert "--env merge-v0 --algo ppo" in lines[1] and "--timesteps 20000" in lines[1]
+
+
+def test_unknown_rows_and_bad_counts_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        social_attention.main(["train", "--rows", "intersection-sac"])
+    assert "unknown rows ['intersection-sac']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        social_attention.main(["train", "--seeds", "0"])
+
+
+def test_report_tables_success_collision_and_time_to_cross_per_arm(tmp_path):
+    for seed in range(2):
+        fake_run(tmp_path, "attention", seed, [True, True, False, True], [False, False, True, False], [8, 10, 3, 9])
+        fake_run(tmp_path, "mlp", seed, [True, False, False, False], [False, True, True, True], [12, 2, 3, 4])
+    doc, picture = tmp_path / "BENCHMARKS.md", tmp_path / "curves.png"
+    text = social_attention.report(tmp_path, ["intersection-dqn"], width=100, doc=doc, picture=picture)
+    rows = {line.split("|")[3].strip(): line for line in text.splitlines() if line.startswith("| intersection-v0")}
+    assert set(rows) == {"attention", "mlp"}
+    cells = [cell.strip() for cell in rows["attention"].split("|")[1:-1]]
+    assert cells[3:7] == ["2", "4", "75.0 [75.0, 75.0]", "25.0 [25.0, 25.0]"]
+    assert cells[7] == "9.00 [9.00, 9.00]"  # the successful episodes' mean length
+    assert rows["mlp"].split("|")[6].strip() == "25.0 [25.0, 25.0]"
+    assert picture.is_file() and "![Training curves](curves.png)" in text
+    assert doc.read_text().count(social_attention.START_MARKER) == 1
+
+
+def test_curves_bin_each_seed_and_band_over_seeds():
+    runs = [{"curve_returns": np.arange(10.0)}, {"curve_returns": np.arange(10.0) + 2}, {"seed": 3}]
+    x, mean, band = social_attention.curves(runs, "curve_returns", width=5)
+    assert x.tolist() == [5, 10] and mean.tolist() == [3.0, 8.0]
+    assert band.shape == (2, 2) and (band[0] <= mean).all() and (mean <= band[1]).all()
+
+
+def test_report_without_runs_says_so(tmp_path):
+    text = social_attention.report(tmp_path, ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png")
+    assert "No finished runs" in text and not (tmp_path / "c.png").exists()
