@@ -106,6 +106,7 @@ class TuneReportCallback(BaseCallback):
 
 def run_trial(config: dict[str, Any], spec: dict[str, Any] | None = None) -> None:
     """The Ray Tune trainable: train one trial (a grid payload, or a ``--tune`` sample of ``spec``), report it."""
+    import ray
     from ray import tune
 
     from agents.train import train
@@ -131,6 +132,7 @@ def run_trial(config: dict[str, Any], spec: dict[str, Any] | None = None) -> Non
             "wall_s": time.perf_counter() - start,
             "trial_id": trial_id,
             "run_dir": str(run.path),
+            "node": ray.get_runtime_context().get_node_id(),  # the Ray node it ran on
             "final": True,
         }
     )
@@ -218,6 +220,7 @@ def _record(spec: SweepSpec, result: Any, trial: Trial | None) -> None:
         "extractor": trial.extractor,
         "seed": trial.seed,
         "params": trial.params,
+        "node": metrics.get("node"),
         **figures,
     }
     trial.root.mkdir(parents=True, exist_ok=True)
