@@ -9,6 +9,7 @@ from __future__ import annotations
 from gymnasium.envs.registration import register, registry
 
 from envs.collect_avoid import CollectAvoidEnv
+from envs.contract import PartEnv, check_part_env
 from envs.cue_memory import CueMemoryEnv
 from envs.find_target import FindTargetEnv
 from envs.patch_find import PatchFindEnv
@@ -44,6 +45,8 @@ __all__ = [
     "CollectAvoidEnv",
     "CueMemoryEnv",
     "FindTargetEnv",
+    "PartEnv",
     "PatchFindEnv",
     "SensorsEnv",
+    "check_part_env",
 ]

@@ -7,7 +7,8 @@ from gymnasium import spaces
 
 import envs
 from envs.adapters.registry import make_adapted
-from envs.contract import PartEnv, check_part_env, part_names_of
+from envs import PartEnv, check_part_env
+from envs.contract import part_names_of
 
 OWN = sorted(env_id for env_id in gym.registry if env_id.startswith("attn/"))
 # (env id, extra that provides it, env kwargs, steps): the third-party envs through their adapters.
