@@ -6,8 +6,8 @@ import pytest
 from gymnasium import spaces
 
 import envs
-from envs.adapters.registry import make_adapted
 from envs import PartEnv, check_part_env
+from envs.adapters.registry import make_adapted
 from envs.contract import part_names_of
 
 OWN = sorted(env_id for env_id in gym.registry if env_id.startswith("attn/"))
