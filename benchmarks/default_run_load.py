@@ -1,6 +1,6 @@
 """The default run's wall time on an idle machine against its time while a second training runs beside it.
 
-Issue 14's promise: ``python train_rl.py`` (the README's first command, 100k steps with the project's defaults)
+The promise: ``python train_rl.py`` (the README's first command, 100k steps with the project's defaults)
 stays within 2x of its idle-machine time when the machine is shared. Each round times the default run three
 times, interleaved: alone, beside a second default run (the project's defaults: one torch thread), and beside a
 second training with torch's default thread count (as a training outside this project would run). The second

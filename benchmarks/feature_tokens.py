@@ -35,7 +35,7 @@ from policies import attention_report, find_attention_extractor
 VARIANTS: dict[str, dict[str, Any]] = {
     "mlp": {"extractor": "mlp"},
     "attention": {"extractor": "attention"},
-    # FT-Transformer's x_i * w_i on raw values (the tokenizer before issue 20).
+    # FT-Transformer's x_i * w_i on raw values (the earlier tokenizer).
     "linear_raw": {"extractor": "attention", "extractor_kwargs": {"value_embed": "linear", "squash": "none"}},
     "linear_symlog": {"extractor": "attention", "extractor_kwargs": {"value_embed": "linear"}},
     "mlp_raw": {"extractor": "attention", "extractor_kwargs": {"squash": "none"}},
@@ -93,7 +93,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "extractor_kwargs": {"features_norm": 1.0},
         "hyperparams": {"learning_rate": 3.0e-4},
     },
-    # Linear + LayerNorm + Tanh output layer (issue 20): bounded, centred features.
+    # Linear + LayerNorm + Tanh output layer: bounded, centred features.
     "layernorm_tanh": {"extractor": "attention", "extractor_kwargs": {"head": "layernorm_tanh"}},
     "relu_heads": {"extractor": "attention", "policy_kwargs": {"activation_fn": "relu"}},
     # gSDE with tanh-squashed actions (SB3's squash_output): the action mean cannot leave the action range.

@@ -113,7 +113,7 @@ def verdict(ok: bool) -> str:
 
 
 def targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -> list[str]:
-    """The issue's targets against what was measured (only those the measured rows can decide)."""
+    """The targets against what was measured (only those the measured rows can decide)."""
     lines = []
     keys = {row.key for row in rows}
     if "findtarget-8" in keys:
@@ -163,7 +163,7 @@ def targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -> list
 
 
 def conv_targets(groups: dict[tuple[str, str], Summary], rows: Sequence[Row]) -> list[str]:
-    """Conv-token rows (issue 17): final success and return at least NatureCNN's, and the training-speed ratio."""
+    """Conv-token rows: final success and return at least NatureCNN's, and the training-speed ratio."""
     lines = []
     for row in rows:
         att, base = groups.get((row.key, "conv")), groups.get((row.key, "mlp"))
@@ -250,7 +250,7 @@ def produced_by(data: dict[str, Any]) -> str:
     return "Produced by these commands, one after the other: " + "; then ".join(map(one, data["commands"])) + "."
 
 
-#: What the conv-token rows are (issue 17), written into the section when it has one.
+#: What the conv-token rows are, written into the section when it has one.
 CONV_ROWS_TEXT = (
     "Conv-token rows (`conv`): attention over the cells of a small convolutional stem (`ConvTokenizer`, relational "
     "RL after Zambaldi et al. 2019), against NatureCNN (`CnnPolicy`) with the same PPO settings. PatchFind: the "
@@ -301,7 +301,7 @@ def render_section(data: dict[str, Any], out: Path, plot: Path) -> str:
         "(stochastic policy, `monitor/` CSVs) reaches the solved score; median over seeds and how many seeds got "
         f"there. Solved scores: {solved}.\n"
         '- **relevant mass**: the share of the focus on `info["relevant_parts"]` during the final evaluation, by the '
-        "run's first focus method (the causal focus for runs made since issue 13; the readout's weights before: the "
+        "run's first focus method (the causal focus for runs made since the causal focus became the first method; the readout's weights before: the "
         "notes say which rows).\n"
         "- **wall time**: seconds in `model.learn` per run, mean over seeds.",
         results_table(groups, rows),

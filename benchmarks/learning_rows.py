@@ -25,7 +25,7 @@ CURVE_POINTS = 50
 ATTENTION_LOG_INTERVAL = 10_000
 #: ``FindTarget`` with its rows shuffled again at every step by ``envs.wrappers.ShuffleParts``.
 SHUFFLED_FIND_TARGET = "bench/ShuffledFindTarget-v0"
-#: Relevant mass conv-token attention should reach where one part matters (issue 17).
+#: Relevant mass conv-token attention should reach where one part matters.
 CONV_MASS_TARGET = 0.6
 
 

@@ -185,7 +185,7 @@ def render_section(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
                 f"{mean_speed:.0f}", f"{mean_speed / lstm_speed:.2f}x" if lstm_speed else "n/a", focus_cell,
             ])  # fmt: skip
         targets += _targets(row, by_arm)
-    lines += ["", markdown_table(header, table), "", "Targets (issue 16):", "", *targets]
+    lines += ["", markdown_table(header, table), "", "Targets:", "", *targets]
     if missing:
         lines += ["", f"**Not run** (no figure above is claimed for them): {', '.join(missing)}."]
     notes = meta.get("notes", [])

@@ -213,7 +213,7 @@ NOTES = [
     "the MLP's CI: -82.5 [-91.9, -73.7] against -80.0 [-83.0, -77.4] (per seed -73.7 / -91.9 / -81.9 against -79.7 / "
     "-77.4 / -83.0); sampled -89.8 [-95.0, -83.5], 1.6 under the MLP's CI (-85.3 [-88.2, -81.9]; the CIs overlap). "
     "The MLP gained 0.9 from its second 100k steps, attention 6.6: with the defaults attention learns Acrobot later "
-    "rather than to a lower level. At 100k attention with the defaults learns (it stayed at -500 before issue 20, "
+    "rather than to a lower level. At 100k attention with the defaults learns (it stayed at -500 before the bounded head, "
     "see the section above) but ends below the MLP's greedy CI: -89.1 [-99.2, -80.5] against -80.9 [-83.0, -79.5] "
     "(per seed -80.5 / -87.7 / -99.2); sampled -93.1 [-100.5, -85.7] against -86.1 [-91.3, -82.8]. With the ReLU "
     "head (the defaults before the `layernorm_tanh` head, same seeds): -87.0 [-92.2, -83.3] greedy, -90.8 sampled: "

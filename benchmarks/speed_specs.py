@@ -107,7 +107,7 @@ EXTRACTOR_SPECS: tuple[ExtractorSpec, ...] = (
 )
 BASELINE = EXTRACTOR_SPECS[0].name
 
-# Targets (from issue 14), at N = 8 unless said otherwise.
+# Targets, at N = 8 unless said otherwise.
 TARGET_N = 8
 TRAIN_TARGETS = (("attention-l0", 0.70, " (what `train_rl.py` trains by default)"), ("attention-l1", 0.40, ""))
 """``(row, least ratio to the MLP's PPO steps/s, note)``."""

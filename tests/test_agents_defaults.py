@@ -1,4 +1,4 @@
-"""An env with no preset of its own trains with the defaults that learn (issue 20): Acrobot-v1 as the example."""
+"""An env with no preset of its own trains with the defaults that learn: Acrobot-v1 as the example."""
 
 import pytest
 from stable_baselines3 import PPO

@@ -1,4 +1,4 @@
-"""Inputs that used to pass without a word (issue 15, 'silently wrong'): each now gets one line with the fix."""
+"""Inputs that used to pass without a word: each now gets one line with the fix."""
 
 import re
 

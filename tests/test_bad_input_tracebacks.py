@@ -1,4 +1,4 @@
-"""Inputs that used to end in a traceback (issue 15): each gets one line, exit code 2, nothing written."""
+"""Inputs that used to end in a traceback: each gets one line, exit code 2, nothing written."""
 
 import os
 import shutil
