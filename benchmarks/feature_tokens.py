@@ -232,7 +232,7 @@ class Diagnostics(BaseCallback):
             if extractor is not None:  # head units that are 0 on every observation of the batch
                 record["dead_head"] = float((extractor(obs_tensor).amax(dim=0) <= 0).float().mean())
         if attention_extractor(self.model) is not None:
-            report = attention_report(self.model, obs)
+            report = attention_report(self.model, obs, method="readout")
             record["entropy"] = float(report.entropy.mean())
             record["focus"] = [round(float(v), 3) for v in report.focus.mean(axis=0)]
         self.records.append(record)

@@ -216,16 +216,20 @@ def focus_reports(
 def attention_report(
     model: object,
     observations: np.ndarray | dict[str, np.ndarray],
-    method: str = "readout",
+    method: str = "causal",
     max_causal_parts: int = MAX_CAUSAL_PARTS,
 ) -> AttentionReport:
     """Run the policy's attention extractor on ``observations`` and report where it looked.
+
+    The default, ``causal`` (as the CLI's), asks the policy itself: how far its action distribution moves when each
+    part is removed. ``readout`` (the readout's own weights) is cheaper, and exact only without self-attention
+    blocks: once a block mixes the tokens, the readout's weights can rank the parts against what the policy uses.
 
     Args:
         model: an SB3 model (or policy) whose actor uses an ``AttentionExtractor``.
         observations: a batch of observations as the (vectorised) env gives them; one observation is read
             as a batch of one.
-        method: ``readout``, ``rollout`` or ``causal`` (see ``FOCUS_METHODS``).
+        method: ``causal`` (default), ``rollout`` or ``readout`` (see ``FOCUS_METHODS``).
         max_causal_parts: for ``causal``, at most this many separate removals per observation.
 
     Returns:

@@ -89,7 +89,7 @@ def test_readout_focus_and_padding_masks(tmp_path, readout):
     obs[:10, :, -1] = 0.0  # every row padding
     obs[10:20, 2:, -1] = 0.0  # rows 2.. padding
     action, value, focus, mask = session.run(None, {"obs": obs})
-    report = attention_report(model, obs)
+    report = attention_report(model, obs, method="readout")
     np.testing.assert_allclose(focus, report.focus, atol=1e-4)
     np.testing.assert_array_equal(mask, report.mask)
     assert not mask[:10].any() and np.isfinite(focus).all()

@@ -103,6 +103,6 @@ def test_probe_overlay_of_a_feature_env_and_an_adapted_env(env_id, package):
     finally:
         env.close()
     probe = collect_probe(make_adapted(env_id, render_mode="rgb_array"), size=8, seed=0, stride=2, n_frames=4)
-    pictures = attention_pictures(attention_report(model, probe.observations), probe)
+    pictures = attention_pictures(attention_report(model, probe.observations, method="readout"), probe)
     overlay = pictures["attention/overlay/readout"]  # attention_report: the readout focus
     assert (overlay.shape[0] > TITLE_HEIGHT and orange(overlay).any()) or (overlay[..., 2] < 120).any()

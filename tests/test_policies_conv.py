@@ -178,7 +178,7 @@ def test_relevant_parts_on_another_part_axis_are_refused():
     model, env = patchfind_model(stem="nature")  # 2 x 2 cells, while PatchFind names its 36 patches
     obs, _ = observations(env, 1)
     with pytest.raises(ValueError, match=r"relevant_parts \[40\].*beyond this report's 4.*stem='small'"):
-        attention_report(model, obs).relevant_mass([[40]])
+        attention_report(model, obs, method="readout").relevant_mass([[40]])
 
 
 def test_focus_statistics_report_no_relevant_mass_on_another_part_axis():
@@ -187,6 +187,6 @@ def test_focus_statistics_report_no_relevant_mass_on_another_part_axis():
     model, env = patchfind_model(stem="nature")
     obs, relevant = observations(env, 4)
     relevant[0] = np.array([35])  # a patch index beyond the 4 cells
-    assert summarize_report(attention_report(model, obs), relevant)["relevant_mass"] is None
+    assert summarize_report(attention_report(model, obs, method="readout"), relevant)["relevant_mass"] is None
     small, _ = patchfind_model()
-    assert summarize_report(attention_report(small, obs), relevant)["relevant_mass"] is not None
+    assert summarize_report(attention_report(small, obs, method="readout"), relevant)["relevant_mass"] is not None

@@ -160,7 +160,7 @@ def observations(n=16, seed=0):
 def test_attention_report(num_layers):
     model = ppo_on_find_target(num_layers)
     obs, relevant = observations()
-    report = attention_report(model, obs)
+    report = attention_report(model, obs, method="readout")
     assert report.part_names == [f"entity_{i}" for i in range(N)]
     assert report.focus.shape == (16, N)
     np.testing.assert_allclose(report.focus.sum(axis=1), 1.0, rtol=1e-5)
@@ -171,14 +171,14 @@ def test_attention_report(num_layers):
     mass = report.relevant_mass(relevant)
     assert mass.shape == (16,) and ((mass >= 0) & (mass <= 1 + 1e-6)).all()
     assert np.isnan(report.relevant_mass([None] * 16)).all()
-    single = attention_report(model, obs[0])  # one observation reads as a batch of one
+    single = attention_report(model, obs[0], method="readout")  # one observation reads as a batch of one
     np.testing.assert_allclose(single.focus[0], report.focus[0], rtol=1e-5)
 
 
 def test_attention_report_needs_an_attention_policy():
     model = PPO("MlpPolicy", gym.make("attn/FindTarget-v0"), n_steps=64, device="cpu")
     with pytest.raises(TypeError, match=r"has no AttentionExtractor.*features_extractor_class=AttentionExtractor"):
-        attention_report(model, observations()[0])
+        attention_report(model, observations()[0], method="readout")
 
 
 def test_entropy_is_zero_for_one_hot_and_one_for_uniform():
@@ -204,7 +204,7 @@ def test_ppo_ortho_init_reaches_the_extractor_and_is_kept_on_purpose():
         gram = w @ w.T if rows <= cols else w.T @ w
         torch.testing.assert_close(gram, 2.0 * torch.eye(min(rows, cols)), rtol=1e-4, atol=1e-4)
         assert (module.bias == 0).all()
-    report = attention_report(model, observations()[0])
+    report = attention_report(model, observations()[0], method="readout")
     assert report.entropy.min() > 0.9
     default = ppo_on_find_target(num_layers=1, ortho_init=False).policy.features_extractor
     gram = default.readout.attn.q_proj.weight.detach() @ default.readout.attn.q_proj.weight.detach().T

@@ -51,6 +51,7 @@ def run_dir(sweep_dir: Path, trial_id: str) -> Path:
     return config.parent
 
 
+@pytest.mark.slow
 def test_a_sweep_spreads_over_the_nodes_and_survives_a_killed_worker(cluster, tmp_path):
     first, second = cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
