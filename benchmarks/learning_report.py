@@ -301,8 +301,8 @@ def render_section(data: dict[str, Any], out: Path, plot: Path) -> str:
         "(stochastic policy, `monitor/` CSVs) reaches the solved score; median over seeds and how many seeds got "
         f"there. Solved scores: {solved}.\n"
         '- **relevant mass**: the share of the focus on `info["relevant_parts"]` during the final evaluation, by the '
-        "run's first focus method (the causal focus for runs made since the causal focus became the first method; the readout's weights before: the "
-        "notes say which rows).\n"
+        "run's first focus method (the causal focus since it became the first method; the readout's weights before: "
+        "the notes say which rows).\n"
         "- **wall time**: seconds in `model.learn` per run, mean over seeds.",
         results_table(groups, rows),
         f"![learning curves]({plot_link})\n\nLearning curves of the same runs: the rolling training return (last 100 "

@@ -253,8 +253,7 @@ def render_section(
         f"At each N the rows are interleaved in one process: {settings.rounds} rounds, each timing every row in "
         "turn, and every figure is the median over the rounds of that round's figure, so load from other "
         "processes falls on every row alike; ratios are steadier than the absolute figures (load below). The "
-        "targets were set for a 2-core CPU.\n\n"
-        + "\n".join(f"- {fact}" for fact in machine_facts(settings.device)),
+        "targets were set for a 2-core CPU.\n\n" + "\n".join(f"- {fact}" for fact in machine_facts(settings.device)),
         f'Env `{ENV_ID}` with `n_entities = N`; `PPO("MlpPolicy")` with SB3\'s default `net_arch` on top of each '
         f"extractor and the `configs/ppo.yaml` preset ({preset.get('n_envs', 8)} envs in a `DummyVecEnv`, "
         + ", ".join(f"{k}={v}" for k, v in hyper.items())

@@ -114,7 +114,8 @@ def test_a_policy_that_ignores_its_observation_gets_a_uniform_causal_focus():
     np.testing.assert_allclose(report.focus[:, :4], 0.25)  # uniform over the 4 real rows
     assert (report.focus[:, 4] == 0).all()  # padding gets nothing
     assert (report.effects == 0).all()
-    assert np.isnan(attention_report(one_row_policy(ignore=True), obs, method="readout").faithfulness()["deletion_ratio"])
+    ignoring = attention_report(one_row_policy(ignore=True), obs, method="readout")
+    assert np.isnan(ignoring.faithfulness()["deletion_ratio"])
 
 
 def extractor_model(extractor_cls=AttentionExtractor, seed=0, **kwargs):
@@ -318,4 +319,3 @@ def test_causal_reads_every_action_distribution(action_space, masked):
     obs, _ = marked_rows(np.random.default_rng(8), batch=4)
     report = attention_report(model, obs, method="causal")
     assert (report.effects.sum(axis=1) > 0).all() and np.isfinite(report.focus).all()
-
