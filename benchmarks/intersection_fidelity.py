@@ -123,6 +123,7 @@ def _subproc_stepper(n_envs: int) -> Any:
             steps += n_envs
         return steps / (time.perf_counter() - start)
 
+    run.close = venv.close  # type: ignore[attr-defined]  (measure_speed ends the worker processes)
     return run
 
 
@@ -149,6 +150,8 @@ def measure_speed(seconds: float, rounds: int) -> dict[str, Any]:
         names = list(steppers) if round_ % 2 == 0 else list(steppers)[::-1]
         for name in names:
             speeds[name].append(steppers[name](seconds))
+    for run in steppers.values():
+        getattr(run, "close", lambda: None)()
     return {"steps_per_s": speeds, "seconds": seconds, "load_before": load, "load_after": os.getloadavg()[0]}
 
 
