@@ -141,3 +141,25 @@ def test_a_tiny_envpool_run_writes_resumable_rows(modules, tmp_path):
     results = json.loads(output.read_text())
     assert [e["seed"] for e in results["rows"]["envpool/random"]["episodes"]] == [10000, 10001, 10002]
     assert "seed" in results["meta"]["envpool_config"]
+
+
+def test_a_trained_policy_acts_on_the_adapter_rows_of_the_python_candidates(modules, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("highway_env", reason="the Python candidates need highway-env (pip install highway-env)")
+    import agents
+
+    seen = []
+
+    class Greedy:  # stands in for agents.load(RUN_DIR): always SLOWER, and keeps what it saw
+        def predict(self, obs, deterministic=True):
+            seen.append((obs.shape, deterministic))
+            return np.array(0), None
+
+    monkeypatch.setattr(agents, "load", lambda path: Greedy())
+    output = tmp_path / "fidelity.json"
+    argv = ["--candidates", "python-5hz", "envpool", "--policy", "runs/x", "--episodes", "1", "--speed-rounds", "0"]
+    monkeypatch.setattr(modules["fidelity"], "POLICIES", ())  # only the trained row
+    modules["fidelity"].main([*argv, "--output", str(output)])
+    rows = json.loads(output.read_text())["rows"]
+    assert list(rows) == ["python-5hz/trained:runs/x"] and rows["python-5hz/trained:runs/x"]["layout"] == "adapter"
+    assert seen and all(shape == (15, 7) and deterministic for shape, deterministic in seen)
+    assert "skip envpool/trained:runs/x: needs the envpool observation conversion" in capsys.readouterr().out
