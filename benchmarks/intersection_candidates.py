@@ -127,6 +127,8 @@ class Candidate:
     """Builds it; takes ``layout`` (``raw`` or ``adapter``) where it can give the adapter's rows."""
     adapter_layout: bool
     """Whether it can give the adapter's rows (needed by a trained policy)."""
+    takes_seed: bool = True
+    """Whether ``reset(seed)`` decides the episode (then its episodes pair with the reference's, seed by seed)."""
 
 
 CANDIDATES: dict[str, Candidate] = {
@@ -145,7 +147,11 @@ CANDIDATES: dict[str, Candidate] = {
             True,
         ),
         Candidate(
-            "envpool", "envpool 1.2.5's C++ port of intersection-v0, as shipped", lambda: EnvpoolSimulator(), False
+            "envpool",
+            "envpool 1.2.5's C++ port of intersection-v0, as shipped",
+            lambda: EnvpoolSimulator(),
+            False,
+            False,
         ),
     )
 }

@@ -135,6 +135,37 @@ def differences(summary: dict[str, Any], reference: dict[str, Any]) -> list[str]
     return out
 
 
+def paired_differences(row: dict[str, Any], reference_row: dict[str, Any]) -> list[str]:
+    """Labels of the figures whose per-seed difference from the reference has a 95% CI excluding 0.
+
+    For candidates that honour the episode seeds: episode i of both rows starts from the same seed, so the
+    difference of each pair is a sharper test than the difference of two independent means. Needs at least two
+    seeds in common (else no label).
+    """
+    reference = {e["seed"]: e for e in reference_row["episodes"]}
+    pairs = [(e, reference[e["seed"]]) for e in row["episodes"] if e["seed"] in reference]
+    if len(pairs) < 2:
+        return []
+    fields = [(label, lambda e, f=field: float(e[f])) for _, label, field in EPISODE_FIGURES]
+    fields += [(f"mean {c}", lambda e, j=j: e["obs_mean"][j]) for j, c in enumerate(COLUMNS)]
+    out = []
+    for label, value in fields:
+        diffs = [value(a) - value(b) for a, b in pairs if value(a) is not None and value(b) is not None]
+        if len(diffs) >= 2:
+            mean, half = mean_ci(diffs)
+            if abs(mean) > half + 1e-12:
+                out.append(label)
+    return out
+
+
+def row_differences(row: dict[str, Any], reference_row: dict[str, Any], paired: bool) -> list[str]:
+    """:func:`differences` of two rows, then (with ``paired``) the :func:`paired_differences` not yet named."""
+    found = differences(summarize(row), summarize(reference_row))
+    if paired:
+        found += [f"{label} (paired)" for label in paired_differences(row, reference_row) if label not in found]
+    return found
+
+
 def _ci(value: tuple[float, float], digits: int = 2, percent: bool = False) -> str:
     mean, half = value
     if percent:
@@ -142,13 +173,16 @@ def _ci(value: tuple[float, float], digits: int = 2, percent: bool = False) -> s
     return f"{mean:.{digits}f} ±{half:.{digits}f}"
 
 
-def fidelity_table(rows: dict[str, dict[str, Any]], reference: str, order: Sequence[str]) -> str:
+def fidelity_table(
+    rows: dict[str, dict[str, Any]], reference: str, order: Sequence[str], paired: Sequence[str] = ()
+) -> str:
     """The fidelity table: one line per candidate and policy, the reference candidate's lines first.
 
     Args:
         rows: ``"<candidate>/<policy>"`` -> row of results.
         reference: the reference candidate's name.
         order: candidate names in table order.
+        paired: candidates whose episodes are also compared seed by seed with the reference's.
     """
     header = ["candidate", "policy", "episodes", "return", "length", "crash rate", "arrival rate"]
     header += [f"mean {c}" for c in COLUMNS[1:3]] + ["distinct starts", "start std", "differs from the original in"]
@@ -162,7 +196,7 @@ def fidelity_table(rows: dict[str, dict[str, Any]], reference: str, order: Seque
         if row["candidate"] == reference:
             verdict = "(the reference)"
         elif reference_key in rows and rows[reference_key]["episodes"]:
-            found = differences(summary, summarize(rows[reference_key]))
+            found = row_differences(row, rows[reference_key], row["candidate"] in paired)
             verdict = ", ".join(found) if found else "nothing: matches"
         else:
             verdict = "no reference row"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from doc_sections import write_section
 from intersection_candidates import CANDIDATES, REFERENCE
-from intersection_fidelity_stats import column_table, differences, fidelity_table, speed_table, summarize
+from intersection_fidelity_stats import column_table, fidelity_table, row_differences, speed_table
 
 HEADING = "## Social Attention on intersection"
 START_MARKER = "<!-- intersection_fidelity:start -->"
@@ -31,7 +31,8 @@ def verdicts(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[str]]]
         reference = rows.get(f"{REFERENCE}/{row['policy']}")
         if row["candidate"] == REFERENCE or not row["episodes"] or not reference or not reference["episodes"]:
             continue
-        out.setdefault(row["candidate"], {})[row["policy"]] = differences(summarize(row), summarize(reference))
+        paired = CANDIDATES[row["candidate"]].takes_seed
+        out.setdefault(row["candidate"], {})[row["policy"]] = row_differences(row, reference, paired)
     return out
 
 
@@ -106,7 +107,9 @@ def notes(results: dict[str, Any]) -> list[str]:
         "*differs* when the 95% normal interval of the difference of the two means excludes 0 (so about one "
         "figure in twenty differs by chance for an identical simulator; the rule 'outside the original's "
         "interval' would flag about one in six), and `initial states` when every episode starts alike while the "
-        "original's do not.",
+        "original's do not. Candidates that honour the seeds (the Python ones) are also compared seed by seed: "
+        "*(paired)* marks a figure whose mean per-seed difference has a 95% normal interval excluding 0 (a "
+        "sharper test, since both episodes start from the same seed).",
         "envpool's `intersection-v0` config keys: "
         + ", ".join(f"`{k}`" for k in meta.get("envpool_config", {}))
         + ". None restores random traffic: different `seed`s, per-env `env_seed`s and `reset(seed=...)` (ignored, "
@@ -155,7 +158,7 @@ def section(results: dict[str, Any]) -> str:
         START_MARKER,
         "### Simulator fidelity",
         "",
-        fidelity_table(rows, REFERENCE, order),
+        fidelity_table(rows, REFERENCE, order, [c.name for c in CANDIDATES.values() if c.takes_seed]),
         "",
         f"Reproduce: `{meta.get('command', 'python benchmarks/intersection_fidelity.py')}`, then "
         "`python benchmarks/intersection_fidelity.py --report` (and `python benchmarks/intersection_profile.py` "

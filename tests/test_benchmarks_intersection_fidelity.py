@@ -163,3 +163,16 @@ def test_a_trained_policy_acts_on_the_adapter_rows_of_the_python_candidates(modu
     assert list(rows) == ["python-5hz/trained:runs/x"] and rows["python-5hz/trained:runs/x"]["layout"] == "adapter"
     assert seen and all(shape == (15, 7) and deterministic for shape, deterministic in seen)
     assert "skip envpool/trained:runs/x: needs the envpool observation conversion" in capsys.readouterr().out
+
+
+def test_paired_differences_catch_a_small_shift_seed_by_seed(modules):
+    stats = modules["fidelity_stats"]
+    rng = np.random.default_rng(2)
+    returns, crashes = list(rng.normal(0.0, 3.0, 100)), list(rng.random(100) < 0.5)
+    reference = _row(stats, "python-15hz", "random", returns, crashes)
+    shifted = _row(stats, "python-5hz", "random", [r + 0.1 for r in returns], crashes)  # same seeds, +0.1 each
+    assert stats.differences(stats.summarize(shifted), stats.summarize(reference)) == []  # too small unpaired
+    assert stats.paired_differences(shifted, reference) == ["return"]
+    assert stats.row_differences(shifted, reference, paired=True) == ["return (paired)"]
+    assert stats.row_differences(shifted, reference, paired=False) == []
+    assert stats.paired_differences(reference, reference) == []
