@@ -100,6 +100,10 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
     - ``k`` (int, default 1): most relevant vehicles reported; in ``[1, vehicles_count - 1]``.
     - ``features`` (sequence of str, default ``DEFAULT_FEATURES``): row features, ``"presence"`` first and
       ``"x", "y", "vx", "vy"`` included; each one of ``SUPPORTED_FEATURES``.
+    - ``fast_observation`` (bool, default True): compute highway-env's Kinematics observation with NumPy
+      (:class:`~envs.adapters.highway_kinematics.FastKinematics`: the same numbers, without highway-env's
+      pandas DataFrame per step; the observation of ``reset`` is still highway-env's own). False keeps
+      highway-env's code for every observation.
 
     ## Version history
     - v0: first version.
@@ -114,9 +118,16 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
     part_marker = "ring"
 
     def __init__(
-        self, env: gym.Env, vehicles_count: int = 15, k: int = 1, features: Sequence[str] = DEFAULT_FEATURES
+        self,
+        env: gym.Env,
+        vehicles_count: int = 15,
+        k: int = 1,
+        features: Sequence[str] = DEFAULT_FEATURES,
+        fast_observation: bool = True,
     ) -> None:
-        gym.utils.RecordConstructorArgs.__init__(self, vehicles_count=vehicles_count, k=k, features=tuple(features))
+        gym.utils.RecordConstructorArgs.__init__(
+            self, vehicles_count=vehicles_count, k=k, features=tuple(features), fast_observation=fast_observation
+        )
         gym.Wrapper.__init__(self, env)
         highway_env = _import_highway_env()
         if not isinstance(env.unwrapped, highway_env.envs.common.abstract.AbstractEnv):
@@ -125,6 +136,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         self.vehicles_count = int(vehicles_count)
         self.k = int(k)
         self.features = tuple(features)
+        self.fast_observation = bool(fast_observation)
         self._columns = [self.features.index(name) for name in _KINEMATICS]
 
         base = self.env.unwrapped
@@ -141,6 +153,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         )
         base.configure({"observation": current})
         base.define_spaces()
+        self._install_fast_observation()
 
         low = -np.ones((self.vehicles_count, len(self.features)), dtype=np.float32)
         low[:, PRESENCE_COLUMN] = 0.0
@@ -156,6 +169,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset the wrapped env and add ``relevant_parts`` / ``is_success`` to its info."""
         obs, info = self.env.reset(seed=seed, options=options)
+        self._install_fast_observation()  # reset rebuilt highway-env's observation type
         obs = self._last_obs = np.asarray(obs, dtype=np.float32)
         return obs, {**info, "relevant_parts": self.relevant_parts(obs), "is_success": False}
 
@@ -171,6 +185,12 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         return obs, reward, terminated, truncated, info
 
     # ------------------------------------------------------------------ helpers
+    def _install_fast_observation(self) -> None:
+        if self.fast_observation:
+            from envs.adapters.highway_kinematics import install_fast_kinematics
+
+            install_fast_kinematics(self.env)
+
     def succeeded(self, terminated: bool, truncated: bool, info: dict[str, Any]) -> bool:
         """Whether a step ends the episode in success (see the class docstring's Info)."""
         if bool(info.get("crashed", False)):
