@@ -193,7 +193,9 @@ class SweepSpec:
 
     @property
     def sweep_dir(self) -> Path:
-        """The sweep folder (absolute: trials run in other working directories)."""
+        """The sweep folder (absolute: trials run in other working directories); ``name`` is one plain folder name."""
+        if self.name is not None and (Path(self.name).name != self.name or self.name in ("", ".", "..")):
+            raise ValueError(f"--name {self.name!r}: give a plain folder name (it goes under <run-dir>/sweeps/).")
         name = self.name or f"{env_folder_name(self.env)}_{ALGORITHMS.canonical(self.algo)}"
         return (Path(self.run_root) / "sweeps" / name).resolve()
 
