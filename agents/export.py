@@ -291,13 +291,13 @@ def export_onnx(
         overwrite: replace ``out`` even when it is a model, a run's file or a link; the default ``out`` is updated
             without it.
     """
-    require_onnx()
     from agents.env_ids import import_gym_packages
     from agents.vec_envs import vecnormalize_path
 
     target = eval_target(path, which, env_id=env_id, algo=algo)
     default = target.model_path.with_name("policy.onnx" if which == "last" else f"{which}_policy.onnx")
     out = check_output(default if out is None else out, overwrite=overwrite, own=[default])
+    require_onnx()
     if target.config is not None:
         import_gym_packages(target.config.gym_packages)
     model = load_model_file(target.model_path, target.algo, "cpu")

@@ -34,7 +34,6 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.algorithms import ALGORITHMS
 from agents.config import RunConfig
-from agents.outputs import check_output_folder
 from agents.runs import EVAL_FILE, env_folder_name, write_json, write_yaml
 from agents.sweep.results import (
     BEST_FILE,
@@ -299,7 +298,6 @@ def check_spec(spec: SweepSpec) -> list[Dimension]:
         raise ValueError("--eval-episodes must be >= 1: a trial is finished when its final evaluation is written.")
     if spec.cpus_per_trial <= 0:
         raise ValueError(f"--cpus-per-trial {spec.cpus_per_trial}: must be > 0.")
-    check_output_folder(spec.sweep_dir, "--run-dir")
     if spec.scheduler not in SCHEDULERS:
         raise ValueError(f"--scheduler '{spec.scheduler}': use one of {', '.join(SCHEDULERS)}.")
     if spec.tune < 0:
