@@ -16,8 +16,9 @@ from policies.registry import did_you_mean
 KNOWN_ENV_PACKAGES = ("highway_env", "minigrid", "popgym")
 #: A dotted module name: ``pkg`` or ``pkg.sub``.
 MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
-#: A string an env may import from: a dotted class path (``pkg.mod.Class``) or an entry point (``pkg.mod:Class``).
-CLASS_PATH = re.compile(r"(?P<module>[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)(\.|:)[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+#: A string an env may import from: a dotted class path (``pkg.mod.Class``), an entry point (``pkg.mod:Class``) or a
+#: ``module:EnvId`` id (``pkg:Grid-v0``).
+CLASS_PATH = re.compile(r"(?P<module>[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)(\.[A-Za-z_]\w*|:\S+)")
 
 
 def module_names(value: object, argument: str) -> tuple[str, ...]:

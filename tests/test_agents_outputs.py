@@ -88,3 +88,12 @@ def test_check_output_is_the_one_rule(run, tmp_path):
     with pytest.raises(ValueError, match=r"--run-dir .*model\.zip: it is a file"):
         check_output_folder(run / "model.zip", "--run-dir")
     assert check_output_folder(tmp_path / "elsewhere", "--run-dir") == tmp_path / "elsewhere"
+
+
+def test_eval_result_file_is_never_written_through_a_link(run, tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (run / "eval_last.json").symlink_to(victim)
+    _refused(["eval", str(run), "--episodes", "1"], capsys, r"eval_last\.json is a symbolic link.*--overwrite")
+    assert train_rl.main(["eval", str(run), "--episodes", "1", "--overwrite"]) == 0
+    assert victim.read_text() == "precious" and not (run / "eval_last.json").is_symlink()

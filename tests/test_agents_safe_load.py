@@ -189,11 +189,12 @@ def test_modules_named_finds_class_paths_at_any_depth_of_env_kwargs():
             "other_vehicles_type": "planted.sub.IDMVehicle", "config": {"lanes": [{"cls": " other:Lane "}]},
             "observation": {"type": "Kinematics", "features": ["x", "vx"]}, "render_mode": "rgb_array",
             "scale": "1.5", "known": "highway_env.vehicle.behavior.AggressiveVehicle", "file": "map.json",
+            "env_id": "id_pkg:Grid-v0", "plain_id": "MiniGrid-Empty-5x5-v0",
         },
     )  # fmt: skip
     assert modules_named(config) == [
         ("registers", "gym_packages"), ("my_envs", "env"), ("planted.sub", "env_kwargs.other_vehicles_type"),
-        ("other", "env_kwargs.config.lanes[0].cls"), ("map", "env_kwargs.file"),
+        ("other", "env_kwargs.config.lanes[0].cls"), ("map", "env_kwargs.file"), ("id_pkg", "env_kwargs.env_id"),
     ]  # fmt: skip
 
 
@@ -285,7 +286,9 @@ def test_safe_evaluate_imports_nothing_shipped_in_the_run_folder(normalized_run,
     assert "episodes 1" in done.stdout and not marker.exists()
 
 
-def test_eval_onnx_imports_no_module_its_metadata_names(normalized_run, tmp_path, tmp_path_factory, monkeypatch, capsys):
+def test_eval_onnx_imports_no_module_its_metadata_names(
+    normalized_run, tmp_path, tmp_path_factory, monkeypatch, capsys
+):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from agents.onnx_eval import evaluate_onnx
