@@ -65,8 +65,8 @@ def test_plot_and_runs_keep_out_of_other_runs(run, tmp_path, capsys):
     outside.write_text("an old plot")
     assert train_rl.main(["plot", str(run), "--out", str(outside)]) == 0  # an ordinary output is replaced
     assert outside.read_bytes()[:4] == b"\x89PNG"
-    _refused(["--env", "CartPole-v1", "--timesteps", "32", "--run-dir", str(run / "checkpoints")], capsys,
-             r"--run-dir .*checkpoints lies inside the run folder .*ppo_attention_s0: give a folder outside")  # fmt: skip
+    inside = r"--run-dir .*checkpoints lies inside the run folder .*ppo_attention_s0: give a folder outside"
+    _refused(["--env", "CartPole-v1", "--timesteps", "32", "--run-dir", str(run / "checkpoints")], capsys, inside)
     assert [p.name for p in (run / "checkpoints").iterdir() if p.is_dir()] == []
     _refused(["sweep", "--env", "CartPole-v1", "--run-dir", str(run)], capsys, r"lies inside the run folder")
     _refused(["sweep", "--env", "CartPole-v1", "--name", "../../x"], capsys, r"--name '\.\./\.\./x': give a plain")

@@ -18,9 +18,9 @@ from typing import Any
 from agents.algorithms import ALGORITHMS
 from agents.build import check_hyperparams
 from agents.config import RunConfig
+from agents.outputs import check_output_folder
 from agents.overrides import apply_overrides, parse_override
 from agents.resolution import resolve
-from agents.outputs import check_output_folder
 from agents.runs import EVAL_FILE, env_folder_name
 from policies import EXTRACTORS
 
