@@ -112,7 +112,8 @@ _Loader = TypeVar("_Loader", bound=Callable[..., Any])
 def guarded_when_safe(function: _Loader) -> _Loader:
     """Run ``function(path, ..., safe=True)`` with the current folder and ``path``'s folders off ``sys.path``.
 
-    ``safe`` (keyword-only in every loader) must be a bool: it decides what is trusted.
+    ``safe`` (keyword-only in every loader) must be a bool and ``trusted_packages`` a list of module names, safe or
+    not: they decide what is trusted.
     """
 
     @functools.wraps(function)
@@ -120,9 +121,9 @@ def guarded_when_safe(function: _Loader) -> _Loader:
         safe = kwargs.get("safe", False)
         if not isinstance(safe, bool):
             raise TypeError(f"safe={safe!r} must be True or False.")
+        module_names(kwargs.get("trusted_packages", ()), "trusted_packages")
         if not safe:
             return function(path, *args, **kwargs)
-        module_names(kwargs.get("trusted_packages", ()), "trusted_packages")
         folder = Path(path) if Path(path).is_dir() else Path(path).parent
         with local_imports_blocked(folder, folder.parent if folder.name == "checkpoints" else folder):
             return function(path, *args, **kwargs)

@@ -236,6 +236,8 @@ def test_trust_is_given_by_a_list_of_module_names_only(normalized_run, tmp_path,
         agents.load(run, safe=True, trusted_packages=["planted; x"])
     with pytest.raises(TypeError, match=r"safe='no' must be True or False"):
         agents.load(run, safe="no")
+    with pytest.raises(TypeError, match=r"trusted_packages='planted' must be a list"):
+        agents.load(run, trusted_packages="planted")
     with pytest.raises(TypeError, match=r"gym_packages='planted' must be a list of module names"):
         check_env_id("CartPole-v1", "planted")
     with pytest.raises(TypeError, match=r"gym_packages='planted' must be a list"):
