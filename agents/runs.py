@@ -98,6 +98,7 @@ def save_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
+        tmp.unlink(missing_ok=True)  # a leftover, or a link planted there: never written through
         write(tmp)
         os.replace(tmp, path)
     except BaseException:

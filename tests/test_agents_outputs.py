@@ -97,3 +97,14 @@ def test_eval_result_file_is_never_written_through_a_link(run, tmp_path, capsys)
     _refused(["eval", str(run), "--episodes", "1"], capsys, r"eval_last\.json is a symbolic link.*--overwrite")
     assert train_rl.main(["eval", str(run), "--episodes", "1", "--overwrite"]) == 0
     assert victim.read_text() == "precious" and not (run / "eval_last.json").is_symlink()
+
+
+def test_a_link_planted_at_the_temporary_name_is_not_written_through(run, tmp_path):
+    from agents.learning_curves import plot_runs
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (run / ".curves.tmp.png").symlink_to(victim)  # where the atomic write puts its temporary file
+    out = plot_runs([run], run / "curves.png", window=5)
+    assert victim.read_text() == "precious" and out.read_bytes()[:4] == b"\x89PNG"
+    assert not (run / ".curves.tmp.png").exists()
