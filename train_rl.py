@@ -321,10 +321,14 @@ def run_eval(argv: list[str]) -> int:
     if args.gym_packages and not args.safe:
         raise ValueError("--gym-packages trusts modules for --safe loading; add --safe (a run's own are imported).")
     if args.video is not None:  # a refused video path is refused before the episodes run
+        import warnings
+
         from agents.eval_video import evaluation_video_path
         from agents.runs import find_model
 
-        evaluation_video_path(*find_model(args.path, args.which), args.video or None, args.overwrite)
+        with warnings.catch_warnings():  # a fallback to a checkpoint is told once, by the evaluation
+            warnings.simplefilter("ignore")
+            evaluation_video_path(*find_model(args.path, args.which), args.video or None, args.overwrite)
     result = evaluate(
         args.path, episodes=args.episodes, render_mode=args.render, device=args.device, focus=args.focus, **target
     )
