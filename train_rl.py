@@ -269,9 +269,18 @@ def eval_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="PKG",
-        help="with --safe: modules the run names (its gym_packages) that you trust to be imported",
+        help="with --safe: modules the run names (its gym_packages, a module:EnvId prefix, class paths in its "
+        "env_kwargs) that you trust to be imported; with --onnx: modules to import for the env",
     )
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     return parser
+
+
+#: Help of ``--overwrite`` (eval, export, plot).
+OVERWRITE_HELP = (
+    "let the output replace an existing model, run config, statistics or file of a run, or a symbolic link (the link "
+    "itself); without it such a path is refused"
+)
 
 
 def plot_parser() -> argparse.ArgumentParser:
@@ -285,6 +294,7 @@ def plot_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="learning_curves.png", help="PNG to write (default: %(default)s)")
     parser.add_argument("--window", type=int, default=50, help="episodes in the moving average (default: %(default)s)")
     parser.add_argument("--title", default=None, help="title of the returns panel")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     return parser
 
 
@@ -306,10 +316,19 @@ def run_eval(argv: list[str]) -> int:
     # The evaluation and its video run the same episodes of the same env.
     target = dict(
         deterministic=args.deterministic, seed=args.seed, env_id=args.env, algo=args.algo, which=args.which,
-        env_kwargs=env_kwargs, safe=args.safe, trusted_packages=args.gym_packages,
+        env_kwargs=env_kwargs, safe=args.safe, trusted_packages=args.gym_packages, overwrite=args.overwrite,
     )  # fmt: skip
     if args.gym_packages and not args.safe:
         raise ValueError("--gym-packages trusts modules for --safe loading; add --safe (a run's own are imported).")
+    if args.video is not None:  # a refused video path is refused before the episodes run
+        import warnings
+
+        from agents.eval_video import evaluation_video_path
+        from agents.runs import find_model
+
+        with warnings.catch_warnings():  # a fallback to a checkpoint is told once, by the evaluation
+            warnings.simplefilter("ignore")
+            evaluation_video_path(*find_model(args.path, args.which), args.video or None, args.overwrite)
     result = evaluate(
         args.path, episodes=args.episodes, render_mode=args.render, device=args.device, focus=args.focus, **target
     )
@@ -335,7 +354,7 @@ def run_plot(argv: list[str]) -> int:
     args = plot_parser().parse_args(argv)
     from agents.learning_curves import plot_runs
 
-    out = plot_runs(args.runs, args.out, window=args.window, title=args.title)
+    out = plot_runs(args.runs, args.out, window=args.window, title=args.title, overwrite=args.overwrite)
     print(f"Learning curves: {out}")
     return 0
 
@@ -409,7 +428,9 @@ def run_onnx_eval(args: argparse.Namespace, env_kwargs: dict) -> int:
             "--video, --stochastic and --focus."
         )
     seed = 10_000 if args.seed is None else args.seed
-    result = evaluate_onnx(args.onnx, args.env, env_kwargs, episodes=args.episodes, seed=seed)
+    result = evaluate_onnx(
+        args.onnx, args.env, env_kwargs, episodes=args.episodes, seed=seed, gym_packages=args.gym_packages
+    )
     print(format_evaluation(result))
     return 0
 
@@ -430,6 +451,7 @@ def export_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--env", default=None, help="env id of the observations (default: the run's)")
     parser.add_argument("--algo", default=None, help="algorithm, for a bare .zip without config.yaml")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     return parser
 
 
@@ -440,7 +462,7 @@ def run_export(argv: list[str]) -> int:
 
     result = export_onnx(
         args.path, args.out, which=args.which, with_focus=args.with_focus, focus=args.focus, env_id=args.env,
-        algo=args.algo,
+        algo=args.algo, overwrite=args.overwrite,
     )  # fmt: skip
     print(f"Exported {result.path} ({result.size_bytes / 1024:.0f} KiB)")
     print(f"  inputs  {', '.join(result.inputs)}\n  outputs {', '.join(result.outputs)}")

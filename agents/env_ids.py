@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import re
+from collections.abc import Iterator
+from typing import Any
 
 import gymnasium as gym
 
@@ -11,11 +14,54 @@ from policies.registry import did_you_mean
 
 #: Third-party packages that register env ids when imported; tried when an env id is not registered.
 KNOWN_ENV_PACKAGES = ("highway_env", "minigrid", "popgym")
+#: A dotted module name: ``pkg`` or ``pkg.sub``.
+MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+#: A string an env may import from: a dotted class path (``pkg.mod.Class``), an entry point (``pkg.mod:Class``) or a
+#: ``module:EnvId`` id (``pkg:Grid-v0``).
+CLASS_PATH = re.compile(r"(?P<module>[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)(\.[A-Za-z_]\w*|:\S+)")
+
+
+def module_names(value: object, argument: str) -> tuple[str, ...]:
+    """``value`` checked as a list or tuple of dotted module names (what decides which modules are imported).
+
+    Raises:
+        TypeError: ``value`` is not a list or tuple of strings (a lone string would read as its characters).
+        ValueError: an entry is not a module name.
+    """
+    if not isinstance(value, (list, tuple)) or not all(isinstance(name, str) for name in value):
+        raise TypeError(f"{argument}={value!r} must be a list of module names, e.g. {argument}=['my_envs'].")
+    for name in value:
+        if not MODULE_NAME.fullmatch(name):
+            raise ValueError(f"{argument}: {name!r} is not a module name (dotted Python identifiers, e.g. my_envs).")
+    return tuple(value)
+
+
+def covers(trusted: tuple[str, ...] | list[str], module: str) -> bool:
+    """Whether ``module`` is one of ``trusted`` or inside one of them (``pkg`` covers ``pkg.sub``)."""
+    return any(module == name or module.startswith(f"{name}.") for name in trusted)
+
+
+def imported_by_kwargs(value: Any, where: str = "env_kwargs") -> Iterator[tuple[str, str]]:
+    """``(module, setting)`` for every string in ``value`` (at any depth) that an env could import as a class.
+
+    highway-env, for one, imports ``other_vehicles_type: pkg.mod.Class`` when it resets. Modules of the
+    simulators the project knows (``KNOWN_ENV_PACKAGES``) are left out: resolving an env id may import them anyway.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from imported_by_kwargs(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from imported_by_kwargs(item, f"{where}[{index}]")
+    elif isinstance(value, str):
+        match = CLASS_PATH.fullmatch(value.strip())
+        if match and not covers(KNOWN_ENV_PACKAGES, match["module"]):
+            yield match["module"], where
 
 
 def import_gym_packages(packages: list[str] | tuple[str, ...]) -> None:
     """Import each module (it registers its env ids), with a clear error for a missing one."""
-    for package in packages:
+    for package in module_names(packages, "gym_packages"):
         try:
             importlib.import_module(package)
         except ImportError as exc:
@@ -32,6 +78,8 @@ def check_env_id(env_id: str, gym_packages: list[str] | tuple[str, ...] = ()) ->
         the package a fresh process must import to find the id (for ``gym_packages``): the top-level package of
         the env's entry point, unless that is Gymnasium, this project's ``envs`` or a ``module:`` prefix; else None.
     """
+    if not isinstance(env_id, str):
+        raise TypeError(f"env_id={env_id!r} must be a string: a Gymnasium env id such as CartPole-v1.")
     import_gym_packages(gym_packages)
     module, _, name = env_id.rpartition(":")
     if module:

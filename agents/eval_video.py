@@ -9,7 +9,7 @@ through Pillow (which matplotlib already installs).
 from __future__ import annotations
 
 import importlib.util
-import shutil
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +28,12 @@ from agents.env_ids import check_env_id, import_gym_packages
 from agents.evaluate import eval_target, load
 from agents.focus_stats import on_part_axis
 from agents.observations import as_relevant
+from agents.outputs import check_output
 from agents.part_pictures import parts_scene
 from agents.probe import wrapper_attr
 from agents.resolution import check_focus_methods
+from agents.runs import save_atomic
+from agents.safe_load import guarded_when_safe
 from envs.adapters.registry import make_adapted
 from policies import attention_report
 
@@ -136,9 +139,21 @@ class FrameList(gym.Wrapper):
 
 
 def write_gif(frames: list[np.ndarray], path: Path, fps: float) -> None:
-    """Write frames as a looping animated gif with Pillow."""
+    """Write frames as a looping animated gif with Pillow, atomically (a link at ``path`` is replaced, not followed)."""
     images = [Image.fromarray(frame) for frame in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    save_atomic(
+        path,
+        lambda tmp: images[0].save(tmp, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0),
+    )
+
+
+def video_file(path: str | Path) -> tuple[Path, str]:
+    """``(the file written for path, note)``: without MoviePy, any suffix but ``.gif`` becomes a gif beside it."""
+    path = Path(path)
+    if path.suffix.lower() == ".gif" or has_moviepy():
+        return path, ""
+    path = path.with_suffix(".gif")
+    return path, f'MoviePy is not installed, so the video is a gif; pip install "attention-rl[video]" for mp4 ({path}).'
 
 
 @dataclass
@@ -166,6 +181,9 @@ def record_video(
     seed: int = 0,
     deterministic: bool = True,
     focus: str = DEFAULT_FOCUS_METHODS[0],
+    *,
+    overwrite: bool = False,
+    own: Sequence[str | Path] = (),
 ) -> VideoResult:
     """Run ``episodes`` episodes and write them, attention drawn on each frame, to ``path``.
 
@@ -174,16 +192,15 @@ def record_video(
     its attention, on observations normalised with its ``VecNormalize`` statistics, as in evaluation
     (``model.get_vec_normalize_env()``, which ``agents.load`` attaches). A ``.gif`` path gives a gif; any
     other suffix an mp4 through Gymnasium's ``RecordVideo``, or, without MoviePy, a gif beside it (``note``
-    says so). ``focus`` is the focus method drawn.
+    says so). ``focus`` is the focus method drawn. The file is written atomically and may not replace a model, a
+    run's file or a link unless ``overwrite``; ``own`` are earlier videos of this run it may replace
+    (``agents.outputs.check_output``).
     """
     check_env_id(env_id)
     if episodes < 1:
         raise ValueError(f"episodes={episodes} is invalid: record at least 1 episode.")
-    path = Path(path)
-    note = ""
-    if path.suffix.lower() != ".gif" and not has_moviepy():
-        path = path.with_suffix(".gif")
-        note = f'MoviePy is not installed, so the video is a gif; pip install "attention-rl[video]" for mp4 ({path}).'
+    path, note = video_file(path)
+    check_output(path, overwrite=overwrite, own=own)
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = {**(env_kwargs or {}), "render_mode": "rgb_array"}
     try:
@@ -230,10 +247,11 @@ def record_video(
             written = sorted(Path(tmp).glob("frames/*.mp4"))
             if not written:
                 raise RuntimeError(f"RecordVideo wrote no video into {tmp}.")
-            shutil.move(str(written[0]), path)
+            os.replace(written[0], path)  # the same folder: a rename, which replaces a link instead of following it
     return VideoResult(path, steps + episodes, annotated.frame_size, returns, note)
 
 
+@guarded_when_safe
 def record_evaluation_video(
     path: str | Path,
     video: str | Path | None = None,
@@ -248,6 +266,7 @@ def record_evaluation_video(
     *,
     safe: bool = False,
     trusted_packages: Sequence[str] = (),
+    overwrite: bool = False,
 ) -> VideoResult:
     """Record ``episodes`` evaluation episodes of the model at ``path`` (a run folder or a ``.zip``).
 
@@ -256,15 +275,31 @@ def record_evaluation_video(
     ``deterministic=None`` acts as the run was evaluated (its ``eval_deterministic``); ``which`` picks
     ``last`` (``model.zip``) or ``best`` (``best_model.zip``) in a run folder; ``env_kwargs`` go over the run's;
     ``focus`` is the focus method drawn (None: the run's first, else ``causal``); ``safe`` and
-    ``trusted_packages`` load as ``agents.load`` does with them.
+    ``trusted_packages`` load as ``agents.load`` does with them; ``overwrite`` lets ``video`` replace a model, a run's
+    file or a link (the default video of the run is updated without it).
     """
     target = eval_target(path, which, env_id, env_kwargs, seed=seed, deterministic=deterministic, algo=algo)
+    out, own = evaluation_video_path(target.model_path, target.run_dir, video, overwrite)
     if target.config is not None and not safe:
         import_gym_packages(target.config.gym_packages)
     model = load(target.model_path, algo=target.algo, safe=safe, trusted_packages=trusted_packages)
-    out = Path(video) if video is not None else (target.run_dir or target.model_path.parent) / "eval.mp4"
     return record_video(
         model, target.env_id, out, target.env_kwargs,
         episodes=episodes, seed=target.seed, deterministic=target.deterministic,
         focus=focus or (target.config.focus[0] if target.config is not None else DEFAULT_FOCUS_METHODS[0]),
+        overwrite=overwrite, own=own,
     )  # fmt: skip
+
+
+def evaluation_video_path(
+    model_path: Path, run_dir: Path | None, video: str | Path | None, overwrite: bool = False
+) -> tuple[Path, list[Path]]:
+    """``(the video to write, the run's own default videos)``, checked before anything runs (``check_output``).
+
+    The default is ``eval.mp4`` beside the model (in the run folder); ``eval --video`` checks it before it evaluates.
+    """
+    default = (run_dir or model_path.parent) / "eval.mp4"
+    own = [default, default.with_suffix(".gif")]
+    out = Path(video) if video is not None else default
+    check_output(video_file(out)[0], overwrite=overwrite, own=own)
+    return out, own

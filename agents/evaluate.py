@@ -23,10 +23,11 @@ from agents.config import DEFAULT_FOCUS_METHODS, RunConfig
 from agents.env_ids import check_env_id
 from agents.episodes import EvalResult, action_digest, format_evaluation, interquartile_mean, run_episodes
 from agents.focus_stats import attention_summary
+from agents.outputs import check_output
 from agents.presets import read_yaml
 from agents.resolution import check_focus_methods
 from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json
-from agents.safe_load import load_safe
+from agents.safe_load import guarded_when_safe, load_safe
 from agents.trxl.focus import MemoryFocusRecorder, memory_methods
 from agents.trxl.policy import TrXLPolicy
 from agents.vec_envs import check_spaces, make_env, vecnormalize_path, wrap_normalize
@@ -69,6 +70,7 @@ def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecE
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip for {cls.__name__} ({reason}).") from None
 
 
+@guarded_when_safe
 def load(
     path: str | Path,
     algo: str | None = None,
@@ -93,13 +95,16 @@ def load(
         algo: algorithm name; read from the run's ``config.yaml`` when None.
         device: torch device.
         which: in a run folder, ``last`` (``model.zip``) or ``best`` (``best_model.zip``).
-        safe: rebuild the model from the run's ``config.yaml`` and read only its weights (needs a run folder).
-        trusted_packages: with ``safe``, the modules the run names (``gym_packages``) that may be imported.
+        safe: rebuild the model from the run's ``config.yaml`` and read only its weights (needs a run folder);
+            neither the current folder nor the run folder is importable meanwhile.
+        trusted_packages: with ``safe``, the modules the run names (``gym_packages``, a ``module:`` id prefix, class
+            paths in ``env_kwargs``) that may be imported: a list of module names (each covers its submodules).
 
     Raises:
         FileNotFoundError: no model at ``path``.
         ValueError: the algorithm is unknown, or the file is not an SB3 model; with ``safe``, a module not
             trusted, or a file safe loading cannot read as data.
+        TypeError: ``safe`` is not a bool or ``trusted_packages`` not a list of module names.
     """
     model_path, run_dir = find_model(path, which)
     config = read_config(run_dir) if run_dir is not None else None
@@ -248,6 +253,7 @@ def eval_target(
     )
 
 
+@guarded_when_safe
 def evaluate(
     path: str | Path,
     episodes: int = 50,
@@ -264,6 +270,7 @@ def evaluate(
     *,
     safe: bool = False,
     trusted_packages: Sequence[str] = (),
+    overwrite: bool = False,
 ) -> EvalResult:
     """Load the model at ``path`` and evaluate it; write the result beside it (``agents.runs.eval_file_for``).
 
@@ -284,11 +291,14 @@ def evaluate(
         render_mode: ``human`` or ``rgb_array`` (frames in the result's ``frames``).
         device: torch device.
         focus: focus methods, the first shown; None: the run's (its config's ``focus``), else the defaults.
-        safe: load without unpickling anything or importing a module the run names (see ``load``).
-        trusted_packages: with ``safe``, the modules the run names that may be imported.
+        safe: load and evaluate without unpickling anything or importing a module the run names (see ``load``).
+        trusted_packages: with ``safe``, the modules the run names that may be imported (a list of names).
+        overwrite: with ``write``, replace the result file even when it is a link (``agents.outputs.check_output``).
     """
     target = eval_target(path, which, env_id, env_kwargs, seed, deterministic, algo)
     model_path, config = target.model_path, target.config
+    if write:
+        check_output(eval_file_for(model_path), overwrite=overwrite, own=[eval_file_for(model_path)])
     stats = vecnormalize_path(model_path)
     if safe:
         config_path = _safe_config_path(model_path, target.run_dir, config)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from torch import nn
 
 from agents.algorithms import ALGORITHMS, algo_name
 from agents.evaluate import eval_target, load_model_file
+from agents.outputs import check_output
 from agents.runs import save_atomic
 from policies import AttentionExtractor, find_attention_extractor
 
@@ -165,6 +167,9 @@ def export_model(
     with_focus: bool = False,
     focus: str = "readout",
     metadata: dict[str, str] | None = None,
+    *,
+    overwrite: bool = False,
+    own: Sequence[str | Path] = (),
 ) -> ExportResult:
     """Export ``model`` (see the module doc) to ``out``; the file is written atomically.
 
@@ -177,11 +182,15 @@ def export_model(
         with_focus: also output ``focus (B, N)`` and ``mask (B, N)``.
         focus: ``readout`` or ``rollout``.
         metadata: more ``key: value`` strings for the ONNX metadata.
+        overwrite: replace ``out`` even when it is a model, a run's file or a link (``agents.outputs.check_output``).
+        own: earlier exports this one may replace without ``overwrite`` (``policy.onnx`` beside the model).
 
     Raises:
-        ValueError: a recurrent policy, an unknown focus method, ``with_focus`` without an attention extractor.
+        ValueError: a recurrent policy, an unknown focus method, ``with_focus`` without an attention extractor, or an
+            ``out`` kept from replacement.
         ImportError: onnx / onnxruntime missing (with the pip command).
     """
+    out = check_output(out, overwrite=overwrite, own=own)
     require_onnx()
     import onnx
 
@@ -213,7 +222,6 @@ def export_model(
     inputs = _input_names(env_space)
     examples = tuple(torch.as_tensor(np.stack([_sample(space)] * 2)) for space in _subspaces(env_space))
     outputs = ["action", *(["value"] if module.is_actor_critic else []), *(["focus", "mask"] if with_focus else [])]
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def write(tmp: Path) -> None:
@@ -267,6 +275,8 @@ def export_onnx(
     focus: str = "readout",
     env_id: str | None = None,
     algo: str | None = None,
+    *,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Export the model of a run folder (or a ``.zip``) to ONNX, with the run's ``VecNormalize`` folded in.
 
@@ -278,12 +288,16 @@ def export_onnx(
         focus: ``readout`` or ``rollout``.
         env_id: the env the observations come from (default: the run's); a bare ``.zip`` needs it.
         algo: the algorithm of a bare ``.zip``.
+        overwrite: replace ``out`` even when it is a model, a run's file or a link; the default ``out`` is updated
+            without it.
     """
-    require_onnx()
     from agents.env_ids import import_gym_packages
     from agents.vec_envs import vecnormalize_path
 
     target = eval_target(path, which, env_id=env_id, algo=algo)
+    default = target.model_path.with_name("policy.onnx" if which == "last" else f"{which}_policy.onnx")
+    out = check_output(default if out is None else out, overwrite=overwrite, own=[default])
+    require_onnx()
     if target.config is not None:
         import_gym_packages(target.config.gym_packages)
     model = load_model_file(target.model_path, target.algo, "cpu")
@@ -295,15 +309,15 @@ def export_onnx(
         vec_normalize = VecNormalize.load(str(stats_path), env)
         vec_normalize.training, vec_normalize.norm_reward = False, False
     env.close()
-    if out is None:
-        out = target.model_path.with_name("policy.onnx" if which == "last" else f"{which}_policy.onnx")
     config = target.config.to_dict() if target.config is not None else {}
     metadata = {
         "env_id": target.env_id,
         "config": yaml.safe_dump(config, sort_keys=False),
         "model": str(target.model_path),
     }
-    return export_model(model, out, env_space, vec_normalize, with_focus, focus, metadata)
+    return export_model(
+        model, out, env_space, vec_normalize, with_focus, focus, metadata, overwrite=overwrite, own=[default]
+    )
 
 
 __all__ = ["EXPORT_FOCUS_METHODS", "ExportResult", "ExportedPolicy", "export_model", "export_onnx", "require_onnx"]

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 
 from agents.config import DEFAULT_FOCUS_METHODS
 from agents.monitor_files import has_monitor_files, read_monitor, read_progress
-from agents.runs import CONFIG_FILE
+from agents.outputs import check_output
+from agents.runs import CONFIG_FILE, save_atomic
 from agents.statistics import bootstrap_ci, rolling_mean
 
 #: Points on the common timestep grid each group's runs are interpolated onto.
@@ -113,7 +114,9 @@ def _group_on_grid(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarr
     return grid, np.stack([np.interp(grid, x, y) for x, y in zip(xs, ys, strict=True)])
 
 
-def plot_runs(paths: Sequence[str | Path], out: str | Path, window: int = 50, title: str | None = None) -> Path:
+def plot_runs(
+    paths: Sequence[str | Path], out: str | Path, window: int = 50, title: str | None = None, *, overwrite: bool = False
+) -> Path:
     """Plot the learning curves of the runs at ``paths`` into a PNG and return its path.
 
     One row of panels per env (returns of different envs do not share a scale: Acrobot's -500 would flatten
@@ -122,10 +125,14 @@ def plot_runs(paths: Sequence[str | Path], out: str | Path, window: int = 50, ti
     with a 95% bootstrap band over the runs when it has several. When runs logged a relevant mass
     (``RELEVANT_TAGS``: causal first) a second column shows it.
 
+    ``out`` is written atomically; it may not replace a model, a run's config or a run's file unless ``overwrite``
+    (see ``agents.outputs.check_output``).
+
     Raises:
         FileNotFoundError: a path does not exist or holds no monitor files.
-        ValueError: no run has a finished episode.
+        ValueError: no run has a finished episode, or ``out`` is a file kept from replacement.
     """
+    out = check_output(out, overwrite=overwrite)
     curves = [load_curve(run) for run in find_runs(paths)]
     empty = [c.run_dir for c in curves if len(c.returns) == 0]
     curves = [c for c in curves if len(c.returns)]
@@ -145,10 +152,8 @@ def plot_runs(paths: Sequence[str | Path], out: str | Path, window: int = 50, ti
         _plot_env(axes[row], env, groups, colors, window, with_relevance)
     fig.suptitle(title or "Learning curves per env: mean over runs, 95% bootstrap band", fontsize=11)
     fig.tight_layout()
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    return out
+    return save_atomic(out, fig.savefig)
 
 
 def _band(axis: object, grid: np.ndarray, values: np.ndarray, color: str) -> None:

@@ -3,6 +3,10 @@
 So a user can check the file they will ship, on the env, before shipping it: ``train_rl.py eval --onnx
 policy.onnx``. The exported graph is greedy (``deterministic=True``) and takes the raw observations (its
 ``VecNormalize`` statistics are folded in), so the env runs without normalisation here.
+
+An ONNX file is what people ship, so nothing in it causes an import: the env id in its metadata is used only when it
+names no module (``module:EnvId``) the caller did not list in ``gym_packages``, and neither the current folder nor
+the file's folder is importable while it runs.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from agents.config import RunConfig
-from agents.env_ids import check_env_id
+from agents.env_ids import check_env_id, covers, module_names
 from agents.episodes import EvalResult, run_episodes
 from agents.export import require_onnx
 from agents.focus_stats import summarize_report
 from agents.observations import stack_obs
+from agents.safe_load import local_imports_blocked
 from agents.vec_envs import make_env
 from policies.report import AttentionReport, normalized_entropy
 
@@ -85,9 +90,34 @@ def evaluate_onnx(
 
     The focus table comes from the graph's ``focus`` output (exported ``--with-focus``), by the method it was
     exported with.
+
+    Raises:
+        TypeError: ``gym_packages`` is not a list of module names.
+        ValueError: the file names an env whose module the caller did not list (pass ``env_id`` or ``gym_packages``),
+            or no env at all.
     """
+    gym_packages = module_names(gym_packages, "gym_packages")
+    with local_imports_blocked(Path(path).parent):
+        return _evaluate_onnx(path, env_id, env_kwargs, episodes, seed, gym_packages)
+
+
+def _evaluate_onnx(
+    path: str | Path,
+    env_id: str | None,
+    env_kwargs: dict[str, Any] | None,
+    episodes: int,
+    seed: int,
+    gym_packages: tuple[str, ...],
+) -> EvalResult:
     policy = OnnxPolicy(path)
-    env_id = env_id or policy.metadata.get("env_id")
+    if env_id is None:
+        env_id = policy.metadata.get("env_id")
+        module = (env_id or "").rpartition(":")[0]
+        if module and not covers(gym_packages, module):
+            raise ValueError(
+                f"{path} names its env {env_id!r}, which would import {module}: nothing in an ONNX file is imported. "
+                f"If you trust it: --env {env_id} (or --gym-packages {module.split('.')[0]})."
+            )
     if not env_id:
         raise ValueError(f"{path} does not name its env: pass one (--env ID).")
     check_env_id(env_id, gym_packages)

@@ -98,6 +98,7 @@ def save_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
+        tmp.unlink(missing_ok=True)  # a leftover, or a link planted there: never written through
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -186,6 +187,22 @@ def find_model(path: str | Path, which: str = "last") -> tuple[Path, Path | None
     if path.with_suffix(".zip").is_file():
         return find_model(path.with_suffix(".zip"))
     raise FileNotFoundError(f"No model at {path}: the path does not exist. Pass a run folder or a .zip model file.")
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a run folder train_rl.py made: a ``config.yaml`` with a model, checkpoints or command."""
+    return (folder / CONFIG_FILE).is_file() and (
+        (folder / MODEL_FILE).is_file() or (folder / "checkpoints").is_dir() or (folder / COMMAND_FILE).is_file()
+    )
+
+
+def run_folder_of(path: str | Path) -> Path | None:
+    """The run folder ``path`` is (or lies inside), if any; ``path`` need not exist."""
+    path = Path(path).resolve()
+    for folder in (path, *path.parents):
+        if is_run_folder(folder):
+            return folder
+    return None
 
 
 def _run_dir_of(model_path: Path) -> Path | None:

@@ -12,18 +12,26 @@ Safe loading reads only data:
   JSON, the plain number ``num_timesteps`` (the pickled entries are never decoded);
 - ``vecnormalize.npz``, the plain-array twin of ``vecnormalize.pkl`` (``numpy.load(allow_pickle=False)``);
 
-and imports no module the run names unless the caller lists it in ``trusted_packages``.
+and imports no module the run names unless the caller lists it in ``trusted_packages``: not its ``gym_packages``, not
+a ``module:EnvId`` prefix, and not a class path an env would import from its settings (highway-env's
+``other_vehicles_type: pkg.Class``, at any depth of ``env_kwargs``). While it loads and evaluates, neither the current
+folder nor the run folder is on ``sys.path``, so a module shipped beside the run never shadows an installed one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import io
 import json
+import os
 import pickle
+import sys
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -31,36 +39,96 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from agents.algorithms import ALGORITHMS
 from agents.build import build_model
 from agents.config import RunConfig
-from agents.env_ids import check_env_id
+from agents.env_ids import check_env_id, covers, imported_by_kwargs, module_names
 from agents.resolution import check_config
 from agents.vec_envs import make_env, vecnormalize_path, wrap_normalize
 from agents.vecnormalize_arrays import arrays_path
 
 
-def untrusted_modules(config: RunConfig, trusted_packages: Sequence[str] = ()) -> list[str]:
-    """The modules ``config`` would import (``gym_packages``, a ``module:`` id prefix) not in ``trusted_packages``."""
+def modules_named(config: RunConfig) -> list[tuple[str, str]]:
+    """``(module, where the run names it)`` for every module loading ``config`` could import on the run's say."""
+    named = [(name, "gym_packages") for name in module_names(config.gym_packages, "gym_packages")]
     module = config.env.rpartition(":")[0]
-    wanted = [*config.gym_packages, *([module] if module else [])]
-    return [name for name in wanted if name not in trusted_packages]
+    if module:
+        named.append((module, "env"))
+    return [*named, *imported_by_kwargs(config.env_kwargs)]
+
+
+def untrusted_modules(config: RunConfig, trusted_packages: Sequence[str] = ()) -> list[str]:
+    """The modules ``config`` names (see ``modules_named``) that ``trusted_packages`` does not cover."""
+    trusted = module_names(trusted_packages, "trusted_packages")
+    return list(dict.fromkeys(name for name, _ in modules_named(config) if not covers(trusted, name)))
 
 
 def safe_config(config: RunConfig, config_path: Path, trusted_packages: Sequence[str] = ()) -> RunConfig:
     """``config`` checked for safe loading: only trusted modules to import, settings valid as for a fresh run.
 
     Raises:
-        ValueError: the run names a module not trusted (the message names it and the flag that trusts it), or a
-            setting a fresh run would refuse.
+        TypeError: ``trusted_packages`` is not a list of module names.
+        ValueError: the run names a module not trusted (the message names it, where, and the flag that trusts it),
+            or a setting a fresh run would refuse.
     """
     untrusted = untrusted_modules(config, trusted_packages)
     if untrusted:
-        names = " ".join(untrusted)
+        where = ", ".join(f"{name} ({setting})" for name, setting in modules_named(config) if name in untrusted)
+        packages = list(dict.fromkeys(name.split(".")[0] for name in untrusted))
         raise ValueError(
-            f"{config_path} asks to import {', '.join(untrusted)} (gym_packages or a module:EnvId id); safe loading "
-            f"imports no module a run names. If you trust it: --gym-packages {names} (Python: "
-            f"trusted_packages=[{', '.join(repr(n) for n in untrusted)}])."
+            f"{config_path} asks to import {where}; safe loading imports no module a run names. If you trust it: "
+            f"--gym-packages {' '.join(packages)} (Python: trusted_packages={packages!r})."
         )
     check_config(config)
     return config
+
+
+@contextlib.contextmanager
+def local_imports_blocked(*folders: str | Path) -> Iterator[None]:
+    """Take the current folder, ``folders`` and anything inside them off ``sys.path`` for the block's duration.
+
+    A module shipped in a downloaded run folder (``statistics.py``, ``highway_env.py``) would otherwise shadow the
+    installed one for every import the load makes when Python started there (``python -c``, ``python -m``, a
+    notebook). Packages already imported keep working: their submodules are found through the package's own path.
+    """
+    cwd = Path.cwd().resolve()
+    roots = [Path(folder).resolve() for folder in folders]
+    removed = []
+    for index, entry in enumerate(list(sys.path)):
+        if not isinstance(entry, str):
+            continue
+        resolved = Path(entry or os.curdir).resolve()
+        if resolved == cwd or any(resolved == root or root in resolved.parents for root in roots):
+            removed.append((index, entry))
+    for index, _ in reversed(removed):
+        del sys.path[index]
+    try:
+        yield
+    finally:
+        for index, entry in removed:
+            sys.path.insert(index, entry)
+
+
+_Loader = TypeVar("_Loader", bound=Callable[..., Any])
+
+
+def guarded_when_safe(function: _Loader) -> _Loader:
+    """Run ``function(path, ..., safe=True)`` with the current folder and ``path``'s folders off ``sys.path``.
+
+    ``safe`` (keyword-only in every loader) must be a bool and ``trusted_packages`` a list of module names, safe or
+    not: they decide what is trusted.
+    """
+
+    @functools.wraps(function)
+    def wrapper(path: str | Path, *args: Any, **kwargs: Any) -> Any:
+        safe = kwargs.get("safe", False)
+        if not isinstance(safe, bool):
+            raise TypeError(f"safe={safe!r} must be True or False.")
+        module_names(kwargs.get("trusted_packages", ()), "trusted_packages")
+        if not safe:
+            return function(path, *args, **kwargs)
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        with local_imports_blocked(folder, folder.parent if folder.name == "checkpoints" else folder):
+            return function(path, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def read_weights(model_path: Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], int]:
@@ -145,4 +213,7 @@ def load_safe(
     return model
 
 
-__all__ = ["load_safe", "read_weights", "safe_config", "untrusted_modules"]
+__all__ = [
+    "guarded_when_safe", "load_safe", "local_imports_blocked", "modules_named", "read_weights", "safe_config",
+    "untrusted_modules",
+]  # fmt: skip

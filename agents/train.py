@@ -33,6 +33,7 @@ from agents.env_ids import check_env_id
 from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, read_config, read_config_file
 from agents.final_evaluation import final_evaluation
 from agents.hparams import log_hyperparameters
+from agents.outputs import check_output_folder
 from agents.resolution import check_config, resolve
 from agents.runs import (
     COMMAND_FILE,
@@ -250,6 +251,7 @@ def train(config: RunConfig, command: str | None = None, after_eval: BaseCallbac
     """
     config = resolve(config)
     set_threads(config.threads)
+    check_output_folder(config.run_root, "--run-dir")
     model = checked_model(config)  # a bad env or setting leaves no run folder behind
     run_dir = new_run_dir(config.run_root, config.env, config.algo, config.extractor, config.seed)
     write_yaml(run_dir / CONFIG_FILE, config.to_dict())

@@ -168,3 +168,148 @@ def test_eval_safe_on_the_command_line(normalized_run, tmp_path, capsys):
     assert "mean return" in capsys.readouterr().out.lower()
     assert train_rl.main(["eval", str(run), "--episodes", "1", "--gym-packages", "x"]) == 2
     assert "add --safe" in capsys.readouterr().err
+
+
+def _planted_module(folder: Path, name: str, marker: Path) -> None:
+    """A module that creates ``marker`` when it is imported (the stand-in for an attacker's code)."""
+    (folder / f"{name}.py").write_text(f"open({str(marker)!r}, 'w').close()\nIDMVehicle = object\n")
+
+
+def _edit_config(run: Path, **changes) -> None:
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, **changes}))
+
+
+def test_modules_named_finds_class_paths_at_any_depth_of_env_kwargs():
+    from agents.safe_load import modules_named
+
+    config = agents.RunConfig(
+        env="my_envs:Grid-v0", gym_packages=["registers"],
+        env_kwargs={
+            "other_vehicles_type": "planted.sub.IDMVehicle", "config": {"lanes": [{"cls": " other:Lane "}]},
+            "observation": {"type": "Kinematics", "features": ["x", "vx"]}, "render_mode": "rgb_array",
+            "scale": "1.5", "known": "highway_env.vehicle.behavior.AggressiveVehicle", "file": "map.json",
+            "env_id": "id_pkg:Grid-v0", "plain_id": "MiniGrid-Empty-5x5-v0",
+        },
+    )  # fmt: skip
+    assert modules_named(config) == [
+        ("registers", "gym_packages"), ("my_envs", "env"), ("planted.sub", "env_kwargs.other_vehicles_type"),
+        ("other", "env_kwargs.config.lanes[0].cls"), ("map", "env_kwargs.file"), ("id_pkg", "env_kwargs.env_id"),
+    ]  # fmt: skip
+
+
+def test_safe_load_refuses_a_class_path_the_env_would_import(normalized_run, tmp_path, monkeypatch):
+    pytest.importorskip("highway_env")
+    run = _copy_run(normalized_run.path, tmp_path / "run")
+    marker = tmp_path / "imported"
+    (tmp_path / "planted_vehicles.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nfrom highway_env.vehicle.behavior import IDMVehicle\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for env_kwargs, where in [
+        ({"other_vehicles_type": "planted_vehicles.IDMVehicle"}, r"env_kwargs\.other_vehicles_type"),
+        ({"config": {"other_vehicles_type": "planted_vehicles.IDMVehicle"}}, r"env_kwargs\.config\.other_vehic"),
+    ]:
+        _edit_config(run, env="attn/Highway-v0", normalize=False, env_kwargs=env_kwargs)
+        with pytest.raises(ValueError, match=rf"import planted_vehicles \({where}.*--gym-packages planted_vehicles"):
+            agents.evaluate(run, episodes=1, write=False, safe=True)
+        assert not marker.exists()
+    with pytest.raises(ValueError):  # trusted: imported at the env's reset, then the CartPole weights do not fit
+        agents.load(run, safe=True, trusted_packages=["planted_vehicles"])
+    assert marker.exists()
+
+
+def test_trust_is_given_by_a_list_of_module_names_only(normalized_run, tmp_path, monkeypatch):
+    from agents.env_ids import check_env_id
+    from agents.onnx_eval import evaluate_onnx
+
+    run = _copy_run(normalized_run.path, tmp_path / "run")
+    marker = tmp_path / "imported"
+    _planted_module(tmp_path, "planted", marker)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _edit_config(run, gym_packages=["planted"])
+    with pytest.raises(TypeError, match=r"trusted_packages='planted_pkg' must be a list of module names"):
+        agents.load(run, safe=True, trusted_packages="planted_pkg")  # never a substring test
+    with pytest.raises(TypeError, match=r"trusted_packages=\('planted', 3\) must be a list of module names"):
+        agents.evaluate(run, episodes=1, safe=True, trusted_packages=("planted", 3))
+    with pytest.raises(ValueError, match=r"trusted_packages: 'planted; x' is not a module name"):
+        agents.load(run, safe=True, trusted_packages=["planted; x"])
+    with pytest.raises(TypeError, match=r"safe='no' must be True or False"):
+        agents.load(run, safe="no")
+    with pytest.raises(TypeError, match=r"trusted_packages='planted' must be a list"):
+        agents.load(run, trusted_packages="planted")
+    with pytest.raises(TypeError, match=r"gym_packages='planted' must be a list of module names"):
+        check_env_id("CartPole-v1", "planted")
+    with pytest.raises(TypeError, match=r"gym_packages='planted' must be a list"):
+        evaluate_onnx(tmp_path / "none.onnx", gym_packages="planted")
+    with pytest.raises(TypeError, match=r"env_id=\['CartPole-v1'\] must be a string"):
+        check_env_id(["CartPole-v1"])
+    assert not marker.exists()
+
+
+def test_local_imports_blocked_takes_the_current_and_run_folders_off_sys_path(tmp_path, monkeypatch):
+    import importlib.util
+    import sys
+
+    from agents.safe_load import local_imports_blocked
+
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    (run / "lib").mkdir(parents=True)
+    elsewhere.mkdir()
+    for folder, name in ((run, "in_run"), (run / "lib", "in_run_lib"), (elsewhere, "in_cwd")):
+        (folder / f"{name}.py").write_text("")
+    monkeypatch.chdir(elsewhere)
+    for entry in (str(run), str(run / "lib"), "", str(elsewhere), "."):
+        monkeypatch.syspath_prepend(entry)
+    before = list(sys.path)
+    with local_imports_blocked(run):
+        assert all(importlib.util.find_spec(name) is None for name in ("in_run", "in_run_lib", "in_cwd"))
+    assert sys.path == before
+    assert importlib.util.find_spec("in_cwd") is not None
+
+
+def test_safe_evaluate_imports_nothing_shipped_in_the_run_folder(normalized_run, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run = _copy_run(normalized_run.path, tmp_path / "run")
+    marker = tmp_path / "imported"
+    for name in ("statistics", "sympy", "highway_env", "minigrid", "moviepy"):  # imported while loading or evaluating
+        _planted_module(run, name, marker)
+    code = (
+        "import sys, agents; result = agents.evaluate('.', episodes=1, write=False, safe=True); "
+        "assert '' in sys.path; print('episodes', result.episodes)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=run, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "episodes 1" in done.stdout and not marker.exists()
+
+
+def test_eval_onnx_imports_no_module_its_metadata_names(
+    normalized_run, tmp_path, tmp_path_factory, monkeypatch, capsys
+):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from agents.onnx_eval import evaluate_onnx
+
+    exported = agents.export_onnx(normalized_run.path, tmp_path / "policy.onnx").path
+    graph = onnx.load(str(exported))
+    for prop in graph.metadata_props:
+        if prop.key == "env_id":
+            prop.value = "planted_envs:CartPole-v1"
+    shipped = tmp_path / "shipped.onnx"
+    onnx.save(graph, str(shipped))
+    marker, site = tmp_path / "imported", tmp_path_factory.mktemp("site")  # the file's folder is not importable
+    _planted_module(site, "planted_envs", marker)
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(ValueError, match=r"would import planted_envs: nothing in an ONNX file is imported.*--env"):
+        evaluate_onnx(shipped, episodes=1)
+    assert train_rl.main(["eval", "--onnx", str(shipped), "--episodes", "1"]) == 2
+    assert "--gym-packages planted_envs" in capsys.readouterr().err
+    assert evaluate_onnx(shipped, "CartPole-v1", episodes=1).episodes == 1  # the user names the env
+    assert not marker.exists()
+    assert train_rl.main(["eval", "--onnx", str(shipped), "--episodes", "1", "--gym-packages", "planted_envs"]) == 0
+    assert marker.exists()  # named on the command line: trusted

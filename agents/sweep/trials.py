@@ -18,6 +18,7 @@ from typing import Any
 from agents.algorithms import ALGORITHMS
 from agents.build import check_hyperparams
 from agents.config import RunConfig
+from agents.outputs import check_output_folder
 from agents.overrides import apply_overrides, parse_override
 from agents.resolution import resolve
 from agents.runs import EVAL_FILE, env_folder_name
@@ -193,9 +194,11 @@ class SweepSpec:
 
     @property
     def sweep_dir(self) -> Path:
-        """The sweep folder (absolute: trials run in other working directories)."""
+        """The sweep folder (absolute: trials run in other working directories), never inside a run folder."""
+        if self.name is not None and (Path(self.name).name != self.name or self.name in ("", ".", "..")):
+            raise ValueError(f"--name {self.name!r}: give a plain folder name (it goes under <run-dir>/sweeps/).")
         name = self.name or f"{env_folder_name(self.env)}_{ALGORITHMS.canonical(self.algo)}"
-        return (Path(self.run_root) / "sweeps" / name).resolve()
+        return check_output_folder((Path(self.run_root) / "sweeps" / name).resolve(), "--run-dir")
 
 
 @dataclass(frozen=True)
