@@ -40,6 +40,7 @@ def ray_local():
     pytest.importorskip("optuna")
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     ray.init(
+        address="local",  # never another process's Ray on this machine
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,

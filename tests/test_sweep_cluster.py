@@ -36,9 +36,10 @@ def cluster():
         cluster.shutdown()
 
 
-def sweep(run_root: Path, address: str) -> subprocess.Popen:
+def sweep(run_root: Path, address: str | None, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, str(ROOT / "train_rl.py"), *SWEEP, "--address", address, "--run-dir", str(run_root)]
+    command = [sys.executable, str(ROOT / "train_rl.py"), *SWEEP, *extra, "--run-dir", str(run_root)]
+    command += ["--address", address] if address is not None else []
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -91,3 +92,12 @@ def test_a_sweep_spreads_over_the_nodes_and_survives_a_killed_worker(cluster, tm
         rows = list(csv.DictReader(file))
     assert sorted(row["trial"] for row in rows) == sorted(final) and {row["status"] for row in rows} == {"ok"}
     assert all(row["run_dir"] and float(row["mean_return"]) > 0 for row in rows)
+
+
+@pytest.mark.slow
+def test_a_local_sweep_starts_its_own_ray_beside_a_running_cluster(cluster, tmp_path):
+    """Without --address a sweep runs on a Ray of its own, not on whatever cluster this machine already runs."""
+    output, _ = sweep(tmp_path, None, "--seeds", "1", "--timesteps", "512").communicate(timeout=300)
+    (record,) = records(tmp_path / "sweeps" / "cluster").values()
+    assert record["status"] == "ok", output
+    assert record["node"] != cluster.head_node.node_id

@@ -188,7 +188,14 @@ def ray_session(spec: SweepSpec) -> Iterator[None]:
         except (ConnectionError, RuntimeError, TimeoutError) as exc:
             raise ValueError(f"--address {spec.address}: cannot connect to Ray: {str(exc).splitlines()[0]}") from None
     else:
-        ray.init(num_cpus=spec.num_cpus, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
+        # address="local": a Ray of its own, even where another sweep's Ray (or a `ray start`) already runs here.
+        ray.init(
+            address="local",
+            num_cpus=spec.num_cpus,
+            include_dashboard=False,
+            runtime_env=runtime_env,
+            log_to_driver=False,
+        )
     try:
         yield
     finally:
