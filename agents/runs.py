@@ -34,6 +34,11 @@ def env_folder_name(env_id: str) -> str:
     return env_id.replace("/", "-").replace(":", "-")
 
 
+def run_name(algo: str, extractor: str, seed: int) -> str:
+    """The name of a run's folder: ``<algo>_<extractor>_s<seed>`` (a taken one gets ``_1``, ``_2``... appended)."""
+    return f"{algo}_{extractor}_s{seed}"
+
+
 def new_run_dir(root: str | Path, env_id: str, algo: str, extractor: str, seed: int) -> Path:
     """Create and return a fresh run folder; a taken name gets ``_1``, ``_2``... appended."""
     parent = Path(root) / env_folder_name(env_id)
@@ -44,7 +49,7 @@ def new_run_dir(root: str | Path, env_id: str, algo: str, extractor: str, seed: 
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"--run-dir {root}: cannot make {parent} ({exc.strerror}): give a writable folder.") from None
-    base = f"{algo}_{extractor}_s{seed}"
+    base = run_name(algo, extractor, seed)
     for k in range(10_000):
         path = parent / (base if k == 0 else f"{base}_{k}")
         try:

@@ -281,7 +281,9 @@ RESUME_SETTINGS = (
 )
 
 
-def resume(run_dir: str | Path, command: str | None = None, **changes: Any) -> Run:
+def resume(
+    run_dir: str | Path, command: str | None = None, after_eval: BaseCallback | None = None, **changes: Any
+) -> Run:
     """Continue a run from its latest checkpoint until ``timesteps`` (the run's total, or a new one).
 
     The step counter, the schedules (``reset_num_timesteps=False``), the ``VecNormalize`` statistics and
@@ -291,6 +293,7 @@ def resume(run_dir: str | Path, command: str | None = None, **changes: Any) -> R
     Args:
         run_dir: a run folder made by ``train``.
         command: appended to ``command.txt``.
+        after_eval: a callback run after each evaluation, as for ``train``.
         **changes: new values for ``RESUME_SETTINGS`` (None keeps the run's).
     """
     run_dir = Path(run_dir)
@@ -306,7 +309,7 @@ def resume(run_dir: str | Path, command: str | None = None, **changes: Any) -> R
     check_config(config)
     check_unchanged(run_dir, config)
     with run_lock(run_dir):
-        return _resume_locked(run_dir, config, command)
+        return _resume_locked(run_dir, config, command, after_eval)
 
 
 def check_unchanged(run_dir: Path, config: RunConfig) -> None:
@@ -331,7 +334,9 @@ def check_unchanged(run_dir: Path, config: RunConfig) -> None:
         )
 
 
-def _resume_locked(run_dir: Path, config: RunConfig, command: str | None) -> Run:
+def _resume_locked(
+    run_dir: Path, config: RunConfig, command: str | None, after_eval: BaseCallback | None = None
+) -> Run:
     """``resume``'s work while it holds the run folder's lock."""
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
@@ -368,4 +373,5 @@ def _resume_locked(run_dir: Path, config: RunConfig, command: str | None) -> Run
         write_atomic(run_dir / COMMAND_FILE, previous + command + "\n")
     write_yaml(run_dir / CONFIG_FILE, config.to_dict())
     model.set_logger(_logger(run_dir, config.verbose))
-    return _learn(model, config, run_dir, max(config.timesteps - model.num_timesteps, 0), resumed_from=checkpoint.steps)
+    steps = max(config.timesteps - model.num_timesteps, 0)
+    return _learn(model, config, run_dir, steps, resumed_from=checkpoint.steps, after_eval=after_eval)

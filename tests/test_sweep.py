@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import agents
 import train_rl
 from agents.presets import read_preset_file
 from agents.sweep import SweepSpec, make_trial, parse_dimension, parse_grid, run_sweep
@@ -87,6 +88,20 @@ def test_a_second_invocation_skips_finished_trials(grid_sweep):
     assert again.ran == [] and sorted(again.skipped) == sorted(first.ran)
     assert sum(m.startswith("skip ") for m in messages) == 2
     assert [r["mean_return"] for r in again.rows] == [r["mean_return"] for r in first.rows]
+
+
+def test_an_interrupted_trial_goes_on_from_its_last_checkpoint(ray_local, tmp_path):
+    spec = tiny_spec(tmp_path, extractors=["mlp"], overrides=[*TINY_SETS, "save_freq=128"])
+    (row,) = run_sweep(spec, log=lambda _: None).rows
+    run_dir = Path(row["run_dir"])
+    # As if the trial had been stopped after its first checkpoint: the later files never written.
+    for name in ("model.zip", "eval.json", "checkpoints/model_256.zip", "../../trial.json"):
+        (run_dir / name).unlink()
+    again = run_sweep(spec, log=lambda _: None)
+    assert len(again.ran) == 1 and again.rows[0]["status"] == "ok"
+    assert Path(again.rows[0]["run_dir"]) == run_dir  # the same folder, not a new run
+    assert agents.load(run_dir).num_timesteps == 256
+    assert len((run_dir / "command.txt").read_text().splitlines()) == 2  # trained, then resumed
 
 
 def test_a_failing_trial_is_reported_and_the_other_completes(ray_local, tmp_path):

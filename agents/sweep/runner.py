@@ -8,7 +8,7 @@ result.table_md, result.plot     # runs/sweeps/<name>/results.md, results.png
 Every trial is ``agents.train`` on one resolved ``RunConfig``: its run folder (config.yaml, tensorboard
 events, eval.json...) lies under ``<run_root>/sweeps/<name>/<trial_id>/``. The trial id is derived from the
 resolved config (extractor, grid values, seed and a hash of the rest), so a sweep started again skips the
-trials whose ``eval.json`` exists. A trial that raises is recorded (status ``error`` and the error's last
+trials whose ``eval.json`` exists and continues the others from their last checkpoint. A trial that raises is recorded (status ``error`` and the error's last
 line) and the others go on. With ``tune > 0`` Optuna's TPE (through Ray Tune's ``OptunaSearch``) samples the
 grid's dimensions, an ASHA or median-stopping scheduler stops poor trials early from the periodic
 evaluations that each trial reports, and the best trial's config is written as a preset (``best.yaml``).
@@ -33,8 +33,9 @@ from typing import Any
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.algorithms import ALGORITHMS
+from agents.checkpoints import latest_checkpoint
 from agents.config import RunConfig
-from agents.runs import EVAL_FILE, env_folder_name, write_json, write_yaml
+from agents.runs import EVAL_FILE, env_folder_name, run_name, write_json, write_yaml
 from agents.sweep.results import (
     BEST_FILE,
     METRIC_COLUMNS,
@@ -109,7 +110,7 @@ def run_trial(config: dict[str, Any], spec: dict[str, Any] | None = None) -> Non
     import ray
     from ray import tune
 
-    from agents.train import train
+    from agents.train import resume, train
 
     if "trial" in config:
         trial_id, run_config = config["trial"]["trial_id"], RunConfig.from_dict(config["trial"]["config"])
@@ -118,10 +119,14 @@ def run_trial(config: dict[str, Any], spec: dict[str, Any] | None = None) -> Non
         trial = sampled_trial(spec, config)
         trial_id, run_config, command = trial.trial_id, trial.config, trial.command
     root = Path(run_config.run_root)
-    shutil.rmtree(root / env_folder_name(run_config.env), ignore_errors=True)  # an interrupted earlier attempt
-    root.mkdir(parents=True, exist_ok=True)
+    earlier = root / env_folder_name(run_config.env) / run_name(run_config.algo, run_config.extractor, run_config.seed)
     start = time.perf_counter()
-    run = train(run_config, command=command, after_eval=TuneReportCallback(trial_id))
+    if latest_checkpoint(earlier) is not None:  # an interrupted earlier attempt: go on from its last checkpoint
+        run = resume(earlier, command=command, after_eval=TuneReportCallback(trial_id))
+    else:
+        shutil.rmtree(root / env_folder_name(run_config.env), ignore_errors=True)  # stopped before a checkpoint
+        root.mkdir(parents=True, exist_ok=True)
+        run = train(run_config, command=command, after_eval=TuneReportCallback(trial_id))
     final = {k: v for k, v in summary_from_eval(run.evaluation.to_dict()).items() if v is not None}
     tune.report(
         {

@@ -21,7 +21,7 @@ from agents.config import RunConfig
 from agents.outputs import check_output_folder
 from agents.overrides import apply_overrides, parse_override
 from agents.resolution import resolve
-from agents.runs import EVAL_FILE, env_folder_name
+from agents.runs import EVAL_FILE, env_folder_name, run_name
 from policies import EXTRACTORS
 
 TRIAL_FILE = "trial.json"
@@ -221,7 +221,7 @@ class Trial:
     def run_dir(self) -> Path:
         """The run folder ``agents.train`` makes for this trial."""
         c = self.config
-        return self.root / env_folder_name(c.env) / f"{c.algo}_{c.extractor}_s{c.seed}"
+        return self.root / env_folder_name(c.env) / run_name(c.algo, c.extractor, c.seed)
 
     def finished(self) -> bool:
         """Whether the run has its final evaluation (or a record of one from a machine without this disk)."""
