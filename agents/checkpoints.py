@@ -62,8 +62,7 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path) -> Checkpoint:
     for old in folder.glob("replay_buffer_*.pkl"):
         if old != buffer:
             old.unlink(missing_ok=True)
-    stats = vecnormalize_path(path)
-    return Checkpoint(steps, path, stats if stats.is_file() else None, buffer)
+    return Checkpoint(steps, path, _statistics(path), buffer)
 
 
 def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
@@ -72,9 +71,14 @@ def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
     if not good:
         return None
     steps, path = good[0]
-    stats = vecnormalize_path(path)
     buffer = path.with_name(f"replay_buffer_{steps}.pkl")
-    return Checkpoint(steps, path, stats if stats.is_file() else None, buffer if buffer.is_file() else None)
+    return Checkpoint(steps, path, _statistics(path), buffer if buffer.is_file() else None)
+
+
+def _statistics(model_path: Path) -> Path | None:
+    """The statistics file beside a checkpoint: the pickle, else its plain-array twin, else None."""
+    stats = vecnormalize_path(model_path)
+    return next((path for path in (stats, arrays_path(stats)) if path.is_file()), None)
 
 
 class RunCheckpointCallback(BaseCallback):

@@ -263,8 +263,10 @@ def record_evaluation_video(
         import_gym_packages(target.config.gym_packages)
     model = load(target.model_path, algo=target.algo, safe=safe, trusted_packages=trusted_packages)
     out = Path(video) if video is not None else (target.run_dir or target.model_path.parent) / "eval.mp4"
+    if focus is None:
+        focus = target.config.focus[0] if target.config is not None else DEFAULT_FOCUS_METHODS[0]
     return record_video(
         model, target.env_id, out, target.env_kwargs,
         episodes=episodes, seed=target.seed, deterministic=target.deterministic,
-        focus=focus or (target.config.focus[0] if target.config is not None else DEFAULT_FOCUS_METHODS[0]),
+        focus=focus,
     )  # fmt: skip

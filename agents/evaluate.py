@@ -29,8 +29,7 @@ from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json
 from agents.safe_load import load_safe
 from agents.trxl.focus import MemoryFocusRecorder, memory_methods
 from agents.trxl.policy import TrXLPolicy
-from agents.vec_envs import check_spaces, make_env, vecnormalize_path, wrap_normalize
-from agents.vecnormalize_arrays import arrays_path
+from agents.vec_envs import check_spaces, make_env, saved_statistics, wrap_normalize
 from policies import find_attention_extractor
 
 #: Offset between the training seed and the evaluation env's seed, so evaluation never replays training.
@@ -114,8 +113,8 @@ def load(
             )
         algo = config.algo
     model = load_model_file(model_path, algo, device)
-    stats = vecnormalize_path(model_path)
-    if config is not None and config.normalize and stats.is_file():  # unpickled only when the run normalised
+    stats = saved_statistics(model_path, config) if config is not None else None  # only when the run normalised
+    if stats is not None:
         env = make_env(dataclasses.replace(config, algo=algo), 1, config.seed + EVAL_SEED_OFFSET, vec_env="dummy")
         try:
             check_spaces(model_path, model.observation_space, model.action_space, env, config.env)
@@ -289,13 +288,12 @@ def evaluate(
     """
     target = eval_target(path, which, env_id, env_kwargs, seed, deterministic, algo)
     model_path, config = target.model_path, target.config
-    stats = vecnormalize_path(model_path)
     if safe:
         config_path = _safe_config_path(model_path, target.run_dir, config)
         model = load_safe(model_path, config, config_path, device, trusted_packages)
-        stats = arrays_path(stats)
     else:
         model = load_model_file(model_path, target.algo, device)
+    stats = saved_statistics(model_path, config, safe=safe)
     result = evaluate_model(
         model,
         target.env_id,
@@ -303,11 +301,11 @@ def evaluate(
         episodes=episodes,
         seed=target.seed,
         deterministic=target.deterministic,
-        vecnormalize=stats if stats.is_file() and (config is None or config.normalize) else None,
+        vecnormalize=stats,
         render_mode=render_mode,
         gym_packages=config.gym_packages if config is not None else (),
         model_path=model_path,
-        focus=focus or (config.focus if config is not None else DEFAULT_FOCUS_METHODS),
+        focus=focus if focus is not None else (config.focus if config is not None else DEFAULT_FOCUS_METHODS),
     )
     result.model = str(model_path)
     if write:

@@ -281,18 +281,18 @@ def export_onnx(
     """
     require_onnx()
     from agents.env_ids import import_gym_packages
-    from agents.vec_envs import vecnormalize_path
+    from agents.vec_envs import load_statistics, saved_statistics
 
     target = eval_target(path, which, env_id=env_id, algo=algo)
+    stats_path = saved_statistics(target.model_path, target.config)  # refused when a normalised run lost them
     if target.config is not None:
         import_gym_packages(target.config.gym_packages)
     model = load_model_file(target.model_path, target.algo, "cpu")
     env = DummyVecEnv([lambda: gym.make(target.env_id, **target.env_kwargs)])
     env_space = env.observation_space
-    stats_path = vecnormalize_path(target.model_path)
     vec_normalize = None
-    if stats_path.is_file() and (target.config is None or target.config.normalize):
-        vec_normalize = VecNormalize.load(str(stats_path), env)
+    if stats_path is not None:
+        vec_normalize = load_statistics(stats_path, env)
         vec_normalize.training, vec_normalize.norm_reward = False, False
     env.close()
     if out is None:

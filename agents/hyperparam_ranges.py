@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 #: hyperparameter -> (low, high, low included, high included); a bound of None is open.
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "gamma": (0.0, 1.0, False, True),
@@ -45,9 +47,23 @@ def _interval(low: float | None, high: float | None, low_in: bool, high_in: bool
     return f"in {'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
 
 
+def schedule_start(value: object) -> object:
+    """The start of a ``lin_<x>`` schedule as a float; any other value (a bad ``lin_`` string too) as it is."""
+    if isinstance(value, str) and value.startswith("lin_"):
+        try:
+            return float(value.removeprefix("lin_"))
+        except ValueError:
+            return value
+    return value
+
+
 def check_ranges(algo_name: str, hyperparams: dict[str, Any]) -> None:
-    """Raise ``ValueError`` for a numeric hyperparameter outside its range (schedules and None pass)."""
-    for key, value in hyperparams.items():
+    """Raise ``ValueError`` for a numeric hyperparameter, or a ``lin_<x>`` schedule's start, outside its range.
+
+    None and other strings pass (the type checks of ``agents.build`` judge them).
+    """
+    for key, given in hyperparams.items():
+        value = schedule_start(given)
         if key not in RANGES or value is None or isinstance(value, (bool, str)) or not isinstance(value, (int, float)):
             continue
         low, high, low_in, high_in = RANGES[key]
@@ -57,7 +73,29 @@ def check_ranges(algo_name: str, hyperparams: dict[str, Any]) -> None:
         if inside and high is not None:
             inside = value <= high if high_in else value < high
         if not inside:
+            what = "its start" if value is not given else "it"
             raise ValueError(
-                f"hyperparams.{key}={value!r} is out of range for {algo_name}: it must be "
+                f"hyperparams.{key}={given!r} is out of range for {algo_name}: {what} must be "
                 f"{_interval(low, high, low_in, high_in)}."
+            )
+
+
+def check_finite(name: str, value: object) -> None:
+    """Raise ``ValueError`` for a non-finite number (``.inf``, ``.nan``, ``1e999``) anywhere in ``value``.
+
+    Mappings and lists are searched through, and a ``lin_<x>`` schedule's start counts as a number; ``name`` is
+    the setting's dotted name (``hyperparams``, ``env_kwargs``...), extended with the keys on the way down.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_finite(f"{name}.{key}", item)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_finite(f"{name}[{index}]", item)
+    else:
+        number = schedule_start(value)
+        if isinstance(number, (float, np.floating)) and not math.isfinite(number):
+            raise ValueError(
+                f"{name}={value!r} is not a finite number (1e999 and .inf overflow, .nan is not a number): "
+                "give a finite value."
             )

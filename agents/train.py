@@ -21,6 +21,7 @@ from agents.algorithms import ALGORITHMS
 from agents.build import checked_model, policy_name, set_threads
 from agents.callbacks import AttentionLogCallback
 from agents.checkpoints import (
+    Checkpoint,
     RunCheckpointCallback,
     SaveBestCallback,
     latest_checkpoint,
@@ -49,7 +50,7 @@ from agents.runs import (
     write_yaml,
 )
 from agents.trxl.callback import MemoryFocusCallback, memory_callbacks
-from agents.vec_envs import make_env, wrap_normalize
+from agents.vec_envs import make_env, vecnormalize_path, wrap_normalize
 from envs.adapters.registry import describe_adapter
 from policies import EXTRACTORS
 
@@ -251,6 +252,7 @@ def train(config: RunConfig, command: str | None = None, after_eval: BaseCallbac
     config = resolve(config)
     set_threads(config.threads)
     model = checked_model(config)  # a bad env or setting leaves no run folder behind
+    config = dataclasses.replace(config, device=str(model.device))  # what `auto` chose: the device recorded is used
     run_dir = new_run_dir(config.run_root, config.env, config.algo, config.extractor, config.seed)
     write_yaml(run_dir / CONFIG_FILE, config.to_dict())
     (run_dir / TRAINED_CONFIG).parent.mkdir(exist_ok=True)
@@ -310,13 +312,17 @@ def resume(run_dir: str | Path, command: str | None = None, **changes: Any) -> R
 def check_unchanged(run_dir: Path, config: RunConfig) -> None:
     """Refuse a ``config.yaml`` edited since training in a setting a resumed run keeps, naming the keys.
 
-    The resolved config the checkpoints were trained with is ``checkpoints/config.yaml``; a run made before it
-    was recorded is resolved again instead, which refuses what a fresh run would refuse.
+    The resolved config the checkpoints were trained with is ``checkpoints/config.yaml``. Without it an edit would
+    go unseen (a PPO checkpoint resumed with A2C's updates, an edited learning rate recorded while the checkpoint's
+    own is used), so the resume is refused until the user vouches for ``config.yaml`` by copying it there.
     """
     trained_path = run_dir / TRAINED_CONFIG
     if not trained_path.is_file():
-        resolve(config)
-        return
+        raise FileNotFoundError(
+            f"No {trained_path}: it records the settings the checkpoints were trained with, and without it an edit "
+            f"of {CONFIG_FILE} (another algo or learning rate) would go unseen. If {run_dir / CONFIG_FILE} is as "
+            f"training wrote it, copy it to {trained_path} and resume again."
+        )
     trained = read_config_file(trained_path).to_dict()
     current = config.to_dict()
     edited = [key for key in current if key not in RESUME_SETTINGS and current[key] != trained.get(key)]
@@ -326,6 +332,25 @@ def check_unchanged(run_dir: Path, config: RunConfig) -> None:
             f"{run_dir / CONFIG_FILE} was edited since training ({details}). A resumed run continues the model it "
             f"trained, so only {', '.join(RESUME_SETTINGS)} may change: undo the edit, or train a new run with the "
             "new settings."
+        )
+
+
+def warn_incomplete(checkpoint: Checkpoint, config: RunConfig) -> None:
+    """Warn when the checkpoint lacks what its run carries on: ``VecNormalize`` statistics, the replay buffer."""
+    missing = []
+    if config.normalize and checkpoint.vecnormalize is None:
+        missing.append(
+            f"its VecNormalize statistics ({vecnormalize_path(checkpoint.model).name}): the run goes on with fresh "
+            "ones, so the policy sees differently scaled observations (and rewards) until they settle"
+        )
+    if ALGORITHMS.get(config.algo).off_policy and checkpoint.replay_buffer is None:
+        missing.append(
+            f"its replay buffer (replay_buffer_{checkpoint.steps}.pkl): the run goes on with an empty one, and "
+            "learning_starts does not apply again, so the first updates sample a handful of new transitions"
+        )
+    if missing:
+        warnings.warn(
+            f"Resuming from {checkpoint.model} without {'; and without '.join(missing)}.", UserWarning, stacklevel=3
         )
 
 
@@ -348,6 +373,7 @@ def _resume_locked(run_dir: Path, config: RunConfig, command: str | None) -> Run
             f"finishing from {checkpoint.model}.",
             stacklevel=2,
         )
+    warn_incomplete(checkpoint, config)
     set_threads(config.threads)
     entry = ALGORITHMS.get(config.algo)
     env = make_env(
@@ -361,6 +387,7 @@ def _resume_locked(run_dir: Path, config: RunConfig, command: str | None) -> Run
         raise
     if checkpoint.replay_buffer is not None:
         model.load_replay_buffer(checkpoint.replay_buffer)
+    config = dataclasses.replace(config, device=str(model.device))  # what `auto` chose: the device recorded is used
     if command is not None:
         previous = (run_dir / COMMAND_FILE).read_text() if (run_dir / COMMAND_FILE).is_file() else ""
         write_atomic(run_dir / COMMAND_FILE, previous + command + "\n")
