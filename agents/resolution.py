@@ -128,6 +128,8 @@ def resolve(config: RunConfig) -> RunConfig:
     normalize = preset.get("normalize", False)
     if config.normalize is not None:
         normalize = merge_sections([{"normalize": normalize}, {"normalize": config.normalize}])["normalize"]
+    if normalize == {}:  # VecNormalize with its defaults: recorded as true, never read as false
+        normalize = True
     resolved = dataclasses.replace(
         config,
         algo=algo,

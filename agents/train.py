@@ -50,7 +50,7 @@ from agents.runs import (
     write_yaml,
 )
 from agents.trxl.callback import MemoryFocusCallback, memory_callbacks
-from agents.vec_envs import make_env, vecnormalize_path, wrap_normalize
+from agents.vec_envs import make_env, normalize_kwargs, vecnormalize_path, wrap_normalize
 from envs.adapters.registry import describe_adapter
 from policies import EXTRACTORS
 
@@ -338,7 +338,7 @@ def check_unchanged(run_dir: Path, config: RunConfig) -> None:
 def warn_incomplete(checkpoint: Checkpoint, config: RunConfig) -> None:
     """Warn when the checkpoint lacks what its run carries on: ``VecNormalize`` statistics, the replay buffer."""
     missing = []
-    if config.normalize and checkpoint.vecnormalize is None:
+    if normalize_kwargs(config) is not None and checkpoint.vecnormalize is None:
         missing.append(
             f"its VecNormalize statistics ({vecnormalize_path(checkpoint.model).name}): the run goes on with fresh "
             "ones, so the policy sees differently scaled observations (and rewards) until they settle"

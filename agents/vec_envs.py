@@ -155,10 +155,13 @@ def saved_statistics(model_path: Path, config: RunConfig | None, *, safe: bool =
     pickled = vecnormalize_path(model_path)
     candidates = [arrays_path(pickled)] if safe else [pickled, arrays_path(pickled)]
     found = next((path for path in candidates if path.is_file()), None)
+    kwargs = normalize_kwargs(config) if config is not None else {}
+    if kwargs is None:
+        return None  # the run did not normalise: nothing beside it is read
     if config is None or found is not None:
-        return found if config is None or config.normalize else None
-    if not config.normalize or not normalize_kwargs(config).get("norm_obs", True):
-        return None  # no statistics needed (rewards only: evaluation leaves rewards raw)
+        return found
+    if not kwargs.get("norm_obs", True):
+        return None  # rewards only: evaluation leaves rewards raw
     if safe and pickled.is_file():
         raise ValueError(
             f"{model_path} was trained with normalized observations, but {candidates[0].name} (the statistics as "

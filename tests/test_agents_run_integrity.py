@@ -132,3 +132,13 @@ def test_eval_with_an_empty_focus_is_refused_as_training_refuses_it(normalised_r
     assert evaluation[0].split("error: ")[1] == training[0].split("error: ")[1]
     with pytest.raises(ValueError, match=r"focus=\[\] is invalid"):
         agents.evaluate(normalised_run, episodes=1, write=False, focus=[])
+
+
+def test_a_run_recorded_with_an_empty_normalize_mapping_evaluates_with_its_statistics(run_copy):
+    path = run_copy / "config.yaml"
+    path.write_text(path.read_text().replace("normalize: true", "normalize: {}"))  # VecNormalize's defaults
+    assert agents.load(run_copy).get_vec_normalize_env() is not None
+    for name in ("vecnormalize.pkl", "vecnormalize.npz"):
+        (run_copy / name).unlink()
+    with pytest.raises(ValueError, match=MISSING_STATS.format("pkl")):
+        agents.evaluate(run_copy, episodes=1, write=False)

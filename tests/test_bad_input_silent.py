@@ -104,9 +104,15 @@ def test_a_latent_top_k_below_one_is_refused():
 @pytest.mark.parametrize(
     ("item", "message"),
     [
-        ("hyperparams.learning_rate=lin_-1e-3", r"learning_rate='lin_-1e-3' is out of range for PPO: its start must"),
-        ("hyperparams.learning_rate=lin_0", r"learning_rate='lin_0' is out of range for PPO: its start must be > 0"),
-        ("hyperparams.clip_range=lin_0", r"clip_range='lin_0' is out of range for PPO: its start must be > 0"),
+        (
+            "hyperparams.learning_rate=lin_-1e-3",
+            r"learning_rate='lin_-1e-3' is out of range for PPO: the number in it must",
+        ),
+        (
+            "hyperparams.learning_rate=lin_0",
+            r"learning_rate='lin_0' is out of range for PPO: the number in it must be > 0",
+        ),
+        ("hyperparams.clip_range=lin_0", r"clip_range='lin_0' is out of range for PPO: the number in it must be > 0"),
         ("hyperparams.clip_range_vf=lin_-0.2", r"clip_range_vf='lin_-0.2' is out of range"),
         ("hyperparams.learning_rate=lin_nan", r"learning_rate='lin_nan' is not a finite number"),
     ],
@@ -145,3 +151,38 @@ def test_focus_reports_refuse_no_methods():
     assert set(focus_reports(model, observations, methods=["readout"])) == {"readout"}
     with pytest.raises(ValueError, match=r"focus=\[\] is invalid: give one or more of readout, rollout, causal"):
         focus_reports(model, observations, methods=[])
+
+
+@pytest.mark.parametrize(
+    ("algo", "env", "item", "message"),
+    [
+        ("dqn", "CartPole-v1", "hyperparams.gradient_steps=0", r"it must be >= 1, or -1 \(as many as the env steps"),
+        ("dqn", "CartPole-v1", "hyperparams.train_freq=0", "train_freq=0 is out of range for DQN: it must be >= 1"),
+        ("dqn", "CartPole-v1", "hyperparams.train_freq=[0, step]", r"train_freq=\[0, 'step'\] is out of range"),
+        ("sac", "Pendulum-v1", "hyperparams.ent_coef=auto_inf", "ent_coef='auto_inf' is not a finite number"),
+        ("ppo", "CartPole-v1", "hyperparams.stats_window_size=0", "stats_window_size=0 is out of range for PPO"),
+        (
+            "a2c",
+            "CartPole-v1",
+            "hyperparams.rms_prop_eps=0.0",
+            r"rms_prop_eps=0.0 is out of range for A2C: it must be > 0",
+        ),
+        ("trpo", "CartPole-v1", "hyperparams.n_critic_updates=0", "n_critic_updates=0 is out of range for TRPO"),
+        ("trpo", "CartPole-v1", "hyperparams.line_search_shrinking_factor=1.0", r"it must be in \(0, 1\)"),
+    ],
+)
+def test_settings_that_would_never_train_or_end_in_nan_are_refused(algo, env, item, message):
+    with pytest.raises(ValueError, match=message):
+        agents.dry_run(agents.apply_overrides(agents.RunConfig(env=env, algo=algo, n_envs=1), [item]))
+
+
+def test_gradient_steps_of_minus_one_still_pass():
+    config = agents.apply_overrides(
+        agents.RunConfig(env="CartPole-v1", algo="dqn", n_envs=1), ["hyperparams.gradient_steps=-1"]
+    )
+    assert agents.dry_run(config).config.hyperparams["gradient_steps"] == -1
+
+
+def test_an_empty_normalize_mapping_is_recorded_as_true():
+    config = agents.apply_overrides(agents.RunConfig(env="CartPole-v1", n_envs=1), ["normalize={}"])
+    assert agents.resolve(config).normalize is True
