@@ -23,8 +23,9 @@ from agents.config import DEFAULT_FOCUS_METHODS, RunConfig
 from agents.env_ids import check_env_id
 from agents.episodes import EvalResult, action_digest, format_evaluation, interquartile_mean, run_episodes
 from agents.focus_stats import attention_summary
+from agents.hyperparam_ranges import check_finite
 from agents.presets import read_yaml
-from agents.resolution import check_focus_methods
+from agents.resolution import check_device, check_focus_methods
 from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json
 from agents.safe_load import load_safe
 from agents.trxl.focus import MemoryFocusRecorder, memory_methods
@@ -100,6 +101,7 @@ def load(
         ValueError: the algorithm is unknown, or the file is not an SB3 model; with ``safe``, a module not
             trusted, or a file safe loading cannot read as data.
     """
+    check_device(device)
     model_path, run_dir = find_model(path, which)
     config = read_config(run_dir) if run_dir is not None else None
     if safe:
@@ -237,6 +239,7 @@ def eval_target(
             raise ValueError(f"No {CONFIG_FILE} beside {model_path}: name the env to evaluate on (--env ID).")
         env_id = config.env
     run_kwargs = config.env_kwargs if config is not None and env_id == config.env else {}
+    check_finite("env_kwargs", env_kwargs or {})
     if seed is None:
         seed = (config.seed if config is not None else 0) + EVAL_SEED_OFFSET
     if deterministic is None:
@@ -286,6 +289,7 @@ def evaluate(
         safe: load without unpickling anything or importing a module the run names (see ``load``).
         trusted_packages: with ``safe``, the modules the run names that may be imported.
     """
+    check_device(device)
     target = eval_target(path, which, env_id, env_kwargs, seed, deterministic, algo)
     model_path, config = target.model_path, target.config
     if safe:

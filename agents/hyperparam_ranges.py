@@ -49,6 +49,14 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "sub_sampling_factor": (1, None, True, False),
 }
 
+#: ``normalize`` (``VecNormalize``) setting -> range, as ``RANGES``; ``clip_obs=0`` would blind the policy.
+NORMALIZE_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "clip_obs": (0.0, None, False, False),
+    "clip_reward": (0.0, None, False, False),
+    "gamma": (0.0, 1.0, False, True),
+    "epsilon": (0.0, None, False, False),
+}
+
 #: Values outside the range that a hyperparameter also takes, with what they mean.
 SPECIAL: dict[str, tuple[float, str]] = {"gradient_steps": (-1, "-1 (as many as the env steps of the rollout)")}
 
@@ -78,18 +86,24 @@ def number_in(key: str, value: object) -> object:
     return value
 
 
-def check_ranges(algo_name: str, hyperparams: dict[str, Any]) -> None:
+def check_ranges(
+    algo_name: str,
+    hyperparams: dict[str, Any],
+    ranges: dict[str, tuple[float | None, float | None, bool, bool]] = RANGES,
+    section: str = "hyperparams",
+) -> None:
     """Raise ``ValueError`` for a numeric hyperparameter (or the number in one: ``number_in``) outside its range.
 
-    None and other strings pass (the type checks of ``agents.build`` judge them).
+    None and other strings pass (the type checks of ``agents.build`` judge them). ``ranges`` and ``section`` serve
+    other settings the same way (``NORMALIZE_RANGES``, ``normalize``).
     """
     for key, given in hyperparams.items():
         value = number_in(key, given)
-        if key not in RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if key not in ranges or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         if key in SPECIAL and value == SPECIAL[key][0]:
             continue
-        low, high, low_in, high_in = RANGES[key]
+        low, high, low_in, high_in = ranges[key]
         inside = not math.isnan(value)
         if inside and low is not None:
             inside = value >= low if low_in else value > low
@@ -99,7 +113,7 @@ def check_ranges(algo_name: str, hyperparams: dict[str, Any]) -> None:
             what = "the number in it" if value is not given else "it"
             also = f", or {SPECIAL[key][1]}" if key in SPECIAL else ""
             raise ValueError(
-                f"hyperparams.{key}={given!r} is out of range for {algo_name}: {what} must be "
+                f"{section}.{key}={given!r} is out of range for {algo_name}: {what} must be "
                 f"{_interval(low, high, low_in, high_in)}{also}."
             )
 

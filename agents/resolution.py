@@ -9,7 +9,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from agents.algorithms import ALGORITHMS
 from agents.config import VEC_ENVS, RunConfig, check_types
 from agents.env_ids import check_env_id
-from agents.hyperparam_ranges import check_finite
+from agents.hyperparam_ranges import NORMALIZE_RANGES, check_finite, check_ranges
 from agents.presets import load_preset, merge_sections
 from agents.signatures import accepted_kwargs, check_kwargs
 from envs.validation import check_int
@@ -50,6 +50,10 @@ def check_config(config: RunConfig) -> None:
     if isinstance(config.normalize, dict):
         accepted = [p for p in accepted_kwargs(VecNormalize) if p not in ("venv", "training")]
         check_kwargs("normalize (VecNormalize)", config.normalize, accepted)
+        check_ranges("VecNormalize", config.normalize, NORMALIZE_RANGES, "normalize")
+        for key in ("norm_obs", "norm_reward"):
+            if not isinstance(config.normalize.get(key, True), bool):
+                raise ValueError(f"normalize.{key}={config.normalize[key]!r} is invalid: use true or false.")
     check_presence_not_normalized(config, extractor)
     check_focus_methods(config.focus)
 

@@ -142,3 +142,16 @@ def test_a_run_recorded_with_an_empty_normalize_mapping_evaluates_with_its_stati
         (run_copy / name).unlink()
     with pytest.raises(ValueError, match=MISSING_STATS.format("pkl")):
         agents.evaluate(run_copy, episodes=1, write=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_eval_on_a_cuda_device_without_cuda_is_refused(normalised_run):
+    with pytest.raises(ValueError, match="device='cuda' is not available: this machine has no CUDA device"):
+        agents.evaluate(normalised_run, episodes=1, write=False, device="cuda")
+    with pytest.raises(ValueError, match="device='cuda' is not available"):
+        agents.load(normalised_run, device="cuda")
+
+
+def test_eval_refuses_non_finite_env_arguments(normalised_run):
+    with pytest.raises(ValueError, match=r"env_kwargs.max_episode_steps=inf is not a finite number"):
+        agents.evaluate(normalised_run, episodes=1, write=False, env_kwargs={"max_episode_steps": float("inf")})

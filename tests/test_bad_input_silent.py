@@ -186,3 +186,32 @@ def test_gradient_steps_of_minus_one_still_pass():
 def test_an_empty_normalize_mapping_is_recorded_as_true():
     config = agents.apply_overrides(agents.RunConfig(env="CartPole-v1", n_envs=1), ["normalize={}"])
     assert agents.resolve(config).normalize is True
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("normalize.clip_obs=0", "normalize.clip_obs=0 is out of range for VecNormalize: it must be > 0"),
+        ("normalize.clip_obs=-1", "normalize.clip_obs=-1 is out of range"),
+        ("normalize.clip_reward=0", "normalize.clip_reward=0 is out of range"),
+        ("normalize.epsilon=0", "normalize.epsilon=0 is out of range"),
+        ("normalize.gamma=5", r"normalize.gamma=5 is out of range for VecNormalize: it must be in \(0, 1\]"),
+        ("normalize.norm_obs=maybe", "normalize.norm_obs='maybe' is invalid: use true or false"),
+    ],
+)
+def test_normalize_settings_out_of_range_are_refused(item, message):
+    with pytest.raises(ValueError, match=message):
+        agents.dry_run(agents.apply_overrides(agents.RunConfig(env="CartPole-v1", n_envs=1), [item]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"part_names": ["a", "a", "b", "c"]}, "part_names names 'a' more than once"),
+        ({"part_names": ["a", "", "b", "c"]}, "part_names holds an empty name"),
+        ({"feature_names": ["x", "x", "y", "z"]}, "feature_names names 'x' more than once"),
+    ],
+)
+def test_part_names_must_be_distinct(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AttentionExtractor(spaces.Box(-1.0, 1.0, (4,), np.float32), **kwargs)
