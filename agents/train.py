@@ -119,6 +119,7 @@ def dry_run(config: RunConfig) -> DryRun:
     """Resolve ``config`` and build its model without training or writing anything."""
     config = resolve(config)
     model = checked_model(config)
+    config = dataclasses.replace(config, device=str(model.device))  # as train records it
     policy = model.policy
     extractors = [m for m in policy.modules() if isinstance(m, BaseFeaturesExtractor)]
     extractor_params = {id(p): p.numel() for m in extractors for p in m.parameters()}

@@ -155,3 +155,7 @@ def test_eval_on_a_cuda_device_without_cuda_is_refused(normalised_run):
 def test_eval_refuses_non_finite_env_arguments(normalised_run):
     with pytest.raises(ValueError, match=r"env_kwargs.max_episode_steps=inf is not a finite number"):
         agents.evaluate(normalised_run, episodes=1, write=False, env_kwargs={"max_episode_steps": float("inf")})
+
+
+def test_dry_run_shows_the_device_it_would_record(tmp_path, tiny_config):
+    assert agents.dry_run(tiny_config(tmp_path, device="auto")).config.device in ("cpu", "cuda")
