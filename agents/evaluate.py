@@ -166,7 +166,7 @@ def evaluate_model(
         ValueError: bad arguments, or a model trained on other spaces than the env's.
     """
     check_env_id(env_id, gym_packages)
-    focus = check_focus_methods(list(focus))
+    focus = check_focus_methods(focus)
     if episodes < 1:
         raise ValueError(f"episodes={episodes} is invalid: evaluate at least 1 episode.")
     if render_mode not in (None, "human", "rgb_array"):

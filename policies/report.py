@@ -30,8 +30,13 @@ FOCUS_METHODS.register("causal", "the action distribution's change when each par
 
 
 def check_focus_methods(methods: Sequence[str]) -> list[str]:
-    """The canonical names of ``methods`` (``FOCUS_METHODS``); ``ValueError`` for none, an unknown or a repeat."""
-    if isinstance(methods, str) or not methods or not all(isinstance(m, str) for m in methods):
+    """The canonical names of ``methods`` (``FOCUS_METHODS``); ``ValueError`` for none, an unknown or a repeat.
+
+    A lone string (``"causal"``, which would be read letter by letter) is a ``TypeError``.
+    """
+    if isinstance(methods, str):
+        raise TypeError(f"focus={methods!r} is one string: give a list of method names, e.g. [{methods!r}].")
+    if not methods or not all(isinstance(m, str) for m in methods):
         raise ValueError(
             f"focus={methods!r} is invalid: give one or more of {', '.join(FOCUS_METHODS)} "
             "(e.g. --focus causal,rollout)."

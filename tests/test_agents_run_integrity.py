@@ -132,6 +132,8 @@ def test_eval_with_an_empty_focus_is_refused_as_training_refuses_it(normalised_r
     assert evaluation[0].split("error: ")[1] == training[0].split("error: ")[1]
     with pytest.raises(ValueError, match=r"focus=\[\] is invalid"):
         agents.evaluate(normalised_run, episodes=1, write=False, focus=[])
+    with pytest.raises(TypeError, match=r"focus='causal' is one string"):
+        agents.evaluate(normalised_run, episodes=1, write=False, focus="causal")
 
 
 def test_a_run_recorded_with_an_empty_normalize_mapping_evaluates_with_its_statistics(run_copy):

@@ -151,6 +151,8 @@ def test_focus_reports_refuse_no_methods():
     assert set(focus_reports(model, observations, methods=["readout"])) == {"readout"}
     with pytest.raises(ValueError, match=r"focus=\[\] is invalid: give one or more of readout, rollout, causal"):
         focus_reports(model, observations, methods=[])
+    with pytest.raises(TypeError, match=r"focus='readout' is one string: give a list of method names"):
+        focus_reports(model, observations, methods="readout")
 
 
 @pytest.mark.parametrize(
