@@ -21,13 +21,14 @@ from agents.algorithms import ALGORITHMS
 from agents.build import checked_model, policy_name, set_threads
 from agents.callbacks import AttentionLogCallback
 from agents.checkpoints import (
-    Checkpoint,
     RunCheckpointCallback,
     SaveBestCallback,
+    check_trained_by,
     latest_checkpoint,
     read_best,
     save_checkpoint,
     save_with_stats,
+    warn_incomplete,
 )
 from agents.config import RunConfig
 from agents.env_ids import check_env_id
@@ -50,7 +51,7 @@ from agents.runs import (
     write_yaml,
 )
 from agents.trxl.callback import MemoryFocusCallback, memory_callbacks
-from agents.vec_envs import make_env, normalize_kwargs, vecnormalize_path, wrap_normalize
+from agents.vec_envs import make_env, wrap_normalize
 from envs.adapters.registry import describe_adapter
 from policies import EXTRACTORS
 
@@ -336,25 +337,6 @@ def check_unchanged(run_dir: Path, config: RunConfig) -> None:
         )
 
 
-def warn_incomplete(checkpoint: Checkpoint, config: RunConfig) -> None:
-    """Warn when the checkpoint lacks what its run carries on: ``VecNormalize`` statistics, the replay buffer."""
-    missing = []
-    if normalize_kwargs(config) is not None and checkpoint.vecnormalize is None:
-        missing.append(
-            f"its VecNormalize statistics ({vecnormalize_path(checkpoint.model).name}): the run goes on with fresh "
-            "ones, so the policy sees differently scaled observations (and rewards) until they settle"
-        )
-    if ALGORITHMS.get(config.algo).off_policy and checkpoint.replay_buffer is None:
-        missing.append(
-            f"its replay buffer (replay_buffer_{checkpoint.steps}.pkl): the run goes on with an empty one, and "
-            "learning_starts does not apply again, so the first updates sample a handful of new transitions"
-        )
-    if missing:
-        warnings.warn(
-            f"Resuming from {checkpoint.model} without {'; and without '.join(missing)}.", UserWarning, stacklevel=3
-        )
-
-
 def _resume_locked(run_dir: Path, config: RunConfig, command: str | None) -> Run:
     """``resume``'s work while it holds the run folder's lock."""
     checkpoint = latest_checkpoint(run_dir)
@@ -383,6 +365,11 @@ def _resume_locked(run_dir: Path, config: RunConfig, command: str | None) -> Run
     env = wrap_normalize(env, config, checkpoint.vecnormalize, training=True)
     try:
         model = entry.cls.load(checkpoint.model, env=env, device=config.device)
+        check_trained_by(
+            model,
+            checkpoint.model,
+            policy_name(env.observation_space, EXTRACTORS.get(config.extractor), entry.policy_infix),
+        )
     except BaseException:
         env.close()
         raise

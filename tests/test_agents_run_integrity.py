@@ -161,3 +161,14 @@ def test_eval_refuses_non_finite_env_arguments(normalised_run):
 
 def test_dry_run_shows_the_device_it_would_record(tmp_path, tiny_config):
     assert agents.dry_run(tiny_config(tmp_path, device="auto")).config.device in ("cpu", "cuda")
+
+
+@pytest.mark.parametrize(("trained", "named"), [("ppo", "a2c"), ("a2c", "ppo"), ("ppo", "trpo"), ("trpo", "ppo")])
+def test_resume_refuses_a_checkpoint_of_another_algorithm(tmp_path, tiny_config, trained, named):
+    hyperparams = {"n_steps": 32} | ({"batch_size": 32, "n_epochs": 1} if trained == "ppo" else {})
+    run = agents.train(tiny_config(tmp_path, algo=trained, save_freq=32, hyperparams=hyperparams))
+    for path in (run.path / "config.yaml", run.path / TRAINED_CONFIG):  # both edited: nothing left to compare
+        path.write_text(path.read_text().replace(f"algo: {trained}", f"algo: {named}"))
+    cls = agents.ALGORITHMS.get(named).cls.__name__
+    with pytest.raises(ValueError, match=rf"model_32.zip was not trained by {cls}, the algo the run's config names"):
+        agents.resume(run.path, timesteps=64)
