@@ -80,7 +80,7 @@ class AttentionLogCallback(BaseCallback):
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        self.methods = check_focus_methods(list(methods))
+        self.methods = check_focus_methods(methods)
         if interval < 1 or image_interval < 0 or sample_size < 1 or probe_size < 0 or max_parts < 1:
             raise ValueError(
                 f"interval={interval} and sample_size={sample_size} must be >= 1, image_interval={image_interval} "

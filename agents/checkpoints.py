@@ -10,6 +10,8 @@ buffer is kept (they are large); every model checkpoint is kept.
 from __future__ import annotations
 
 import json
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,11 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
+from agents.algorithms import ALGORITHMS
+from agents.config import RunConfig
 from agents.runs import BEST_MODEL_FILE, good_checkpoints, save_atomic, save_model_atomic, write_json
-from agents.vec_envs import vecnormalize_path
+from agents.signatures import accepted_kwargs
+from agents.vec_envs import normalize_kwargs, vecnormalize_path
 from agents.vecnormalize_arrays import arrays_path, save_arrays
 
 CHECKPOINT_DIR = "checkpoints"
@@ -62,8 +67,7 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path) -> Checkpoint:
     for old in folder.glob("replay_buffer_*.pkl"):
         if old != buffer:
             old.unlink(missing_ok=True)
-    stats = vecnormalize_path(path)
-    return Checkpoint(steps, path, stats if stats.is_file() else None, buffer)
+    return Checkpoint(steps, path, _statistics(path), buffer)
 
 
 def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
@@ -72,9 +76,60 @@ def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
     if not good:
         return None
     steps, path = good[0]
-    stats = vecnormalize_path(path)
     buffer = path.with_name(f"replay_buffer_{steps}.pkl")
-    return Checkpoint(steps, path, stats if stats.is_file() else None, buffer if buffer.is_file() else None)
+    return Checkpoint(steps, path, _statistics(path), buffer if buffer.is_file() else None)
+
+
+def _statistics(model_path: Path) -> Path | None:
+    """The statistics file beside a checkpoint: the pickle, else its plain-array twin, else None."""
+    stats = vecnormalize_path(model_path)
+    return next((path for path in (stats, arrays_path(stats)) if path.is_file()), None)
+
+
+def check_trained_by(model: BaseAlgorithm, checkpoint: Path, policy: str) -> None:
+    """Raise ``ValueError`` when ``model``, loaded from ``checkpoint``, was trained by another algorithm.
+
+    SB3 loads a PPO zip as A2C without a word (same policy class) and would then train it with A2C's updates. The
+    zip's ``data`` (JSON, nothing unpickled) holds the constructor settings of the algorithm that wrote it: they must
+    be those ``type(model)`` stores, and the policy one of its own.
+    """
+    cls = type(model)
+    every = {key for name in ALGORITHMS for key in accepted_kwargs(ALGORITHMS.get(name).cls)} - {"env", "device"}
+    with zipfile.ZipFile(checkpoint) as archive:
+        stored = set(json.loads(archive.read("data"))) & every
+    fresh = cls(policy, model.get_env(), _init_setup_model=False)  # what a checkpoint of cls stores
+    expected = set(vars(fresh)) & every
+    foreign_policy = type(model.policy) not in set(cls.policy_aliases.values()) | {fresh.policy_class}
+    if stored != expected or foreign_policy:
+        details = f"settings {sorted(stored - expected)} that it does not take" if stored - expected else ""
+        details += (" and " if details and expected - stored else "") + (
+            f"none of its own {sorted(expected - stored)}" if expected - stored else ""
+        )
+        details = details or f"a {type(model.policy).__name__}, not one of its policies"
+        raise ValueError(
+            f"{checkpoint} was not trained by {cls.__name__}, the algo the run's config names: it holds {details}. "
+            "Resume it with the algorithm it was trained with (undo the edit of algo in config.yaml and "
+            "checkpoints/config.yaml)."
+        )
+
+
+def warn_incomplete(checkpoint: Checkpoint, config: RunConfig) -> None:
+    """Warn when the checkpoint lacks what its run carries on: ``VecNormalize`` statistics, the replay buffer."""
+    missing = []
+    if normalize_kwargs(config) is not None and checkpoint.vecnormalize is None:
+        missing.append(
+            f"its VecNormalize statistics ({vecnormalize_path(checkpoint.model).name}): the run goes on with fresh "
+            "ones, so the policy sees differently scaled observations (and rewards) until they settle"
+        )
+    if ALGORITHMS.get(config.algo).off_policy and checkpoint.replay_buffer is None:
+        missing.append(
+            f"its replay buffer (replay_buffer_{checkpoint.steps}.pkl): the run goes on with an empty one, and "
+            "learning_starts does not apply again, so the first updates sample a handful of new transitions"
+        )
+    if missing:
+        warnings.warn(
+            f"Resuming from {checkpoint.model} without {'; and without '.join(missing)}.", UserWarning, stacklevel=3
+        )
 
 
 class RunCheckpointCallback(BaseCallback):

@@ -283,11 +283,12 @@ def record_evaluation_video(
     if target.config is not None and not safe:
         import_gym_packages(target.config.gym_packages)
     model = load(target.model_path, algo=target.algo, safe=safe, trusted_packages=trusted_packages)
+    if focus is None:
+        focus = target.config.focus[0] if target.config is not None else DEFAULT_FOCUS_METHODS[0]
     return record_video(
         model, target.env_id, out, target.env_kwargs,
         episodes=episodes, seed=target.seed, deterministic=target.deterministic,
-        focus=focus or (target.config.focus[0] if target.config is not None else DEFAULT_FOCUS_METHODS[0]),
-        overwrite=overwrite, own=own,
+        focus=focus, overwrite=overwrite, own=own,
     )  # fmt: skip
 
 

@@ -23,15 +23,15 @@ from agents.config import DEFAULT_FOCUS_METHODS, RunConfig
 from agents.env_ids import check_env_id
 from agents.episodes import EvalResult, action_digest, format_evaluation, interquartile_mean, run_episodes
 from agents.focus_stats import attention_summary
+from agents.hyperparam_ranges import check_finite
 from agents.outputs import check_output
 from agents.presets import read_yaml
-from agents.resolution import check_focus_methods
+from agents.resolution import check_device, check_focus_methods
 from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json
 from agents.safe_load import guarded_when_safe, load_safe
 from agents.trxl.focus import MemoryFocusRecorder, memory_methods
 from agents.trxl.policy import TrXLPolicy
-from agents.vec_envs import check_spaces, make_env, vecnormalize_path, wrap_normalize
-from agents.vecnormalize_arrays import arrays_path
+from agents.vec_envs import check_spaces, make_env, saved_statistics, wrap_normalize
 from policies import find_attention_extractor
 
 #: Offset between the training seed and the evaluation env's seed, so evaluation never replays training.
@@ -106,6 +106,7 @@ def load(
             trusted, or a file safe loading cannot read as data.
         TypeError: ``safe`` is not a bool or ``trusted_packages`` not a list of module names.
     """
+    check_device(device)
     model_path, run_dir = find_model(path, which)
     config = read_config(run_dir) if run_dir is not None else None
     if safe:
@@ -119,8 +120,8 @@ def load(
             )
         algo = config.algo
     model = load_model_file(model_path, algo, device)
-    stats = vecnormalize_path(model_path)
-    if config is not None and config.normalize and stats.is_file():  # unpickled only when the run normalised
+    stats = saved_statistics(model_path, config) if config is not None else None  # only when the run normalised
+    if stats is not None:
         env = make_env(dataclasses.replace(config, algo=algo), 1, config.seed + EVAL_SEED_OFFSET, vec_env="dummy")
         try:
             check_spaces(model_path, model.observation_space, model.action_space, env, config.env)
@@ -170,7 +171,7 @@ def evaluate_model(
         ValueError: bad arguments, or a model trained on other spaces than the env's.
     """
     check_env_id(env_id, gym_packages)
-    focus = check_focus_methods(list(focus))
+    focus = check_focus_methods(focus)
     if episodes < 1:
         raise ValueError(f"episodes={episodes} is invalid: evaluate at least 1 episode.")
     if render_mode not in (None, "human", "rgb_array"):
@@ -243,6 +244,7 @@ def eval_target(
             raise ValueError(f"No {CONFIG_FILE} beside {model_path}: name the env to evaluate on (--env ID).")
         env_id = config.env
     run_kwargs = config.env_kwargs if config is not None and env_id == config.env else {}
+    check_finite("env_kwargs", env_kwargs or {})
     if seed is None:
         seed = (config.seed if config is not None else 0) + EVAL_SEED_OFFSET
     if deterministic is None:
@@ -295,17 +297,17 @@ def evaluate(
         trusted_packages: with ``safe``, the modules the run names that may be imported (a list of names).
         overwrite: with ``write``, replace the result file even when it is a link (``agents.outputs.check_output``).
     """
+    check_device(device)
     target = eval_target(path, which, env_id, env_kwargs, seed, deterministic, algo)
     model_path, config = target.model_path, target.config
     if write:
         check_output(eval_file_for(model_path), overwrite=overwrite, own=[eval_file_for(model_path)])
-    stats = vecnormalize_path(model_path)
     if safe:
         config_path = _safe_config_path(model_path, target.run_dir, config)
         model = load_safe(model_path, config, config_path, device, trusted_packages)
-        stats = arrays_path(stats)
     else:
         model = load_model_file(model_path, target.algo, device)
+    stats = saved_statistics(model_path, config, safe=safe)
     result = evaluate_model(
         model,
         target.env_id,
@@ -313,11 +315,11 @@ def evaluate(
         episodes=episodes,
         seed=target.seed,
         deterministic=target.deterministic,
-        vecnormalize=stats if stats.is_file() and (config is None or config.normalize) else None,
+        vecnormalize=stats,
         render_mode=render_mode,
         gym_packages=config.gym_packages if config is not None else (),
         model_path=model_path,
-        focus=focus or (config.focus if config is not None else DEFAULT_FOCUS_METHODS),
+        focus=focus if focus is not None else (config.focus if config is not None else DEFAULT_FOCUS_METHODS),
     )
     result.model = str(model_path)
     if write:

@@ -292,21 +292,21 @@ def export_onnx(
             without it.
     """
     from agents.env_ids import import_gym_packages
-    from agents.vec_envs import vecnormalize_path
+    from agents.vec_envs import load_statistics, saved_statistics
 
     target = eval_target(path, which, env_id=env_id, algo=algo)
     default = target.model_path.with_name("policy.onnx" if which == "last" else f"{which}_policy.onnx")
     out = check_output(default if out is None else out, overwrite=overwrite, own=[default])
+    stats_path = saved_statistics(target.model_path, target.config)  # refused when a normalised run lost them
     require_onnx()
     if target.config is not None:
         import_gym_packages(target.config.gym_packages)
     model = load_model_file(target.model_path, target.algo, "cpu")
     env = DummyVecEnv([lambda: gym.make(target.env_id, **target.env_kwargs)])
     env_space = env.observation_space
-    stats_path = vecnormalize_path(target.model_path)
     vec_normalize = None
-    if stats_path.is_file() and (target.config is None or target.config.normalize):
-        vec_normalize = VecNormalize.load(str(stats_path), env)
+    if stats_path is not None:
+        vec_normalize = load_statistics(stats_path, env)
         vec_normalize.training, vec_normalize.norm_reward = False, False
     env.close()
     config = target.config.to_dict() if target.config is not None else {}

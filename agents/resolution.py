@@ -9,16 +9,20 @@ from stable_baselines3.common.vec_env import VecNormalize
 from agents.algorithms import ALGORITHMS
 from agents.config import VEC_ENVS, RunConfig, check_types
 from agents.env_ids import check_env_id
+from agents.hyperparam_ranges import NORMALIZE_RANGES, check_finite, check_ranges
 from agents.presets import load_preset, merge_sections
 from agents.signatures import accepted_kwargs, check_kwargs
 from envs.validation import check_int
-from policies import EXTRACTORS, FOCUS_METHODS
+from policies import EXTRACTORS
 from policies.registry import did_you_mean
+from policies.report import check_focus_methods
 
 
 def check_config(config: RunConfig) -> None:
     """Validate a resolved config: types, names, ranges, extractor and VecNormalize arguments."""
     check_types(config)
+    for section in ("hyperparams", "policy_kwargs", "extractor_kwargs", "env_kwargs", "normalize"):
+        check_finite(section, getattr(config, section))
     for name, low in (
         ("timesteps", 1),
         ("n_envs", 1),
@@ -46,6 +50,10 @@ def check_config(config: RunConfig) -> None:
     if isinstance(config.normalize, dict):
         accepted = [p for p in accepted_kwargs(VecNormalize) if p not in ("venv", "training")]
         check_kwargs("normalize (VecNormalize)", config.normalize, accepted)
+        check_ranges("VecNormalize", config.normalize, NORMALIZE_RANGES, "normalize")
+        for key in ("norm_obs", "norm_reward"):
+            if not isinstance(config.normalize.get(key, True), bool):
+                raise ValueError(f"normalize.{key}={config.normalize[key]!r} is invalid: use true or false.")
     check_presence_not_normalized(config, extractor)
     check_focus_methods(config.focus)
 
@@ -55,17 +63,25 @@ MAX_ENVS = 1024
 
 
 def check_device(device: str) -> None:
-    """Raise ``ValueError`` for a device torch does not know (``gpu0``); ``auto`` picks CUDA when there is one."""
+    """Raise ``ValueError`` for a device torch does not know (``gpu0``) or a CUDA device this machine lacks.
+
+    ``auto`` picks CUDA when there is one (a trained run records the device it used).
+    """
     import torch
 
     if device == "auto":
         return
     try:
-        torch.device(device)
+        parsed = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(
             f"device='{device}' is invalid: use auto, cpu, cuda or cuda:<index> (a torch device string)."
         ) from None
+    if parsed.type == "cuda":  # SB3 would fall back to the CPU without a word
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (parsed.index is not None and parsed.index >= count):
+            have = f"{count} CUDA device(s) (cuda:0..cuda:{count - 1})" if count else "no CUDA device"
+            raise ValueError(f"device='{device}' is not available: this machine has {have}. Use --device cpu or auto.")
 
 
 def check_net_arch(net_arch: object) -> None:
@@ -81,19 +97,6 @@ def check_net_arch(net_arch: object) -> None:
             f"policy_kwargs.net_arch={net_arch!r} is invalid: give layer widths, e.g. [64, 64], or "
             "{pi: [64, 64], vf: [64, 64]} (qf for off-policy critics)."
         )
-
-
-def check_focus_methods(methods: list[str]) -> list[str]:
-    """The canonical names of ``methods`` (``FOCUS_METHODS``); ``ValueError`` for none, an unknown or a repeat."""
-    if not methods or not all(isinstance(m, str) for m in methods):
-        raise ValueError(
-            f"focus={methods!r} is invalid: give one or more of {', '.join(FOCUS_METHODS)} "
-            "(e.g. --focus causal,rollout)."
-        )
-    names = [FOCUS_METHODS.canonical(m) for m in methods]  # unknown names raise with a suggestion
-    if len(set(names)) != len(names):
-        raise ValueError(f"focus={methods!r} names a method twice: give each once.")
-    return names
 
 
 def check_presence_not_normalized(config: RunConfig, extractor: type | None) -> None:
@@ -129,6 +132,8 @@ def resolve(config: RunConfig) -> RunConfig:
     normalize = preset.get("normalize", False)
     if config.normalize is not None:
         normalize = merge_sections([{"normalize": normalize}, {"normalize": config.normalize}])["normalize"]
+    if normalize == {}:  # VecNormalize with its defaults: recorded as true, never read as false
+        normalize = True
     resolved = dataclasses.replace(
         config,
         algo=algo,

@@ -41,8 +41,7 @@ from agents.build import build_model
 from agents.config import RunConfig
 from agents.env_ids import check_env_id, covers, imported_by_kwargs, module_names
 from agents.resolution import check_config
-from agents.vec_envs import make_env, vecnormalize_path, wrap_normalize
-from agents.vecnormalize_arrays import arrays_path
+from agents.vec_envs import make_env, saved_statistics, wrap_normalize
 
 
 def modules_named(config: RunConfig) -> list[tuple[str, str]]:
@@ -175,7 +174,7 @@ def load_safe(
 
     Raises:
         ValueError: an untrusted module, a damaged file, weights that do not fit the config's model, or a
-            normalised run without ``vecnormalize.npz`` (made before it was written).
+            normalised run without ``vecnormalize.npz`` (gone, or made before it was written).
     """
     config = safe_config(config, config_path, trusted_packages)
     check_env_id(config.env, config.gym_packages)
@@ -184,15 +183,12 @@ def load_safe(
         hyperparams["buffer_size"] = 1  # the policy is what is loaded: no replay buffer to allocate
     built = dataclasses.replace(config, device=device, hyperparams=hyperparams, compile=False)
     env = make_env(built, 1, config.seed, vec_env="dummy")
-    stats = arrays_path(vecnormalize_path(model_path))
-    if config.normalize and not stats.is_file():
+    try:
+        stats = saved_statistics(model_path, config, safe=True)
+    except ValueError:
         env.close()
-        raise ValueError(
-            f"{model_path} was trained with normalized observations, but {stats.name} (the statistics as plain "
-            f"arrays) is missing beside it: the run predates it, and only the pickle {stats.with_suffix('.pkl').name} "
-            "holds them. Load it without --safe if you trust where it came from."
-        )
-    if config.normalize:
+        raise
+    if stats is not None:
         env = wrap_normalize(env, config, stats, training=False)
     try:
         model = build_model(built, env)

@@ -23,10 +23,12 @@ from agents.callbacks import AttentionLogCallback
 from agents.checkpoints import (
     RunCheckpointCallback,
     SaveBestCallback,
+    check_trained_by,
     latest_checkpoint,
     read_best,
     save_checkpoint,
     save_with_stats,
+    warn_incomplete,
 )
 from agents.config import RunConfig
 from agents.env_ids import check_env_id
@@ -119,6 +121,7 @@ def dry_run(config: RunConfig) -> DryRun:
     """Resolve ``config`` and build its model without training or writing anything."""
     config = resolve(config)
     model = checked_model(config)
+    config = dataclasses.replace(config, device=str(model.device))  # as train records it
     policy = model.policy
     extractors = [m for m in policy.modules() if isinstance(m, BaseFeaturesExtractor)]
     extractor_params = {id(p): p.numel() for m in extractors for p in m.parameters()}
@@ -253,6 +256,7 @@ def train(config: RunConfig, command: str | None = None, after_eval: BaseCallbac
     set_threads(config.threads)
     check_output_folder(config.run_root, "--run-dir")
     model = checked_model(config)  # a bad env or setting leaves no run folder behind
+    config = dataclasses.replace(config, device=str(model.device))  # what `auto` chose: the device recorded is used
     run_dir = new_run_dir(config.run_root, config.env, config.algo, config.extractor, config.seed)
     write_yaml(run_dir / CONFIG_FILE, config.to_dict())
     (run_dir / TRAINED_CONFIG).parent.mkdir(exist_ok=True)
@@ -315,13 +319,17 @@ def resume(
 def check_unchanged(run_dir: Path, config: RunConfig) -> None:
     """Refuse a ``config.yaml`` edited since training in a setting a resumed run keeps, naming the keys.
 
-    The resolved config the checkpoints were trained with is ``checkpoints/config.yaml``; a run made before it
-    was recorded is resolved again instead, which refuses what a fresh run would refuse.
+    The resolved config the checkpoints were trained with is ``checkpoints/config.yaml``. Without it an edit would
+    go unseen (a PPO checkpoint resumed with A2C's updates, an edited learning rate recorded while the checkpoint's
+    own is used), so the resume is refused until the user vouches for ``config.yaml`` by copying it there.
     """
     trained_path = run_dir / TRAINED_CONFIG
     if not trained_path.is_file():
-        resolve(config)
-        return
+        raise FileNotFoundError(
+            f"No {trained_path}: it records the settings the checkpoints were trained with, and without it an edit "
+            f"of {CONFIG_FILE} (another algo or learning rate) would go unseen. If {run_dir / CONFIG_FILE} is as "
+            f"training wrote it, copy it to {trained_path} and resume again."
+        )
     trained = read_config_file(trained_path).to_dict()
     current = config.to_dict()
     edited = [key for key in current if key not in RESUME_SETTINGS and current[key] != trained.get(key)]
@@ -355,6 +363,7 @@ def _resume_locked(
             f"finishing from {checkpoint.model}.",
             stacklevel=2,
         )
+    warn_incomplete(checkpoint, config)
     set_threads(config.threads)
     entry = ALGORITHMS.get(config.algo)
     env = make_env(
@@ -363,11 +372,17 @@ def _resume_locked(
     env = wrap_normalize(env, config, checkpoint.vecnormalize, training=True)
     try:
         model = entry.cls.load(checkpoint.model, env=env, device=config.device)
+        check_trained_by(
+            model,
+            checkpoint.model,
+            policy_name(env.observation_space, EXTRACTORS.get(config.extractor), entry.policy_infix),
+        )
     except BaseException:
         env.close()
         raise
     if checkpoint.replay_buffer is not None:
         model.load_replay_buffer(checkpoint.replay_buffer)
+    config = dataclasses.replace(config, device=str(model.device))  # what `auto` chose: the device recorded is used
     if command is not None:
         previous = (run_dir / COMMAND_FILE).read_text() if (run_dir / COMMAND_FILE).is_file() else ""
         write_atomic(run_dir / COMMAND_FILE, previous + command + "\n")

@@ -17,7 +17,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from agents.algorithms import ALGORITHMS
 from agents.config import RunConfig
 from agents.env_ids import import_gym_packages
-from agents.vecnormalize_arrays import load_arrays
+from agents.vecnormalize_arrays import arrays_path, load_arrays
 from envs.adapters.registry import make_adapted
 
 #: ``VecNormalize`` statistics beside ``model.zip``; other models ``X.zip`` get ``X_vecnormalize.pkl``.
@@ -118,7 +118,7 @@ def wrap_normalize(
     (read as data only: ``agents.vecnormalize_arrays``).
     """
     if stats is not None and stats.is_file():
-        wrapped = load_arrays(stats, venv) if stats.suffix == ".npz" else VecNormalize.load(str(stats), venv)
+        wrapped = load_statistics(stats, venv)
     else:
         kwargs = normalize_kwargs(config)
         if kwargs is None:
@@ -130,11 +130,50 @@ def wrap_normalize(
     return wrapped
 
 
+def load_statistics(stats: Path, venv: VecEnv) -> VecNormalize:
+    """``VecNormalize`` around ``venv`` from ``vecnormalize.pkl`` (unpickled) or ``vecnormalize.npz`` (data only)."""
+    return load_arrays(stats, venv) if stats.suffix == ".npz" else VecNormalize.load(str(stats), venv)
+
+
 def vecnormalize_path(model_path: Path) -> Path:
     """Where the ``VecNormalize`` statistics of a model file live: ``model.zip`` -> ``vecnormalize.pkl``."""
     if model_path.name == "model.zip":
         return model_path.with_name(VECNORMALIZE_FILE)
     return model_path.with_name(f"{model_path.stem}_{VECNORMALIZE_FILE}")
+
+
+def saved_statistics(model_path: Path, config: RunConfig | None, *, safe: bool = False) -> Path | None:
+    """The ``VecNormalize`` statistics to run ``model_path`` with, or None when its run did not normalise.
+
+    ``vecnormalize.pkl`` (unpickled when read), else its plain-array twin ``vecnormalize.npz``; with ``safe`` only
+    the ``.npz`` (read as data). A model without a run config (``config`` None) takes what lies beside it.
+
+    Raises:
+        ValueError: the run normalised its observations and the statistics are missing: on raw observations the
+            policy would act on inputs it never saw, and its returns would be silently wrong.
+    """
+    pickled = vecnormalize_path(model_path)
+    candidates = [arrays_path(pickled)] if safe else [pickled, arrays_path(pickled)]
+    found = next((path for path in candidates if path.is_file()), None)
+    kwargs = normalize_kwargs(config) if config is not None else {}
+    if kwargs is None:
+        return None  # the run did not normalise: nothing beside it is read
+    if config is None or found is not None:
+        return found
+    if not kwargs.get("norm_obs", True):
+        return None  # rewards only: evaluation leaves rewards raw
+    if safe and pickled.is_file():
+        raise ValueError(
+            f"{model_path} was trained with normalized observations, but {candidates[0].name} (the statistics as "
+            f"plain arrays) is missing beside it: the run predates it, and only the pickle {pickled.name} holds "
+            "them. Load it without --safe if you trust where it came from."
+        )
+    raise ValueError(
+        f"{model_path} was trained with normalized observations, but its statistics ({candidates[0].name}) are "
+        "missing beside it: on raw observations the policy would act on inputs it never saw. Put the file back "
+        f"(each checkpoint keeps those of its steps: checkpoints/model_<steps>_{Path(VECNORMALIZE_FILE).stem}"
+        f"{candidates[0].suffix})."
+    )
 
 
 def describe_space(space: spaces.Space) -> str:

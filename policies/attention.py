@@ -151,6 +151,12 @@ def safe_key_mask(mask: torch.Tensor) -> torch.Tensor:
     return mask | ~mask.any(dim=-1, keepdim=True)
 
 
+def check_top_k_count(top_k: object) -> None:
+    """Raise ``ValueError`` unless ``top_k`` is None (soft attention) or an integer of at least 1."""
+    if top_k is not None:
+        check_int("top_k", top_k, 1, why=" (the parts hard attention keeps), or null for soft attention")
+
+
 def keep_top_k(weights: torch.Tensor, key_mask: torch.Tensor, k: int, per_head: bool = False) -> torch.Tensor:
     """Hard attention: keep the ``k`` parts with the most (head- and query-averaged) weight, renormalised.
 
@@ -214,8 +220,7 @@ class MultiHeadAttention(WeightCapture):
         super().__init__()
         check_heads(embed_dim, num_heads)
         SCORES.get(score)
-        if top_k is not None:
-            check_int("top_k", top_k, 1)
+        check_top_k_count(top_k)
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads

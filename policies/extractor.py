@@ -24,6 +24,7 @@ from policies.heads import check_features_norm, check_head, make_head
 from policies.lean_readout import FOLDING_SCORES, LEAN_READOUTS, LeanEgoReadout
 from policies.readouts import READOUTS, EgoReadout, check_top_k
 from policies.tokenizers import TOKENIZERS, auto_tokenizer_name, make_tokenizer
+from policies.tokenizers.base import check_names
 
 
 @dataclass
@@ -372,7 +373,7 @@ def checked_part_names(names: Sequence[str], tokenizer_names: Sequence[str]) -> 
             f"part_names has {len(names)} names for the tokenizer's {len(tokenizer_names)} parts "
             f"({tokenizer_names[0]}...{tokenizer_names[-1]}): give one name per part, or leave part_names unset."
         )
-    return [str(name) for name in names]
+    return check_names("part_names", names)
 
 
 class EntityAttentionExtractor(AttentionExtractor):

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from policies.attention import MultiHeadAttention, WeightCapture, check_heads, keep_top_k
+from policies.attention import MultiHeadAttention, WeightCapture, check_heads, check_top_k_count, keep_top_k
 from policies.readouts import EgoReadout, QueryReadout, Readout
 
 
@@ -64,6 +64,7 @@ class LeanQueryReadout(WeightCapture, Readout):
                 f"score={score!r} does not fold into a lean readout (only {', '.join(FOLDING_SCORES)} do): use "
                 "lean=False, or a dot-product score."
             )
+        check_top_k_count(top_k)
         self.num_heads, self.top_k, self.top_k_per_head = num_heads, top_k, top_k_per_head
         self.query_keys = nn.Parameter(torch.randn(num_heads, embed_dim) * embed_dim**-0.5)  # (H, D)
         self.value = nn.Linear(num_heads * embed_dim, embed_dim if out_dim is None else out_dim)

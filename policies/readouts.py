@@ -23,14 +23,15 @@ import torch
 from torch import nn
 
 from envs.validation import check_int
-from policies.attention import MultiHeadAttention
+from policies.attention import MultiHeadAttention, check_top_k_count
 from policies.registry import Registry
 
 
 def check_top_k(pooling: str, top_k: int | None, top_k_per_head: bool = False, num_queries: int = 1) -> None:
     """Raise ``ValueError`` when ``top_k`` or ``num_queries > 1`` is asked of a readout without attention of its own.
 
-    Also ``TypeError`` for a ``top_k_per_head`` that is not a bool, ``ValueError`` when it is set without ``top_k``.
+    Also ``ValueError`` for a ``top_k`` that is not a count of at least 1, ``TypeError`` for a ``top_k_per_head``
+    that is not a bool, ``ValueError`` when it is set without ``top_k``.
     """
     check_int("num_queries", num_queries, 1)
     if num_queries > 1 and pooling not in ("query", "ego"):
@@ -38,6 +39,7 @@ def check_top_k(pooling: str, top_k: int | None, top_k_per_head: bool = False, n
             f"num_queries={num_queries} needs an attention readout, but pooling='{pooling}': use pooling='query' or "
             "'ego', or num_queries=1."
         )
+    check_top_k_count(top_k)
     if not isinstance(top_k_per_head, bool):
         raise TypeError(f"top_k_per_head={top_k_per_head!r} must be True or False.")
     if top_k_per_head and top_k is None:

@@ -29,6 +29,24 @@ FOCUS_METHODS.register("rollout", "attention rollout through every block into th
 FOCUS_METHODS.register("causal", "the action distribution's change when each part is removed (KL)")
 
 
+def check_focus_methods(methods: Sequence[str]) -> list[str]:
+    """The canonical names of ``methods`` (``FOCUS_METHODS``); ``ValueError`` for none, an unknown or a repeat.
+
+    A lone string (``"causal"``, which would be read letter by letter) is a ``TypeError``.
+    """
+    if isinstance(methods, str):
+        raise TypeError(f"focus={methods!r} is one string: give a list of method names, e.g. [{methods!r}].")
+    if not methods or not all(isinstance(m, str) for m in methods):
+        raise ValueError(
+            f"focus={methods!r} is invalid: give one or more of {', '.join(FOCUS_METHODS)} "
+            "(e.g. --focus causal,rollout)."
+        )
+    names = [FOCUS_METHODS.canonical(m) for m in methods]  # unknown names raise with a suggestion
+    if len(set(names)) != len(names):
+        raise ValueError(f"focus={list(methods)!r} names a method twice: give each once.")
+    return names
+
+
 @dataclass
 class AttentionReport:
     """Where a policy looked, for a batch of observations, by one focus method.
@@ -165,14 +183,14 @@ def focus_reports(
         model: an SB3 model (or policy) whose actor uses an ``AttentionExtractor``.
         observations: a batch of observations as the (vectorised) env gives them (normalised already where
             the run uses ``VecNormalize``); one observation is read as a batch of one.
-        methods: names from ``FOCUS_METHODS``.
+        methods: one or more names from ``FOCUS_METHODS``, each once.
         max_causal_parts: at most this many separate removals per observation for ``causal`` (more parts are
             removed in groups; see ``policies.causal``).
 
     Returns:
         ``{method: report}`` in the order of ``methods``.
     """
-    names = [FOCUS_METHODS.canonical(m) for m in methods]
+    names = check_focus_methods(methods)
     policy = getattr(model, "policy", model)
     extractor = find_attention_extractor(model)
     obs_tensor, _ = policy.obs_to_tensor(observations)

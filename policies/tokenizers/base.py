@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -73,6 +74,19 @@ def raise_non_finite(row: int, part: str, index: tuple, value: float) -> None:
         f"mask NaN or inf, and values beyond ±{MAX_ABS:g} overflow its float32 arithmetic: fix the env, or wrap it "
         "so that it never emits them (e.g. clip, rescale or replace them before they reach the policy)."
     )
+
+
+def check_names(what: str, names: Sequence[object]) -> list[str]:
+    """``names`` as strings; ``ValueError`` for an empty or repeated one (focus tags and tables are keyed by name)."""
+    texts = [str(name) for name in names]
+    repeated = sorted({name for name in texts if texts.count(name) > 1})
+    if repeated or "" in texts:
+        problem = f"names {', '.join(map(repr, repeated))} more than once" if repeated else "holds an empty name"
+        raise ValueError(
+            f"{what} {problem}: the focus of each part is logged and tabled under its name, so parts without a "
+            "name of their own would be merged or lost. Give each part its own non-empty name."
+        )
+    return texts
 
 
 def all_real(tokens: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from gymnasium import spaces
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 from torch import nn
 
-from policies.tokenizers.base import Tokenizer, all_real
+from policies.tokenizers.base import Tokenizer, all_real, check_names
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -108,7 +108,7 @@ class FeatureTokenizer(Tokenizer):
             raise ValueError(
                 f"feature_names has {len(feature_names)} names for {n_features} features: give exactly one per feature."
             )
-        self.part_names = [f"feature:{name}" for name in feature_names]
+        self.part_names = [f"feature:{name}" for name in check_names("feature_names", feature_names)]
         self.squash = _choice("squash", squash, SQUASHES)
         self.value = VALUE_EMBEDS[_choice("value_embed", value_embed, VALUE_EMBEDS)](n_features, embed_dim)
         self.identity = nn.Parameter(torch.randn(n_features, embed_dim) * 0.02)  # (F, D)
