@@ -5,12 +5,12 @@ result = run_sweep(SweepSpec(env="attn/FindTarget-v0", extractors=["attention", 
                              grid=["hyperparams.learning_rate=1e-4,3e-4"], timesteps=50_000))
 result.table_md, result.plot     # runs/sweeps/<name>/results.md, results.png
 
-Every trial is ``agents.train`` on one resolved ``RunConfig``: its run folder (config.yaml, tensorboard
-events, eval.json...) lies under ``<run_root>/sweeps/<name>/<trial_id>/``. The trial id is derived from the
-resolved config (extractor, grid values, seed and a hash of the rest), so a sweep started again skips the
-trials whose ``eval.json`` exists and continues the others from their last checkpoint. A trial that raises is
-recorded (status ``error`` and the error's last line) and the others go on. With ``tune > 0`` Optuna's TPE (through Ray Tune's ``OptunaSearch``) samples the
-grid's dimensions, an ASHA or median-stopping scheduler stops poor trials early from the periodic
+Every trial is ``agents.train`` on one resolved ``RunConfig``: its run folder (config.yaml, tensorboard events,
+eval.json...) lies under ``<run_root>/sweeps/<name>/<trial_id>/``. The trial id is derived from the resolved config
+(extractor, grid values, seed and a hash of the rest), so a sweep started again skips the trials whose ``eval.json``
+exists and continues the others from their last checkpoint. A trial that raises is recorded (status ``error`` and
+the error's last line) and the others go on. With ``tune > 0`` Optuna's TPE (through Ray Tune's ``OptunaSearch``)
+samples the grid's dimensions, an ASHA or median-stopping scheduler stops poor trials early from the periodic
 evaluations that each trial reports, and the best trial's config is written as a preset (``best.yaml``).
 
 Ray and Optuna are optional (``pip install "attention-rl[sweep]"``) and imported only here, when used.
