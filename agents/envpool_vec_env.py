@@ -41,6 +41,12 @@ def import_envpool() -> Any:
     return envpool
 
 
+def highway_ports(envpool: Any) -> list[str]:
+    """The highway-env ids envpool registers a C++ port of (its lower-case aliases of ``envpool.highway`` tasks)."""
+    specs = envpool.registration.registry.specs
+    return [i for i, spec in specs.items() if spec[0] == "envpool.highway" and i[:1].islower()]
+
+
 def check_envpool_config(env_id: str, algo: str) -> None:
     """Raise one clear error when ``--vec-env envpool`` cannot train ``algo`` on ``env_id``.
 
@@ -50,7 +56,7 @@ def check_envpool_config(env_id: str, algo: str) -> None:
             or ``algo`` needs what envpool's C++ envs cannot give (action masks from the env).
     """
     envpool = import_envpool()
-    check_port(env_id.rpartition(":")[2], envpool.list_all_envs())
+    check_port(env_id.rpartition(":")[2], highway_ports(envpool))
     if ALGORITHMS.get(algo).masked:
         raise ValueError(
             f"algo='{algo}' reads action masks from each env (env_method), which envpool's C++ envs do not have: "
@@ -88,7 +94,8 @@ class EnvpoolVecEnv(VecEnv):
       ``infos[i]["TimeLimit.truncated"]`` is True when time ran out and the episode was not terminated.
       (envpool itself resets a finished env on the *next* step, ignoring that step's action; this class resets
       it at once instead, so no step is lost and no action ignored.)
-    - ``dones`` is bool, rewards float32; ``infos[i]`` has envpool's ``speed`` and ``crashed``.
+    - ``dones`` is bool, rewards float32; ``infos[i]`` has envpool's ``speed`` and ``crashed`` (not the Python
+      env's ``action`` and ``rewards`` breakdown, which envpool does not give).
     - ``seed(s)`` then ``reset()`` seeds env ``i`` with ``s + i`` (envpool fixes seeds when a pool is made, so the
       pool is rebuilt); ``reset()`` without a new seed starts new episodes that continue each env's stream.
     - ``get_attr`` answers ``STATIC_ATTRIBUTES`` (``spec`` is the Python original's, so probes and pictures use
@@ -104,7 +111,7 @@ class EnvpoolVecEnv(VecEnv):
         self, env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None, seed: int | None = None
     ) -> None:
         envpool = import_envpool()
-        port = check_port(env_id, envpool.list_all_envs())
+        port = check_port(env_id, highway_ports(envpool))
         check_env_id(env_id)  # imports highway-env, which registers the id (ImportError with its pip command)
         reference = make_adapted(env_id, **dict(env_kwargs or {}))  # the Python original: the layout to match
         try:

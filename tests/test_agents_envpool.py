@@ -257,6 +257,22 @@ def test_cli_trains_with_vec_env_envpool_and_eval_names_both_simulators(
     assert "evaluated on highway-env's Python original of highway-fast-v0" in capsys.readouterr().out
 
 
+def test_resume_continues_on_envpool_and_appends_to_the_monitor_file(
+    tmp_path: Path, tiny_config: Callable[..., RunConfig]
+) -> None:
+    from agents import resume
+
+    config = tiny_config(tmp_path, env="highway-fast-v0", vec_env="envpool", n_envs=2, timesteps=128,
+                         save_freq=64, attention_log_interval=0, hyperparams={"n_steps": 32, "batch_size": 64,
+                                                                             "n_epochs": 1})  # fmt: skip
+    run = train(config)
+    monitor = run.path / "monitor" / "envpool.monitor.csv"
+    episodes = len(monitor.read_text().splitlines())
+    resumed = resume(run.path, timesteps=256)
+    assert resumed.config.vec_env == "envpool" and resumed.model.num_timesteps >= 256
+    assert len(monitor.read_text().splitlines()) > episodes
+
+
 def test_a_preset_section_can_choose_envpool(tmp_path: Path) -> None:
     preset = tmp_path / "preset.yaml"
     preset.write_text("highway-fast-v0:\n  vec_env: envpool\n")

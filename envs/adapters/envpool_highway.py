@@ -105,13 +105,12 @@ def check_port(env_id: str, envpool_ids: Sequence[str]) -> EnvpoolPort:
 
     Args:
         env_id: a highway-env id.
-        envpool_ids: the ids envpool registers (``envpool.list_all_envs()``).
+        envpool_ids: the highway-env ids envpool has a port of.
     """
     ports = ", ".join(p.env_id for p in ENVPOOL_PORTS.values() if p.accepted)
     if env_id not in envpool_ids:
-        ours = sorted(i for i in envpool_ids if i[:1].islower() and "-v" in i and "multi-agent" not in i)
         raise ValueError(
-            f"envpool has no port of '{env_id}' (its highway-env ports: {', '.join(ours)}); --vec-env envpool "
+            f"envpool has no port of '{env_id}' (its highway-env ports: {', '.join(envpool_ids)}); --vec-env envpool "
             f"trains on {ports}. Use --vec-env dummy or subproc for '{env_id}'."
         )
     port = ENVPOOL_PORTS.get(env_id)
