@@ -187,6 +187,19 @@ def test_rows_match_the_simulators_own_state(env_id: str, kwargs: dict) -> None:
     ours.close()
 
 
+def test_merge_has_never_more_in_sight_than_envpools_five_rows_hold() -> None:
+    pool = envpool.make_gymnasium("merge-v0", num_envs=4, seed=0)
+    pool.reset()
+    actions = np.random.default_rng(0).integers(0, 5, size=(150, 4))
+    for t in range(150):
+        pool.step(actions[t])
+        for state in pool.debug_states():
+            ego = state.vehicles[0]
+            others = [*state.vehicles[1:], *state.road_objects]
+            in_sight = [v for v in others if np.hypot(v.x - ego.x, v.y - ego.y) < 200 and v.x - ego.x > -10]
+            assert len(in_sight) <= 4
+
+
 def test_relevant_parts_follow_the_adapters_rule(venv: EnvpoolVecEnv) -> None:
     from envs.adapters.highway import HighwayEntities
 

@@ -12,7 +12,11 @@ What envpool's highway ports give, against the Python original (``envpool.make_s
   ranges, clipped to [-1, 1], nearest vehicles first, none more than 10 m behind); config keys named as
   highway-env's (``lanes_count``, ``vehicles_count``, ``duration``, ...), with ``reward_speed_range`` split into
   ``reward_speed_low`` / ``reward_speed_high``.
-- ``merge-v0``: ``Box(5, 5)``, the same columns; the scenario has 5 vehicles in all, so 5 rows hold every one.
+- ``merge-v0``: ``Box(5, 5)``, the same columns, and a fixed 5 rows: the scenario has 4 other vehicles and an
+  obstacle (observed, as in the Python original), and at most 4 of them are in sight at once (within 200 m, not
+  more than 10 m behind: 2,400 random-policy steps), so the 5 rows hold all the adapter's 15 would show and
+  the rest are padding. envpool truncates it after 200 steps, the Python original never; the ego passes
+  x = 370 m, which ends both, within about 16 steps at its slowest target speed (20 m/s).
 - ``info``: ``speed``, ``crashed``, ``elapsed_step``; no lane, no sub-rewards.
 
 The adapter's ``cos_h`` / ``sin_h`` columns are not among envpool's: highway-env's velocity is the speed along the
