@@ -161,7 +161,7 @@ class EnvpoolVecEnv(VecEnv):
     def _infos(self, info: dict[str, Any], obs: np.ndarray, order: np.ndarray) -> list[dict[str, Any]]:
         """Per-env info dicts (envpool's ``speed`` and ``crashed``, the adapter's ``relevant_parts``)."""
         speed, crashed = info["speed"][order], info["crashed"][order]
-        relevant = [self.layout.relevant_parts(obs[i]) for i in range(len(order))]
+        relevant = self.layout.relevant_parts(obs)
         return [
             {"speed": float(speed[i]), "crashed": bool(crashed[i]), "relevant_parts": relevant[i]}
             for i in range(len(order))

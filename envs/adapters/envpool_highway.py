@@ -49,7 +49,8 @@ OBSERVATION_DEFAULTS: dict[str, Any] = {
     "see_behind": False, "order": "sorted", "include_obstacles": True, "observe_intentions": False,
     "features_range": None, "flatten": False,
 }  # fmt: skip
-_KINEMATIC_COLUMNS = (1, 2, 3, 4)  # x, y, vx, vy in RAW_FEATURES
+_KINEMATIC_NAMES = ("x", "y", "vx", "vy")
+_RAW_KINEMATICS = tuple(RAW_FEATURES.index(name) for name in _KINEMATIC_NAMES)
 
 
 @dataclass(frozen=True)
@@ -224,9 +225,7 @@ class EntityLayout:
 
     def headings(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(N, R)`` cosine and sine of each raw row's heading, from its absolute velocity (0 on padding)."""
-        lo = np.array([self.features_range[name][0] for name in ("vx", "vy")], dtype=np.float64)
-        hi = np.array([self.features_range[name][1] for name in ("vx", "vy")], dtype=np.float64)
-        velocity = lo + (raw[..., 3:5].astype(np.float64) + 1.0) * (hi - lo) / 2.0  # (N, R, 2)
+        velocity = physical_kinematics(raw, _RAW_KINEMATICS, self.features_range)[..., 2:]  # (N, R, 2)
         velocity[:, 1:] += velocity[:, :1]  # the other rows are relative to the ego's (row 0)
         if self.lanes_along_x:
             velocity *= np.where(velocity[..., :1] < 0, -1.0, 1.0)  # heading within +-90 degrees of +x
@@ -237,21 +236,22 @@ class EntityLayout:
         present = raw[..., PRESENCE_COLUMN] > 0.5
         return np.where(present, cos_h, 0.0).astype(np.float32), np.where(present, sin_h, 0.0).astype(np.float32)
 
-    def relevant_parts(self, obs: np.ndarray) -> np.ndarray:
-        """``int64`` rows of the ``k`` most relevant vehicles of one converted observation ``(V, F)``.
+    def relevant_parts(self, obs: np.ndarray) -> list[np.ndarray]:
+        """``int64`` rows of the ``k`` most relevant vehicles of each converted observation of ``(N, V, F)``.
 
-        The adapter's rule (``envs.adapters.highway.relevant_rows``), measured along the ego lane's direction:
-        envpool gives no lane, so on roads whose lanes all run along +x (``lanes_along_x``) that is +x, as the
-        Python lane gives it, and elsewhere the ego's heading.
+        The adapter's rule (``envs.adapters.highway.relevant_rows``, for the whole batch at once), measured along
+        the ego lane's direction: envpool gives no lane, so on roads whose lanes all run along +x
+        (``lanes_along_x``) that is +x, as the Python lane gives it, and elsewhere the ego's heading.
         """
-        columns = [self.features.index(name) for name in ("x", "y", "vx", "vy")]
-        kinematics = physical_kinematics(obs, columns, self.features_range)  # (V, 4)
-        if self.lanes_along_x:
-            direction = np.array([1.0, 0.0])
-        else:
-            speed = float(np.hypot(*kinematics[0, 2:]))
-            direction = kinematics[0, 2:] / speed if speed > 1e-9 else np.array([1.0, 0.0])
-        return relevant_rows(kinematics, obs[:, PRESENCE_COLUMN] > 0.5, direction, self.k)
+        columns = [self.features.index(name) for name in _KINEMATIC_NAMES]
+        kinematics = physical_kinematics(obs, columns, self.features_range)  # (N, V, 4)
+        direction = np.zeros((len(obs), 2))  # (N, 2)
+        direction[:, 0] = 1.0
+        if not self.lanes_along_x:
+            speed = np.hypot(kinematics[:, 0, 2], kinematics[:, 0, 3])  # (N,)
+            moving = speed > 1e-9
+            direction[moving] = kinematics[moving, 0, 2:] / speed[moving, None]
+        return relevant_rows(kinematics, obs[..., PRESENCE_COLUMN] > 0.5, direction, self.k)
 
 
 def succeeded(terminated: bool, truncated: bool, crashed: bool) -> bool:
