@@ -85,7 +85,13 @@ def train_parser() -> argparse.ArgumentParser:
     how = parser.add_argument_group("how to run")
     how.add_argument("--seed", type=int, default=None, help="random seed (default: 0; recorded in config.yaml)")
     how.add_argument("--n-envs", type=int, default=None, help="parallel envs (default: the preset's)")
-    how.add_argument("--vec-env", choices=("dummy", "subproc"), default=None, help="one process or one per env")
+    how.add_argument(
+        "--vec-env",
+        choices=("dummy", "subproc", "envpool"),
+        default=None,
+        help="one process, one per env, or envpool's C++ port (highway-fast-v0, merge-v0; evaluations still run on "
+        "highway-env's Python original; pip install \"attention-rl[envpool]\") (default: the preset's, else dummy)",
+    )
     how.add_argument("--device", default=None, help="torch device (default: auto)")
     how.add_argument(
         "--threads",

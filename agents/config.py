@@ -24,7 +24,8 @@ DEFAULT_LOG_INTERVAL = 10_000
 #: focus is the policy's own answer; rollout and readout are logged beside it with their faithfulness.
 DEFAULT_FOCUS_METHODS = ("causal", "rollout", "readout")
 
-VEC_ENVS = ("dummy", "subproc")
+#: How a run steps its envs: one process, one process per env, or envpool's C++ port (highway-env ids only).
+VEC_ENVS = ("dummy", "subproc", "envpool")
 
 
 @dataclass
@@ -46,8 +47,10 @@ class RunConfig:
     """Seed of the envs, the policy and the evaluation."""
     n_envs: int | None = None
     """Parallel envs (preset ``n_envs`` when None)."""
-    vec_env: str = "dummy"
-    """``dummy`` (one process) or ``subproc`` (one process per env)."""
+    vec_env: str | None = None
+    """``dummy`` (one process), ``subproc`` (one process per env), or ``envpool`` (envpool's C++ port of a
+    highway-env id, ``agents.envpool_vec_env``); preset ``vec_env`` when None, else ``dummy``. Evaluations always
+    run the env's own (Python) simulator."""
     normalize: bool | dict[str, Any] | None = None
     """``VecNormalize``: False, True, or its keyword arguments (preset ``normalize`` when None)."""
     run_root: str = "runs"

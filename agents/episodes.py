@@ -204,6 +204,8 @@ def format_evaluation(result: EvalResult, max_parts: int = 16) -> str:
         f"seed {result.seed}",
         f"  mean return   {result.mean_return:.3f} ± {result.std_return:.3f}  (IQM {result.iqm_return:.3f})",
     ]
+    if result.extra.get("simulators"):
+        lines.append(f"  {result.extra['simulators']}")
     if result.success_rate is not None:
         lines.append(f"  success rate  {100 * result.success_rate:.1f}%")
     if result.crash_rate is not None:

@@ -21,6 +21,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from agents.algorithms import ALGORITHMS, algo_name
 from agents.config import DEFAULT_FOCUS_METHODS, RunConfig
 from agents.env_ids import check_env_id
+from agents.envpool_vec_env import evaluation_note
 from agents.episodes import EvalResult, action_digest, format_evaluation, interquartile_mean, run_episodes
 from agents.focus_stats import attention_summary
 from agents.hyperparam_ranges import check_finite
@@ -322,6 +323,8 @@ def evaluate(
         focus=focus if focus is not None else (config.focus if config is not None else DEFAULT_FOCUS_METHODS),
     )
     result.model = str(model_path)
+    if config is not None and evaluation_note(config.env, config.vec_env, target.env_id):
+        result.extra["simulators"] = evaluation_note(config.env, config.vec_env, target.env_id)
     if write:
         result.extra["written_to"] = str(eval_file_for(model_path))
         write_json(Path(result.extra["written_to"]), result.to_dict())

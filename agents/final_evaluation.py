@@ -11,6 +11,7 @@ from stable_baselines3.common.logger import Logger
 from agents.callbacks import NOT_SCALAR_FORMATS
 from agents.checkpoints import read_best, save_best
 from agents.config import RunConfig
+from agents.envpool_vec_env import evaluation_note
 from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_model
 from agents.hparams import hparam_record
 from agents.runs import EVAL_FILE, MODEL_FILE, write_json
@@ -33,6 +34,8 @@ def final_evaluation(model: BaseAlgorithm, config: RunConfig, run_dir: Path) -> 
         focus=config.focus,
     )
     evaluation.model = str(run_dir / MODEL_FILE)
+    if evaluation_note(config.env, config.vec_env, config.env):
+        evaluation.extra["simulators"] = evaluation_note(config.env, config.vec_env, config.env)
     write_json(run_dir / EVAL_FILE, evaluation.to_dict())
     best = read_best(run_dir)
     if best is None or evaluation.mean_return > best["mean_reward"]:

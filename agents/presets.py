@@ -17,6 +17,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 #: Keys a preset section may hold, and the types their values must have.
 PRESET_TYPES: dict[str, tuple[type, ...]] = {
     "n_envs": (int,),
+    "vec_env": (str,),
     "n_timesteps": (int,),
     "normalize": (bool, dict),
     "eval_deterministic": (bool,),

@@ -9,6 +9,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from agents.algorithms import ALGORITHMS
 from agents.config import VEC_ENVS, RunConfig, check_types
 from agents.env_ids import check_env_id
+from agents.envpool_vec_env import check_envpool_config
 from agents.hyperparam_ranges import NORMALIZE_RANGES, check_finite, check_ranges
 from agents.presets import load_preset, merge_sections
 from agents.signatures import accepted_kwargs, check_kwargs
@@ -42,8 +43,10 @@ def check_config(config: RunConfig) -> None:
     check_net_arch(config.policy_kwargs.get("net_arch"))
     if config.vec_env not in VEC_ENVS:
         raise ValueError(
-            f"vec_env='{config.vec_env}' is invalid.{did_you_mean(config.vec_env, VEC_ENVS)} Use dummy or subproc."
+            f"vec_env='{config.vec_env}' is invalid.{did_you_mean(config.vec_env, VEC_ENVS)} Use {', '.join(VEC_ENVS)}."
         )
+    if config.vec_env == "envpool":
+        check_envpool_config(config.env, config.algo)
     extractor = EXTRACTORS.get(config.extractor)
     if extractor is not None:
         check_kwargs(f"Extractor '{config.extractor}'", config.extractor_kwargs, accepted_kwargs(extractor))
@@ -140,6 +143,7 @@ def resolve(config: RunConfig) -> RunConfig:
         extractor=extractor.lower(),
         timesteps=config.timesteps if config.timesteps is not None else preset.get("n_timesteps", 100_000),
         n_envs=config.n_envs if config.n_envs is not None else preset.get("n_envs", 1),
+        vec_env=config.vec_env if config.vec_env is not None else preset.get("vec_env", "dummy"),
         normalize=normalize,
         eval_deterministic=(
             config.eval_deterministic

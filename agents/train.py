@@ -32,6 +32,7 @@ from agents.checkpoints import (
 )
 from agents.config import RunConfig
 from agents.env_ids import check_env_id
+from agents.envpool_vec_env import simulator_note
 from agents.evaluate import EVAL_SEED_OFFSET, EvalResult, read_config, read_config_file
 from agents.final_evaluation import final_evaluation
 from agents.hparams import log_hyperparameters
@@ -207,6 +208,9 @@ def _learn(
     callbacks[:0] = memory_callbacks(model, config.attention_log_interval, config.focus)  # ppo_trxl: where in time
     if config.eval_freq > 0:
         callbacks.append(_eval_callback(model, config, run_dir, after_eval))
+    note = simulator_note(config.env, config.vec_env)
+    if note:
+        print(note)
     log_hyperparameters(model.logger, config.to_dict(), model.num_timesteps)
     interrupted = False
     start = time.perf_counter()

@@ -11,8 +11,16 @@ import numpy as np
 from gymnasium import spaces
 from sb3_contrib.common.wrappers import ActionMasker
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.monitor import ResultsWriter
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize, VecTransposeImage
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    SubprocVecEnv,
+    VecEnv,
+    VecMonitor,
+    VecNormalize,
+    VecTransposeImage,
+)
 
 from agents.algorithms import ALGORITHMS
 from agents.config import RunConfig
@@ -75,7 +83,7 @@ def make_env(
     render_mode: str | None = None,
     append_monitor: bool = False,
 ) -> VecEnv:
-    """A monitored VecEnv (``dummy`` or ``subproc``) of ``config.env`` with ``config.env_kwargs``.
+    """A monitored VecEnv (``dummy``, ``subproc`` or ``envpool``) of ``config.env`` with ``config.env_kwargs``.
 
     ``MaskablePPO`` envs are wrapped in ``ActionMasker``: the env's own ``action_masks()`` when it has one,
     else all actions valid. ``VecNormalize`` is *not* applied here (see ``wrap_normalize``).
@@ -89,6 +97,8 @@ def make_env(
         render_mode,
     )
     kind = vec_env or config.vec_env
+    if kind == "envpool":
+        return make_envpool_env(config, n_envs, seed, monitor_dir, render_mode, append_monitor)
     return make_vec_env(
         factory,
         n_envs=n_envs,
@@ -97,6 +107,41 @@ def make_env(
         monitor_kwargs={"override_existing": not append_monitor},
         vec_env_cls=SubprocVecEnv if kind == "subproc" and n_envs > 1 else DummyVecEnv,
     )
+
+
+def make_envpool_env(
+    config: RunConfig,
+    n_envs: int,
+    seed: int,
+    monitor_dir: Path | None = None,
+    render_mode: str | None = None,
+    append_monitor: bool = False,
+) -> VecEnv:
+    """``--vec-env envpool``: envpool's C++ port of ``config.env`` (``EnvpoolVecEnv``) under a ``VecMonitor``.
+
+    Its episodes go to ``monitor_dir/envpool.monitor.csv`` (one file for every env, read like ``Monitor``'s).
+    """
+    from agents.envpool_vec_env import EnvpoolVecEnv
+
+    if render_mode is not None:
+        raise ValueError(
+            f"render_mode='{render_mode}' needs highway-env's Python original: envpool's port does not draw. "
+            "Render with train_rl.py eval RUN --render (it runs on the Python original)."
+        )
+    import_gym_packages(tuple(config.gym_packages))
+    monitor = VecMonitor(EnvpoolVecEnv(config.env, n_envs, dict(config.env_kwargs), seed=seed))
+    if monitor_dir is not None:
+        monitor_dir.mkdir(parents=True, exist_ok=True)
+        monitor.results_writer = ResultsWriter(
+            str(monitor_dir / ENVPOOL_MONITOR),
+            header={"t_start": monitor.t_start, "env_id": config.env},
+            override_existing=not append_monitor,
+        )
+    return monitor
+
+
+#: Stem of the monitor file of an envpool run (``envpool.monitor.csv``).
+ENVPOOL_MONITOR = "envpool"
 
 
 def normalize_kwargs(config: RunConfig) -> dict[str, Any] | None:

@@ -124,6 +124,26 @@ def test_highway_relevant_parts_are_the_smallest_ttc_rows(highway):
                     break
 
 
+def test_highway_relevant_rows_of_a_batch_are_each_observations_own(rng):
+    """The batched rule (envpool's VecEnv uses it for all its envs at once) against one vehicle at a time."""
+    kinematics = np.round(rng.uniform(-60, 60, size=(50, 8, 4)), 0)  # rounded: ties in TTC and offset happen
+    present = rng.random((50, 8)) < 0.7
+    present[:, 0] = True
+    direction = np.tile([1.0, 0.0], (50, 1))
+    for k in (1, 3):
+        batch = highway_adapter.relevant_rows(kinematics, present, direction, k)
+        for n in range(50):
+            closing, ahead = [], []
+            for i in np.flatnonzero(present[n, 1:]) + 1:
+                s, rate = kinematics[n, i, 0], -np.sign(kinematics[n, i, 0]) * kinematics[n, i, 2]
+                if rate > 0 and abs(s) - 5.0 > 0:
+                    closing.append(((abs(s) - 5.0) / rate, i))
+                elif s > 0:
+                    ahead.append((s, i))
+            rows = [i for _, i in sorted(closing)][:k]
+            assert batch[n].tolist() == rows + [i for _, i in sorted(ahead)][: k - len(rows)]
+
+
 def test_highway_ttc_ranking_on_a_hand_built_state(highway):
     env = highway.make_highway_env(vehicles_count=7, k=3)
     env.reset(seed=0)  # sets the straight road and highway-env's normalisation ranges

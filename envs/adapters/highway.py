@@ -235,37 +235,67 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
 
     def physical_kinematics(self, obs: np.ndarray) -> np.ndarray:
         """``(V, 4)`` x, y [m] and vx, vy [m/s] of the rows, undoing highway-env's normalisation."""
-        ranges = self.env.unwrapped.observation_type.features_range or {}
-        values = obs[:, self._columns].astype(np.float64)  # (V, 4)
-        for j, name in enumerate(_KINEMATICS):
-            if name in ranges:
-                lo, hi = ranges[name]
-                values[:, j] = lo + (values[:, j] + 1.0) * (hi - lo) / 2.0
-        return values
+        return physical_kinematics(obs, self._columns, self.env.unwrapped.observation_type.features_range)
 
     def time_to_collision(self, obs: np.ndarray) -> np.ndarray:
         """``(V - 1,)`` TTC [s] of the other rows with the ego (``inf`` when not closing in or padding)."""
-        kin = self.physical_kinematics(obs)[1:]  # (V - 1, 4), relative to the ego
-        direction = self.lane_direction()
-        s = kin[:, :2] @ direction  # (V - 1,) longitudinal offset, > 0 ahead
-        closing = -np.sign(s) * (kin[:, 2:] @ direction)  # (V - 1,) rate at which |s| shrinks
-        gap = np.abs(s) - _VEHICLE_LENGTH
-        valid = (obs[1:, PRESENCE_COLUMN] > 0.5) & (closing > 0) & (gap > 0)
-        ttc = np.full(len(s), np.inf)
-        ttc[valid] = gap[valid] / closing[valid]
-        return ttc
+        return time_to_collision(self.physical_kinematics(obs), obs[:, PRESENCE_COLUMN] > 0.5, self.lane_direction())
 
     def relevant_parts(self, obs: np.ndarray) -> np.ndarray:
         """``int64`` rows of the ``k`` most relevant vehicles of an observation (see the class docstring's Info)."""
-        ttc = self.time_to_collision(obs)
-        closing = np.flatnonzero(np.isfinite(ttc))
-        chosen = closing[np.argsort(ttc[closing], kind="stable")][: self.k]
-        if len(chosen) < self.k:
-            s = self.physical_kinematics(obs)[1:, :2] @ self.lane_direction()
-            ahead = (obs[1:, PRESENCE_COLUMN] > 0.5) & (s > 0) & ~np.isfinite(ttc)
-            rows = np.flatnonzero(ahead)
-            chosen = np.concatenate([chosen, rows[np.argsort(s[rows], kind="stable")][: self.k - len(chosen)]])
-        return (chosen + 1).astype(np.int64)  # + 1: row 0 is the ego
+        kinematics, present = self.physical_kinematics(obs), obs[:, PRESENCE_COLUMN] > 0.5
+        return relevant_rows(kinematics[None], present[None], self.lane_direction()[None], self.k)[0]
+
+
+def physical_kinematics(
+    obs: np.ndarray, columns: Sequence[int], features_range: dict[str, Sequence[float]] | None
+) -> np.ndarray:
+    """``(..., V, 4)`` x, y [m] and vx, vy [m/s] of the rows of ``(..., V, F)`` (``columns``: theirs in ``obs``).
+
+    Undoes the normalisation; ``features_range`` is highway-env's Kinematics ``features_range`` (``{"x": [lo, hi],
+    ...}``; a name it lacks is left as it is).
+    """
+    ranges = features_range or {}
+    values = obs[..., list(columns)].astype(np.float64)  # (..., V, 4)
+    for j, name in enumerate(_KINEMATICS):
+        if name in ranges:
+            lo, hi = ranges[name]
+            values[..., j] = lo + (values[..., j] + 1.0) * (hi - lo) / 2.0
+    return values
+
+
+def time_to_collision(kinematics: np.ndarray, present: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """``(..., V - 1)`` TTC [s] of the rows after the ego's (``inf`` when not closing in or padding).
+
+    Args:
+        kinematics: ``(..., V, 4)`` rows of :func:`physical_kinematics`, row 0 the ego, the others relative to it.
+        present: ``(..., V)`` bool, the rows that are real vehicles.
+        direction: ``(..., 2)`` unit vector along which the TTC is measured (the ego lane's direction).
+    """
+    others = kinematics[..., 1:, :]  # (..., V - 1, 4), relative to the ego
+    s = np.einsum("...vd,...d->...v", others[..., :2], direction)  # longitudinal offset, > 0 ahead
+    closing = -np.sign(s) * np.einsum("...vd,...d->...v", others[..., 2:], direction)  # rate |s| shrinks at
+    gap = np.abs(s) - _VEHICLE_LENGTH
+    valid = present[..., 1:] & (closing > 0) & (gap > 0)
+    return np.where(valid, gap / np.where(valid, closing, 1.0), np.inf)
+
+
+def relevant_rows(kinematics: np.ndarray, present: np.ndarray, direction: np.ndarray, k: int) -> list[np.ndarray]:
+    """Per observation of a batch, the ``int64`` rows of its ``k`` most relevant vehicles (see the Info above).
+
+    Args: as :func:`time_to_collision` with one batch axis first (``(N, V, 4)``, ``(N, V)``, ``(N, 2)``), and
+    ``k`` the number of rows wanted (fewer when fewer qualify).
+    """
+    ttc = time_to_collision(kinematics, present, direction)  # (N, V - 1)
+    s = np.einsum("nvd,nd->nv", kinematics[:, 1:, :2], direction)  # (N, V - 1) longitudinal offset
+    closing = np.isfinite(ttc)
+    ahead = present[:, 1:] & (s > 0) & ~closing
+    group = np.where(closing, 0, np.where(ahead, 1, 2))  # closing in (by TTC), then ahead (by offset), then none
+    key = np.where(closing, ttc, np.where(ahead, s, 0.0))
+    index = np.broadcast_to(np.arange(s.shape[1]), s.shape)
+    order = np.lexsort((index, key, group), axis=-1)[:, :k]  # (N, k); ties by row, as a stable sort
+    chosen = np.take_along_axis(group, order, axis=-1) < 2
+    return [(order[i][chosen[i]] + 1).astype(np.int64) for i in range(len(order))]  # + 1: row 0 is the ego
 
 
 def _validate(vehicles_count: int, k: int, features: Sequence[str]) -> None:
