@@ -18,7 +18,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from agents.runs import BEST_MODEL_FILE, good_checkpoints, save_atomic, save_model_atomic, write_json
+from agents.runs import BEST_MODEL_FILE, good_checkpoints, read_small_text, save_atomic, save_model_atomic, write_json
 from agents.vec_envs import vecnormalize_path
 from agents.vecnormalize_arrays import arrays_path, save_arrays
 
@@ -116,7 +116,7 @@ def read_best(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / BEST_INFO_FILE
     if not path.is_file() or not (run_dir / BEST_MODEL_FILE).is_file():
         return None
-    return json.loads(path.read_text())
+    return json.loads(read_small_text(path))
 
 
 def save_best(model: BaseAlgorithm, run_dir: Path, mean_reward: float) -> None:

@@ -24,7 +24,7 @@ from agents.env_ids import check_env_id
 from agents.episodes import EvalResult, action_digest, format_evaluation, interquartile_mean, run_episodes
 from agents.focus_stats import attention_summary
 from agents.presets import read_yaml
-from agents.resolution import check_focus_methods
+from agents.resolution import check_device, check_focus_methods
 from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json
 from agents.safe_load import load_safe
 from agents.trxl.focus import MemoryFocusRecorder, memory_methods
@@ -53,6 +53,7 @@ def read_config_file(path: Path) -> RunConfig:
 def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecEnv | None = None) -> BaseAlgorithm:
     """Load an SB3 zip as ``algo`` (on ``env`` when given); one clear ``ValueError`` for a file that is not one."""
     cls = ALGORITHMS.get(algo).cls
+    check_device(device)
     if not zipfile.is_zipfile(model_path):
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip (not a zip file at all).")
     try:

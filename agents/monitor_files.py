@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.runs import regular_file_size
+
 #: The file name pattern of SB3's ``Monitor`` (``0.monitor.csv``, one per env of a run).
 MONITOR_GLOB = "*monitor.csv"
 
@@ -55,6 +57,7 @@ def read_monitor(folder: str | Path) -> Episodes:
     lengths: list[int] = []
     returns: list[float] = []
     for path in paths:
+        regular_file_size(path)
         with path.open(newline="") as file:
             first = file.readline()
             t_start = float(json.loads(first[1:]).get("t_start", 0.0)) if first.startswith("#") else 0.0

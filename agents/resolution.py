@@ -55,16 +55,24 @@ MAX_ENVS = 1024
 
 
 def check_device(device: str) -> None:
-    """Raise ``ValueError`` for a device torch does not know (``gpu0``); ``auto`` picks CUDA when there is one."""
+    """Raise ``ValueError`` for a device torch does not know (``gpu0``) or cannot use here (``mps``, ``meta``).
+
+    ``auto`` picks CUDA when there is one. A device is tried by making an empty tensor on it; ``meta`` holds no
+    data, so nothing could train or act on it.
+    """
     import torch
 
     if device == "auto":
         return
     try:
-        torch.device(device)
-    except (RuntimeError, TypeError):
+        if torch.device(device).type == "meta":
+            raise ValueError("the meta device holds no data")
+        torch.empty(0, device=device)
+    except (RuntimeError, TypeError, ValueError, AssertionError) as exc:  # AssertionError: torch without CUDA
+        reason = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
         raise ValueError(
-            f"device='{device}' is invalid: use auto, cpu, cuda or cuda:<index> (a torch device string)."
+            f"device='{device}' is invalid or not available here ({reason}): use auto, cpu, cuda or cuda:<index> "
+            "(a torch device this machine has)."
         ) from None
 
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
 import warnings
 import zipfile
@@ -27,6 +28,33 @@ MODEL_FILES = {"last": MODEL_FILE, "best": BEST_MODEL_FILE}
 TRAINED_CONFIG = Path("checkpoints") / CONFIG_FILE
 #: The lock a training holds on its run folder.
 LOCK_FILE = ".lock"
+
+
+#: Largest text file of a run (or a preset) read: a config.yaml is a few KiB, a preset of every env id tens of KiB.
+MAX_TEXT_BYTES = 1 << 20
+
+
+def regular_file_size(path: Path) -> int:
+    """The size of ``path`` in bytes; ``ValueError`` unless it is a regular file (or a link to one).
+
+    A run folder from elsewhere may hold a link to ``/dev/zero`` or a pipe where a file belongs: reading one would
+    never end (or fill the memory).
+    """
+    info = os.stat(path)  # follows links: what would be read
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path} is not a regular file (a device, a pipe or a link to one?): replace it with the file.")
+    return info.st_size
+
+
+def read_small_text(path: Path) -> str:
+    """The text of ``path``, a regular file of at most ``MAX_TEXT_BYTES``; one ``ValueError`` naming it otherwise."""
+    size = regular_file_size(path)
+    if size > MAX_TEXT_BYTES:
+        raise ValueError(
+            f"{path} holds {size:,} bytes, more than the {MAX_TEXT_BYTES:,} a config or run file may: "
+            "replace it with the file train_rl.py wrote."
+        )
+    return Path(path).read_text()
 
 
 def env_folder_name(env_id: str) -> str:

@@ -44,6 +44,7 @@ from agents.runs import (
     finishing,
     is_model_zip,
     new_run_dir,
+    read_small_text,
     run_lock,
     write_atomic,
     write_yaml,
@@ -362,7 +363,7 @@ def _resume_locked(run_dir: Path, config: RunConfig, command: str | None) -> Run
     if checkpoint.replay_buffer is not None:
         model.load_replay_buffer(checkpoint.replay_buffer)
     if command is not None:
-        previous = (run_dir / COMMAND_FILE).read_text() if (run_dir / COMMAND_FILE).is_file() else ""
+        previous = read_small_text(run_dir / COMMAND_FILE) if (run_dir / COMMAND_FILE).is_file() else ""
         write_atomic(run_dir / COMMAND_FILE, previous + command + "\n")
     write_yaml(run_dir / CONFIG_FILE, config.to_dict())
     model.set_logger(_logger(run_dir, config.verbose))
