@@ -18,7 +18,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from agents.runs import BEST_MODEL_FILE, good_checkpoints, read_small_text, save_atomic, save_model_atomic, write_json
+from agents.runs import BEST_MODEL_FILE, latest_good_checkpoint, read_small_text, save_atomic, save_model_atomic, write_json
 from agents.vec_envs import vecnormalize_path
 from agents.vecnormalize_arrays import arrays_path, save_arrays
 
@@ -68,10 +68,10 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path) -> Checkpoint:
 
 def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
     """The latest good checkpoint in ``run_dir/checkpoints`` (a damaged model zip is passed over), or None."""
-    good = good_checkpoints(run_dir)
-    if not good:
+    good = latest_good_checkpoint(run_dir)
+    if good is None:
         return None
-    steps, path = good[0]
+    steps, path = good
     stats = vecnormalize_path(path)
     buffer = path.with_name(f"replay_buffer_{steps}.pkl")
     return Checkpoint(steps, path, stats if stats.is_file() else None, buffer if buffer.is_file() else None)
