@@ -18,7 +18,14 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from agents.runs import BEST_MODEL_FILE, latest_good_checkpoint, read_small_text, save_atomic, save_model_atomic, write_json
+from agents.runs import (
+    BEST_MODEL_FILE,
+    latest_good_checkpoint,
+    read_small_text,
+    save_atomic,
+    save_model_atomic,
+    write_json,
+)
 from agents.vec_envs import vecnormalize_path
 from agents.vecnormalize_arrays import arrays_path, save_arrays
 

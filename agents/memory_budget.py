@@ -116,7 +116,7 @@ def parameter_count(
         try:
             with torch.device("meta"):
                 return sum(p.numel() for p in build().parameters())
-        except Exception:  # noqa: BLE001 (an estimate only: the real build reports its own errors)
+        except Exception:
             continue
     return None
 
@@ -142,7 +142,10 @@ def check_fits(
     count = None if policy_class is None else parameter_count(policy_class, observation, action, policy_kwargs)
     if count is not None:
         what = f"the policy's {count:,} parameters (weights, gradients and Adam's moments)"
-        fix = "lower extractor_kwargs.features_dim or embed_dim, policy_kwargs.net_arch (ppo_trxl: policy_kwargs.memory_length)"
+        fix = (
+            "lower extractor_kwargs.features_dim or embed_dim, policy_kwargs.net_arch (ppo_trxl: "
+            "policy_kwargs.memory_length)"
+        )
         estimates.append((PARAMETER_COPIES * 4 * count, what, fix))
     for needed, what, fix in estimates:
         if needed > available:

@@ -51,7 +51,8 @@ class OnnxPolicy:
         if "action" not in self.outputs:
             raise ValueError(
                 f"{self.path} has no 'action' output (outputs: {', '.join(self.outputs) or 'none'}): it was not "
-                "exported by train_rl.py export, which is what eval --onnx runs. Export one with train_rl.py export RUN_DIR."
+                "exported by train_rl.py export, which is what eval --onnx runs. Export one with train_rl.py export "
+                "RUN_DIR."
             )
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.part_names: list[str] = json.loads(self.metadata.get("part_names", "[]"))
@@ -70,8 +71,8 @@ class OnnxPolicy:
             )  # fmt: skip
             if not fits or (key is None and isinstance(space, spaces.Dict)):
                 raise ValueError(
-                    f"{self.path} takes observations '{name}' shaped {wanted}, but {env_id} gives {describe_space(space)}: evaluate "
-                    "it on the env (and env_kwargs) it was exported for."
+                    f"{self.path} takes observations '{name}' shaped {wanted}, but {env_id} gives "
+                    f"{describe_space(space)}: evaluate it on the env (and env_kwargs) it was exported for."
                 )
 
     def _feed(self, observation: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -153,7 +153,8 @@ class FiniteRewards(VecEnvWrapper):
         if not np.isfinite(rewards).all():
             env = int(np.flatnonzero(~np.isfinite(rewards))[0])
             raise ValueError(
-                f"{self.env_id} returned a non-finite reward ({rewards[env]}) at step {self.steps} (env {env} of the VecEnv): "
+                f"{self.env_id} returned a non-finite reward ({rewards[env]}) at step {self.steps} (env {env} of the "
+                "VecEnv): "
                 "an env's rewards must be finite numbers. Fix the env (or clip its reward with a wrapper)."
             )
         return observations, rewards, dones, infos
