@@ -25,7 +25,7 @@ from agents.episodes import EvalResult, action_digest, format_evaluation, interq
 from agents.focus_stats import attention_summary
 from agents.presets import read_yaml
 from agents.resolution import check_device, check_focus_methods
-from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json
+from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json, zip_damage
 from agents.safe_load import load_safe
 from agents.trxl.focus import MemoryFocusRecorder, memory_methods
 from agents.trxl.policy import TrXLPolicy
@@ -66,7 +66,7 @@ def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecE
     except json.JSONDecodeError:
         raise ValueError(f"{model_path}: its 'data' entry is not valid JSON (a damaged or half-written zip).") from None
     except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, AttributeError, TypeError, AssertionError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = zip_damage(model_path) or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip for {cls.__name__} ({reason}).") from None
 
 

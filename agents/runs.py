@@ -221,10 +221,9 @@ def find_model(path: str | Path, which: str = "last") -> tuple[Path, Path | None
     path = Path(path)
     if path.is_dir():
         model = path / MODEL_FILES[which]
-        damage = zip_damage(model) if which == "last" and model.exists() else None
-        checkpoint = latest_good_checkpoint(path) if which == "last" and (damage or not model.exists()) else None
+        checkpoint = latest_good_checkpoint(path) if which == "last" and not is_model_zip(model) else None
         if checkpoint is not None:
-            problem = f"is damaged ({damage})" if damage else "is missing"
+            problem = "is damaged" if model.is_file() else "is missing"
             warnings.warn(
                 f"{model} {problem} (the run was stopped while writing it?): using its latest good checkpoint, "
                 f"{checkpoint[1]}.",

@@ -256,12 +256,11 @@ def test_a_checkpoint_with_damaged_weights_falls_back_to_the_one_before(finished
     assert "resumed from 96 steps" in capsys.readouterr().out
 
 
-def test_a_model_zip_with_damaged_weights_falls_back_to_the_latest_good_checkpoint(finished, tmp_path, capsys):
+def test_a_model_zip_with_a_crc_error_is_named(finished, tmp_path, capsys):
     run_dir = shutil.copytree(finished, tmp_path / "run")
     _damage(run_dir / "model.zip", "crc")
-    with pytest.warns(UserWarning, match=r"model.zip is damaged \(its entry policy.pth fails its CRC check\)"):
-        assert train_rl.main(["eval", str(run_dir), "--episodes", "1"]) == 0
-    assert "model_128_eval.json" in capsys.readouterr().out
+    code, lines = run_cli(capsys, "eval", run_dir, "--episodes", "1")
+    assert_one_line(code, lines, "model.zip is not a Stable-Baselines3 model zip for PPO (its entry policy.pth fails")
 
 
 def test_onnx_eval_names_another_env_and_a_foreign_file(finished, tmp_path, capsys):
