@@ -21,6 +21,7 @@ from agents.hyperparam_ranges import check_ranges
 from agents.memory_budget import check_fits
 from agents.vec_envs import make_env
 from envs.feature_names import part_names_of
+from envs.validation import check_int
 from policies import EXTRACTORS
 from policies.registry import Registry, did_you_mean
 
@@ -277,7 +278,7 @@ def out_of_memory(config: RunConfig, exc: BaseException) -> ValueError:
 
 def set_threads(threads: int | None) -> int:
     """``torch.set_num_threads``: ``threads``, or ``DEFAULT_THREADS`` when None; returns the count set."""
-    count = DEFAULT_THREADS if threads is None else threads
+    count = check_int("threads", DEFAULT_THREADS if threads is None else threads, 1)
     torch.set_num_threads(count)
     return count
 

@@ -31,6 +31,7 @@ from agents.trxl.focus import MemoryFocusRecorder, memory_methods
 from agents.trxl.policy import TrXLPolicy
 from agents.vec_envs import check_spaces, make_env, vecnormalize_path, wrap_normalize
 from agents.vecnormalize_arrays import arrays_path
+from envs.validation import check_int
 from policies import find_attention_extractor
 
 #: Offset between the training seed and the evaluation env's seed, so evaluation never replays training.
@@ -241,6 +242,7 @@ def eval_target(
     run_kwargs = config.env_kwargs if config is not None and env_id == config.env else {}
     if seed is None:
         seed = (config.seed if config is not None else 0) + EVAL_SEED_OFFSET
+    check_int("seed", seed, 0, 2**32 - 1)
     if deterministic is None:
         deterministic = config.eval_deterministic is not False if config is not None else True
     algo = algo or (config.algo if config else _require_algo(model_path))

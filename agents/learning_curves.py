@@ -16,6 +16,7 @@ from agents.monitor_files import has_monitor_files, read_monitor, read_progress
 from agents.presets import read_yaml
 from agents.runs import CONFIG_FILE
 from agents.statistics import bootstrap_ci, rolling_mean
+from envs.validation import check_int
 
 #: Points on the common timestep grid each group's runs are interpolated onto.
 GRID_POINTS = 200
@@ -132,6 +133,11 @@ def plot_runs(paths: Sequence[str | Path], out: str | Path, window: int = 50, ti
         FileNotFoundError: a path does not exist or holds no monitor files.
         ValueError: no run has a finished episode.
     """
+    check_int("window", window, 1)
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder: give the PNG file to write, e.g. {out / 'learning_curves.png'}.")
+    out = out if out.suffix else out.with_suffix(".png")  # what matplotlib writes for a name without one
     curves = [load_curve(run) for run in find_runs(paths)]
     empty = [c.run_dir for c in curves if len(c.returns) == 0]
     curves = [c for c in curves if len(c.returns)]
@@ -151,7 +157,6 @@ def plot_runs(paths: Sequence[str | Path], out: str | Path, window: int = 50, ti
         _plot_env(axes[row], env, groups, colors, window, with_relevance)
     fig.suptitle(title or "Learning curves per env: mean over runs, 95% bootstrap band", fontsize=11)
     fig.tight_layout()
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     return out

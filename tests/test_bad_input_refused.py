@@ -292,3 +292,25 @@ def test_plot_names_a_config_that_is_no_yaml(finished, tmp_path, capsys):
     (run_dir / "config.yaml").write_text("algo: [unclosed\n")
     code, lines = run_cli(capsys, "plot", run_dir, "--out", tmp_path / "curves.png")
     assert_one_line(code, lines, "config.yaml is not valid YAML")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--threads", "0"], "threads=0 is invalid: it must be an integer >= 1"),
+        (["--seed", "-5"], "seed=-5 is invalid: it must be an integer in [0, 4294967295]"),
+    ],
+)
+def test_eval_names_a_bad_thread_count_or_seed(finished, capsys, args, message):
+    code, lines = run_cli(capsys, "eval", finished, "--episodes", "1", *args)
+    assert_one_line(code, lines, message)
+
+
+def test_plot_names_a_bad_window_and_a_folder_as_out(finished, tmp_path, capsys):
+    code, lines = run_cli(capsys, "plot", finished, "--window", "0", "--out", tmp_path / "curves.png")
+    assert_one_line(code, lines, "window=0 is invalid: it must be an integer >= 1")
+    code, lines = run_cli(capsys, "plot", finished, "--out", tmp_path)
+    assert_one_line(code, lines, f"--out {tmp_path} is a folder: give the PNG file to write")
+    assert train_rl.main(["plot", str(finished), "--out", str(tmp_path / "curves")]) == 0
+    assert f"Learning curves: {tmp_path / 'curves.png'}" in capsys.readouterr().out
+    assert (tmp_path / "curves.png").is_file()
