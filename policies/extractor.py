@@ -14,6 +14,8 @@ from torch import nn
 
 from envs.validation import check_int
 from policies.attention import (
+    LAYERS_WHY,
+    MAX_LAYERS,
     MultiHeadAttention,
     TransformerBlock,
     attention_rollout,
@@ -171,7 +173,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         readout_norm = (not lean) if readout_norm is None else readout_norm
         check_features_norm(features_norm)
         check_head(head)
-        check_int("num_layers", num_layers, 0)
+        check_int("num_layers", num_layers, 0, MAX_LAYERS, why=LAYERS_WHY)
         check_heads(embed_dim, num_heads)
         readout_cls = READOUTS.get(pooling)
         check_top_k(pooling.lower(), top_k, top_k_per_head, num_queries)

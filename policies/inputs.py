@@ -26,9 +26,9 @@ def check_part_count(space: gym.Space, count: int | None = None) -> None:
         count = space.shape[0] if flat_or_set else 0
     if count > MAX_PARTS:
         raise ValueError(
-            f"The observation space {space} makes {count:,} parts, more than the {MAX_PARTS:,} attention takes (its "
-            "cost grows with the square of the parts): use larger patches (extractor_kwargs.patch_size), fewer "
-            "entities, extractor mlp, or wrap the env to give fewer parts."
+            f"The observation space {type(space).__name__}{space.shape} makes {count:,} parts, more than the "
+            f"{MAX_PARTS:,} attention takes (its cost grows with the square of the parts): use larger patches "
+            "(extractor_kwargs.patch_size), fewer entities, extractor mlp, or wrap the env to give fewer parts."
         )
 
 

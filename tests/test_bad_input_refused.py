@@ -314,3 +314,18 @@ def test_plot_names_a_bad_window_and_a_folder_as_out(finished, tmp_path, capsys)
     assert train_rl.main(["plot", str(finished), "--out", str(tmp_path / "curves")]) == 0
     assert f"Learning curves: {tmp_path / 'curves.png'}" in capsys.readouterr().out
     assert (tmp_path / "curves.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "extractor_kwargs.num_layers=100000"], "num_layers=100000 is invalid: it must be an integer in [0, 64]"),
+        (
+            ["--algo", "ppo_trxl", "--set", "policy_kwargs.memory_layers=100000"],
+            "memory_layers=100000 is invalid: it must be an integer in [1, 64]",
+        ),
+    ],
+)
+def test_a_stack_of_blocks_too_deep_to_build_is_refused(capsys, args, message):
+    code, lines = run_cli(capsys, *args, "--dry-run")
+    assert_one_line(code, lines, message)
