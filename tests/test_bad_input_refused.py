@@ -319,7 +319,10 @@ def test_plot_names_a_bad_window_and_a_folder_as_out(finished, tmp_path, capsys)
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--set", "extractor_kwargs.num_layers=100000"], "num_layers=100000 is invalid: it must be an integer in [0, 64]"),
+        (
+            ["--set", "extractor_kwargs.num_layers=100000"],
+            "num_layers=100000 is invalid: it must be an integer in [0, 64]",
+        ),
         (
             ["--algo", "ppo_trxl", "--set", "policy_kwargs.memory_layers=100000"],
             "memory_layers=100000 is invalid: it must be an integer in [1, 64]",
