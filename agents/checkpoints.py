@@ -123,7 +123,19 @@ def read_best(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / BEST_INFO_FILE
     if not path.is_file() or not (run_dir / BEST_MODEL_FILE).is_file():
         return None
-    return json.loads(read_small_text(path))
+    try:
+        best = json.loads(read_small_text(path))
+    except json.JSONDecodeError as exc:
+        best = f"not valid JSON ({exc})"
+    if not isinstance(best, dict) or not all(
+        isinstance(best.get(key), (int, float)) and not isinstance(best.get(key), bool)
+        for key in ("mean_reward", "timesteps")
+    ):
+        raise ValueError(
+            f"{path} is damaged ({best if isinstance(best, str) else 'no numbers mean_reward and timesteps'}): "
+            f"delete it and {BEST_MODEL_FILE} beside it (the next evaluation writes both again)."
+        )
+    return best
 
 
 def save_best(model: BaseAlgorithm, run_dir: Path, mean_reward: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,12 +173,18 @@ def _eval_callback(
         callback.best_mean_reward = best["mean_reward"]
     history = run_dir / "evaluations.npz"
     if history.is_file():  # a resumed run extends the history instead of overwriting it
-        with np.load(history) as data:
-            callback.evaluations_timesteps = data["timesteps"].tolist()
-            callback.evaluations_results = data["results"].tolist()
-            callback.evaluations_length = data["ep_lengths"].tolist()
-            if "successes" in data:
-                callback.evaluations_successes = data["successes"].tolist()
+        try:
+            with np.load(history) as data:
+                callback.evaluations_timesteps = data["timesteps"].tolist()
+                callback.evaluations_results = data["results"].tolist()
+                callback.evaluations_length = data["ep_lengths"].tolist()
+                if "successes" in data:
+                    callback.evaluations_successes = data["successes"].tolist()
+        except (ValueError, OSError, KeyError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(
+                f"{history} is damaged ({' '.join(str(exc).split())[:120]}): delete it to resume (the history of "
+                "periodic evaluations then starts again)."
+            ) from None
     return callback
 
 

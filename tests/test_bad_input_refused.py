@@ -332,3 +332,31 @@ def test_plot_names_a_bad_window_and_a_folder_as_out(finished, tmp_path, capsys)
 def test_a_stack_of_blocks_too_deep_to_build_is_refused(capsys, args, message):
     code, lines = run_cli(capsys, *args, "--dry-run")
     assert_one_line(code, lines, message)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("best_model.json", '{"mean_reward": "x"}', "best_model.json is damaged (no numbers mean_reward"),
+        ("best_model.json", '{"mean_reward": 1', "best_model.json is damaged (not valid JSON"),
+        ("evaluations.npz", "garbage", "evaluations.npz is damaged"),
+    ],
+)
+def test_resume_names_a_damaged_run_file(finished, tmp_path, capsys, name, content, message):
+    run_dir = shutil.copytree(finished, tmp_path / "run")
+    (run_dir / name).write_text(content)
+    code, lines = run_cli(capsys, "--resume", run_dir, "--timesteps", "160", "--eval-freq", "32", "--no-progress-bar")
+    assert_one_line(code, lines, message)
+
+
+def test_plot_names_a_monitor_file_without_its_header(finished, tmp_path, capsys):
+    run_dir = shutil.copytree(finished, tmp_path / "run")
+    (run_dir / "monitor" / "0.monitor.csv").write_text("#{bad json\nr,l,t\n1,2,3\n")
+    code, lines = run_cli(capsys, "plot", run_dir, "--out", tmp_path / "curves.png")
+    assert_one_line(code, lines, "0.monitor.csv: its first line is not the JSON header SB3's Monitor writes")
+
+
+def test_sweep_names_a_local_ray_without_cpus(tmp_path, capsys):
+    pytest.importorskip("ray")
+    code, lines = run_cli(capsys, "sweep", "--num-cpus", "0", "--run-dir", tmp_path)
+    assert_one_line(code, lines, "--num-cpus 0: the local Ray needs at least 1 CPU")
