@@ -18,8 +18,10 @@ from torch import nn
 from agents.algorithms import ALGORITHMS, check_action_space
 from agents.config import RunConfig
 from agents.hyperparam_ranges import check_ranges
+from agents.memory_budget import check_fits
 from agents.vec_envs import make_env
 from envs.feature_names import part_names_of
+from envs.validation import check_int
 from policies import EXTRACTORS
 from policies.registry import Registry, did_you_mean
 
@@ -232,15 +234,26 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
     names = env_part_names(config, env)
     if names is not None:
         policy_kwargs["features_extractor_kwargs"]["part_names"] = names
-    model = entry.cls(
-        policy_name(env.observation_space, extractor, entry.policy_infix),
-        env,
-        seed=config.seed,
-        device=config.device,
-        verbose=config.verbose,
-        policy_kwargs=policy_kwargs,
-        **algorithm_kwargs(config.hyperparams),
+    policy = policy_name(env.observation_space, extractor, entry.policy_infix)
+    check_fits(
+        entry.cls, policy, config.hyperparams, policy_kwargs, env.num_envs, env.observation_space, env.action_space
     )
+    try:
+        model = entry.cls(
+            policy,
+            env,
+            seed=config.seed,
+            device=config.device,
+            verbose=config.verbose,
+            policy_kwargs=policy_kwargs,
+            **algorithm_kwargs(config.hyperparams),
+        )
+    except MemoryError as exc:  # what the estimate leaves out (a tokenizer's own tables, an env's arrays)
+        raise out_of_memory(config, exc) from None
+    except RuntimeError as exc:
+        if "allocate" not in str(exc):
+            raise
+        raise out_of_memory(config, exc) from None
     if config.compile:
         for module in model.policy.modules():
             if isinstance(module, BaseFeaturesExtractor) and extractor is not None:
@@ -254,9 +267,18 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
 DEFAULT_THREADS = 1
 
 
+def out_of_memory(config: RunConfig, exc: BaseException) -> ValueError:
+    """The one-line error of a model that ran out of memory while being built."""
+    reason = " ".join(str(exc).split())[:200]
+    return ValueError(
+        f"Building {config.algo} on {config.env} ran out of memory ({reason}): lower the sizes in hyperparams "
+        "(n_steps, buffer_size), extractor_kwargs (features_dim, embed_dim) or policy_kwargs (net_arch)."
+    )
+
+
 def set_threads(threads: int | None) -> int:
     """``torch.set_num_threads``: ``threads``, or ``DEFAULT_THREADS`` when None; returns the count set."""
-    count = DEFAULT_THREADS if threads is None else threads
+    count = check_int("threads", DEFAULT_THREADS if threads is None else threads, 1)
     torch.set_num_threads(count)
     return count
 

@@ -22,7 +22,14 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from agents.algorithms import ALGORITHMS
 from agents.config import RunConfig
-from agents.runs import BEST_MODEL_FILE, good_checkpoints, save_atomic, save_model_atomic, write_json
+from agents.runs import (
+    BEST_MODEL_FILE,
+    latest_good_checkpoint,
+    read_small_text,
+    save_atomic,
+    save_model_atomic,
+    write_json,
+)
 from agents.signatures import accepted_kwargs
 from agents.vec_envs import normalize_kwargs, vecnormalize_path
 from agents.vecnormalize_arrays import arrays_path, save_arrays
@@ -72,10 +79,10 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path) -> Checkpoint:
 
 def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
     """The latest good checkpoint in ``run_dir/checkpoints`` (a damaged model zip is passed over), or None."""
-    good = good_checkpoints(run_dir)
-    if not good:
+    good = latest_good_checkpoint(run_dir)
+    if good is None:
         return None
-    steps, path = good[0]
+    steps, path = good
     buffer = path.with_name(f"replay_buffer_{steps}.pkl")
     return Checkpoint(steps, path, _statistics(path), buffer if buffer.is_file() else None)
 
@@ -171,7 +178,19 @@ def read_best(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / BEST_INFO_FILE
     if not path.is_file() or not (run_dir / BEST_MODEL_FILE).is_file():
         return None
-    return json.loads(path.read_text())
+    try:
+        best = json.loads(read_small_text(path))
+    except json.JSONDecodeError as exc:
+        best = f"not valid JSON ({exc})"
+    if not isinstance(best, dict) or not all(
+        isinstance(best.get(key), (int, float)) and not isinstance(best.get(key), bool)
+        for key in ("mean_reward", "timesteps")
+    ):
+        raise ValueError(
+            f"{path} is damaged ({best if isinstance(best, str) else 'no numbers mean_reward and timesteps'}): "
+            f"delete it and {BEST_MODEL_FILE} beside it (the next evaluation writes both again)."
+        )
+    return best
 
 
 def save_best(model: BaseAlgorithm, run_dir: Path, mean_reward: float) -> None:

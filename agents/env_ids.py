@@ -66,6 +66,12 @@ def import_gym_packages(packages: list[str] | tuple[str, ...]) -> None:
             importlib.import_module(package)
         except ImportError as exc:
             raise ValueError(f"Cannot import gym package '{package}': {exc}. Is it installed?") from None
+        except (Exception, SystemExit) as exc:  # the module's own code failed (SyntaxError, RuntimeError, exit())
+            reason = " ".join(str(exc).split()) or "no message"
+            raise ValueError(
+                f"Importing gym package '{package}' failed inside the module: {type(exc).__name__}: {reason}. "
+                f"Fix the module (python -c 'import {package}' shows where)."
+            ) from None
 
 
 def check_env_id(env_id: str, gym_packages: list[str] | tuple[str, ...] = ()) -> str | None:

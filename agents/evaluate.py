@@ -28,11 +28,12 @@ from agents.hyperparam_ranges import check_finite
 from agents.outputs import check_output
 from agents.presets import read_yaml
 from agents.resolution import check_device, check_focus_methods
-from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json
+from agents.runs import CONFIG_FILE, eval_file_for, find_model, write_json, zip_damage
 from agents.safe_load import guarded_when_safe, load_safe
 from agents.trxl.focus import MemoryFocusRecorder, memory_methods
 from agents.trxl.policy import TrXLPolicy
 from agents.vec_envs import check_spaces, make_env, saved_statistics, wrap_normalize
+from envs.validation import check_int
 from policies import find_attention_extractor
 
 #: Offset between the training seed and the evaluation env's seed, so evaluation never replays training.
@@ -55,6 +56,7 @@ def read_config_file(path: Path) -> RunConfig:
 def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecEnv | None = None) -> BaseAlgorithm:
     """Load an SB3 zip as ``algo`` (on ``env`` when given); one clear ``ValueError`` for a file that is not one."""
     cls = ALGORITHMS.get(algo).cls
+    check_device(device)
     if not zipfile.is_zipfile(model_path):
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip (not a zip file at all).")
     try:
@@ -67,7 +69,7 @@ def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecE
     except json.JSONDecodeError:
         raise ValueError(f"{model_path}: its 'data' entry is not valid JSON (a damaged or half-written zip).") from None
     except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, AttributeError, TypeError, AssertionError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = zip_damage(model_path) or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip for {cls.__name__} ({reason}).") from None
 
 
@@ -248,6 +250,7 @@ def eval_target(
     check_finite("env_kwargs", env_kwargs or {})
     if seed is None:
         seed = (config.seed if config is not None else 0) + EVAL_SEED_OFFSET
+    check_int("seed", seed, 0, 2**32 - 1)
     if deterministic is None:
         deterministic = config.eval_deterministic is not False if config is not None else True
     algo = algo or (config.algo if config else _require_algo(model_path))

@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from agents.config import DEFAULT_FOCUS_METHODS
 from agents.monitor_files import has_monitor_files, read_monitor, read_progress
 from agents.outputs import check_output
+from agents.presets import read_yaml
 from agents.runs import CONFIG_FILE, save_atomic
 from agents.statistics import bootstrap_ci, rolling_mean
+from envs.validation import check_int
 
 #: Points on the common timestep grid each group's runs are interpolated onto.
 GRID_POINTS = 200
@@ -66,13 +67,24 @@ def find_runs(paths: Sequence[str | Path]) -> list[Path]:
     return runs
 
 
+def run_names(run_dir: Path) -> dict[str, str]:
+    """The string settings ``env``, ``algo`` and ``extractor`` of the run's ``config.yaml`` that it has.
+
+    Another tool's config (a list, other keys, values of other types) gives none of them, and the plot falls back
+    to folder names; a file that is no YAML, or no regular file, raises one ``ValueError`` naming it.
+    """
+    path = run_dir / CONFIG_FILE
+    config = read_yaml(path) if path.exists() else None
+    if not isinstance(config, dict):
+        return {}
+    return {key: config[key] for key in ("env", "algo", "extractor") if isinstance(config.get(key), str)}
+
+
 def run_label(run_dir: Path) -> str:
     """``env algo + extractor`` from the run's ``config.yaml``, else the folder name without ``_s<seed>``."""
-    config_path = run_dir / CONFIG_FILE
-    if config_path.is_file():
-        config = yaml.safe_load(config_path.read_text()) or {}
-        if {"env", "algo", "extractor"} <= set(config):
-            return f"{config['env']} {config['algo']} + {config['extractor']}"
+    names = run_names(run_dir)
+    if len(names) == 3:
+        return f"{names['env']} {names['algo']} + {names['extractor']}"
     return re.sub(r"_s\d+(_\d+)?$", "", run_dir.name)
 
 
@@ -92,12 +104,7 @@ def load_curve(run_dir: Path) -> Curve:
 
 def run_env(run_dir: Path) -> str:
     """The env id in the run's ``config.yaml``, else the name of the folder above the run (``runs/<env>/...``)."""
-    config_path = run_dir / CONFIG_FILE
-    if config_path.is_file():
-        config = yaml.safe_load(config_path.read_text()) or {}
-        if isinstance(config.get("env"), str):
-            return config["env"]
-    return run_dir.parent.name
+    return run_names(run_dir).get("env", run_dir.parent.name)
 
 
 def smoothed(curve: Curve, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +139,11 @@ def plot_runs(
         FileNotFoundError: a path does not exist or holds no monitor files.
         ValueError: no run has a finished episode, or ``out`` is a file kept from replacement.
     """
+    check_int("window", window, 1)
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder: give the PNG file to write, e.g. {out / 'learning_curves.png'}.")
+    out = out if out.suffix else out.with_suffix(".png")  # what matplotlib writes for a name without one
     out = check_output(out, overwrite=overwrite)
     curves = [load_curve(run) for run in find_runs(paths)]
     empty = [c.run_dir for c in curves if len(c.returns) == 0]

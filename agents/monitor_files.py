@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.runs import regular_file_size
+
 #: The file name pattern of SB3's ``Monitor`` (``0.monitor.csv``, one per env of a run).
 MONITOR_GLOB = "*monitor.csv"
 
@@ -57,9 +59,16 @@ def read_monitor(folder: str | Path) -> Episodes:
     lengths: list[int] = []
     returns: list[float] = []
     for path in paths:
+        regular_file_size(path)
         with path.open(newline="") as file:
             first = file.readline()
-            t_start = float(json.loads(first[1:]).get("t_start", 0.0)) if first.startswith("#") else 0.0
+            try:
+                t_start = float(json.loads(first[1:]).get("t_start", 0.0)) if first.startswith("#") else 0.0
+            except (ValueError, TypeError, AttributeError):  # JSONDecodeError is a ValueError
+                raise ValueError(
+                    f"{path}: its first line is not the JSON header SB3's Monitor writes ('#{{\"t_start\": ...}}'): "
+                    "move the file out of the monitor folder."
+                ) from None
             for row in csv.DictReader(file):
                 try:
                     ret, length, end = float(row["r"]), int(row["l"]), float(row["t"])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 
 from agents.config import RunConfig
 from agents.env_ids import check_env_id, covers, module_names
@@ -24,7 +25,7 @@ from agents.export import require_onnx
 from agents.focus_stats import summarize_report
 from agents.observations import stack_obs
 from agents.safe_load import local_imports_blocked
-from agents.vec_envs import make_env
+from agents.vec_envs import describe_space, make_env
 from policies.report import AttentionReport, normalized_entropy
 
 
@@ -50,10 +51,34 @@ class OnnxPolicy:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ValueError(f"{self.path} is not an ONNX model onnxruntime can load ({reason}).") from None
         self.inputs = [(i.name, i.type) for i in self.session.get_inputs()]
+        self.input_shapes = {i.name: list(i.shape) for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
+        if "action" not in self.outputs:
+            raise ValueError(
+                f"{self.path} has no 'action' output (outputs: {', '.join(self.outputs) or 'none'}): it was not "
+                "exported by train_rl.py export, which is what eval --onnx runs. Export one with train_rl.py export "
+                "RUN_DIR."
+            )
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.part_names: list[str] = json.loads(self.metadata.get("part_names", "[]"))
         self.focus_method = self.metadata.get("focus_method") or None
+
+    def check_observation_space(self, space: spaces.Space, env_id: str) -> None:
+        """Raise ``ValueError`` when the graph's observation inputs do not have the shapes ``space`` gives."""
+        given = space.spaces if isinstance(space, spaces.Dict) else {None: space}
+        for name, _ in self.inputs:
+            key = name.split(".", 1)[1] if "." in name else None
+            sub = given.get(key)
+            wanted = self.input_shapes[name][1:]  # after the batch axis
+            fits = sub is not None and (
+                not isinstance(sub, spaces.Box) or not all(isinstance(d, int) for d in wanted) or
+                tuple(wanted) == sub.shape
+            )  # fmt: skip
+            if not fits or (key is None and isinstance(space, spaces.Dict)):
+                raise ValueError(
+                    f"{self.path} takes observations '{name}' shaped {wanted}, but {env_id} gives "
+                    f"{describe_space(space)}: evaluate it on the env (and env_kwargs) it was exported for."
+                )
 
     def _feed(self, observation: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed = {}
@@ -129,6 +154,7 @@ def _evaluate_onnx(
     )  # fmt: skip
     env = make_env(config, 1, seed, vec_env="dummy")
     try:
+        policy.check_observation_space(env.observation_space, env_id)
         record = run_episodes(policy, env, episodes, deterministic=True)
     finally:
         env.close()

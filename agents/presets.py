@@ -9,6 +9,7 @@ import yaml
 
 from agents.algorithms import ALGORITHMS
 from agents.config import field_names
+from agents.runs import read_small_text
 from policies.registry import did_you_mean
 
 #: Folder of the YAML presets: ``configs/<algo>.yaml`` keyed by env id, with a ``default`` section.
@@ -50,9 +51,12 @@ def _check_section(path: Path | str, section_name: str, section: object) -> dict
 
 
 def read_yaml(path: Path) -> object:
-    """Plain data from a YAML file (``safe_load``: no tags, no code); one ``ValueError`` naming the file otherwise."""
+    """Plain data from a YAML file (``safe_load``: no tags, no code); one ``ValueError`` naming the file otherwise.
+
+    Only a regular file of at most ``MAX_TEXT_BYTES`` is read (``read_small_text``).
+    """
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(read_small_text(path))
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not a text file: give a YAML file.") from None
     except yaml.YAMLError as exc:

@@ -66,9 +66,10 @@ MAX_ENVS = 1024
 
 
 def check_device(device: str) -> None:
-    """Raise ``ValueError`` for a device torch does not know (``gpu0``) or a CUDA device this machine lacks.
+    """Raise ``ValueError`` for a device torch does not know (``gpu0``) or cannot use here (``mps``, a missing GPU).
 
-    ``auto`` picks CUDA when there is one (a trained run records the device it used).
+    ``auto`` picks CUDA when there is one (a trained run records the device it used). A device is tried by making an
+    empty tensor on it; ``meta`` holds no data, so nothing could train or act on it.
     """
     import torch
 
@@ -76,15 +77,23 @@ def check_device(device: str) -> None:
         return
     try:
         parsed = torch.device(device)
-    except (RuntimeError, TypeError):
+        if parsed.type == "cuda":  # SB3 would fall back to the CPU without a word
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if count == 0 or (parsed.index is not None and parsed.index >= count):
+                have = f"{count} CUDA device(s) (cuda:0..cuda:{count - 1})" if count else "no CUDA device"
+                message = f"device='{device}' is not available: this machine has {have}. Use --device cpu or auto."
+                raise LookupError(message)
+        if parsed.type == "meta":
+            raise ValueError("the meta device holds no data")
+        torch.empty(0, device=parsed)
+    except LookupError as exc:
+        raise ValueError(str(exc)) from None
+    except (RuntimeError, TypeError, ValueError, AssertionError) as exc:  # AssertionError: torch without CUDA
+        reason = " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
         raise ValueError(
-            f"device='{device}' is invalid: use auto, cpu, cuda or cuda:<index> (a torch device string)."
+            f"device='{device}' is invalid or not available here ({reason}): use auto, cpu, cuda or cuda:<index> "
+            "(a torch device this machine has)."
         ) from None
-    if parsed.type == "cuda":  # SB3 would fall back to the CPU without a word
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (parsed.index is not None and parsed.index >= count):
-            have = f"{count} CUDA device(s) (cuda:0..cuda:{count - 1})" if count else "no CUDA device"
-            raise ValueError(f"device='{device}' is not available: this machine has {have}. Use --device cpu or auto.")
 
 
 def check_net_arch(net_arch: object) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
+import stat
 import tempfile
 import warnings
 import zipfile
@@ -13,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -27,6 +30,35 @@ MODEL_FILES = {"last": MODEL_FILE, "best": BEST_MODEL_FILE}
 TRAINED_CONFIG = Path("checkpoints") / CONFIG_FILE
 #: The lock a training holds on its run folder.
 LOCK_FILE = ".lock"
+
+
+#: Largest text file of a run (or a preset) read: a config.yaml is a few KiB, a preset of every env id tens of KiB.
+MAX_TEXT_BYTES = 1 << 20
+
+
+def regular_file_size(path: Path) -> int:
+    """The size of ``path`` in bytes; ``ValueError`` unless it is a regular file (or a link to one).
+
+    A run folder from elsewhere may hold a link to ``/dev/zero`` or a pipe where a file belongs: reading one would
+    never end (or fill the memory).
+    """
+    info = os.stat(path)  # follows links: what would be read
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(
+            f"{path} is not a regular file (a device, a pipe or a link to one?): replace it with the file."
+        )
+    return info.st_size
+
+
+def read_small_text(path: Path) -> str:
+    """The text of ``path``, a regular file of at most ``MAX_TEXT_BYTES``; one ``ValueError`` naming it otherwise."""
+    size = regular_file_size(path)
+    if size > MAX_TEXT_BYTES:
+        raise ValueError(
+            f"{path} holds {size:,} bytes, more than the {MAX_TEXT_BYTES:,} a config or run file may: "
+            "replace it with the file train_rl.py wrote."
+        )
+    return Path(path).read_text()
 
 
 def env_folder_name(env_id: str) -> str:
@@ -141,14 +173,42 @@ def is_model_zip(path: Path) -> bool:
     return {"data", "policy.pth"} <= names
 
 
-def good_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """``(steps, model zip)`` of the run's readable checkpoints, most steps first (a damaged one is left out)."""
+def zip_damage(path: Path) -> str | None:
+    """Why the model zip at ``path`` cannot be loaded, or None when it can.
+
+    Besides what ``is_model_zip`` checks: every entry's CRC (``testzip``) and ``policy.pth`` read by
+    ``torch.load(weights_only=True)``, so that an entry cut short or changed on disk is found before loading.
+    """
+    if not is_model_zip(path):
+        return "it is not a whole model zip (no data or policy.pth)"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            if bad is not None:
+                return f"its entry {bad} fails its CRC check"
+            weights = archive.read("policy.pth")
+        torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    except Exception as exc:  # zipfile, zlib and torch each raise their own kinds on a damaged entry
+        return f"its policy.pth does not load ({' '.join(str(exc).split())[:120]})"
+    return None
+
+
+def latest_good_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
+    """``(steps, model zip)`` of the run's latest checkpoint that loads, or None.
+
+    A damaged later one (cut short, a CRC error, weights torch cannot read) is passed over with a warning naming it.
+    """
     found = []
     for path in (Path(run_dir) / "checkpoints").glob("model_*.zip"):
         match = CHECKPOINT_NAME.match(path.name)
         if match:
             found.append((int(match.group(1)), path))
-    return [(steps, path) for steps, path in sorted(found, reverse=True) if is_model_zip(path)]
+    for steps, path in sorted(found, reverse=True):
+        damage = zip_damage(path)
+        if damage is None:
+            return steps, path
+        warnings.warn(f"Checkpoint {path} is damaged ({damage}): passed over for the one before it.", stacklevel=2)
+    return None
 
 
 def find_model(path: str | Path, which: str = "last") -> tuple[Path, Path | None]:
@@ -167,15 +227,15 @@ def find_model(path: str | Path, which: str = "last") -> tuple[Path, Path | None
     path = Path(path)
     if path.is_dir():
         model = path / MODEL_FILES[which]
-        if which == "last" and not is_model_zip(model) and good_checkpoints(path):
-            fallback = good_checkpoints(path)[0][1]
+        checkpoint = latest_good_checkpoint(path) if which == "last" and not is_model_zip(model) else None
+        if checkpoint is not None:
             problem = "is damaged" if model.is_file() else "is missing"
             warnings.warn(
                 f"{model} {problem} (the run was stopped while writing it?): using its latest good checkpoint, "
-                f"{fallback}.",
+                f"{checkpoint[1]}.",
                 stacklevel=2,
             )
-            return fallback, path
+            return checkpoint[1], path
         if not model.is_file():
             if which == "best":
                 raise FileNotFoundError(

@@ -40,7 +40,7 @@ from agents.algorithms import ALGORITHMS
 from agents.build import build_model
 from agents.config import RunConfig
 from agents.env_ids import check_env_id, covers, imported_by_kwargs, module_names
-from agents.resolution import check_config
+from agents.resolution import check_config, check_device
 from agents.vec_envs import make_env, saved_statistics, wrap_normalize
 
 
@@ -176,6 +176,7 @@ def load_safe(
         ValueError: an untrusted module, a damaged file, weights that do not fit the config's model, or a
             normalised run without ``vecnormalize.npz`` (gone, or made before it was written).
     """
+    check_device(device)
     config = safe_config(config, config_path, trusted_packages)
     check_env_id(config.env, config.gym_packages)
     hyperparams = dict(config.hyperparams)

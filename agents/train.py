@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from agents.runs import (
     finishing,
     is_model_zip,
     new_run_dir,
+    read_small_text,
     run_lock,
     write_atomic,
     write_yaml,
@@ -176,12 +178,18 @@ def _eval_callback(
         callback.best_mean_reward = best["mean_reward"]
     history = run_dir / "evaluations.npz"
     if history.is_file():  # a resumed run extends the history instead of overwriting it
-        with np.load(history) as data:
-            callback.evaluations_timesteps = data["timesteps"].tolist()
-            callback.evaluations_results = data["results"].tolist()
-            callback.evaluations_length = data["ep_lengths"].tolist()
-            if "successes" in data:
-                callback.evaluations_successes = data["successes"].tolist()
+        try:
+            with np.load(history) as data:
+                callback.evaluations_timesteps = data["timesteps"].tolist()
+                callback.evaluations_results = data["results"].tolist()
+                callback.evaluations_length = data["ep_lengths"].tolist()
+                if "successes" in data:
+                    callback.evaluations_successes = data["successes"].tolist()
+        except (ValueError, OSError, KeyError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(
+                f"{history} is damaged ({' '.join(str(exc).split())[:120]}): delete it to resume (the history of "
+                "periodic evaluations then starts again)."
+            ) from None
     return callback
 
 
@@ -388,7 +396,7 @@ def _resume_locked(
         model.load_replay_buffer(checkpoint.replay_buffer)
     config = dataclasses.replace(config, device=str(model.device))  # what `auto` chose: the device recorded is used
     if command is not None:
-        previous = (run_dir / COMMAND_FILE).read_text() if (run_dir / COMMAND_FILE).is_file() else ""
+        previous = read_small_text(run_dir / COMMAND_FILE) if (run_dir / COMMAND_FILE).is_file() else ""
         write_atomic(run_dir / COMMAND_FILE, previous + command + "\n")
     write_yaml(run_dir / CONFIG_FILE, config.to_dict())
     model.set_logger(_logger(run_dir, config.verbose))

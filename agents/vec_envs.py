@@ -17,10 +17,12 @@ from stable_baselines3.common.vec_env import (
     DummyVecEnv,
     SubprocVecEnv,
     VecEnv,
+    VecEnvWrapper,
     VecMonitor,
     VecNormalize,
     VecTransposeImage,
 )
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from agents.algorithms import ALGORITHMS
 from agents.config import RunConfig
@@ -68,7 +70,13 @@ def make_single_env(
     kwargs = dict(env_kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    env = make_adapted(env_id, **kwargs)  # MiniGrid-*, highway-*...: wrapped by their adapter
+    try:
+        env = make_adapted(env_id, **kwargs)  # MiniGrid-*, highway-*...: wrapped by their adapter
+    except MemoryError as exc:  # an env that allocates its arrays from its arguments (n_entities=1e9)
+        raise ValueError(
+            f"Making {env_id} with env_kwargs {env_kwargs} ran out of memory ({exc}): lower the sizes in env_kwargs."
+        ) from None
+    check_observation_space(env_id, env.observation_space)
     if masked:
         env = ActionMasker(env, all_valid_or_env_masks)
     return env
@@ -97,9 +105,9 @@ def make_env(
         render_mode,
     )
     kind = vec_env or config.vec_env
-    if kind == "envpool":
+    if kind == "envpool":  # the C++ port's rewards are finite by construction
         return make_envpool_env(config, n_envs, seed, monitor_dir, render_mode, append_monitor)
-    return make_vec_env(
+    venv = make_vec_env(
         factory,
         n_envs=n_envs,
         seed=seed,
@@ -107,6 +115,53 @@ def make_env(
         monitor_kwargs={"override_existing": not append_monitor},
         vec_env_cls=SubprocVecEnv if kind == "subproc" and n_envs > 1 else DummyVecEnv,
     )
+    return FiniteRewards(venv, config.env)
+
+
+#: Observation spaces SB3's vec envs and buffers hold (a ``Dict`` of these, not nested).
+SB3_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+def check_observation_space(env_id: str, space: spaces.Space) -> None:
+    """Raise ``TypeError`` for an observation space SB3 cannot hold (``Tuple``, ``Text``, nested ``Dict``...)."""
+    subspaces = space.spaces.values() if isinstance(space, spaces.Dict) else [space]
+    if not all(isinstance(sub, SB3_SPACES) for sub in subspaces):
+        raise TypeError(
+            f"{env_id} has the observation space {space}, which Stable-Baselines3 and the tokenizers do not take: "
+            "supported are Box (entity sets Box(N, F), images, flat Box(F,)), Discrete, MultiDiscrete, MultiBinary "
+            "and a Dict of those (not nested). Wrap the env to give one (e.g. gymnasium.wrappers.FlattenObservation)."
+        )
+
+
+class FiniteRewards(VecEnvWrapper):
+    """Raise ``ValueError`` naming the env and the step when an env returns a NaN or infinite reward.
+
+    Left alone, a non-finite reward reaches the advantages and the loss, and training dies a few updates later
+    with torch's "Expected parameter logits ... to satisfy the constraint" about the policy instead of the env.
+    One ``np.isfinite`` over the ``n_envs`` rewards per step.
+    """
+
+    def __init__(self, venv: VecEnv, env_id: str) -> None:
+        super().__init__(venv)
+        self.env_id = env_id
+        self.steps = 0
+
+    def reset(self) -> VecEnvObs:
+        """Reset every env (the step count goes on: it counts the steps of the VecEnv)."""
+        return self.venv.reset()
+
+    def step_wait(self) -> VecEnvStepReturn:
+        """Step, and check the rewards."""
+        observations, rewards, dones, infos = self.venv.step_wait()
+        self.steps += 1
+        if not np.isfinite(rewards).all():
+            env = int(np.flatnonzero(~np.isfinite(rewards))[0])
+            raise ValueError(
+                f"{self.env_id} returned a non-finite reward ({rewards[env]}) at step {self.steps} (env {env} of the "
+                "VecEnv): "
+                "an env's rewards must be finite numbers. Fix the env (or clip its reward with a wrapper)."
+            )
+        return observations, rewards, dones, infos
 
 
 def make_envpool_env(

@@ -17,6 +17,9 @@ _MARKED, _IS_TARGET, _PRESENT = 0, 1, 2
 
 #: ``difficulty`` -> (lookalike_fraction, distractor_speed, min_entities as a fraction of n_entities).
 DIFFICULTIES: dict[int, tuple[float, float, float]] = {0: (0.0, 0.0, 1.0), 1: (0.5, 0.0, 1.0), 2: (0.5, 0.02, 0.5)}
+#: Largest ``n_entities``: an attention extractor refuses sets of more parts (policies.inputs.MAX_PARTS), and the
+#: arrays of an env grow with it.
+MAX_ENTITIES = 1024
 
 
 class FindTargetEnv(ArenaEnv):
@@ -93,7 +96,7 @@ class FindTargetEnv(ArenaEnv):
         target_radius: float = 0.075,
         render_mode: str | None = None,
     ) -> None:
-        check_int("n_entities", n_entities, 2, why=" (the target and at least one distractor)")
+        check_int("n_entities", n_entities, 2, MAX_ENTITIES, why=" (the target and at least one distractor)")
         check_difficulty(difficulty, DIFFICULTIES)
         preset_lookalike, preset_speed, preset_present = DIFFICULTIES[difficulty or 0]
         if min_entities is None:

@@ -54,6 +54,13 @@ SCORES.register("general", "q^T W k/sqrt(d) (Luong, bilinear); fused fast path")
 SCORES.register("additive", "v^T tanh(q + k) (Bahdanau); memory grows as queries x parts")
 
 
+#: Most attention blocks in one stack (an extractor's ``num_layers``, a memory's ``memory_layers``): each block is
+#: built and run in turn, and the sets here are small enough for 1-4 blocks to be the useful range.
+MAX_LAYERS = 64
+#: What a count of blocks above ``MAX_LAYERS`` is told.
+LAYERS_WHY = " (each block is built and run in turn; 1-4 is the useful range here)"
+
+
 def check_heads(embed_dim: int, num_heads: int) -> None:
     """Raise ``ValueError`` unless ``embed_dim`` splits evenly into ``num_heads`` heads."""
     check_int("num_heads", num_heads, 1)

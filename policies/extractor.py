@@ -14,6 +14,8 @@ from torch import nn
 
 from envs.validation import check_int
 from policies.attention import (
+    LAYERS_WHY,
+    MAX_LAYERS,
     MultiHeadAttention,
     TransformerBlock,
     attention_rollout,
@@ -21,6 +23,7 @@ from policies.attention import (
     check_heads,
 )
 from policies.heads import check_features_norm, check_head, make_head
+from policies.inputs import as_batch, check_not_empty, check_part_count, check_shape
 from policies.lean_readout import FOLDING_SCORES, LEAN_READOUTS, LeanEgoReadout
 from policies.readouts import READOUTS, EgoReadout, check_top_k
 from policies.tokenizers import TOKENIZERS, auto_tokenizer_name, make_tokenizer
@@ -171,13 +174,14 @@ class AttentionExtractor(BaseFeaturesExtractor):
         readout_norm = (not lean) if readout_norm is None else readout_norm
         check_features_norm(features_norm)
         check_head(head)
-        check_int("num_layers", num_layers, 0)
+        check_int("num_layers", num_layers, 0, MAX_LAYERS, why=LAYERS_WHY)
         check_heads(embed_dim, num_heads)
         readout_cls = READOUTS.get(pooling)
         check_top_k(pooling.lower(), top_k, top_k_per_head, num_queries)
         if readout_cls.uses_cls and num_layers == 0:
             raise ValueError("pooling='cls' reads the CLS token after self-attention: set num_layers >= 1.")
         check_not_empty(observation_space)
+        check_part_count(observation_space)
         super().__init__(observation_space, features_dim)
         self.embed_dim, self.num_heads, self.mlp_ratio, self.score = embed_dim, num_heads, mlp_ratio, score
         if lean and embed_layers is None and "embed_layers" in lean_tokenizer_options(tokenizer, observation_space):
@@ -188,6 +192,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
             stem=stem, image_tokenizer=image_tokenizer, embed_layers=embed_layers,
             feature_names=feature_names, value_embed=value_embed, squash=squash,
         )  # fmt: skip
+        check_part_count(observation_space, self.tokenizer.num_parts)
         if part_names is not None:
             self.tokenizer.part_names = checked_part_names(part_names, self.tokenizer.part_names)
         self.blocks = nn.ModuleList(
@@ -277,6 +282,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``features (B, features_dim)``, part mask ``(B, N)``, mask of the pooled tokens ``(B, L)``."""
         if not torch.compiler.is_compiling():  # a data-dependent branch: compiled graphs skip the check
+            weight = next(self.parameters())  # the dtype and device of the weights
+            observations = as_batch(observations, weight.dtype, weight.device)
             check_shape(self._observation_space, observations)
             self.tokenizer.check_finite(observations)
         tokens, mask = self.tokenizer(observations)  # (B, N, D), (B, N)
@@ -331,33 +338,6 @@ class AttentionExtractor(BaseFeaturesExtractor):
 def lean_tokenizer_options(tokenizer: str, space: gym.Space) -> tuple[str, ...]:
     """The options of the tokenizer that ``tokenizer`` (a name or ``"auto"``) picks for ``space``."""
     return TOKENIZERS.get(auto_tokenizer_name(space) if tokenizer == "auto" else tokenizer).options
-
-
-def check_not_empty(space: gym.Space) -> None:
-    """Raise ``ValueError`` for a ``Box`` (or a ``Dict`` key's) with a dimension of size 0: nothing to attend to."""
-    subspaces = space.spaces.items() if isinstance(space, gym.spaces.Dict) else [("", space)]
-    for key, sub in subspaces:
-        if isinstance(sub, gym.spaces.Box) and 0 in sub.shape:
-            where = f" (key '{key}')" if key else ""
-            raise ValueError(
-                f"The observation space {sub}{where} has a dimension of size 0: there is nothing to attend to. Give "
-                "the env at least one part with at least one feature."
-            )
-
-
-def check_shape(space: gym.Space, observations: torch.Tensor | dict[str, torch.Tensor]) -> None:
-    """Raise ``ValueError`` when a batch does not have the space's shape (``Box`` spaces and ``Dict`` keys)."""
-    pairs = (
-        [(f"key '{k}' ", s, observations[k]) for k, s in space.spaces.items() if k in observations]
-        if isinstance(space, gym.spaces.Dict)
-        else [("", space, observations)]
-    )
-    for where, sub, batch in pairs:
-        if isinstance(sub, gym.spaces.Box) and tuple(batch.shape[1:]) != sub.shape:
-            raise ValueError(
-                f"The observations' {where}shape {tuple(batch.shape[1:])} (batch of {batch.shape[0]}) is not the "
-                f"space's {sub.shape}: pass a batch of observations as the env gives them, shaped (B, *{sub.shape})."
-            )
 
 
 def normalized_focus(focus: torch.Tensor, mask: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ def run_cli(capsys, *args):
     ("args", "message"),
     [
         (["--seed", "-1", "--dry-run"], "seed=-1 is invalid: it must be an integer in [0, 4294967295]"),
-        (["--device", "gpu0", "--dry-run"], "device='gpu0' is invalid: use auto, cpu, cuda or cuda:<index>"),
+        (["--device", "gpu0", "--dry-run"], "device='gpu0' is invalid or not available here"),
         (["--set", "n_envs=10000000", "--dry-run"], "n_envs=10000000 is invalid: it must be an integer in [1, 1024]"),
         (["--set", "policy_kwargs.net_arch=foo", "--dry-run"], "policy_kwargs.net_arch='foo' is invalid"),
         (["--set", "policy_kwargs.net_arch=[64, -1]", "--dry-run"], "policy_kwargs.net_arch=[64, -1] is invalid"),

@@ -313,6 +313,8 @@ def check_spec(spec: SweepSpec) -> list[Dimension]:
         raise ValueError("--eval-episodes must be >= 1: a trial is finished when its final evaluation is written.")
     if spec.cpus_per_trial <= 0:
         raise ValueError(f"--cpus-per-trial {spec.cpus_per_trial}: must be > 0.")
+    if spec.num_cpus is not None and spec.num_cpus < 1:
+        raise ValueError(f"--num-cpus {spec.num_cpus}: the local Ray needs at least 1 CPU (or leave it out: all).")
     if spec.scheduler not in SCHEDULERS:
         raise ValueError(f"--scheduler '{spec.scheduler}': use one of {', '.join(SCHEDULERS)}.")
     if spec.tune < 0:

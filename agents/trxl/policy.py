@@ -18,6 +18,7 @@ from stable_baselines3.common.torch_layers import CombinedExtractor, MlpExtracto
 
 from agents.trxl.memory import EpisodeMemory, shift_in, window_mask
 from envs.validation import check_int
+from policies.attention import LAYERS_WHY, MAX_LAYERS
 
 #: What ``predict`` carries from step to step: ``(memory (n_envs, M, L, D), episode_steps (n_envs,))``.
 MemoryState = tuple[np.ndarray, np.ndarray]
@@ -73,8 +74,8 @@ class TrXLPolicy(ActorCriticPolicy):
                 "ppo_trxl shares one features extractor and one memory between actor and critic: leave "
                 "policy_kwargs.share_features_extractor unset (or true)."
             )
-        for name, value in (("memory_length", memory_length), ("memory_layers", memory_layers)):
-            check_int(name, value, 1)
+        check_int("memory_length", memory_length, 1)
+        check_int("memory_layers", memory_layers, 1, MAX_LAYERS, why=LAYERS_WHY)
         check_int("memory_heads", memory_heads, 1)
         check_int("memory_dim", memory_dim, 1)
         if memory_dim % memory_heads:
