@@ -13,6 +13,7 @@ from agents.algorithms import ALGORITHMS, check_action_space
 from agents.build import build_model
 from agents.callbacks import AttentionLogCallback
 from agents.config import RunConfig
+from agents.dry_run import dry_run
 from agents.env_ids import check_env_id
 from agents.evaluate import (
     EvalResult,
@@ -27,7 +28,7 @@ from agents.export import export_onnx
 from agents.overrides import apply_overrides
 from agents.presets import load_preset
 from agents.resolution import resolve
-from agents.train import Run, dry_run, resume, train
+from agents.train import Run, resume, train
 from agents.vec_envs import make_env
 
 __all__ = [

@@ -15,7 +15,6 @@ from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 from stable_baselines3.common.logger import Logger, make_output_format
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv, VecTransposeImage
 
 from agents.algorithms import ALGORITHMS
@@ -56,7 +55,6 @@ from agents.runs import (
 )
 from agents.trxl.callback import MemoryFocusCallback, memory_callbacks
 from agents.vec_envs import make_env, wrap_normalize
-from envs.adapters.registry import describe_adapter
 from policies import EXTRACTORS
 
 
@@ -94,49 +92,6 @@ class Run:
         if self.path.parent.name == env_folder_name(self.config.env):
             return self.path.parent.parent
         return self.path
-
-
-@dataclass
-class DryRun:
-    """What ``--dry-run`` reports: the resolved config and the size of the model it would train."""
-
-    config: RunConfig
-    policy: str
-    parameters: int
-    extractor_parameters: int
-    adapter: str = ""
-    """The env adapter that wraps ``config.env`` (``envs.adapters.adapter_for``), described; empty if none."""
-
-    def format(self) -> str:
-        """The resolved config as YAML, then the policy and its parameter counts."""
-        import yaml
-
-        algo = ALGORITHMS.get(self.config.algo).cls.__name__
-        return (
-            yaml.safe_dump(self.config.to_dict(), sort_keys=False)
-            + f"\npolicy: {algo} {self.policy}\nparameters: {self.parameters:,}"
-            + f" (in features extractors: {self.extractor_parameters:,})\n"
-            + (f"adapter: {self.adapter}\n" if self.adapter else "")
-        )
-
-
-def dry_run(config: RunConfig) -> DryRun:
-    """Resolve ``config`` and build its model without training or writing anything."""
-    config = resolve(config)
-    model = checked_model(config)
-    config = dataclasses.replace(config, device=str(model.device))  # as train records it
-    policy = model.policy
-    extractors = [m for m in policy.modules() if isinstance(m, BaseFeaturesExtractor)]
-    extractor_params = {id(p): p.numel() for m in extractors for p in m.parameters()}
-    return DryRun(
-        config,
-        policy_name(
-            model.observation_space, EXTRACTORS.get(config.extractor), ALGORITHMS.get(config.algo).policy_infix
-        ),
-        sum(p.numel() for p in policy.parameters()),
-        sum(extractor_params.values()),
-        describe_adapter(config.env),
-    )
 
 
 def _logger(run_dir: Path, verbose: int) -> Logger:

@@ -4,8 +4,8 @@ import pytest
 from stable_baselines3 import PPO
 
 import agents
+from agents.dry_run import dry_run
 from agents.presets import load_preset
-from agents.train import dry_run
 from agents.vec_envs import wrap_normalize
 from policies.tokenizers.features import MLPValue
 

@@ -18,14 +18,11 @@ Ray and Optuna are optional (``pip install "attention-rl[sweep]"``) and imported
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import os
 import shutil
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +33,7 @@ from agents.algorithms import ALGORITHMS
 from agents.checkpoints import latest_checkpoint
 from agents.config import RunConfig
 from agents.runs import EVAL_FILE, env_folder_name, run_name, write_json, write_yaml
+from agents.sweep.ray_session import check_address, import_ray, ray_session
 from agents.sweep.results import (
     BEST_FILE,
     METRIC_COLUMNS,
@@ -61,22 +59,8 @@ from agents.sweep.trials import (
 
 __all__ = ["SweepResult", "run_sweep"]
 
-PIP_HINT = 'pip install "attention-rl[sweep]"'
 SPEC_FILE = "sweep.yaml"
 SCHEDULERS = ("asha", "median", "none")
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def import_ray(optuna: bool = False) -> Any:
-    """Import ``ray.tune`` (and check for Optuna), or raise ``ImportError`` giving the pip command."""
-    try:
-        from ray import tune
-
-        if optuna:
-            import optuna as _  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(f"Sweeps run on Ray Tune and Optuna ({exc.name} is missing): {PIP_HINT}") from None
-    return tune
 
 
 class TuneReportCallback(BaseCallback):
@@ -158,53 +142,6 @@ class SweepResult:
     """Trial ids finished before and skipped."""
     best: Path | None = None
     """``best.yaml`` (``--tune``): the best trial's config as a preset for ``--config``."""
-
-
-def check_address(address: str, timeout: float = 5.0) -> None:
-    """Raise ``ValueError`` unless something listens at a Ray address (``ray://host:port`` or ``host:port``)."""
-    if address == "auto":
-        return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"--address '{address}': expected ray://HOST:PORT (Ray client) or HOST:PORT (GCS).")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise ValueError(
-            f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}). Start one with "
-            "'ray start --head' and pass the address it prints (ray://HEAD_IP:10001), or leave --address out."
-        ) from None
-
-
-@contextlib.contextmanager
-def ray_session(spec: SweepSpec) -> Iterator[None]:
-    """Connect to the cluster at ``spec.address`` or start Ray here, unless Ray is already initialised."""
-    import ray
-
-    if ray.is_initialized():
-        yield
-        return
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    runtime_env = {"env_vars": {"PYTHONPATH": path}}  # trials import this checkout's agents/envs/policies
-    if spec.address is not None:
-        check_address(spec.address)  # a short timeout, where ray.init would retry for a long time
-        try:
-            ray.init(address=spec.address, runtime_env=runtime_env, log_to_driver=False)
-        except (ConnectionError, RuntimeError, TimeoutError) as exc:
-            raise ValueError(f"--address {spec.address}: cannot connect to Ray: {str(exc).splitlines()[0]}") from None
-    else:
-        # address="local": a Ray of its own, even where another sweep's Ray (or a `ray start`) already runs here.
-        ray.init(
-            address="local",
-            num_cpus=spec.num_cpus,
-            include_dashboard=False,
-            runtime_env=runtime_env,
-            log_to_driver=False,
-        )
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def _error_line(error: BaseException) -> str:
