@@ -9,7 +9,8 @@ Every command that writes a file the user can name (``eval --video``, ``export -
   a log, another run's video) is replaced only with ``--overwrite``, except the command's own output for that
   run (``eval_last.json``, ``eval.mp4``, ``policy.onnx`` beside the model), which it updates;
 - any other existing file (a plot or an export outside run folders) is replaced, as with any output;
-- runs and sweeps never go inside another run's folder.
+- runs and sweeps never go inside another run's folder;
+- a path that exists and is no regular file (a device such as ``/dev/null``, a pipe) is never written, flag or not.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def check_output(
 
     Raises:
         TypeError: ``overwrite`` is not a bool.
-        ValueError: ``path`` is a folder, a symbolic link, or a kept file (the message names it and ``flag``).
+        ValueError: ``path`` is a folder, a device or other non-regular file, a symbolic link, or a kept file (the
+            message names it and ``flag``).
     """
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite={overwrite!r} must be True or False.")
@@ -63,6 +65,8 @@ def check_output(
         raise ValueError(f"{path} is a symbolic link: refusing to write through it; pass {flag} to replace the link.")
     if path.is_dir():
         raise ValueError(f"{path} is a folder: give a file name to write.")
+    if path.exists() and not path.is_file():  # a device, a pipe, a socket: a rename would replace the node itself
+        raise ValueError(f"{path} exists and is not a regular file (a device, a pipe...): give a file name to write.")
     if overwrite or not path.exists() or path.resolve() in {Path(p).resolve() for p in own}:
         return path
     what = kept_file(path)

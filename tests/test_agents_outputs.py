@@ -1,5 +1,6 @@
 """No command writes over a model, a run's file or through a link unless told to (``--overwrite``)."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -110,3 +111,12 @@ def test_a_link_planted_at_the_temporary_name_is_not_written_through(run, tmp_pa
     out = plot_runs([run], run / "curves.png", window=5)
     assert victim.read_text() == "precious" and out.read_bytes()[:4] == b"\x89PNG"
     assert not (run / ".curves.tmp.png").exists()
+
+
+def test_a_device_or_pipe_is_never_written_even_with_overwrite(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/null"), fifo):
+        for overwrite in (False, True):
+            with pytest.raises(ValueError, match="is not a regular file"):
+                check_output(path, overwrite=overwrite)
