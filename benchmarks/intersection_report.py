@@ -109,7 +109,9 @@ def notes(results: dict[str, Any]) -> list[str]:
         "interval' would flag about one in six), and `initial states` when every episode starts alike while the "
         "original's do not. Candidates that honour the seeds (the Python ones) are also compared seed by seed: "
         "*(paired)* marks a figure whose mean per-seed difference has a 95% normal interval excluding 0 (a "
-        "sharper test, since both episodes start from the same seed).",
+        "sharper test, since both episodes start from the same seed). Eleven figures per policy, three policies "
+        "and two tests make about three chance flags for a simulator identical to the original: a lone small "
+        "flag is weak evidence; the same figure flagged under several policies, or a large difference, is not.",
         "envpool's `intersection-v0` config keys: "
         + ", ".join(f"`{k}`" for k in meta.get("envpool_config", {}))
         + ". None restores random traffic: different `seed`s, per-env `env_seed`s and `reset(seed=...)` (ignored, "
