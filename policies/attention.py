@@ -126,8 +126,9 @@ class _TwiceDifferentiableAttention(torch.autograd.Function):
 def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """:func:`torch.nn.functional.scaled_dot_product_attention` that can also be differentiated twice.
 
-    Without gradients (rollouts, ``predict``) it is the fused kernel itself; with them, the fused kernel's
-    forward and backward, and a twice-differentiable backward when ``create_graph=True`` asks for one (TRPO).
+    Without gradients (rollouts, ``predict``) and inside ``torch.compile`` it is the fused kernel itself; with
+    gradients, eagerly, the fused kernel's forward and backward, and a twice-differentiable backward when
+    ``create_graph=True`` asks for one (TRPO).
 
     Args:
         q: ``(B, H, Q, d)`` queries.
@@ -138,6 +139,8 @@ def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: tor
     Returns:
         ``(B, H, Q, d)``, equal to :func:`explicit_attention` up to rounding.
     """
+    if torch.compiler.is_compiling():  # a compiled graph takes the kernel itself (dynamo cannot trace the copy)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
         return _TwiceDifferentiableAttention.apply(q, k, v, mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)

@@ -32,6 +32,8 @@ def _refused(argv: list[str], capsys: pytest.CaptureFixture, pattern: str) -> No
 
 
 def test_eval_video_and_export_never_replace_the_model(run, capsys):
+    pytest.importorskip("moviepy", reason="--video writes a gif beside the path without moviepy (the video extra)")
+    pytest.importorskip("pygame", reason="CartPole renders with pygame")
     model = (run / "model.zip").read_bytes()
     _refused(["eval", str(run), "--episodes", "1", "--video", str(run / "model.zip")], capsys, r"model\.zip exists "
              r"and is a model: refusing to replace it; pass --overwrite")  # fmt: skip

@@ -10,11 +10,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-EXAMPLES = [
-    pytest.param(page, index, code, id=f"{page.name}-{index}")
-    for page in PAGES
-    for index, code in enumerate(re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL))
-]
+# Each distinct example once (the README's is also the getting-started page's), named by where it first appears.
+FOUND = {
+    code: (page, index)
+    for page in reversed(PAGES)
+    for index, code in reversed(list(enumerate(re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL))))
+}
+EXAMPLES = [pytest.param(page, index, code, id=f"{page.name}-{index}") for code, (page, index) in FOUND.items()]
 
 
 def test_the_readme_has_an_example():

@@ -26,7 +26,10 @@ def test_the_own_envs_are_listed():
 
 @pytest.mark.parametrize("env_id", OWN)
 def test_every_own_env_keeps_the_contract(env_id):
-    env = gym.make(env_id, render_mode="rgb_array")
+    try:
+        env = gym.make(env_id, render_mode="rgb_array")
+    except ImportError as error:  # attn/Highway-v0, attn/MiniGrid*-v0 wrap a third-party env (an extra)
+        pytest.skip(str(error))
     check_part_env(env, steps=100)
     assert isinstance(env.unwrapped, PartEnv) or part_names_of(env)
 

@@ -230,8 +230,9 @@ def test_every_extractor_and_tokenizer_trains_with_ppo(tmp_path, extractor, kind
     train_save_load(tmp_path, "PPO", kind, "box", extractor=extractor)
 
 
-# DDPG is TD3's update with one critic and MaskablePPO is PPO's with masks: one kind each is enough.
-ONE_KIND = {"DDPG", "MaskablePPO"}
+# DDPG is TD3's update with one critic and MaskablePPO is PPO's with masks: one kind each is enough. TRPO's second
+# derivative goes through every tokenizer in test_every_tokenizer_differentiates_twice, at a fraction of its cost.
+ONE_KIND = {"DDPG", "MaskablePPO", "TRPO"}
 ALGO_ACTION_KINDS = [
     pytest.param(algo, action, kind, id=f"{algo}-{action}-{kind}")
     for algo in ALGOS
@@ -270,3 +271,25 @@ def test_share_features_extractor(tmp_path, algo, action, kind, share):
         assert isinstance(actor, AttentionExtractor) and isinstance(critic, AttentionExtractor)
         assert (actor is critic) is share
         assert find_attention_extractor(m) is actor
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_tokenizer_differentiates_twice(kind):
+    """A Hessian-vector product through the extractor of each observation kind (what TRPO's update computes)."""
+    torch.manual_seed(0)
+    extractor = AttentionExtractor(KINDS[kind][0](), **extractor_kwargs("attention", kind))
+    obs = observation_batch(kind)
+    batch = (
+        {k: torch.as_tensor(v, dtype=torch.float32) for k, v in obs.items()}
+        if isinstance(obs, dict)
+        else torch.as_tensor(obs, dtype=torch.float32)
+    )
+    if kind in ("patch", "conv"):
+        batch = batch / 255.0
+    if kind == "dict":  # Discrete one-hot, as SB3's policy gives it
+        batch["mode"] = torch.nn.functional.one_hot(batch["mode"].long(), 3).float()
+    params = [p for p in extractor.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(extractor(batch).square().sum(), params, create_graph=True, allow_unused=True)
+    product = sum((g * torch.randn_like(g)).sum() for g in grads if g is not None)
+    hvp = torch.autograd.grad(product, params, allow_unused=True)
+    assert any(h is not None and h.abs().sum() > 0 for h in hvp)

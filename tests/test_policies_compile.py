@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.preprocessing import preprocess_obs
 from test_policies_focus import SPACES
 
 import agents
@@ -32,6 +33,7 @@ def test_every_extractor_compiles_to_one_graph(kind, variant):
         obs = {k: torch.as_tensor(np.stack([s[k] for s in samples])) for k in space.spaces}
     else:
         obs = torch.as_tensor(np.stack(samples))
+    obs = preprocess_obs(obs, space)  # as SB3's policy gives it: images scaled to [0, 1], Discrete one-hot
     torch._dynamo.reset()
     # fullgraph=True raises on any graph break; the eager backend checks the capture without compiling C++.
     compiled = torch.compile(extractor, backend="eager", fullgraph=True)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.preprocessing import preprocess_obs
 from test_policies_focus import SPACES
 
 from policies import AttentionExtractor
@@ -22,9 +23,9 @@ READOUTS = {
 def sample_batch(space, batch=6, seed=0):
     space.seed(seed)
     samples = [space.sample() for _ in range(batch)]
-    if isinstance(space, spaces.Dict):
-        return {k: torch.as_tensor(np.stack([s[k] for s in samples])) for k in space.spaces}
-    obs = torch.as_tensor(np.stack(samples))
+    if isinstance(space, spaces.Dict):  # as SB3's policy gives it: images scaled to [0, 1], Discrete one-hot
+        return preprocess_obs({k: torch.as_tensor(np.stack([s[k] for s in samples])) for k in space.spaces}, space)
+    obs = preprocess_obs(torch.as_tensor(np.stack(samples)), space)
     if obs.ndim == 3 and obs.shape[-1] == 4:  # entity rows, presence in the last column: pad some rows
         obs[:, 3:, -1] = 0.0
         obs[0, :, -1] = 0.0  # an observation with no real row
