@@ -54,8 +54,7 @@ def run_dir(sweep_dir: Path, trial_id: str) -> Path:
 
 @pytest.mark.slow
 def test_a_sweep_spreads_over_the_nodes_and_survives_a_killed_worker(cluster, tmp_path):
-    first = cluster.add_node(num_cpus=1)
-    cluster.add_node(num_cpus=1)
+    first, second = cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     sweep_dir = tmp_path / "sweeps" / "cluster"
 
@@ -78,6 +77,7 @@ def test_a_sweep_spreads_over_the_nodes_and_survives_a_killed_worker(cluster, tm
     finished = {tid: (run_dir(sweep_dir, tid) / "eval.json").stat().st_mtime_ns for tid in ok}
 
     cluster.add_node(num_cpus=1)
+    cluster.remove_node(second)  # the lost trial runs on the new worker: the trials span two nodes
     cluster.wait_for_nodes()
     output, _ = sweep(tmp_path, cluster.address).communicate(timeout=300)
     assert "finished before" in output and output.count("skip ") == 2, output
