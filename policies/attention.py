@@ -128,16 +128,8 @@ def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: tor
 
     Without gradients (rollouts, ``predict``) and inside ``torch.compile`` it is the fused kernel itself; with
     gradients, eagerly, the fused kernel's forward and backward, and a twice-differentiable backward when
-    ``create_graph=True`` asks for one (TRPO).
-
-    Args:
-        q: ``(B, H, Q, d)`` queries.
-        k: ``(B, H, N, d)`` keys.
-        v: ``(B, H, N, d)`` values.
-        mask: boolean, broadcastable to ``(B, H, Q, N)``, True where a key may be attended.
-
-    Returns:
-        ``(B, H, Q, d)``, equal to :func:`explicit_attention` up to rounding.
+    ``create_graph=True`` asks for one (TRPO). Arguments and result as :func:`explicit_attention`'s, which it
+    equals up to rounding.
     """
     if torch.compiler.is_compiling():  # a compiled graph takes the kernel itself (dynamo cannot trace the copy)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
