@@ -75,38 +75,32 @@ def _adapter_env(simulation_frequency: int, fast_observation: bool) -> Any:
     return HighwayEntities(env, fast_observation=fast_observation)
 
 
-def _single_stepper(env: Any) -> Any:
-    """A function timing ``seconds`` of random steps of one gymnasium env (resets included) -> steps/s."""
+def _timed_steps(step: Any, reset: Any) -> Any:
+    """A function timing ``seconds`` of random ``step(action)`` calls (``reset(rng)`` at episode ends) -> steps/s."""
     rng = np.random.default_rng(0)
-    env.reset(seed=0)
 
     def run(seconds: float) -> float:
         steps, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            _, _, terminated, truncated, _ = env.step(int(rng.integers(3)))
+            _, _, terminated, truncated, _ = step(int(rng.integers(3)))
             steps += 1
             if terminated or truncated:
-                env.reset(seed=int(rng.integers(2**31)))
+                reset(rng)
         return steps / (time.perf_counter() - start)
 
     return run
+
+
+def _single_stepper(env: Any) -> Any:
+    """Steps/s of one gymnasium env with random actions (resets included), timed by ``_timed_steps``."""
+    env.reset(seed=0)
+    return _timed_steps(env.step, lambda rng: env.reset(seed=int(rng.integers(2**31))))
 
 
 def _envpool_stepper() -> Any:
     sim = EnvpoolSimulator()
-    rng = np.random.default_rng(0)
     sim.reset(0)
-
-    def run(seconds: float) -> float:
-        steps, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            _, _, terminated, truncated, _ = sim.step(int(rng.integers(3)))
-            steps += 1
-            if terminated or truncated:
-                sim.reset(0)
-        return steps / (time.perf_counter() - start)
-
-    return run
+    return _timed_steps(sim.step, lambda _rng: sim.reset(0))  # envpool ignores seeds
 
 
 def _subproc_stepper(n_envs: int) -> Any:
