@@ -41,6 +41,8 @@ PLOT = ROOT / "docs" / "social_attention_curves.png"
 START_MARKER = "<!-- social-attention-results:start -->"
 END_MARKER = "<!-- social-attention-results:end -->"
 EXTRACTORS = ("attention", "mlp")
+SAVE_FREQ = 2_500
+"""Checkpoint every this many steps, so a reproduction stopped and started again loses little."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ def sweep_command(row: str, seeds: int, run_dir: Path, eval_episodes: int, extra
         sys.executable, str(ROOT / "train_rl.py"), "sweep", "--env", spec.env, "--algo", spec.algo,
         "--extractors", ",".join(EXTRACTORS), "--seeds", str(seeds), "--eval-episodes", str(eval_episodes),
         "--run-dir", str(run_dir), "--name", sweep_name(row),
+        "--set", f"save_freq={SAVE_FREQ}",
     ]  # fmt: skip
     if spec.timesteps is not None:
         command += ["--timesteps", str(spec.timesteps)]

@@ -272,12 +272,12 @@ def make_trial(spec: SweepSpec, extractor: str, seed: int, params: dict[str, str
 
 
 def grid_trials(spec: SweepSpec, dimensions: list[Dimension]) -> list[Trial]:
-    """Every extractor x grid point x seed, in that order."""
-    points = itertools.product(*(d.values for d in dimensions))
+    """Every seed x extractor x grid point, seed first: a sweep stopped early has every arm on the same seeds."""
+    points = list(itertools.product(*(d.values for d in dimensions)))
     return [
         make_trial(spec, extractor, seed, dict(zip([d.key for d in dimensions], point, strict=True)))
-        for extractor, point in itertools.product(parse_extractors(spec.extractors), list(points))
         for seed in range(spec.seeds)
+        for extractor, point in itertools.product(parse_extractors(spec.extractors), points)
     ]
 
 
