@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 def _algo_help() -> str:
     """The ``--algo`` choices, from the algorithms registry."""
-    from agents.algorithms import ALGORITHMS
+    from agents.setup.algorithms import ALGORITHMS
 
     return f"{', '.join(ALGORITHMS.names())} (or the class name)"
 
@@ -41,8 +41,8 @@ def _extractor_help() -> str:
 
 
 def resume_flags() -> list[str]:
-    """The flags ``--resume`` takes: those of ``agents.train.RESUME_SETTINGS``."""
-    from agents.train import RESUME_SETTINGS
+    """The flags ``--resume`` takes: those of ``agents.training.train.RESUME_SETTINGS``."""
+    from agents.training.train import RESUME_SETTINGS
 
     flags = {field: flag for flag, field in _CONFIG_FLAGS.items()}
     return [f"--{flags[setting].replace('_', '-')}" for setting in RESUME_SETTINGS]
@@ -170,7 +170,7 @@ def run_train(argv: list[str]) -> int:
     if args.no_attention_log:
         args.attention_log_interval = 0
     from agents import RunConfig, apply_overrides, dry_run, format_evaluation, resume, train
-    from agents.train import RESUME_SETTINGS
+    from agents.training.train import RESUME_SETTINGS
 
     given = {field: getattr(args, flag) for flag, field in _CONFIG_FLAGS.items() if getattr(args, flag) is not None}
     command = shlex.join(["python", "train_rl.py", *argv])
@@ -308,8 +308,8 @@ def run_eval(argv: list[str]) -> int:
     """Evaluate a saved policy and print its returns and focus table."""
     args = eval_parser().parse_args(argv)
     from agents import evaluate, format_evaluation
-    from agents.build import set_threads
-    from agents.overrides import parse_override
+    from agents.setup.build import set_threads
+    from agents.setup.overrides import parse_override
 
     set_threads(args.threads)
     env_kwargs = {}
@@ -329,8 +329,8 @@ def run_eval(argv: list[str]) -> int:
     if args.video is not None:  # a refused video path is refused before the episodes run
         import warnings
 
-        from agents.eval_video import evaluation_video_path
-        from agents.runs import find_model
+        from agents.pictures.eval_video import evaluation_video_path
+        from agents.storage.runs import find_model
 
         with warnings.catch_warnings():  # a fallback to a checkpoint is told once, by the evaluation
             warnings.simplefilter("ignore")
@@ -343,7 +343,7 @@ def run_eval(argv: list[str]) -> int:
     if args.render == "rgb_array":
         print(f"  rendered {len(result.frames)} frames (rgb_array)")
     if args.video is not None:
-        from agents.eval_video import record_evaluation_video
+        from agents.pictures.eval_video import record_evaluation_video
 
         video = record_evaluation_video(
             args.path, args.video or None, episodes=args.video_episodes, focus=(args.focus or [None])[0], **target
@@ -358,7 +358,7 @@ def run_eval(argv: list[str]) -> int:
 def run_plot(argv: list[str]) -> int:
     """Plot learning curves of runs into a PNG."""
     args = plot_parser().parse_args(argv)
-    from agents.learning_curves import plot_runs
+    from agents.pictures.learning_curves import plot_runs
 
     out = plot_runs(args.runs, args.out, window=args.window, title=args.title, overwrite=args.overwrite)
     print(f"Learning curves: {out}")
@@ -426,7 +426,7 @@ def run_sweep(argv: list[str]) -> int:
 def run_onnx_eval(args: argparse.Namespace, env_kwargs: dict) -> int:
     """``eval --onnx FILE``: the exported policy on onnxruntime, with the same report."""
     from agents import format_evaluation
-    from agents.onnx_eval import evaluate_onnx
+    from agents.export.onnx_eval import evaluate_onnx
 
     if args.path is not None or args.video is not None or args.deterministic is False or args.focus is not None:
         raise ValueError(
@@ -464,7 +464,7 @@ def export_parser() -> argparse.ArgumentParser:
 def run_export(argv: list[str]) -> int:
     """Export to ONNX and print how to check the file."""
     args = export_parser().parse_args(argv)
-    from agents.export import export_onnx
+    from agents.export.onnx_export import export_onnx
 
     result = export_onnx(
         args.path, args.out, which=args.which, with_focus=args.with_focus, focus=args.focus, env_id=args.env,
@@ -507,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_rl.py {name}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # a second Ctrl-C (the first one stops training and still saves)
-        from agents.runs import RunInterrupted
+        from agents.storage.runs import RunInterrupted
 
         if isinstance(exc, RunInterrupted):
             advice = (

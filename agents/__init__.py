@@ -9,13 +9,7 @@ run = resume(run.path, timesteps=100_000)    # from the last checkpoint
 
 from __future__ import annotations
 
-from agents.algorithms import ALGORITHMS, check_action_space
-from agents.build import build_model
-from agents.callbacks import AttentionLogCallback
-from agents.config import RunConfig
-from agents.dry_run import dry_run
-from agents.env_ids import check_env_id
-from agents.evaluate import (
+from agents.evaluation.evaluate import (
     EvalResult,
     action_digest,
     evaluate,
@@ -24,12 +18,18 @@ from agents.evaluate import (
     interquartile_mean,
     load,
 )
-from agents.export import export_onnx
-from agents.overrides import apply_overrides
-from agents.presets import load_preset
-from agents.resolution import resolve
-from agents.train import Run, resume, train
-from agents.vec_envs import make_env
+from agents.export.onnx_export import export_onnx
+from agents.setup.algorithms import ALGORITHMS, check_action_space
+from agents.setup.build import build_model
+from agents.setup.config import RunConfig
+from agents.setup.dry_run import dry_run
+from agents.setup.env_ids import check_env_id
+from agents.setup.overrides import apply_overrides
+from agents.setup.presets import load_preset
+from agents.setup.resolution import resolve
+from agents.setup.vec_envs import make_env
+from agents.training.callbacks import AttentionLogCallback
+from agents.training.train import Run, resume, train
 
 __all__ = [
     "ALGORITHMS",

@@ -37,10 +37,10 @@ from doc_sections import machine_facts, write_section
 from stable_baselines3.common.logger import configure
 
 from agents import RunConfig, build_model, make_env, resolve
-from agents.build import set_threads
-from agents.callbacks import DEFAULT_IMAGE_INTERVAL, AttentionLogCallback
-from agents.config import DEFAULT_LOG_INTERVAL
-from agents.tables import markdown_table
+from agents.evaluation.tables import markdown_table
+from agents.setup.build import set_threads
+from agents.setup.config import DEFAULT_LOG_INTERVAL
+from agents.training.callbacks import DEFAULT_IMAGE_INTERVAL, AttentionLogCallback
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "BENCHMARKS.md"

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from doc_sections import machine_facts, write_section
 
-from agents.tables import markdown_table
+from agents.evaluation.tables import markdown_table
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "BENCHMARKS.md"

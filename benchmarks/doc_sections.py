@@ -1,7 +1,7 @@
-"""Shared by the benchmark scripts: machine facts and sections of docs/BENCHMARKS.md (tables: ``agents.tables``).
+"""Shared by the benchmark scripts: machine facts and sections of docs/BENCHMARKS.md.
 
 Each benchmark owns one section of ``docs/BENCHMARKS.md`` between its own start and end markers and replaces
-only that section, so several scripts can write into one document.
+only that section, so several scripts can write into one document. Tables come from ``agents.evaluation.tables``.
 """
 
 from __future__ import annotations

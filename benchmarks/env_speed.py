@@ -38,7 +38,7 @@ from doc_sections import machine_facts, write_section
 
 import envs
 from agents import RunConfig, train
-from agents.tables import markdown_table
+from agents.evaluation.tables import markdown_table
 from envs.wrappers import ShuffleParts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -2,7 +2,7 @@
 
 In one process, for ``--rounds`` rounds, each variant in turn (A B A B ...): raw steps of ``--env`` with uniform
 random actions on 1 and ``--n-envs`` envs (``--vec-env dummy`` against ``--vec-env envpool``, both through
-``agents.vec_envs.make_env``, so both give the highway adapter's observations), then PPO with the env's
+``agents.setup.vec_envs.make_env``, so both give the highway adapter's observations), then PPO with the env's
 ``configs/ppo.yaml`` preset (the same model, built once per backend) learning ``--ppo-steps`` steps on each
 backend, and likewise DQN with its preset. It prints the medians, the envpool / Python ratios and the load average as
 a markdown table; ``--write`` also puts it into docs/BENCHMARKS.md (section "envpool against the Python original").
@@ -28,9 +28,9 @@ import numpy as np
 from doc_sections import write_section
 
 from agents import RunConfig, resolve
-from agents.build import checked_model, set_threads
-from agents.tables import markdown_table
-from agents.vec_envs import make_env
+from agents.evaluation.tables import markdown_table
+from agents.setup.build import checked_model, set_threads
+from agents.setup.vec_envs import make_env
 
 BACKENDS = ("dummy", "envpool")
 ALGOS = ("ppo", "dqn")

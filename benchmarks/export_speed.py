@@ -2,7 +2,8 @@
 
 For the default run's model (the FindTarget PPO preset, ``num_layers=0``) and the same with ``num_layers=1``
 (``AttentionExtractor``'s default), with and without the focus output, it exports the policy
-(``agents.export.export_model``) and times single-observation calls, the two runtimes interleaved in one process
+(``agents.export.onnx_export.export_model``) and times single-observation calls, the two runtimes interleaved
+in one process
 (one thread each), median over ``--rounds`` rounds of ``--calls`` calls. The weights are the preset's initial
 ones: latency depends on the shapes, not on what was learned.
 
@@ -33,9 +34,9 @@ from doc_sections import machine_facts, write_section
 
 import envs  # noqa: F401
 from agents import RunConfig, resolve
-from agents.build import checked_model
-from agents.export import export_model
-from agents.tables import markdown_table
+from agents.evaluation.tables import markdown_table
+from agents.export.onnx_export import export_model
+from agents.setup.build import checked_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "BENCHMARKS.md"
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import onnxruntime as ort
 
-    from agents.overrides import apply_overrides
+    from agents.setup.overrides import apply_overrides
 
     torch.set_num_threads(1)
     options = ort.SessionOptions()

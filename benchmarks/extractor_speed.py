@@ -58,8 +58,8 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.build import DEFAULT_THREADS
-from agents.presets import load_preset
+from agents.setup.build import DEFAULT_THREADS
+from agents.setup.presets import load_preset
 
 # ---------------------------------------------------------------------------------------------- measuring
 
@@ -127,7 +127,7 @@ def make_model(spec: ExtractorSpec, n_entities: int, preset: Mapping[str, Any], 
         **preset.get("hyperparams", {}),
     )
     if spec.compile:
-        model.policy.features_extractor.compile()  # in place, as agents.build does for ``compile: true``
+        model.policy.features_extractor.compile()  # in place, as agents.setup.build does for ``compile: true``
     return model
 
 

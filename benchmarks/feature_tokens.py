@@ -27,8 +27,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from agents import RunConfig, build_model, make_env, resolve
-from agents.build import set_threads
-from agents.vec_envs import wrap_normalize
+from agents.setup.build import set_threads
+from agents.setup.vec_envs import wrap_normalize
 from policies import attention_report, find_attention_extractor
 
 #: Variant name -> settings layered over the resolved config (``extractor``, ``extractor_kwargs``, ...).

@@ -41,9 +41,9 @@ from learning_rows import register_bench_envs, run_config
 
 import envs
 from agents import RunConfig, train
-from agents.grid import run_tasks
-from agents.statistics import mean_ci
-from agents.tables import markdown_table
+from agents.evaluation.statistics import mean_ci
+from agents.evaluation.tables import markdown_table
+from agents.training.grid import run_tasks
 from policies import FOCUS_METHODS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

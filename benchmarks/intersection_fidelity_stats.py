@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.tables import markdown_table
+from agents.evaluation.tables import markdown_table
 
 #: z of a two-sided 95% normal interval.
 Z95 = 1.959964

@@ -24,7 +24,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
 
 from agents import RunConfig, build_model, make_env, resolve
-from agents.build import set_threads
+from agents.setup.build import set_threads
 
 
 def build(kind: str) -> BaseAlgorithm:

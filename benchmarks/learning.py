@@ -57,9 +57,9 @@ from learning_rows import (  # noqa: F401 (some re-exported: tests read them as 
 )
 
 from agents import dry_run, train
-from agents.grid import run_tasks
-from agents.monitor_files import read_monitor
-from agents.statistics import SOLVED_WINDOW, rolling_mean, steps_to_solve
+from agents.evaluation.statistics import SOLVED_WINDOW, rolling_mean, steps_to_solve
+from agents.storage.monitor_files import read_monitor
+from agents.training.grid import run_tasks
 from policies.registry import did_you_mean
 
 

@@ -13,8 +13,8 @@ import numpy as np
 from learning_rows import CARTPOLE_ZOO, CONV_MASS_TARGET, END_MARKER, ROWS, SHUFFLED_FIND_TARGET, START_MARKER, Row
 
 import envs
-from agents.statistics import RESAMPLES, mean_ci
-from agents.tables import markdown_table
+from agents.evaluation.statistics import RESAMPLES, mean_ci
+from agents.evaluation.tables import markdown_table
 
 
 # ---------------------------------------------------------------------------------------------- statistics

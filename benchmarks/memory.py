@@ -38,8 +38,8 @@ import torch
 from doc_sections import LOAD_AT_START, machine_facts, write_section
 
 from agents import RunConfig, train
-from agents.statistics import mean_ci
-from agents.tables import markdown_table
+from agents.evaluation.statistics import mean_ci
+from agents.evaluation.tables import markdown_table
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "docs" / "BENCHMARKS.md"

@@ -24,8 +24,8 @@ import numpy as np
 from doc_sections import write_section
 
 from agents import RunConfig, evaluate_model, train
-from agents.presets import CONFIG_DIR, read_preset_file
-from agents.tables import markdown_table
+from agents.evaluation.tables import markdown_table
+from agents.setup.presets import CONFIG_DIR, read_preset_file
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "no_preset_results.json"

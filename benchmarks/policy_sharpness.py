@@ -35,8 +35,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents import load, make_env
-from agents.evaluate import read_config
-from agents.tables import markdown_table
+from agents.evaluation.evaluate import read_config
+from agents.evaluation.tables import markdown_table
 
 
 @dataclass

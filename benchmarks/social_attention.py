@@ -31,9 +31,9 @@ import numpy as np
 import yaml
 from doc_sections import write_section
 
-from agents.monitor_files import has_monitor_files, read_monitor
-from agents.statistics import bootstrap_ci, mean_ci
-from agents.tables import markdown_table
+from agents.evaluation.statistics import bootstrap_ci, mean_ci
+from agents.evaluation.tables import markdown_table
+from agents.storage.monitor_files import has_monitor_files, read_monitor
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "BENCHMARKS.md"

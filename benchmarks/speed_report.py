@@ -28,7 +28,7 @@ from speed_specs import (
     Settings,
 )
 
-from agents.tables import markdown_table
+from agents.evaluation.tables import markdown_table
 
 # ---------------------------------------------------------------------------------------------- reporting
 

@@ -34,9 +34,9 @@ import torch
 from doc_sections import machine_facts, write_section
 
 from agents import RunConfig, resolve
-from agents.build import checked_model
-from agents.tables import markdown_table
-from agents.vec_envs import make_env
+from agents.evaluation.tables import markdown_table
+from agents.setup.build import checked_model
+from agents.setup.vec_envs import make_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "BENCHMARKS.md"
@@ -65,7 +65,7 @@ MODELS = (
 
 def build(model: Model) -> object:
     """The PPO model of ``model``'s preset on its own envs."""
-    from agents.overrides import apply_overrides
+    from agents.setup.overrides import apply_overrides
 
     config = resolve(apply_overrides(RunConfig(env=model.env, extractor=model.extractor), list(model.overrides)))
     ppo = checked_model(config)
@@ -123,7 +123,7 @@ def verdict(idle: dict[str, dict[int, float]], loaded: dict[str, dict[int, float
     return (
         f"**Verdict.** {most} threads gain {min(gains):.2f}x-{max(gains):.2f}x over one on the idle machine and "
         f"run at {min(losses):.2f}x-{max(losses):.2f}x of one thread's speed as soon as a second training shares "
-        "the cores. One thread is the default (`agents.build.DEFAULT_THREADS`): it gives up at most "
+        "the cores. One thread is the default (`agents.setup.build.DEFAULT_THREADS`): it gives up at most "
         f"{100 * (1 - 1 / max(gains)):.0f}% on an idle machine and avoids a {1 / min(losses):.0f}x slowdown on a "
         "busy one; `--threads N` sets another count."
     )

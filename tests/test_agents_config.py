@@ -9,10 +9,10 @@ import yaml
 
 import agents
 import train_rl
-from agents.config import RunConfig
-from agents.overrides import apply_overrides, parse_override
-from agents.presets import load_preset
-from agents.resolution import resolve
+from agents.setup.config import RunConfig
+from agents.setup.overrides import apply_overrides, parse_override
+from agents.setup.presets import load_preset
+from agents.setup.resolution import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 PPO_TINY = ["hyperparams.n_steps=32", "hyperparams.batch_size=32", "hyperparams.n_epochs=1"]

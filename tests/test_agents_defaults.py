@@ -4,9 +4,9 @@ import pytest
 from stable_baselines3 import PPO
 
 import agents
-from agents.dry_run import dry_run
-from agents.presets import load_preset
-from agents.vec_envs import wrap_normalize
+from agents.setup.dry_run import dry_run
+from agents.setup.presets import load_preset
+from agents.setup.vec_envs import wrap_normalize
 from policies.tokenizers.features import MLPValue
 
 

@@ -11,13 +11,13 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from agents import RunConfig, train
-from agents.resolution import resolve
-from agents.vec_envs import make_single_env
+from agents.setup.resolution import resolve
+from agents.setup.vec_envs import make_single_env
 
 pytest.importorskip("highway_env", reason="highway-env is not installed (pip install 'attention-rl[highway]')")
 envpool = pytest.importorskip("envpool", reason="envpool is not installed (pip install 'attention-rl[envpool]')")
 
-from agents.envpool_vec_env import EnvpoolVecEnv, check_envpool_config  # noqa: E402
+from agents.setup.envpool_vec_env import EnvpoolVecEnv, check_envpool_config  # noqa: E402
 
 FASTER, SLOWER = 3, 4
 
@@ -230,7 +230,7 @@ def test_initial_traffic_statistics_are_close_to_the_python_originals() -> None:
 def test_ppo_and_dqn_train_on_envpool_and_evaluate_on_python(
     tmp_path: Path, tiny_config: Callable[..., RunConfig], capsys: pytest.CaptureFixture
 ) -> None:
-    from agents.evaluate import evaluate
+    from agents.evaluation.evaluate import evaluate
 
     dqn = {"learning_starts": 50, "buffer_size": 500, "batch_size": 16, "train_freq": 1, "target_update_interval": 50}
     for algo, hyperparams in (("ppo", {"n_steps": 64, "batch_size": 64, "n_epochs": 1}), ("dqn", dqn)):

@@ -5,7 +5,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.episodes import format_evaluation, run_episodes
+from agents.evaluation.episodes import format_evaluation, run_episodes
 
 
 class CrashEnv(gym.Env):

@@ -9,8 +9,8 @@ from test_policies_algorithms import KINDS, SpaceEnv, observation_batch
 
 import agents
 import train_rl
-from agents.export import export_model, export_onnx
-from agents.onnx_eval import evaluate_onnx
+from agents.export.onnx_eval import evaluate_onnx
+from agents.export.onnx_export import export_model, export_onnx
 from policies import AttentionExtractor, attention_report
 
 pytest.importorskip("onnx", reason='ONNX export needs pip install "attention-rl[export]"')
@@ -108,7 +108,7 @@ def test_recurrent_and_causal_are_refused_with_one_line(tmp_path):
 
 
 def test_missing_onnx_names_the_extra(monkeypatch, tmp_path):
-    monkeypatch.setattr("agents.export._missing", lambda name: name == "onnxruntime")
+    monkeypatch.setattr("agents.export.onnx_export._missing", lambda name: name == "onnxruntime")
     with pytest.raises(ImportError, match=r'onnxruntime: pip install "attention-rl\[export\]"'):
         export_model(build("PPO", "discrete", "entity"), tmp_path / "p.onnx")
 

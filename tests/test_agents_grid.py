@@ -2,7 +2,7 @@
 
 import pytest
 
-from agents.grid import run_tasks
+from agents.training.grid import run_tasks
 
 
 def square(x: int) -> dict:

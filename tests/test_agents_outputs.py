@@ -8,7 +8,7 @@ import pytest
 
 import agents
 import train_rl
-from agents.outputs import check_output, check_output_folder
+from agents.storage.outputs import check_output, check_output_folder
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +46,9 @@ def test_eval_video_and_export_never_replace_the_model(run, capsys):
 
 
 def test_eval_safe_video_never_writes_through_a_planted_link(run, tmp_path, capsys, monkeypatch):
-    import agents.eval_video
+    import agents.pictures.eval_video
 
-    monkeypatch.setattr(agents.eval_video, "has_moviepy", lambda: False)  # the core install writes a gif
+    monkeypatch.setattr(agents.pictures.eval_video, "has_moviepy", lambda: False)  # the core install writes a gif
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     (run / "eval.gif").symlink_to(victim)
@@ -105,7 +105,7 @@ def test_eval_result_file_is_never_written_through_a_link(run, tmp_path, capsys)
 
 
 def test_a_link_planted_at_the_temporary_name_is_not_written_through(run, tmp_path):
-    from agents.learning_curves import plot_runs
+    from agents.pictures.learning_curves import plot_runs
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")

@@ -14,10 +14,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import agents
 import train_rl
-from agents.build import build_model
-from agents.checkpoints import latest_checkpoint, save_checkpoint
-from agents.config import RunConfig
-from agents.resolution import resolve
+from agents.setup.build import build_model
+from agents.setup.config import RunConfig
+from agents.setup.resolution import resolve
+from agents.storage.checkpoints import latest_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 PPO_TINY = ["hyperparams.n_steps=32", "hyperparams.batch_size=32", "hyperparams.n_epochs=1"]
@@ -226,7 +226,7 @@ def test_resume_refuses_an_edited_config(tmp_path, edit, key):
 
 
 def test_a_run_folder_in_training_refuses_a_second_training(tmp_path):
-    from agents.runs import run_lock
+    from agents.storage.runs import run_lock
 
     run = small_run(tmp_path)
     with run_lock(run.path), pytest.raises(ValueError, match=r"is being trained by another process \(pid \d+\)"):
@@ -238,10 +238,10 @@ def test_checkpoints_hold_their_rollouts_update_and_a_resume_adds_no_stray_one(t
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.build import checked_model
-    from agents.checkpoints import RunCheckpointCallback
-    from agents.runs import new_run_dir
-    from agents.vec_envs import make_env
+    from agents.setup.build import checked_model
+    from agents.setup.vec_envs import make_env
+    from agents.storage.checkpoints import RunCheckpointCallback
+    from agents.storage.runs import new_run_dir
 
     snapshots = {}
 

@@ -8,7 +8,7 @@ import torch
 
 import agents
 import train_rl
-from agents.runs import TRAINED_CONFIG
+from agents.storage.layout import TRAINED_CONFIG
 
 MISSING_STATS = r"trained with normalized observations, but its statistics \(vecnormalize\.{}\) are missing"
 
@@ -43,7 +43,7 @@ def test_evaluating_a_normalised_run_without_its_statistics_is_refused(run_copy,
 
 def test_exporting_a_normalised_run_without_its_statistics_is_refused(run_copy):
     pytest.importorskip("onnx")
-    from agents.export import export_onnx
+    from agents.export.onnx_export import export_onnx
 
     for name in ("vecnormalize.pkl", "vecnormalize.npz"):
         (run_copy / name).unlink()

@@ -14,9 +14,9 @@ from conftest import TINY_PPO
 
 import agents
 import train_rl
-from agents.evaluate import read_config
-from agents.vec_envs import make_env
-from agents.vecnormalize_arrays import load_arrays
+from agents.evaluation.evaluate import read_config
+from agents.setup.vec_envs import make_env
+from agents.storage.vecnormalize_arrays import load_arrays
 
 
 class _Planted:
@@ -181,7 +181,7 @@ def _edit_config(run: Path, **changes) -> None:
 
 
 def test_modules_named_finds_class_paths_at_any_depth_of_env_kwargs():
-    from agents.safe_load import modules_named
+    from agents.storage.safe_load import modules_named
 
     config = agents.RunConfig(
         env="my_envs:Grid-v0", gym_packages=["registers"],
@@ -220,8 +220,8 @@ def test_safe_load_refuses_a_class_path_the_env_would_import(normalized_run, tmp
 
 
 def test_trust_is_given_by_a_list_of_module_names_only(normalized_run, tmp_path, monkeypatch):
-    from agents.env_ids import check_env_id
-    from agents.onnx_eval import evaluate_onnx
+    from agents.export.onnx_eval import evaluate_onnx
+    from agents.setup.env_ids import check_env_id
 
     run = _copy_run(normalized_run.path, tmp_path / "run")
     marker = tmp_path / "imported"
@@ -251,7 +251,7 @@ def test_local_imports_blocked_takes_the_current_and_run_folders_off_sys_path(tm
     import importlib.util
     import sys
 
-    from agents.safe_load import local_imports_blocked
+    from agents.storage.safe_load import local_imports_blocked
 
     run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
     (run / "lib").mkdir(parents=True)
@@ -293,7 +293,7 @@ def test_eval_onnx_imports_no_module_its_metadata_names(
 ):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from agents.onnx_eval import evaluate_onnx
+    from agents.export.onnx_eval import evaluate_onnx
 
     exported = agents.export_onnx(normalized_run.path, tmp_path / "policy.onnx").path
     graph = onnx.load(str(exported))

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import agents
-from agents.build import LinearSchedule
-from agents.config import RunConfig
-from agents.resolution import resolve
+from agents.setup.build import LinearSchedule
+from agents.setup.config import RunConfig
+from agents.setup.resolution import resolve
 
 
 @pytest.mark.parametrize(("progress", "value"), [(1.0, 3e-4), (0.5, 1.5e-4), (0.0, 0.0), (-0.0352, 0.0), (-1.0, 0.0)])

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from agents.monitor_files import read_monitor, read_progress
-from agents.statistics import bootstrap_ci, mean_ci, rolling_mean, steps_to_solve
-from agents.tables import markdown_table
+from agents.evaluation.statistics import bootstrap_ci, mean_ci, rolling_mean, steps_to_solve
+from agents.evaluation.tables import markdown_table
+from agents.storage.monitor_files import read_monitor, read_progress
 
 
 def test_bootstrap_ci_brackets_the_mean_within_the_range():

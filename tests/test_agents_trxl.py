@@ -9,7 +9,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import agents
 import envs  # noqa: F401  (registers attn/ envs)
-from agents.config import RunConfig
+from agents.setup.config import RunConfig
 from agents.trxl import TrXLPPO, memory_part_names, window_mask
 from agents.trxl import policy as trxl_policy
 from agents.trxl.focus import MEMORY_FOCUS_METHODS, memory_focus, relevant_memory_parts

@@ -14,14 +14,14 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 import agents
 import envs  # noqa: F401
-from agents import learning_curves
-from agents.eval_video import has_moviepy, record_video
-from agents.focus_stats import format_focus_table, summarize_report
-from agents.learning_curves import plot_runs
-from agents.part_pictures import TITLE_HEIGHT
-from agents.probe import collect_probe
-from agents.probe_pictures import attention_pictures
-from agents.resolution import resolve
+from agents.evaluation.focus_stats import format_focus_table, summarize_report
+from agents.pictures import learning_curves
+from agents.pictures.eval_video import has_moviepy, record_video
+from agents.pictures.learning_curves import plot_runs
+from agents.pictures.part_pictures import TITLE_HEIGHT
+from agents.pictures.probe_pictures import attention_pictures
+from agents.setup.resolution import resolve
+from agents.training.probe import collect_probe
 from policies import AttentionReport, attention_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,7 +146,7 @@ def test_patch_overlay_and_query_heatmaps_for_images():
 
 
 def test_heatmap_outlines_relevant_cells_and_draws_each_method():
-    from agents.heatmaps import heatmap_panels
+    from agents.pictures.heatmaps import heatmap_panels
 
     focus = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     image = heatmap_panels([(focus, "causal"), (focus[:, ::-1], "readout")], ["a", "b", "c"], ["o0", "o1"], [[0], None])
@@ -226,7 +226,7 @@ def test_video_has_a_frame_per_step(run, tmp_path, suffix):
 
 
 def test_video_falls_back_to_gif_without_moviepy(run, tmp_path, monkeypatch):
-    monkeypatch.setattr("agents.eval_video.has_moviepy", lambda: False)
+    monkeypatch.setattr("agents.pictures.eval_video.has_moviepy", lambda: False)
     video = record_video(run.model, run.config.env, tmp_path / "eval.mp4", run.config.env_kwargs, episodes=1)
     assert video.path == tmp_path / "eval.gif" and video.path.is_file()
     assert "MoviePy is not installed" in video.note and "attention-rl[video]" in video.note
@@ -324,8 +324,8 @@ def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, mon
     # The policy learned on VecNormalize's observations: the video must feed it those, as evaluate does.
     from stable_baselines3 import PPO
 
-    from agents.eval_video import record_evaluation_video
-    from agents.evaluate import eval_target
+    from agents.evaluation.evaluate import eval_target
+    from agents.pictures.eval_video import record_evaluation_video
 
     changes = {"env": "attn/CueMemory-v0", "timesteps": 256, "eval_episodes": 0, "normalize": True}
     run = agents.train(tiny_config(tmp_path, **{**VISUALIZE_RUN, **changes}))
@@ -347,13 +347,13 @@ def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, mon
 
 
 def test_evaluation_video_takes_env_kwargs_over_the_runs(run, tmp_path, monkeypatch):
-    from agents.eval_video import record_evaluation_video
+    from agents.pictures.eval_video import record_evaluation_video
 
     made = []
 
     def record_video(model, env_id, out, env_kwargs, **kwargs):
         made.append(env_kwargs)
 
-    monkeypatch.setattr("agents.eval_video.record_video", record_video)
+    monkeypatch.setattr("agents.pictures.eval_video.record_video", record_video)
     record_evaluation_video(run.path, tmp_path / "v.gif", episodes=1, env_kwargs={"difficulty": 2})
     assert made == [{**run.config.env_kwargs, "difficulty": 2}]

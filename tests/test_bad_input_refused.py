@@ -17,7 +17,7 @@ from conftest import TINY_PPO
 
 import agents
 import train_rl
-from agents.learning_curves import run_label
+from agents.pictures.learning_curves import run_label
 from policies import AttentionExtractor
 from policies.inputs import MAX_PARTS
 

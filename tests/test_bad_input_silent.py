@@ -8,7 +8,7 @@ import torch
 from gymnasium import spaces
 
 import agents
-from agents.build import checked_model
+from agents.setup.build import checked_model
 from policies import AttentionExtractor, LatentAttentionExtractor, focus_reports
 from policies.lean_readout import LeanEgoReadout, LeanQueryReadout
 

@@ -11,7 +11,7 @@ from conftest import TINY_PPO
 
 import agents
 import train_rl
-from agents import final_evaluation
+from agents.training import final_evaluation
 
 
 def run_cli(capsys, *args):
@@ -113,7 +113,7 @@ def test_ctrl_c_during_the_final_save_or_evaluation_says_how_to_finish(tmp_path,
         raise KeyboardInterrupt
 
     if where == "save":
-        monkeypatch.setattr(sys.modules["agents.train"], "save_with_stats", interrupt)
+        monkeypatch.setattr(sys.modules["agents.training.train"], "save_with_stats", interrupt)
     else:
         monkeypatch.setattr(final_evaluation, "evaluate_model", interrupt)
     code, lines = run_cli(

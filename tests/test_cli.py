@@ -178,8 +178,8 @@ def test_eval_on_a_file_that_is_not_a_model(tmp_path, monkeypatch, capsys):
 
 def test_help_and_resume_message_come_from_the_registries(capsys):
     import train_rl
-    from agents.algorithms import ALGORITHMS
-    from agents.train import RESUME_SETTINGS
+    from agents.setup.algorithms import ALGORITHMS
+    from agents.training.train import RESUME_SETTINGS
     from policies import EXTRACTORS
 
     helps = {a.dest: " ".join((a.help or "").split()) for a in train_rl.train_parser()._actions}

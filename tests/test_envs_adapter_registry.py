@@ -6,7 +6,7 @@ import pytest
 
 import train_rl
 from agents import RunConfig, build_model, make_env, resolve
-from agents.vec_envs import make_single_env
+from agents.setup.vec_envs import make_single_env
 from envs.adapters.registry import adapter_for, describe_adapter
 
 THIRD_PARTY = [

@@ -4,7 +4,7 @@ import gymnasium as gym
 import pytest
 
 import agents
-from agents.build import checked_model
+from agents.setup.build import checked_model
 from envs.feature_names import part_names_of
 from policies import find_attention_extractor
 

@@ -8,7 +8,7 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 from test_policies_focus import SPACES
 
 import agents
-from agents.build import checked_model
+from agents.setup.build import checked_model
 from policies import AttentionExtractor, LatentAttentionExtractor, find_attention_extractor
 
 VARIANTS = {

@@ -8,7 +8,7 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 
 import envs  # noqa: F401  (registers attn/PatchFind-v0)
-from agents.drawing import FOCUS_COLOR, RELEVANT_COLOR, cell_focus_overlay, report_cells, scene_with_attention
+from agents.pictures.drawing import FOCUS_COLOR, RELEVANT_COLOR, cell_focus_overlay, report_cells, scene_with_attention
 from policies import EXTRACTORS, TOKENIZERS, AttentionExtractor, ConvAttentionExtractor, attention_report
 from policies.causal import part_groups
 from policies.tokenizers.conv import STEMS, ConvTokenizer, Stem, make_stem
@@ -164,7 +164,7 @@ def test_overlay_tints_centre_regions_and_outlines_the_top_field():
 
 
 def test_video_frames_draw_conv_focus():
-    from agents.eval_video import AttentionFrames
+    from agents.pictures.eval_video import AttentionFrames
 
     model, _ = patchfind_model()
     frames = AttentionFrames(gym.make("attn/PatchFind-v0", render_mode="rgb_array"), model, method="causal")
@@ -182,7 +182,7 @@ def test_relevant_parts_on_another_part_axis_are_refused():
 
 
 def test_focus_statistics_report_no_relevant_mass_on_another_part_axis():
-    from agents.focus_stats import summarize_report
+    from agents.evaluation.focus_stats import summarize_report
 
     model, env = patchfind_model(stem="nature")
     obs, relevant = observations(env, 4)

@@ -11,7 +11,7 @@ import yaml
 
 import agents
 import train_rl
-from agents.presets import read_preset_file
+from agents.setup.presets import read_preset_file
 from agents.sweep import SweepSpec, make_trial, parse_dimension, parse_grid, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent

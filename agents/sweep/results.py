@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from agents.config import RunConfig
-from agents.presets import read_preset_file
-from agents.runs import write_atomic
-from agents.statistics import mean_ci
-from agents.tables import markdown_table
+from agents.evaluation.statistics import mean_ci
+from agents.evaluation.tables import markdown_table
+from agents.setup.config import RunConfig
+from agents.setup.presets import read_preset_file
+from agents.storage.runs import write_atomic
 
 #: Files a sweep folder receives.
 TABLE_CSV = "results.csv"

@@ -29,10 +29,11 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.algorithms import ALGORITHMS
-from agents.checkpoints import latest_checkpoint
-from agents.config import RunConfig
-from agents.runs import EVAL_FILE, env_folder_name, run_name, write_json, write_yaml
+from agents.setup.algorithms import ALGORITHMS
+from agents.setup.config import RunConfig
+from agents.storage.checkpoints import latest_checkpoint
+from agents.storage.layout import EVAL_FILE
+from agents.storage.runs import env_folder_name, run_name, write_json, write_yaml
 from agents.sweep.ray_session import check_address, import_ray, ray_session
 from agents.sweep.results import (
     BEST_FILE,
@@ -94,7 +95,7 @@ def run_trial(config: dict[str, Any], spec: dict[str, Any] | None = None) -> Non
     import ray
     from ray import tune
 
-    from agents.train import resume, train
+    from agents.training.train import resume, train
 
     if "trial" in config:
         trial_id, run_config = config["trial"]["trial_id"], RunConfig.from_dict(config["trial"]["config"])

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.algorithms import ALGORITHMS
-from agents.build import check_hyperparams
-from agents.config import RunConfig
-from agents.outputs import check_output_folder
-from agents.overrides import apply_overrides, parse_override
-from agents.resolution import resolve
-from agents.runs import EVAL_FILE, env_folder_name, run_name
+from agents.setup.algorithms import ALGORITHMS
+from agents.setup.build import check_hyperparams
+from agents.setup.config import RunConfig
+from agents.setup.overrides import apply_overrides, parse_override
+from agents.setup.resolution import resolve
+from agents.storage.layout import EVAL_FILE
+from agents.storage.outputs import check_output_folder
+from agents.storage.runs import env_folder_name, run_name
 from policies import EXTRACTORS
 
 TRIAL_FILE = "trial.json"

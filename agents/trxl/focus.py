@@ -8,7 +8,7 @@ Two methods, each a ``(B, M + 1)`` distribution over the memory window and the c
   far the action distribution moves (KL from the intact one); the current step ``t-0`` is never removed and gets
   0. More than ``max_parts`` slots are removed in consecutive groups, each group's effect shared by its slots.
 
-They become ``AttentionReport`` objects, so ``agents.focus_stats`` summarises them as every other focus (mean
+They become ``AttentionReport`` objects, so ``agents.evaluation.focus_stats`` summarises them as every other focus (mean
 focus per part, entropy, relevant mass, faithfulness of ``readout`` against ``causal``). The relevant parts
 come from ``info["relevant_ages"]`` (how many steps back the thing that matters was seen, e.g. CueMemory's cue):
 age ``k`` is part ``t-k``.
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.observations import stack_obs
+from agents.evaluation.observations import stack_obs
 from agents.trxl.memory import window_mask
 from agents.trxl.policy import MemoryState, TrXLPolicy
 from policies import AttentionReport
@@ -245,8 +245,8 @@ class MemoryFocusRecorder:
         return reports
 
     def summary(self) -> dict[str, Any] | None:
-        """``agents.focus_stats.summarize_reports`` of the recorded steps; None when none was recorded."""
-        from agents.focus_stats import summarize_reports
+        """``agents.evaluation.focus_stats.summarize_reports`` of the recorded steps; None when none was recorded."""
+        from agents.evaluation.focus_stats import summarize_reports
 
         if not len(self):
             return None

@@ -3,7 +3,7 @@
 Pure functions and data only: which ports may be trained on (``ENVPOOL_PORTS``, with the reason per env), the
 envpool config that matches a highway-env config, and the conversion of envpool's raw observation into the
 adapter's entity rows with its ``relevant_parts`` and ``is_success``. envpool itself is imported by the caller
-(``agents.envpool_vec_env``); nothing here needs it.
+(``agents.setup.envpool_vec_env``); nothing here needs it.
 
 What envpool's highway ports give, against the Python original (``envpool.make_spec(id).config``, envpool 1.2.5):
 

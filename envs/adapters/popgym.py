@@ -3,7 +3,7 @@
 POPGym (Morad et al., 2023) is an optional dependency: ``pip install "attention-rl[popgym]"`` (or ``pip install
 popgym``; numpy-only). Its envs are registered by ``import popgym`` under ids ``popgym-<Name>-v0``
 (``popgym-RepeatPreviousEasy-v0``, ``popgym-CountRecallEasy-v0``, ``popgym-PositionOnlyCartPoleEasy-v0``,
-``popgym-AutoencodeEasy-v0``...), and ``--env popgym-<Name>-v0`` finds them (``agents.env_ids`` imports popgym).
+``popgym-AutoencodeEasy-v0``...), and ``--env popgym-<Name>-v0`` finds them (``agents.setup.env_ids`` imports popgym).
 
 Their observations are ``Discrete``, ``MultiDiscrete``, ``Box`` or ``Tuple`` of those; SB3 takes no ``Tuple``, so
 ``PopGymFeatures`` turns each observation into one float32 vector: a one-hot per discrete component, the values

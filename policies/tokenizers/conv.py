@@ -151,7 +151,7 @@ class ConvTokenizer(GridImageTokenizer):
     square (``jump`` = the product of the strides) around the centre of its receptive field: these tile the
     middle of the picture without overlap (a border of about ``(field - jump) / 2`` pixels that no cell is centred on
     stays outside them). ``receptive_fields`` gives every pixel each cell can see. Overlays tint the centre
-    regions by focus and outline the most focused cell's whole receptive field (``agents.drawing``).
+    regions by focus and outline the most focused cell's whole receptive field (``agents.pictures.drawing``).
 
     Args:
         observation_space: a 3-D ``Box``, uint8 or float.

@@ -1,0 +1,5 @@
+"""The run folder on disk.
+
+Its layout, atomic writes, checkpoints, ``VecNormalize`` arrays, monitor files, where commands may write, and
+loading a run safely.
+"""

@@ -1,0 +1,109 @@
+"""Read what a run leaves on disk as numbers: SB3's ``*.monitor.csv`` episodes and the logger's ``progress.csv``.
+
+Plain ``csv`` and NumPy (SB3's ``load_results`` needs pandas, which a core install lacks). The learning-curve
+plot, the learning benchmark and anything else that reads finished episodes go through ``read_monitor``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agents.storage.runs import regular_file_size
+
+#: The file name pattern of SB3's ``Monitor`` (``0.monitor.csv``, one per env of a run).
+MONITOR_GLOB = "*monitor.csv"
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """The finished training episodes of a run, all its envs merged in the order the episodes ended."""
+
+    steps: np.ndarray
+    """``(E,)`` int64: env steps when each episode ended, counted as the sum of the lengths of every episode that
+    ended before it and of itself (SB3 ``results_plotter``'s ``timesteps``: it lags the true step count by the
+    unfinished episodes)."""
+    returns: np.ndarray
+    """``(E,)`` float64 episode returns."""
+    lengths: np.ndarray
+    """``(E,)`` int64 episode lengths, in the same order."""
+
+    def __len__(self) -> int:
+        return len(self.returns)
+
+
+def has_monitor_files(folder: Path) -> bool:
+    """True when ``folder`` holds SB3 ``*.monitor.csv`` files."""
+    return any(folder.glob(MONITOR_GLOB))
+
+
+def read_monitor(folder: str | Path) -> Episodes:
+    """Episodes of every ``*.monitor.csv`` in ``folder``, merged by wall-clock end time.
+
+    Each file's ``t`` column counts from its own ``t_start`` (its JSON header line), so the files are put on one
+    clock before they are merged. A line cut short (a run still writing) is skipped.
+
+    Raises:
+        FileNotFoundError: ``folder`` holds no monitor file.
+    """
+    paths = sorted(Path(folder).glob(MONITOR_GLOB))
+    if not paths:
+        raise FileNotFoundError(f"No {MONITOR_GLOB} files in {folder}: expected the monitor/ folder of a run.")
+    ends: list[float] = []
+    lengths: list[int] = []
+    returns: list[float] = []
+    for path in paths:
+        regular_file_size(path)
+        with path.open(newline="") as file:
+            first = file.readline()
+            try:
+                t_start = float(json.loads(first[1:]).get("t_start", 0.0)) if first.startswith("#") else 0.0
+            except (ValueError, TypeError, AttributeError):  # JSONDecodeError is a ValueError
+                raise ValueError(
+                    f"{path}: its first line is not the JSON header SB3's Monitor writes ('#{{\"t_start\": ...}}'): "
+                    "move the file out of the monitor folder."
+                ) from None
+            for row in csv.DictReader(file):
+                try:
+                    ret, length, end = float(row["r"]), int(row["l"]), float(row["t"])
+                except (TypeError, ValueError, KeyError):
+                    continue
+                returns.append(ret)
+                lengths.append(length)
+                ends.append(t_start + end)
+    order = np.argsort(np.asarray(ends, dtype=np.float64), kind="stable")
+    ordered_lengths = np.asarray(lengths, dtype=np.int64)[order]
+    return Episodes(np.cumsum(ordered_lengths), np.asarray(returns, dtype=np.float64)[order], ordered_lengths)
+
+
+def read_progress(path: str | Path, columns: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """The rows of an SB3 ``progress.csv`` where every one of ``columns`` has a value, one array per column.
+
+    Returns None when the file is missing or empty, lacks a column, or no row has them all.
+    """
+    path = Path(path)
+    if not path.is_file() or not path.stat().st_size:
+        return None
+    with path.open(newline="") as file:
+        reader = csv.DictReader(file)
+        if reader.fieldnames is None or not set(columns) <= set(reader.fieldnames):
+            return None
+        values: list[list[float]] = []
+        for row in reader:
+            cells = [row.get(column) or "" for column in columns]
+            try:
+                numbers = [float(cell) for cell in cells]
+            except ValueError:
+                continue
+            if not any(math.isnan(number) for number in numbers):
+                values.append(numbers)
+    if not values:
+        return None
+    table = np.asarray(values, dtype=np.float64)  # (rows, columns)
+    return {column: table[:, i] for i, column in enumerate(columns)}
