@@ -38,8 +38,7 @@ def _half_write_then_die(model, path: Path, steps_file: Path) -> None:
 
 def plant(point: str, steps_file: Path) -> None:
     """Patch the project so that the process SIGKILLs itself at ``point``."""
-    from agents.storage import checkpoints
-    from agents.training import final_evaluation
+    from agents.training import checkpoints, final_evaluation
 
     save_model = checkpoints.save_model_atomic
 

@@ -15,11 +15,11 @@ from subprocesses import default_sigint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import agents
-from agents.evaluation.observations import observations_with_relevance
 from agents.setup.config import RunConfig
 from agents.setup.presets import load_preset
 from agents.setup.resolution import resolve
 from agents.storage.runs import find_model, new_run_dir, save_model_atomic, write_atomic
+from envs.observations import observations_with_relevance
 
 ROOT = Path(__file__).resolve().parent.parent
 

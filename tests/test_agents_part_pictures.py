@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import agents
+from agents.evaluation.probe import collect_probe
 from agents.pictures.drawing import FOCUS_COLOR
 from agents.pictures.part_pictures import TITLE_HEIGHT, cell_overlay, feature_bars, parts_scene, ring_overlay, titled
 from agents.pictures.probe_pictures import attention_pictures
-from agents.training.probe import collect_probe
 from envs.adapters.registry import make_adapted
 from policies import attention_report
 

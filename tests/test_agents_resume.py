@@ -17,7 +17,7 @@ import train_rl
 from agents.setup.build import build_model
 from agents.setup.config import RunConfig
 from agents.setup.resolution import resolve
-from agents.storage.checkpoints import latest_checkpoint, save_checkpoint
+from agents.training.checkpoints import latest_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 PPO_TINY = ["hyperparams.n_steps=32", "hyperparams.batch_size=32", "hyperparams.n_epochs=1"]
@@ -240,8 +240,8 @@ def test_checkpoints_hold_their_rollouts_update_and_a_resume_adds_no_stray_one(t
 
     from agents.setup.build import checked_model
     from agents.setup.vec_envs import make_env
-    from agents.storage.checkpoints import RunCheckpointCallback
     from agents.storage.runs import new_run_dir
+    from agents.training.checkpoints import RunCheckpointCallback
 
     snapshots = {}
 

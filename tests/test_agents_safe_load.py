@@ -181,7 +181,7 @@ def _edit_config(run: Path, **changes) -> None:
 
 
 def test_modules_named_finds_class_paths_at_any_depth_of_env_kwargs():
-    from agents.storage.safe_load import modules_named
+    from agents.evaluation.safe_load import modules_named
 
     config = agents.RunConfig(
         env="my_envs:Grid-v0", gym_packages=["registers"],
@@ -251,7 +251,7 @@ def test_local_imports_blocked_takes_the_current_and_run_folders_off_sys_path(tm
     import importlib.util
     import sys
 
-    from agents.storage.safe_load import local_imports_blocked
+    from agents.evaluation.safe_load import local_imports_blocked
 
     run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
     (run / "lib").mkdir(parents=True)

@@ -15,13 +15,13 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 import agents
 import envs  # noqa: F401
 from agents.evaluation.focus_stats import format_focus_table, summarize_report
+from agents.evaluation.probe import collect_probe
 from agents.pictures import learning_curves
 from agents.pictures.eval_video import has_moviepy, record_video
 from agents.pictures.learning_curves import plot_runs
 from agents.pictures.part_pictures import TITLE_HEIGHT
 from agents.pictures.probe_pictures import attention_pictures
 from agents.setup.resolution import resolve
-from agents.training.probe import collect_probe
 from policies import AttentionReport, attention_report
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.evaluation.focus_stats import format_focus_table
-from agents.evaluation.observations import ObsT, observations_with_relevance
+from envs.observations import ObsT, observations_with_relevance
 
 #: At most this many observations (sampled evenly) go into the evaluation's attention summary.
 MAX_ATTENTION_SAMPLES = 2048

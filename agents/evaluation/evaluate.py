@@ -20,7 +20,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.evaluation.episodes import EvalResult, action_digest, format_evaluation, interquartile_mean, run_episodes
-from agents.evaluation.focus_stats import attention_summary
+from agents.evaluation.focus_stats import attention_summary, summarize_memory_focus
+from agents.evaluation.safe_load import guarded_when_safe, load_safe
 from agents.setup.algorithms import ALGORITHMS, algo_name
 from agents.setup.config import DEFAULT_FOCUS_METHODS, RunConfig
 from agents.setup.env_ids import check_env_id
@@ -32,7 +33,6 @@ from agents.setup.vec_envs import check_spaces, make_env, saved_statistics, wrap
 from agents.storage.layout import CONFIG_FILE
 from agents.storage.outputs import check_output
 from agents.storage.runs import eval_file_for, find_model, write_json, zip_damage
-from agents.storage.safe_load import guarded_when_safe, load_safe
 from agents.trxl.focus import MemoryFocusRecorder, memory_methods
 from agents.trxl.policy import TrXLPolicy
 from envs.validation import check_int
@@ -93,7 +93,7 @@ def load(
 
     The default load trusts the files: SB3 unpickles parts of the zip and ``vecnormalize.pkl`` (a run that
     did not normalise never has its ``.pkl`` read). ``safe=True`` unpickles nothing and imports no module the
-    run names: see ``agents.storage.safe_load``.
+    run names: see ``agents.evaluation.safe_load``.
 
     Args:
         path: a run folder made by ``train_rl.py`` or a model file.
@@ -209,7 +209,7 @@ def evaluate_model(
         attention = attention_summary(model, *record.attention_samples(), focus)
     result = record.result(env_id, deterministic, seed, attention)
     if recorder is not None and len(recorder):
-        result.extra["memory_focus"] = recorder.summary()
+        result.extra["memory_focus"] = summarize_memory_focus(recorder)
     return result
 
 

@@ -7,13 +7,16 @@ mean focus per part, entropy, top-1 mass, relevant mass, and the focus table pri
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agents.evaluation.observations import ObsT, stack_obs
 from agents.setup.config import DEFAULT_FOCUS_METHODS
+from envs.observations import ObsT, stack_obs
 from policies import AttentionReport, focus_reports
+
+if TYPE_CHECKING:
+    from agents.trxl.focus import MemoryFocusRecorder
 
 
 def summarize_report(report: AttentionReport, relevant: Sequence[np.ndarray | None]) -> dict[str, Any]:
@@ -67,6 +70,16 @@ def on_part_axis(relevant: Sequence[np.ndarray | None], num_parts: int) -> list[
 def _finite(value: float) -> float | None:
     """A float for JSON, None for NaN (a score that the batch could not define)."""
     return None if value is None or np.isnan(value) else float(value)
+
+
+def summarize_memory_focus(recorder: MemoryFocusRecorder) -> dict[str, Any] | None:
+    """``summarize_reports`` of a ``ppo_trxl`` run's recorded steps (``readout`` scored against ``causal``).
+
+    None when nothing was recorded.
+    """
+    if not len(recorder):
+        return None
+    return summarize_reports(recorder.reports(), recorder.relevant, faithfulness="causal" in recorder.methods)
 
 
 def summarize_reports(

@@ -20,12 +20,12 @@ from gymnasium import spaces
 
 from agents.evaluation.episodes import EvalResult, run_episodes
 from agents.evaluation.focus_stats import summarize_report
-from agents.evaluation.observations import stack_obs
+from agents.evaluation.safe_load import local_imports_blocked
 from agents.export.onnx_export import require_onnx
 from agents.setup.config import RunConfig
 from agents.setup.env_ids import check_env_id, covers, module_names
 from agents.setup.vec_envs import describe_space, make_env
-from agents.storage.safe_load import local_imports_blocked
+from envs.observations import stack_obs
 from policies.report import AttentionReport, normalized_entropy
 
 

@@ -24,7 +24,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from agents.evaluation.evaluate import eval_target, load
 from agents.evaluation.focus_stats import on_part_axis
-from agents.evaluation.observations import as_relevant
+from agents.evaluation.probe import wrapper_attr
+from agents.evaluation.safe_load import guarded_when_safe
 from agents.pictures.drawing import annotated_frame, report_cells, scene_with_attention
 from agents.pictures.part_pictures import parts_scene
 from agents.setup.config import DEFAULT_FOCUS_METHODS
@@ -32,9 +33,8 @@ from agents.setup.env_ids import check_env_id, import_gym_packages
 from agents.setup.resolution import check_focus_methods
 from agents.storage.outputs import check_output
 from agents.storage.runs import save_atomic
-from agents.storage.safe_load import guarded_when_safe
-from agents.training.probe import wrapper_attr
 from envs.adapters.registry import make_adapted
+from envs.observations import as_relevant
 from policies import attention_report
 
 #: Episodes recorded by default.

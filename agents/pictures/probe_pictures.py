@@ -6,11 +6,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from agents.evaluation.observations import index_obs
+from agents.evaluation.probe import Probe, picture_indices
 from agents.pictures.drawing import report_cells, scene_with_attention, tile_horizontally
 from agents.pictures.heatmaps import heatmap_panels
 from agents.pictures.part_pictures import parts_scene, titled
-from agents.training.probe import Probe, picture_indices
+from envs.observations import index_obs
 from policies import AttentionReport
 
 

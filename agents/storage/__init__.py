@@ -1,5 +1,5 @@
 """The run folder on disk.
 
-Its layout, atomic writes, checkpoints, ``VecNormalize`` arrays, monitor files, where commands may write, and
-loading a run safely.
+Its layout (every file name, ``layout``), run folders and atomic writes (``runs``), ``VecNormalize`` arrays,
+monitor and progress files, and where commands may write (``outputs``). Nothing here builds a model.
 """

@@ -31,7 +31,6 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.setup.algorithms import ALGORITHMS
 from agents.setup.config import RunConfig
-from agents.storage.checkpoints import latest_checkpoint
 from agents.storage.layout import EVAL_FILE
 from agents.storage.runs import env_folder_name, run_name, write_json, write_yaml
 from agents.sweep.ray_session import check_address, import_ray, ray_session
@@ -57,6 +56,7 @@ from agents.sweep.trials import (
     read_record,
     sampled_trial,
 )
+from agents.training.checkpoints import latest_checkpoint
 
 __all__ = ["SweepResult", "run_sweep"]
 

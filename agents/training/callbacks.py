@@ -12,11 +12,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
 
 from agents.evaluation.focus_stats import summarize_reports
-from agents.evaluation.observations import ObsT, observations_with_relevance, stack_obs
+from agents.evaluation.probe import Probe, collect_probe, make_probe_env
 from agents.pictures.probe_pictures import attention_pictures
 from agents.setup.config import DEFAULT_FOCUS_METHODS, DEFAULT_LOG_INTERVAL
 from agents.setup.resolution import check_focus_methods
-from agents.training.probe import Probe, collect_probe, make_probe_env
+from envs.observations import ObsT, observations_with_relevance, stack_obs
 from policies import find_attention_extractor, focus_reports
 
 #: Output formats that only take scalars: pictures, histograms and hparams are kept out of them.

@@ -11,10 +11,10 @@ from stable_baselines3.common.logger import Logger
 from agents.evaluation.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_model
 from agents.setup.config import RunConfig
 from agents.setup.envpool_vec_env import evaluation_note
-from agents.storage.checkpoints import read_best, save_best
 from agents.storage.layout import EVAL_FILE, MODEL_FILE, vecnormalize_path
 from agents.storage.runs import write_json
 from agents.training.callbacks import NOT_SCALAR_FORMATS
+from agents.training.checkpoints import read_best, save_best
 from agents.training.hparams import hparam_record
 
 

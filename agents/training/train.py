@@ -25,16 +25,6 @@ from agents.setup.env_ids import check_env_id
 from agents.setup.envpool_vec_env import simulator_note
 from agents.setup.resolution import check_config, resolve
 from agents.setup.vec_envs import make_env, wrap_normalize
-from agents.storage.checkpoints import (
-    RunCheckpointCallback,
-    SaveBestCallback,
-    check_trained_by,
-    latest_checkpoint,
-    read_best,
-    save_checkpoint,
-    save_with_stats,
-    warn_incomplete,
-)
 from agents.storage.layout import (
     COMMAND_FILE,
     CONFIG_FILE,
@@ -56,9 +46,19 @@ from agents.storage.runs import (
     write_yaml,
 )
 from agents.training.callbacks import AttentionLogCallback
+from agents.training.checkpoints import (
+    RunCheckpointCallback,
+    SaveBestCallback,
+    check_trained_by,
+    latest_checkpoint,
+    read_best,
+    save_checkpoint,
+    save_with_stats,
+    warn_incomplete,
+)
 from agents.training.final_evaluation import final_evaluation
 from agents.training.hparams import log_hyperparameters
-from agents.trxl.callback import MemoryFocusCallback, memory_callbacks
+from agents.training.memory_callback import MemoryFocusCallback, memory_callbacks
 from policies import EXTRACTORS
 
 

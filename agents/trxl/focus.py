@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.evaluation.observations import stack_obs
 from agents.trxl.memory import window_mask
 from agents.trxl.policy import MemoryState, TrXLPolicy
+from envs.observations import stack_obs
 from policies import AttentionReport
 from policies.report import normalized_entropy
 
@@ -243,11 +243,3 @@ class MemoryFocusRecorder:
                 effects=effects,
             )
         return reports
-
-    def summary(self) -> dict[str, Any] | None:
-        """``agents.evaluation.focus_stats.summarize_reports`` of the recorded steps; None when none was recorded."""
-        from agents.evaluation.focus_stats import summarize_reports
-
-        if not len(self):
-            return None
-        return summarize_reports(self.reports(), self.relevant, faithfulness="causal" in self.methods)

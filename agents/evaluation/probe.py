@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from agents.evaluation.observations import ObsT, as_relevant, stack_obs
 from envs.adapters.registry import make_adapted
+from envs.observations import ObsT, as_relevant, stack_obs
 
 
 def picture_indices(size: int, count: int) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
+from agents.evaluation.focus_stats import summarize_memory_focus
 from agents.trxl.focus import MemoryFocusRecorder, memory_methods
 from agents.trxl.policy import TrXLPolicy
 from envs.adapters.registry import make_adapted
@@ -88,7 +89,7 @@ class MemoryFocusCallback(BaseCallback):
     def log_memory_focus(self) -> None:
         """Record the memory focus scalars now."""
         self._last_logged = self.num_timesteps
-        summary = self.probe().summary()
+        summary = summarize_memory_focus(self.probe())
         if summary is None:
             return
         record = self.logger.record
