@@ -77,15 +77,16 @@ def test_binding_is_per_instance_and_survives_deepcopy():
     slow.reset(seed=0)
     assert isinstance(vars(fast.unwrapped.road.network)["get_closest_lane_index"], FastLaneLookup)
     assert "get_closest_lane_index" not in vars(slow.unwrapped.road.network)  # no class was patched
-    assert "enforce_road_rules" in vars(fast.unwrapped.road)
-    assert "enforce_road_rules" not in vars(slow.unwrapped.road)
+    for method in ("enforce_road_rules", "is_conflict_possible", "neighbour_vehicles"):
+        assert method in vars(fast.unwrapped.road) and method not in vars(slow.unwrapped.road)
     copied = copy.deepcopy(fast.unwrapped)  # highway-env's planners copy envs
     lookup = vars(copied.road.network)["get_closest_lane_index"]
     assert lookup.network is copied.road.network
     assert accelerate_road(copied.road)  # already fast: nothing more to do
-    small = _make("highway-fast-v0")  # three lanes: highway-env's own loop is as fast
+    small = _make("highway-fast-v0")  # three lanes: highway-env's own lane loop is as fast
     small.reset(seed=0)
-    assert not accelerate_road(small.unwrapped.road)
+    assert accelerate_road(small.unwrapped.road)  # the neighbour search
+    assert "get_closest_lane_index" not in vars(small.unwrapped.road.network)
 
 
 def _episodes(env_id: str, episodes: int, fast: bool, **kwargs: object) -> list[tuple]:

@@ -1,22 +1,17 @@
-"""Faster highway-env road queries that return exactly what highway-env's own code returns.
+"""A faster ``RoadNetwork.get_closest_lane_index`` for highway-env that returns exactly highway-env's lane index.
 
-Two calls take most of a highway-env step (``intersection-v0``: about half of it):
+The closest-lane lookup runs for every vehicle at every simulation frame and computes the distance to every lane of
+the network (on ``intersection-v0`` about a third of a step). :class:`FastLaneLookup` computes cheap NumPy lower and
+upper bounds of all the distances at once (StraightLane and CircularLane: the same formula, with a margin far above
+float rounding; SineLane: a lower bound only; other lane types: no bound), then calls highway-env's own
+``lane.distance_with_heading`` only on the lanes whose lower bound does not exceed the smallest upper bound, and
+breaks ties as ``np.argmin`` does (lowest index). Every lane it skips is strictly farther than the closest one, so
+the index is highway-env's for every input; inputs it cannot bound (non-finite, or a NaN distance) go to
+highway-env's own method.
 
-- ``RoadNetwork.get_closest_lane_index``, run for every vehicle at every simulation frame, computes the distance to
-  every lane of the network. :class:`FastLaneLookup` computes cheap NumPy lower and upper bounds of all the
-  distances at once (StraightLane and CircularLane: the same formula, with a margin far above float rounding;
-  other lane types: no bound), then calls highway-env's own ``lane.distance_with_heading`` only on the lanes whose
-  lower bound does not exceed the smallest upper bound, and breaks ties as ``np.argmin`` does (lowest index).
-  Every lane it skips is strictly farther than the closest one, so the index is highway-env's for every input;
-  inputs it cannot bound (non-finite, or a NaN distance) go to highway-env's own method.
-- ``RegulatedRoad.enforce_road_rules`` (intersections) calls ``is_conflict_possible`` for every pair of vehicles,
-  which predicts both vehicles' trajectories again for each pair. :func:`accelerate_road` predicts each vehicle's
-  trajectory once per call (the prediction only reads the vehicle's state, which the rules do not change), skips
-  time steps whose centres are clearly farther apart than the vehicle length, and runs highway-env's own checks
-  on the others: the same yes/no for every pair.
-
-Both are bound to one road instance (no highway-env class is patched): :func:`install_fast_road` binds them on an
-env's current road and on every road its ``_make_road``/``_create_road`` builds from then on.
+:func:`install_fast_road` binds it, with the traffic queries of :mod:`envs.adapters.highway_fast_traffic`, on an
+env's current road and on every road its ``_make_road``/``_create_road`` builds from then on: one env instance's
+roads change, no highway-env class is patched.
 
 Needs highway-env: import this module only where highway-env is installed (the adapter imports it lazily).
 """
@@ -28,10 +23,10 @@ import types
 from typing import Any
 
 import numpy as np
-from highway_env import utils
 from highway_env.road.lane import CircularLane, SineLane, StraightLane
-from highway_env.road.regulation import RegulatedRoad
 from highway_env.road.road import RoadNetwork
+
+from envs.adapters.highway_fast_traffic import accelerate_traffic
 
 # Relative and absolute margins of the bounds: float rounding of the bounds is below 1e-12 relative to the
 # coordinates involved, so these leave six orders of magnitude to spare.
@@ -44,8 +39,6 @@ _TWO_PI = 2 * np.pi
 # Inputs beyond these go to highway-env's own method (the margin above assumes them).
 _MAX_COORDINATE = 1e9
 _MAX_HEADING = 1e6
-#: Networks with fewer lanes keep highway-env's own lookup (:func:`accelerate_road`): its loop is as fast there.
-MIN_LANES = 8
 # Methods of a lane that the bounds copy: a lane that overrides one of them on its instance gets no bound.
 _COPIED = frozenset({"distance_with_heading", "distance", "local_coordinates", "local_angle", "heading_at"})
 
@@ -85,33 +78,30 @@ class FastLaneLookup:
         circular = [i for i, lane in enumerate(self.lanes) if _bounded(lane, CircularLane)]
         # lanes without a bound: always measured with highway-env's own method
         self.unbounded = sorted(set(range(len(self.lanes))) - set(straight) - set(circular))
-        self.bounded = np.asarray(straight + circular, dtype=np.int64)  # global index of each bounded lane
-        self.n_straight = len(straight)  # StraightLane and SineLane
-        s_lanes, c_lanes = [self.lanes[i] for i in straight], [self.lanes[i] for i in circular]
-        # one product gives every coordinate: rows [a, b, c] of (x, y, 1)
-        rows = [[*lane.direction, -np.dot(lane.start, lane.direction) - lane.length / 2] for lane in s_lanes]
-        rows += [[*lane.direction_lateral, -np.dot(lane.start, lane.direction_lateral)] for lane in s_lanes]
-        rows += [[1.0, 0.0, -lane.center[0]] for lane in c_lanes] + [[0.0, 1.0, -lane.center[1]] for lane in c_lanes]
-        self.affine = np.array(rows, dtype=np.float64).reshape(-1, 3)  # (2S + 2C, 3)
-        self.s_half = np.array([lane.length / 2 for lane in s_lanes], dtype=np.float64)  # (S,)
-        self.s_turn = np.array([np.pi - lane.heading for lane in s_lanes], dtype=np.float64)  # (S,)
-        # a SineLane's lateral is the straight one minus amplitude * sin(...): |r| - |amplitude| bounds it, and its
-        # heading term (not computed: weight 0) is >= 0, so its bound is a lower bound only
-        self.s_sine = np.array([type(lane) is SineLane for lane in s_lanes], dtype=bool)  # (S,)
-        self.s_slack = np.array([abs(getattr(lane, "amplitude", 0.0)) for lane in s_lanes], dtype=np.float64)
-        self.s_weight = np.where(self.s_sine, 0.0, 1.0)  # (S,) weight of the heading term
-        self.c_radius = np.array([lane.radius for lane in c_lanes], dtype=np.float64)  # (C,)
-        self.c_phase = np.array([np.pi - lane.start_phase for lane in c_lanes], dtype=np.float64)
-        self.c_arc = np.array([lane.direction * lane.radius for lane in c_lanes], dtype=np.float64)
-        self.c_half = np.array([lane.length / 2 for lane in c_lanes], dtype=np.float64)
-        # heading_at(s) = wrapped phase + start_phase + pi/2 * direction
-        self.c_turn = np.array(
-            [np.pi - lane.start_phase - np.pi / 2 * lane.direction for lane in c_lanes], dtype=np.float64
-        )
-        self.has_sine = bool(self.s_sine.any())
-        extents = [0.0, float(np.abs(self.affine[:, 2]).max(initial=0.0))]
-        extents += [float(np.abs(lane.start).sum() + lane.length) for lane in s_lanes]
-        extents += [float(np.abs(lane.center).sum() + lane.radius + abs(lane.length)) for lane in c_lanes]
+        # Python floats: for a few dozen lanes a plain loop beats NumPy's per-call overhead
+        self.straight = [
+            (
+                i,
+                *(float(v) for v in (*lane.start, *lane.direction, *lane.direction_lateral, lane.length)),
+                math.pi - float(lane.heading),  # (heading + this) % 2 pi - pi: heading - lane heading, wrapped
+                abs(float(lane.amplitude)) if type(lane) is SineLane else 0.0,  # |lateral| >= |r| - |amplitude|
+                type(lane) is SineLane,  # a lower bound only (its heading term, >= 0, is left out)
+            )
+            for i, lane in ((i, self.lanes[i]) for i in straight)
+        ]
+        self.circular = [
+            (
+                i,
+                *(float(v) for v in (*lane.center, lane.radius, lane.direction * lane.radius, lane.length)),
+                math.pi - float(lane.start_phase),  # (atan2 + this) % 2 pi - pi: the wrapped phase
+                math.pi - float(lane.start_phase) - math.pi / 2 * lane.direction,  # heading_at = phase + these
+            )
+            for i, lane in ((i, self.lanes[i]) for i in circular)
+        ]
+        extents = [0.0]
+        extents += [float(np.abs(self.lanes[i].start).sum() + self.lanes[i].length) for i in straight]
+        extents += [float(np.abs(self.lanes[i].center).sum() + self.lanes[i].radius) for i in circular]
+        extents += [abs(float(self.lanes[i].length)) for i in circular]
         self.scale = max(extents)
         self._signature = self._lane_signature()
 
@@ -120,36 +110,38 @@ class FastLaneLookup:
         """highway-env's own ``get_closest_lane_index`` on this network."""
         return RoadNetwork.get_closest_lane_index(self.network, position, heading)
 
-    def approximate(self, x: float, y: float, heading: float | None) -> tuple[np.ndarray, np.ndarray]:
+    def approximate(self, x: float, y: float, heading: float | None) -> tuple[list[tuple[int, float]], float]:
         """``distance_with_heading`` of the bounded lanes at ``(x, y)``, ``heading``, up to float rounding.
 
         Returns:
-            ``(B,)`` the approximate distances (a lower bound up to the margin for every lane) and ``(B,)`` the same
-            where it is also an upper bound up to the margin, ``inf`` elsewhere (on a circular lane's wrap-around,
-            where only the lateral term is counted).
+            ``(lane index, approximate distance)`` of every bounded lane (a lower bound up to the margin) and the
+            smallest approximate distance that is also an upper bound up to the margin (``inf`` if none: SineLanes
+            and circular lanes on their wrap-around, where only the lateral term is counted, are lower bounds only).
         """
-        n_s, n_c = self.n_straight, len(self.c_radius)
-        coordinates = self.affine @ np.array([x, y, 1.0])  # (2S + 2C,): s - L/2, lateral, then dx, dy
-        # |r| + max(s - L, 0) + max(-s, 0) = |r| + max(|s - L/2| - L/2, 0)
-        lateral = np.abs(coordinates[n_s : 2 * n_s])
-        if self.has_sine:
-            lateral = np.maximum(lateral - self.s_slack, 0.0)
-        straight = lateral + np.maximum(np.abs(coordinates[:n_s]) - self.s_half, 0.0)
-        if heading is not None:
-            angle = np.abs((heading + self.s_turn) % _TWO_PI - np.pi)
-            straight += self.s_weight * angle if self.has_sine else angle
-        straight_upper = np.where(self.s_sine, np.inf, straight) if self.has_sine else straight
-        if not n_c:
-            return straight, straight_upper
-        dx, dy = coordinates[2 * n_s : 2 * n_s + n_c], coordinates[2 * n_s + n_c :]
-        wrapped = (np.arctan2(dy, dx) + self.c_phase) % _TWO_PI - np.pi
-        clear = np.abs(wrapped) < np.pi - _WRAP_GUARD  # away from the wrap-around: same branch as highway-env
-        along = np.maximum(np.abs(self.c_arc * wrapped - self.c_half) - self.c_half, 0.0)
-        if heading is not None:
-            along += np.abs((heading + self.c_turn - wrapped) % _TWO_PI - np.pi)
-        lateral = np.abs(self.c_radius - np.hypot(dx, dy))
-        circular = lateral + np.where(clear, along, 0.0)  # near the wrap-around: the lateral term only
-        return np.concatenate([straight, circular]), np.concatenate([straight_upper, np.where(clear, circular, np.inf)])
+        out, closest = [], math.inf
+        for i, sx, sy, ux, uy, vx, vy, length, turn, slack, lower_only in self.straight:
+            dx, dy = x - sx, y - sy
+            s, r = dx * ux + dy * uy, dx * vx + dy * vy
+            r = abs(r) - slack if abs(r) > slack else 0.0
+            d = r + (s - length if s > length else (-s if s < 0.0 else 0.0))
+            if heading is not None and not lower_only:
+                d += abs((heading + turn) % _TWO_PI - math.pi)
+            out.append((i, d))
+            if d < closest and not lower_only:
+                closest = d
+        for i, cx, cy, radius, arc, length, phase, turn in self.circular:
+            dx, dy = x - cx, y - cy
+            wrapped = (math.atan2(dy, dx) + phase) % _TWO_PI - math.pi
+            d = abs(radius - math.hypot(dx, dy))
+            if abs(wrapped) < math.pi - _WRAP_GUARD:  # away from the wrap-around: same branch as highway-env
+                s = arc * wrapped
+                d += s - length if s > length else (-s if s < 0.0 else 0.0)
+                if heading is not None:
+                    d += abs((heading + turn - wrapped) % _TWO_PI - math.pi)
+                if d < closest:
+                    closest = d
+            out.append((i, d))
+        return out, closest
 
     def __call__(self, position: np.ndarray, heading: float | None = None) -> tuple[str, str, int]:
         """The index of the lane closest to a world position (and heading): highway-env's, for every input."""
@@ -166,12 +158,12 @@ class FastLaneLookup:
             or not (h is None or abs(h) <= _MAX_HEADING)
         ):
             return self.original(position, heading)
-        approx, upper = self.approximate(x, y, h)
+        approx, closest = self.approximate(x, y, h)
         # float rounding of `approx` stays far below this margin for inputs in the ranges above
         margin = _ABSOLUTE_MARGIN + _RELATIVE_MARGIN * (4 * (abs(x) + abs(y) + self.scale) + abs(h or 0.0) + 4)
-        closest = upper.min()  # + margin: an upper bound of the smallest distance
-        # every bounded lane left out is strictly farther than the lane of `closest`
-        candidates = self.bounded[approx <= closest + 2 * margin].tolist() + self.unbounded
+        # every bounded lane left out is strictly farther than the lane of `closest` (+ margin: an upper bound)
+        threshold = closest + 2 * margin
+        candidates = [i for i, d in approx if d <= threshold] + self.unbounded
         best_index, best = -1, math.inf
         for i in candidates:
             distance = self.lanes[i].distance_with_heading(position, heading)
@@ -197,83 +189,29 @@ def _bounded(lane: Any, kind: type) -> bool:
     return finite_values and lane.length >= 0 and (kind is not CircularLane or lane.radius > 0)
 
 
-# ---------------------------------------------------------------------------------------------- road rules
-def _enforce_road_rules_once(self: RegulatedRoad) -> None:
-    """``RegulatedRoad.enforce_road_rules`` with each vehicle's predicted trajectory computed once."""
-    self._attn_trajectories = {}
-    try:
-        type(self).enforce_road_rules(self)
-    finally:
-        self._attn_trajectories = None
-
-
-def _trajectory(road: RegulatedRoad, vehicle: Any, times: np.ndarray) -> tuple[Any, Any, np.ndarray]:
-    """The vehicle's ``predict_trajectory_constant_speed(times)``, cached for the current rules pass."""
-    cache = road._attn_trajectories
-    entry = cache.get(id(vehicle))
-    if entry is None or entry[0] is not vehicle:
-        positions, headings = vehicle.predict_trajectory_constant_speed(times)
-        array = np.array(positions, dtype=np.float64).reshape(-1, 2)  # (T, 2)
-        entry = cache[id(vehicle)] = (vehicle, (positions, headings), array)
-    return entry[1][0], entry[1][1], entry[2]
-
-
-def _is_conflict_possible_once(self: RegulatedRoad, v1: Any, v2: Any, horizon: int = 3, step: float = 0.25) -> bool:
-    """``RegulatedRoad.is_conflict_possible`` with cached trajectories and a vectorised distance pre-check."""
-    if getattr(self, "_attn_trajectories", None) is None:  # called outside a rules pass: nothing to reuse
-        return RegulatedRoad.is_conflict_possible(v1, v2, horizon, step)
-    times = np.arange(step, horizon, step)
-    positions_1, headings_1, array_1 = _trajectory(self, v1, times)
-    positions_2, headings_2, array_2 = _trajectory(self, v2, times)
-    steps = min(len(positions_1), len(positions_2))
-    gaps = np.hypot(*(array_2[:steps] - array_1[:steps]).T)  # (T,)
-    near = gaps <= v1.LENGTH * (1 + _RELATIVE_MARGIN) + _ABSOLUTE_MARGIN  # the others fail highway-env's pre-check
-    for t in np.flatnonzero(near).tolist():  # highway-env's own checks, in its order
-        position_1, heading_1, position_2, heading_2 = positions_1[t], headings_1[t], positions_2[t], headings_2[t]
-        if np.linalg.norm(position_2 - position_1) > v1.LENGTH:
-            continue
-        if utils.rotated_rectangles_intersect(
-            (position_1, 1.5 * v1.LENGTH, 0.9 * v1.WIDTH, heading_1),
-            (position_2, 1.5 * v2.LENGTH, 0.9 * v2.WIDTH, heading_2),
-        ):
-            return True
-    return False
-
-
 # ---------------------------------------------------------------------------------------------- binding
 def accelerate_road(road: Any) -> bool:
-    """Bind the fast queries on one highway-env road (its network's lane lookup, its road rules if regulated).
+    """Bind the fast queries on one highway-env road: its network's lane lookup and its traffic queries.
 
-    Only road and network *instances* change; a road whose class overrides one of the accelerated methods keeps
-    its own, and so does a network of fewer than :data:`MIN_LANES` lanes. Calling it again on the same road does
-    nothing.
+    The traffic queries are :func:`~envs.adapters.highway_fast_traffic.accelerate_traffic`'s (neighbours on a lane,
+    right of way on regulated roads). Only road and network *instances* change; a road whose class overrides one
+    of the accelerated methods keeps its own. Calling it again on the same road does nothing.
 
     Args:
         road: a highway-env ``Road`` (``env.unwrapped.road``).
 
     Returns:
-        Whether the lane lookup is (now) the fast one.
+        Whether anything of the road is (now) fast.
     """
     network = getattr(road, "network", None)
     if not isinstance(network, RoadNetwork):
         return False
-    lanes = sum(len(lanes) for to_dict in network.graph.values() for lanes in to_dict.values())
-    if (
-        lanes >= MIN_LANES
-        and type(network).get_closest_lane_index is RoadNetwork.get_closest_lane_index
-        and not isinstance(vars(network).get("get_closest_lane_index"), FastLaneLookup)
+    if type(network).get_closest_lane_index is RoadNetwork.get_closest_lane_index and not isinstance(
+        vars(network).get("get_closest_lane_index"), FastLaneLookup
     ):
         network.get_closest_lane_index = FastLaneLookup(network)
-    if (
-        isinstance(road, RegulatedRoad)
-        and type(road).enforce_road_rules is RegulatedRoad.enforce_road_rules
-        and type(road).is_conflict_possible is RegulatedRoad.is_conflict_possible
-        and "enforce_road_rules" not in vars(road)
-    ):
-        road._attn_trajectories = None
-        road.enforce_road_rules = types.MethodType(_enforce_road_rules_once, road)
-        road.is_conflict_possible = types.MethodType(_is_conflict_possible_once, road)
-    return isinstance(vars(network).get("get_closest_lane_index"), FastLaneLookup)
+    traffic = accelerate_traffic(road)
+    return isinstance(vars(network).get("get_closest_lane_index"), FastLaneLookup) or traffic
 
 
 def _make_road_then_accelerate(self: Any, *args: Any, **kwargs: Any) -> Any:
