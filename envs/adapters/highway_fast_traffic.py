@@ -2,13 +2,13 @@
 
 - ``RegulatedRoad.enforce_road_rules`` (intersections) calls ``is_conflict_possible`` for every pair of vehicles,
   which predicts both vehicles' trajectories again for each pair. Here each vehicle's trajectory is predicted once
-  per call (the prediction only reads the vehicle's state, which the rules do not change), time steps whose centres
-  are clearly farther apart than the vehicle length are skipped, and highway-env's own checks run on the others:
-  the same yes/no for every pair, so the same vehicles yield.
-- ``Road.neighbour_vehicles`` (every IDM vehicle, every frame) measures every vehicle's lane coordinates. Here NumPy
-  finds the vehicles clearly off the lane (farther from it than highway-env's ``on_lane(margin=1)`` accepts, by a
-  margin far above float rounding), and highway-env's own code runs, in its order, on the others: the same
-  vehicles ahead and behind, ties included.
+  per call (the prediction only reads the vehicle's state, which the rules do not change), time steps whose
+  centres are clearly farther apart than the vehicle length are skipped, and highway-env's own checks run on the
+  others: the same yes/no for every pair, so the same vehicles yield.
+- ``Road.neighbour_vehicles`` (every IDM vehicle, every frame) measures every vehicle's lane coordinates. Here a
+  plain-float test skips the vehicles clearly off the lane (farther from it than highway-env's
+  ``on_lane(margin=1)`` accepts, by a margin far above float rounding), and highway-env's own code runs, in its
+  order, on the others: the same vehicles ahead and behind, ties included.
 
 :func:`accelerate_traffic` binds both on one road instance (no highway-env class is patched);
 :func:`envs.adapters.highway_fast_road.install_fast_road` calls it. Needs highway-env.
@@ -46,29 +46,38 @@ def _enforce_road_rules_once(self: RegulatedRoad) -> None:
         self._attn_trajectories = None
 
 
-def _trajectory(road: RegulatedRoad, vehicle: Any, times: np.ndarray) -> tuple[Any, Any, np.ndarray]:
-    """The vehicle's ``predict_trajectory_constant_speed(times)``, cached for the current rules pass."""
+def _trajectory(road: RegulatedRoad, vehicle: Any, horizon: float, step: float) -> tuple[Any, Any, list | None]:
+    """The vehicle's ``predict_trajectory_constant_speed``, cached for the current rules pass, and its points.
+
+    Returns:
+        highway-env's positions and headings, and the positions as ``(x, y)`` Python floats (None if they are not
+        2D points).
+    """
     cache = road._attn_trajectories
-    entry = cache.get(id(vehicle))
+    key = (id(vehicle), horizon, step)
+    entry = cache.get(key)
     if entry is None or entry[0] is not vehicle:
-        positions, headings = vehicle.predict_trajectory_constant_speed(times)
-        array = np.array(positions, dtype=np.float64).reshape(-1, 2)  # (T, 2)
-        entry = cache[id(vehicle)] = (vehicle, (positions, headings), array)
-    return entry[1][0], entry[1][1], entry[2]
+        positions, headings = vehicle.predict_trajectory_constant_speed(np.arange(step, horizon, step))
+        points = [np.asarray(p, dtype=np.float64).tolist() for p in positions]
+        entry = cache[key] = (vehicle, positions, headings, points if all(len(p) == 2 for p in points) else None)
+    return entry[1], entry[2], entry[3]
 
 
 def _is_conflict_possible_once(self: RegulatedRoad, v1: Any, v2: Any, horizon: int = 3, step: float = 0.25) -> bool:
-    """``RegulatedRoad.is_conflict_possible`` with cached trajectories and a vectorised distance pre-check."""
+    """``RegulatedRoad.is_conflict_possible`` with cached trajectories and a float distance pre-check."""
     if getattr(self, "_attn_trajectories", None) is None:  # called outside a rules pass: nothing to reuse
         return RegulatedRoad.is_conflict_possible(v1, v2, horizon, step)
-    times = np.arange(step, horizon, step)
-    positions_1, headings_1, array_1 = _trajectory(self, v1, times)
-    positions_2, headings_2, array_2 = _trajectory(self, v2, times)
-    steps = min(len(positions_1), len(positions_2))
-    gaps = np.hypot(*(array_2[:steps] - array_1[:steps]).T)  # (T,)
-    near = gaps <= v1.LENGTH * (1 + _RELATIVE_MARGIN) + _ABSOLUTE_MARGIN  # the others fail highway-env's pre-check
-    for t in np.flatnonzero(near).tolist():  # highway-env's own checks, in its order
-        position_1, heading_1, position_2, heading_2 = positions_1[t], headings_1[t], positions_2[t], headings_2[t]
+    positions_1, headings_1, points_1 = _trajectory(self, v1, horizon, step)
+    positions_2, headings_2, points_2 = _trajectory(self, v2, horizon, step)
+    limit = v1.LENGTH * (1 + _RELATIVE_MARGIN) + _ABSOLUTE_MARGIN  # farther: highway-env's pre-check says no
+    for t, (position_1, heading_1, position_2, heading_2) in enumerate(
+        zip(positions_1, headings_1, positions_2, headings_2, strict=False)
+    ):
+        if points_1 is not None and points_2 is not None:
+            (x1, y1), (x2, y2) = points_1[t], points_2[t]
+            if math.hypot(x2 - x1, y2 - y1) > limit:  # NaN: False, and highway-env decides
+                continue
+        # highway-env's own checks
         if np.linalg.norm(position_2 - position_1) > v1.LENGTH:
             continue
         if utils.rotated_rectangles_intersect(
@@ -124,7 +133,10 @@ def _neighbour_vehicles_filtered(self: Road, vehicle: Any, lane_index: Any = Non
         return None, None
     lane = self.network.get_lane(lane_index)
     s = lane.local_coordinates(vehicle.position)[0]
-    params = _lane_filter(lane)
+    cached = self._attn_lane_filters.get(id(lane))
+    if cached is None or cached[0] is not lane:
+        cached = self._attn_lane_filters[id(lane)] = (lane, _lane_filter(lane))
+    params = cached[1]
     s_front = s_rear = None
     v_front = v_rear = None
     for v in self.vehicles + self.objects:
@@ -163,6 +175,7 @@ def accelerate_traffic(road: Any) -> bool:
     if not isinstance(road, Road):
         return False
     if type(road).neighbour_vehicles is Road.neighbour_vehicles and "neighbour_vehicles" not in vars(road):
+        road._attn_lane_filters = {}  # id(lane) -> (lane, its filter): a road's lanes do not change
         road.neighbour_vehicles = types.MethodType(_neighbour_vehicles_filtered, road)
     if (
         isinstance(road, RegulatedRoad)
