@@ -101,7 +101,7 @@ class FastLaneLookup:
         extents = [0.0]
         extents += [float(np.abs(self.lanes[i].start).sum() + self.lanes[i].length) for i in straight]
         extents += [float(np.abs(self.lanes[i].center).sum() + self.lanes[i].radius) for i in circular]
-        extents += [abs(float(self.lanes[i].length)) for i in circular]
+        extents += [abs(float(self.lanes[i].length)) + abs(self.lanes[i].start_phase) for i in circular]
         self.scale = max(extents)
         self._signature = self._lane_signature()
 
@@ -164,6 +164,8 @@ class FastLaneLookup:
         # every bounded lane left out is strictly farther than the lane of `closest` (+ margin: an upper bound)
         threshold = closest + 2 * margin
         candidates = [i for i, d in approx if d <= threshold] + self.unbounded
+        if len(candidates) == 1:  # every other lane is strictly farther (and bounded lanes give no NaN here)
+            return self.indexes[candidates[0]]
         best_index, best = -1, math.inf
         for i in candidates:
             distance = self.lanes[i].distance_with_heading(position, heading)
