@@ -1,12 +1,13 @@
 """A faster ``RoadNetwork.get_closest_lane_index`` for highway-env that returns exactly highway-env's lane index.
 
 The closest-lane lookup runs for every vehicle at every simulation frame and computes the distance to every lane of
-the network (on ``intersection-v0`` about a third of a step). :class:`FastLaneLookup` computes cheap NumPy lower and
-upper bounds of all the distances at once (StraightLane and CircularLane: the same formula, with a margin far above
-float rounding; SineLane: a lower bound only; other lane types: no bound), then calls highway-env's own
-``lane.distance_with_heading`` only on the lanes whose lower bound does not exceed the smallest upper bound, and
-breaks ties as ``np.argmin`` does (lowest index). Every lane it skips is strictly farther than the closest one, so
-the index is highway-env's for every input; inputs it cannot bound (non-finite, or a NaN distance) go to
+the network (on ``intersection-v0`` about a third of a step). :class:`FastLaneLookup` computes cheap lower and upper
+bounds of all the distances in plain floats (StraightLane and CircularLane: the same formula, with a margin far above
+float rounding; SineLane: a lower bound only; other lane types: no bound). The lanes whose lower bound does not
+exceed the smallest upper bound are the only ones that can be closest: when that leaves one lane, as it nearly
+always does, that lane is the answer; else highway-env's own ``lane.distance_with_heading`` decides among them, ties
+going to the lowest index as with ``np.argmin``. Every lane it rules out is strictly farther than the closest one,
+so the index is highway-env's for every input; inputs it cannot bound (non-finite, or a NaN distance) go to
 highway-env's own method.
 
 :func:`install_fast_road` binds it, with the traffic queries of :mod:`envs.adapters.highway_fast_traffic`, on an
@@ -101,7 +102,10 @@ class FastLaneLookup:
         extents = [0.0]
         extents += [float(np.abs(self.lanes[i].start).sum() + self.lanes[i].length) for i in straight]
         extents += [float(np.abs(self.lanes[i].center).sum() + self.lanes[i].radius) for i in circular]
-        extents += [abs(float(self.lanes[i].length)) + abs(self.lanes[i].start_phase) for i in circular]
+        extents += [
+            abs(float(lane.length)) + abs(lane.start_phase) * (1 + lane.radius)
+            for lane in map(self.lanes.__getitem__, circular)
+        ]
         self.scale = max(extents)
         self._signature = self._lane_signature()
 
