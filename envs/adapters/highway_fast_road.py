@@ -36,7 +36,7 @@ _ABSOLUTE_MARGIN = 1e-6
 # Angles closer than this to a CircularLane's wrap-around (phase +-pi from its start) get no longitudinal bound:
 # there highway-env's longitudinal coordinate jumps, and rounding could put it on either side.
 _WRAP_GUARD = 1e-6
-_TWO_PI = 2 * np.pi
+_TWO_PI = 2 * math.pi
 # Inputs beyond these go to highway-env's own method (the margin above assumes them).
 _MAX_COORDINATE = 1e9
 _MAX_HEADING = 1e6
@@ -45,10 +45,10 @@ _COPIED = frozenset({"distance_with_heading", "distance", "local_coordinates", "
 
 
 class FastLaneLookup:
-    """``RoadNetwork.get_closest_lane_index`` for one network: the same index, mostly without a loop over lanes.
+    """``RoadNetwork.get_closest_lane_index`` for one network: the same index, measuring few lanes if any.
 
     Bind it on a network with :func:`accelerate_road` (or by hand: ``network.get_closest_lane_index =
-    FastLaneLookup(network)``). The lane arrays are built on the first call and again whenever lanes are added.
+    FastLaneLookup(network)``). The lanes' parameters are read on the first call and again whenever lanes are added.
 
     Args:
         network: the highway-env ``RoadNetwork`` to query.
@@ -59,9 +59,9 @@ class FastLaneLookup:
         self._containers: list[Any] = []
         self._signature: tuple[int, ...] = (-1,)
 
-    # ------------------------------------------------------------------ lane arrays
+    # ------------------------------------------------------------------ lane parameters
     def _lane_signature(self) -> tuple[int, ...]:
-        """Sizes of the graph's containers: they change when lanes are added (then the arrays are rebuilt)."""
+        """Sizes of the graph's containers: they change when lanes are added (then the parameters are read again)."""
         return tuple(map(len, self._containers))
 
     def _build(self) -> None:
@@ -240,11 +240,11 @@ def install_fast_road(env: Any) -> bool:
         env: a highway-env env (its ``unwrapped`` is an ``AbstractEnv``).
 
     Returns:
-        Whether the current road (if one exists yet) has the fast lane lookup.
+        Whether the current road (if one exists yet) has fast queries.
     """
     base = env.unwrapped
     for builder in ("_make_road", "_create_road"):
-        if callable(getattr(type(base), builder, None)) and builder not in vars(base):
+        if "_attn_road_builder" not in vars(base) and callable(getattr(type(base), builder, None)):
             base._attn_road_builder = builder
             setattr(base, builder, types.MethodType(_make_road_then_accelerate, base))
             break
