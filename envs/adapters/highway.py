@@ -104,13 +104,15 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
       (:class:`~envs.adapters.highway_kinematics.FastKinematics`: the same numbers, without highway-env's
       pandas DataFrame per step; the observation of ``reset`` is still highway-env's own). False keeps
       highway-env's code for every observation.
-    - ``fast_simulation`` (bool, default True): answer highway-env's two costliest road queries faster
-      (:mod:`~envs.adapters.highway_fast_road`): the closest-lane lookup of every vehicle at every simulation
-      frame measures only the lanes that NumPy bounds cannot rule out, and an intersection's right-of-way rules
-      predict each vehicle's trajectory once per check instead of once per pair. Bound to this env's roads only
-      (no highway-env class is changed) and exact: the same observations, rewards, terminations and infos, seed
-      by seed, as highway-env's own code (about 1.5x the steps per second on ``intersection-v0``). False keeps
-      highway-env's code.
+    - ``fast_simulation`` (bool, default True): answer highway-env's costliest road queries faster
+      (:mod:`~envs.adapters.highway_fast_road`, :mod:`~envs.adapters.highway_fast_traffic`): the closest-lane
+      lookup of every vehicle at every simulation frame measures only the lanes that cheap bounds cannot rule out,
+      the search for the vehicles ahead and behind skips vehicles clearly off the lane, and an intersection's
+      right-of-way rules predict each vehicle's trajectory once per check instead of once per pair. Bound to this
+      env's roads only (no highway-env class is changed) and exact: the same observations, rewards, terminations
+      and infos, seed by seed, as highway-env's own code. Measured with random actions, interleaved in one
+      process: 2.2x the steps/s on ``intersection-v0``, 2.6x on ``roundabout-v0``, no change on
+      ``highway-fast-v0`` (three lanes; its time goes elsewhere). False keeps highway-env's code.
 
     ## Version history
     - v0: first version.
