@@ -50,9 +50,10 @@ class PythonSimulator(Simulator):
     ``layout="raw"``: highway-env's own observation (its default intersection Kinematics: absolute rows),
     computed by the project's NumPy copy of highway-env's code (``FastKinematics``: the same numbers, tested).
     ``layout="adapter"``: the project adapter's rows (``HighwayEntities``: others relative to the ego).
+    ``fast_simulation``: the adapter's exact fast road queries (``envs/adapters/highway_fast_road.py``) on or off.
     """
 
-    def __init__(self, simulation_frequency: int = 15, layout: str = "raw") -> None:
+    def __init__(self, simulation_frequency: int = 15, layout: str = "raw", fast_simulation: bool = False) -> None:
         import gymnasium as gym
         import highway_env  # noqa: F401  (registers the ids)
 
@@ -64,12 +65,21 @@ class PythonSimulator(Simulator):
             warnings.simplefilter("ignore")  # "intersection-v0 is out of date"
             env = gym.make(ENV_ID, config={"simulation_frequency": int(simulation_frequency)})
         self.layout = layout
-        self.env = HighwayEntities(env) if layout == "adapter" else env
+        self.fast_simulation = bool(fast_simulation)
+        self.env = HighwayEntities(env, fast_simulation=self.fast_simulation) if layout == "adapter" else env
+        self._install_fast_road()
+
+    def _install_fast_road(self) -> None:
+        if self.fast_simulation:
+            from envs.adapters.highway_fast_road import install_fast_road
+
+            install_fast_road(self.env)  # the adapter installs it itself; for the raw env, before each reset
 
     def reset(self, seed: int) -> np.ndarray:  # noqa: D102
         from envs.adapters.highway_kinematics import install_fast_kinematics
 
         obs, _ = self.env.reset(seed=int(seed))
+        self._install_fast_road()
         install_fast_kinematics(self.env)  # the adapter installs it itself; the raw env needs it after each reset
         return np.asarray(obs, dtype=np.float32)
 
@@ -144,6 +154,12 @@ CANDIDATES: dict[str, Candidate] = {
             "python-5hz",
             "the same with highway-env's fast setting simulation_frequency=5 (as highway-fast-v0 is made)",
             lambda layout="raw": PythonSimulator(5, layout),
+            True,
+        ),
+        Candidate(
+            "python-15hz-fast",
+            "the original with the adapter's exact fast road queries (fast_simulation=True, the adapter's default)",
+            lambda layout="raw": PythonSimulator(15, layout, fast_simulation=True),
             True,
         ),
         Candidate(

@@ -1,8 +1,9 @@
 """Which simulator of highway-env's ``intersection-v0`` is the fastest faithful one: fidelity and raw speed.
 
 Candidates (``intersection_candidates.CANDIDATES``): highway-env's Python original at the paper's settings
-(``python-15hz``: the reference), the same with highway-env's fast setting (``python-5hz``: simulation 5 Hz,
-as ``highway-fast-v0`` is made) and envpool's C++ port as shipped (``envpool``). Policies: uniform ``random``,
+(``python-15hz``: the reference), the same with the adapter's exact fast road queries (``python-15hz-fast``), the
+same with highway-env's fast setting (``python-5hz``: simulation 5 Hz, as ``highway-fast-v0`` is made) and
+envpool's C++ port as shipped (``envpool``). Policies: uniform ``random``,
 always ``faster``, always ``slower`` (by DiscreteMetaAction name), and a trained one with ``--policy RUN_DIR``
 (greedy, on the project adapter's rows; Python candidates only).
 
@@ -60,7 +61,7 @@ def load_results(path: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- speed
-def _adapter_env(simulation_frequency: int, fast_observation: bool) -> Any:
+def _adapter_env(simulation_frequency: int, fast_observation: bool, fast_simulation: bool = False) -> Any:
     """The project adapter over highway-env's intersection-v0 (a ``SubprocVecEnv`` factory)."""
     import warnings
 
@@ -72,7 +73,7 @@ def _adapter_env(simulation_frequency: int, fast_observation: bool) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         env = gym.make("intersection-v0", config={"simulation_frequency": simulation_frequency})
-    return HighwayEntities(env, fast_observation=fast_observation)
+    return HighwayEntities(env, fast_observation=fast_observation, fast_simulation=fast_simulation)
 
 
 def _timed_steps(step: Any, reset: Any) -> Any:
@@ -106,7 +107,7 @@ def _envpool_stepper() -> Any:
 def _subproc_stepper(n_envs: int) -> Any:
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    venv = SubprocVecEnv([functools.partial(_adapter_env, 15, True)] * n_envs, start_method="fork")
+    venv = SubprocVecEnv([functools.partial(_adapter_env, 15, True, True)] * n_envs, start_method="fork")
     rng = np.random.default_rng(0)
     venv.reset()
 
@@ -126,9 +127,12 @@ SPEED_CANDIDATES = {
     "python-15hz, highway-env's pandas observation (the original as shipped)": lambda: _single_stepper(
         _adapter_env(15, False)
     ),
-    "python-15hz, NumPy observation (the adapter's default)": lambda: _single_stepper(_adapter_env(15, True)),
+    "python-15hz, NumPy observation": lambda: _single_stepper(_adapter_env(15, True)),
+    "python-15hz-fast, NumPy observation, fast road queries (the adapter's default)": lambda: _single_stepper(
+        _adapter_env(15, True, True)
+    ),
     "python-5hz, NumPy observation": lambda: _single_stepper(_adapter_env(5, True)),
-    "python-15hz, NumPy observation, SubprocVecEnv n_envs=2": lambda: _subproc_stepper(2),
+    "python-15hz-fast, the adapter's default, SubprocVecEnv n_envs=2": lambda: _subproc_stepper(2),
     "envpool intersection-v0, 1 env": _envpool_stepper,
 }
 

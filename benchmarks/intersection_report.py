@@ -21,7 +21,7 @@ START_MARKER = "<!-- intersection_fidelity:start -->"
 END_MARKER = "<!-- intersection_fidelity:end -->"
 PROFILE_JSON = Path(__file__).resolve().parent.parent / "docs" / "intersection_profile.json"
 #: Which fidelity candidate each raw-speed candidate runs (its table rows decide whether it is faithful).
-SPEED_SIMULATOR = {"python-15hz": "python-15hz", "python-5hz": "python-5hz", "envpool": "envpool"}
+SPEED_SIMULATOR = {name: name for name in ("python-15hz", "python-15hz-fast", "python-5hz", "envpool")}
 
 
 def verdicts(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
@@ -65,7 +65,7 @@ def summary_sentences(results: dict[str, Any], found: dict[str, dict[str, list[s
         f"The fastest faithful simulator measured here is **{best}** ({ok[best]:,.1f} raw steps/s, "
         f"{ok[best] / base:.2f}x the original as shipped): {why}."
     ]
-    for candidate in ("python-5hz", "envpool"):
+    for candidate in (name for name in CANDIDATES if name != REFERENCE):
         if candidate not in found:
             continue
         rate = [medians[n] / base for n in medians if simulator_of(n) == candidate]

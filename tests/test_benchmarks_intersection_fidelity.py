@@ -176,3 +176,17 @@ def test_paired_differences_catch_a_small_shift_seed_by_seed(modules):
     assert stats.row_differences(shifted, reference, paired=True) == ["return (paired)"]
     assert stats.row_differences(shifted, reference, paired=False) == []
     assert stats.paired_differences(reference, reference) == []
+
+
+def test_the_fast_road_candidate_plays_the_originals_episodes(modules, tmp_path, monkeypatch):
+    pytest.importorskip("highway_env", reason="the Python candidates need highway-env (pip install highway-env)")
+    fidelity, report = modules["fidelity"], modules["report"]
+    monkeypatch.setattr(fidelity, "POLICIES", ("random",))
+    output = tmp_path / "fidelity.json"
+    argv = ["--candidates", "python-15hz", "python-15hz-fast", "--episodes", "1", "--speed-rounds", "0"]
+    fidelity.main([*argv, "--output", str(output)])
+    rows = json.loads(output.read_text())["rows"]
+    original, fast = rows["python-15hz/random"], rows["python-15hz-fast/random"]
+    assert original["episodes"] == fast["episodes"]  # return, length, crash, arrival, first obs, column means
+    assert original["obs_sumsq"] == fast["obs_sumsq"]
+    assert report.verdicts(rows)["python-15hz-fast"] == {"random": []}

@@ -104,6 +104,15 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
       (:class:`~envs.adapters.highway_kinematics.FastKinematics`: the same numbers, without highway-env's
       pandas DataFrame per step; the observation of ``reset`` is still highway-env's own). False keeps
       highway-env's code for every observation.
+    - ``fast_simulation`` (bool, default True): answer highway-env's costliest road queries faster
+      (:mod:`~envs.adapters.highway_fast_road`, :mod:`~envs.adapters.highway_fast_traffic`): the closest-lane
+      lookup of every vehicle at every simulation frame measures only the lanes that cheap bounds cannot rule out,
+      the search for the vehicles ahead and behind skips vehicles clearly off the lane, and an intersection's
+      right-of-way rules predict each vehicle's trajectory once per check instead of once per pair. Bound to this
+      env's roads only (no highway-env class is changed) and exact: the same observations, rewards, terminations
+      and infos, seed by seed, as highway-env's own code. Measured with random actions, interleaved in one
+      process: 2.2x the steps/s on ``intersection-v0``, 2.6x on ``roundabout-v0``, no change on
+      ``highway-fast-v0`` (three lanes; its time goes elsewhere). False keeps highway-env's code.
 
     ## Version history
     - v0: first version.
@@ -124,9 +133,15 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         k: int = 1,
         features: Sequence[str] = DEFAULT_FEATURES,
         fast_observation: bool = True,
+        fast_simulation: bool = True,
     ) -> None:
         gym.utils.RecordConstructorArgs.__init__(
-            self, vehicles_count=vehicles_count, k=k, features=tuple(features), fast_observation=fast_observation
+            self,
+            vehicles_count=vehicles_count,
+            k=k,
+            features=tuple(features),
+            fast_observation=fast_observation,
+            fast_simulation=fast_simulation,
         )
         gym.Wrapper.__init__(self, env)
         highway_env = _import_highway_env()
@@ -137,6 +152,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         self.k = int(k)
         self.features = tuple(features)
         self.fast_observation = bool(fast_observation)
+        self.fast_simulation = bool(fast_simulation)
         self._columns = [self.features.index(name) for name in _KINEMATICS]
 
         base = self.env.unwrapped
@@ -154,6 +170,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         base.configure({"observation": current})
         base.define_spaces()
         self._install_fast_observation()
+        self._install_fast_simulation()
 
         low = -np.ones((self.vehicles_count, len(self.features)), dtype=np.float32)
         low[:, PRESENCE_COLUMN] = 0.0
@@ -170,6 +187,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         """Reset the wrapped env and add ``relevant_parts`` / ``is_success`` to its info."""
         obs, info = self.env.reset(seed=seed, options=options)
         self._install_fast_observation()  # reset rebuilt highway-env's observation type
+        self._install_fast_simulation()  # in case this env built its road some other way
         obs = self._last_obs = np.asarray(obs, dtype=np.float32)
         return obs, {**info, "relevant_parts": self.relevant_parts(obs), "is_success": False}
 
@@ -190,6 +208,12 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
             from envs.adapters.highway_kinematics import install_fast_kinematics
 
             install_fast_kinematics(self.env)
+
+    def _install_fast_simulation(self) -> None:
+        if self.fast_simulation:
+            from envs.adapters.highway_fast_road import install_fast_road
+
+            install_fast_road(self.env)
 
     def succeeded(self, terminated: bool, truncated: bool, info: dict[str, Any]) -> bool:
         """Whether a step ends the episode in success (see the class docstring's Info)."""
@@ -324,6 +348,7 @@ def make_highway_env(
     k: int = 1,
     features: Sequence[str] = DEFAULT_FEATURES,
     render_mode: str | None = None,
+    fast_simulation: bool = True,
     **config: Any,
 ) -> gym.Env:
     """Make a highway-env env whose observation is an entity set with relevant parts (a :class:`HighwayEntities`).
@@ -337,6 +362,8 @@ def make_highway_env(
         k: most relevant vehicles reported in ``info["relevant_parts"]``; in ``[1, vehicles_count - 1]``.
         features: row features, ``"presence"`` first (see :class:`HighwayEntities`).
         render_mode: ``"rgb_array"``, ``"human"`` or None.
+        fast_simulation: answer highway-env's costliest road queries faster, with identical results (see
+            :class:`HighwayEntities`); False keeps highway-env's code.
         **config: highway-env config entries, e.g. ``lanes_count=4``, ``vehicles_density=1.5``, ``duration=40``
             (the ``observation`` entry is merged with the Kinematics settings the wrapper needs). A ``config``
             dict is merged in too: pass highway-env's own ``vehicles_count`` (cars on the road, not rows of
@@ -362,4 +389,4 @@ def make_highway_env(
         "clip": True,
     }
     env = gym.make(env_id, config={**config, "observation": observation}, render_mode=render_mode)
-    return HighwayEntities(env, vehicles_count=vehicles_count, k=k, features=features)
+    return HighwayEntities(env, vehicles_count=vehicles_count, k=k, features=features, fast_simulation=fast_simulation)

@@ -37,7 +37,7 @@ def _wrap_minigrid(env: gym.Env) -> gym.Env:
     return MiniGridCells(env)
 
 
-def _wrap_highway(env: gym.Env) -> gym.Env:
+def _wrap_highway(env: gym.Env, fast_simulation: bool = True) -> gym.Env:
     from envs.adapters.highway import DEFAULT_FEATURES, HighwayEntities
 
     # Keep a Kinematics observation the env was configured with (rows, features), else the adapter's defaults.
@@ -47,7 +47,7 @@ def _wrap_highway(env: gym.Env) -> gym.Env:
     if features[:1] != ("presence",):
         features = DEFAULT_FEATURES
     rows = int(observation.get("vehicles_count", 15)) if kinematics else 15
-    return HighwayEntities(env, vehicles_count=max(rows, 2), features=features)
+    return HighwayEntities(env, vehicles_count=max(rows, 2), features=features, fast_simulation=fast_simulation)
 
 
 def _wrap_popgym(env: gym.Env, window: int | None = None) -> gym.Env:
@@ -64,6 +64,7 @@ ADAPTERS: tuple[Adapter, ...] = (
         r"(?!.*multi-agent)(highway|intersection|roundabout|merge)(-[a-z]+)*-v\d+",
         _wrap_highway,
         "ego, vehicle_1..vehicle_{V-1}: the ego and the nearest vehicles",
+        options=("fast_simulation",),
     ),
     Adapter(
         "popgym",
