@@ -22,7 +22,7 @@ import dataclasses
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,30 @@ class SweepResult:
 def _error_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
+
+
+def record_results(
+    spec: SweepSpec, results: Iterable[Any], by_id: dict[str, Trial], log: Callable[[str], None]
+) -> list[str]:
+    """Write each Ray result's ``trial.json``; the ids of the trials that ran.
+
+    A sweep stopped with Ctrl-C hands back a result without a config for every trial that never started: those are
+    counted and the user is told how to go on, rather than failing on them.
+    """
+    ran, not_run = [], 0
+    for result in results:
+        if result.config is None:  # never started: the sweep was stopped before its turn
+            not_run += 1
+            continue
+        trial = by_id.get(result.config["trial"]["trial_id"]) if not spec.tune else None
+        _record(spec, result, trial)
+        ran.append(trial.trial_id if trial else str((result.metrics or {}).get("trial_id", "")))
+    if not_run:
+        log(
+            f"{not_run} trial(s) did not start (the sweep was stopped): run the same command again; finished "
+            "trials are skipped and stopped ones go on from their last checkpoint"
+        )
+    return ran
 
 
 def _record(spec: SweepSpec, result: Any, trial: Trial | None) -> None:
@@ -319,10 +343,7 @@ def run_sweep(spec: SweepSpec, log: Callable[[str], None] = print) -> SweepResul
                     tune_config=tune.TuneConfig(trial_dirname_creator=_grid_dirname),
                     run_config=_ray_run_config(spec, tune, "grid"),
                 ).fit()
-        for result in results:
-            trial = by_id.get(result.config["trial"]["trial_id"]) if not spec.tune else None
-            _record(spec, result, trial)
-            ran.append(trial.trial_id if trial else str(result.metrics.get("trial_id", "")))
+        ran = record_results(spec, results, by_id, log)
     if spec.tune:
         roots = sorted(sweep_dir.glob(f"{TUNE_PREFIX}*"))
         records = {p.name: read_record(p) for p in roots if read_record(p)}
