@@ -326,15 +326,17 @@ def run_eval(argv: list[str]) -> int:
     )  # fmt: skip
     if args.gym_packages and not args.safe:
         raise ValueError("--gym-packages trusts modules for --safe loading; add --safe (a run's own are imported).")
-    if args.video is not None:  # a refused video path is refused before the episodes run
+    if args.video is not None:  # a video that would be refused (its path, an env that cannot render) is refused now
         import warnings
 
-        from agents.pictures.eval_video import evaluation_video_path
-        from agents.storage.runs import find_model
+        from agents.pictures.eval_video import check_evaluation_video
 
         with warnings.catch_warnings():  # a fallback to a checkpoint is told once, by the evaluation
             warnings.simplefilter("ignore")
-            evaluation_video_path(*find_model(args.path, args.which), args.video or None, args.overwrite)
+            check_evaluation_video(
+                args.path, args.video or None, args.which, args.env, env_kwargs, args.seed, args.algo,
+                safe=args.safe, trusted_packages=args.gym_packages, overwrite=args.overwrite,
+            )  # fmt: skip
     result = evaluate(
         args.path, episodes=args.episodes, render_mode=args.render, device=args.device, focus=args.focus, **target
     )

@@ -21,6 +21,7 @@ import numpy as np
 from gymnasium.wrappers import RecordVideo
 from PIL import Image
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.preprocessing import is_image_space
 
 from agents.evaluation.evaluate import eval_target, load
 from agents.evaluation.focus_stats import on_part_axis
@@ -78,6 +79,11 @@ class AttentionFrames(gym.Wrapper):
         self.episode, self.t, self.episode_return = -1, 0, 0.0
         #: ``(height, width)`` of the last rendered frame.
         self.frame_size = (0, 0)
+
+    @property
+    def render_mode(self) -> str:
+        """``rgb_array``: every frame is drawn, from the env's picture or from an image observation."""
+        return "rgb_array"
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         """Reset the env and the episode counters."""
@@ -172,6 +178,49 @@ class VideoResult:
     """Why the format differs from the one asked, if it does."""
 
 
+def video_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
+    """``env_id`` made to be filmed: with ``render_mode="rgb_array"``, or without one for image observations."""
+    kwargs = {**(env_kwargs or {}), "render_mode": "rgb_array"}
+    try:
+        return make_adapted(env_id, **kwargs)
+    except (TypeError, ValueError):  # no renderer: image observations are drawn from the observation itself
+        kwargs.pop("render_mode")
+        return make_adapted(env_id, **kwargs)
+
+
+def _has_image(space: gym.Space) -> bool:
+    if isinstance(space, gym.spaces.Dict):
+        return any(_has_image(s) for s in space.spaces.values())
+    return is_image_space(space, check_channels=False)
+
+
+def check_filmable(env: gym.Env, env_id: str, seed: int | None = None) -> None:
+    """``ValueError`` naming the fix unless ``env`` gives a frame to draw on (call it before any episode runs).
+
+    A frame is ``env.render()``'s ``(H, W, 3)`` array under ``render_mode="rgb_array"``, or the observation itself
+    when it is an image. The env is reset and rendered once.
+    """
+    without = "or evaluate without --video"
+    if env.render_mode != "rgb_array":
+        if _has_image(env.observation_space):
+            return
+        raise ValueError(
+            f"{env_id} cannot be filmed: it takes no render_mode='rgb_array' and its observations are not images. "
+            f"Give the env a render_mode='rgb_array' whose render() returns an (H, W, 3) array, {without}."
+        )
+    env.reset(seed=seed)
+    try:
+        frame = env.render()
+    except gym.error.DependencyNotInstalled as error:
+        raise ValueError(f"{env_id} cannot draw its frames here: {error} ({without}).") from None
+    if not (isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[-1] in (3, 4)):
+        shape = getattr(frame, "shape", None)
+        raise ValueError(
+            f"{env_id}'s render() returned {type(frame).__name__} {shape or ''} under render_mode='rgb_array', not "
+            f"an (H, W, 3) array: fix its render(), {without}."
+        )
+
+
 def record_video(
     model: BaseAlgorithm,
     env_id: str,
@@ -202,12 +251,12 @@ def record_video(
     path, note = video_file(path)
     check_output(path, overwrite=overwrite, own=own)
     path.parent.mkdir(parents=True, exist_ok=True)
-    kwargs = {**(env_kwargs or {}), "render_mode": "rgb_array"}
+    env = video_env(env_id, env_kwargs)
     try:
-        env: gym.Env = make_adapted(env_id, **kwargs)
-    except (TypeError, ValueError):  # no renderer: image observations are drawn from the observation itself
-        kwargs.pop("render_mode")
-        env = make_adapted(env_id, **kwargs)
+        check_filmable(env, env_id, seed)
+    except ValueError:
+        env.close()
+        raise
     fps = env.metadata.get("render_fps") or 10
     normalizer = model.get_vec_normalize_env()
     policy_obs = normalizer.normalize_obs if normalizer is not None else (lambda obs: obs)
@@ -290,6 +339,38 @@ def record_evaluation_video(
         episodes=episodes, seed=target.seed, deterministic=target.deterministic,
         focus=focus, overwrite=overwrite, own=own,
     )  # fmt: skip
+
+
+@guarded_when_safe
+def check_evaluation_video(
+    path: str | Path,
+    video: str | Path | None = None,
+    which: str = "last",
+    env_id: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    seed: int | None = None,
+    algo: str | None = None,
+    *,
+    safe: bool = False,
+    trusted_packages: Sequence[str] = (),
+    overwrite: bool = False,
+) -> None:
+    """What ``record_evaluation_video`` with these arguments would refuse, refused now, before anything runs.
+
+    The video's path (``evaluation_video_path``) and whether the env can be filmed (``check_filmable``); with
+    ``safe``, the model is loaded safely first, so nothing the run names is imported unchecked.
+    """
+    target = eval_target(path, which, env_id, env_kwargs, seed=seed, algo=algo)
+    evaluation_video_path(target.model_path, target.run_dir, video, overwrite)
+    if safe:
+        load(target.model_path, algo=target.algo, safe=True, trusted_packages=trusted_packages)
+    elif target.config is not None:
+        import_gym_packages(target.config.gym_packages)
+    env = video_env(target.env_id, target.env_kwargs)
+    try:
+        check_filmable(env, target.env_id, target.seed)
+    finally:
+        env.close()
 
 
 def evaluation_video_path(
