@@ -146,14 +146,15 @@ def test_patch_overlay_and_query_heatmaps_for_images():
 
 
 def test_heatmap_outlines_relevant_cells_and_draws_each_method():
+    from agents.pictures.drawing import RELEVANT_DASH
     from agents.pictures.heatmaps import heatmap_panels
 
     focus = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     image = heatmap_panels([(focus, "causal"), (focus[:, ::-1], "readout")], ["a", "b", "c"], ["o0", "o1"], [[0], None])
     assert image.dtype == np.uint8 and image.ndim == 3
-    green = np.all(image == (30, 170, 70), axis=-1)
-    assert green.any()  # the relevant cell of row 0 is outlined, in both panels
-    left, right = green[:, : image.shape[1] // 2], green[:, image.shape[1] // 2 :]
+    dashes = np.all(image == RELEVANT_DASH[0], axis=-1)  # the marker's black dashes: nothing else is black
+    assert dashes.any()  # the relevant cell of row 0 is outlined, in both panels
+    left, right = dashes[:, : image.shape[1] // 2], dashes[:, image.shape[1] // 2 :]
     assert left.sum() == right.sum() > 0
 
 

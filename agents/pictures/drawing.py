@@ -19,11 +19,45 @@ from envs.rendering import draw_ring
 
 #: Colours of the annotations (RGB).
 FOCUS_COLOR = (255, 140, 0)
-RELEVANT_COLOR = (30, 170, 70)
+#: The relevant-part marker: dashes alternating black and white, a pattern no env draws its own objects in
+#: (MiniGrid's goal and highway-env's ego car are green, its vehicles yellow and blue).
+RELEVANT_DASH = ((0, 0, 0), (255, 255, 255))
+#: Length of one dash, in pixels.
+DASH = 4
+#: What the marker means, for legends.
+RELEVANT_LEGEND = "black/white dashes: parts the env calls relevant"
 PANEL_BACKGROUND = (255, 255, 255)
 TEXT_COLOR = (20, 20, 20)
 #: Height of one text line in the annotated frames, in pixels.
 LINE_HEIGHT = 14
+
+
+def dashed_rectangle(draw: ImageDraw.ImageDraw, box: Sequence[float], width: int = 2) -> None:
+    """Outline ``box`` ``(x0, y0, x1, y1)`` with the relevant-part marker (black and white dashes)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    for ax, ay, bx, by in ((x0, y0, x1, y0), (x1, y0, x1, y1), (x1, y1, x0, y1), (x0, y1, x0, y0)):
+        dashes = max(1, int(max(abs(bx - ax), abs(by - ay)) // DASH))
+        for k in range(dashes):
+            t0, t1 = k / dashes, (k + 1) / dashes
+            segment = (ax + (bx - ax) * t0, ay + (by - ay) * t0, ax + (bx - ax) * t1, ay + (by - ay) * t1)
+            draw.line(segment, fill=RELEVANT_DASH[k % 2], width=width)
+
+
+def dashed_ring(draw: ImageDraw.ImageDraw, box: Sequence[float], width: int = 2) -> None:
+    """Ring the ellipse in ``box`` with the relevant-part marker (black and white arcs of 20 degrees)."""
+    for k, start in enumerate(range(0, 360, 20)):
+        draw.arc(tuple(float(v) for v in box), start, start + 20, fill=RELEVANT_DASH[k % 2], width=width)
+
+
+def mark_relevant(image: np.ndarray, boxes: Sequence[Sequence[float]], width: int = 2) -> np.ndarray:
+    """``image`` ``(H, W, 3)`` uint8 with each box ``(x0, y0, x1, y1)`` outlined by the relevant-part marker."""
+    if not len(boxes):
+        return image
+    canvas = Image.fromarray(np.ascontiguousarray(image[..., :3]))
+    draw = ImageDraw.Draw(canvas)
+    for box in boxes:
+        dashed_rectangle(draw, box, width)
+    return np.asarray(canvas).copy()
 
 
 def figure_to_array(fig: Figure) -> np.ndarray:
@@ -70,7 +104,7 @@ def patch_overlay(
     Args:
         image: ``(H, W, 3)`` uint8 picture the patches were cut from.
         focus_map: ``(rows, cols)`` focus per patch (``AttentionReport.focus_map()[i]``).
-        relevant: indices (row-major) of the patches the env calls relevant, outlined in green.
+        relevant: indices (row-major) of the patches the env calls relevant (``RELEVANT_DASH`` outlines).
         min_size: the picture is scaled up by an integer factor to at least this many pixels wide.
     """
     rows, cols = focus_map.shape
@@ -89,10 +123,9 @@ def patch_overlay(
     out = frame.astype(np.uint8)
     out[::ph, :] = (out[::ph, :] * 0.8).astype(np.uint8)  # faint grid
     out[:, ::pw] = (out[:, ::pw] * 0.8).astype(np.uint8)
-    for index in [] if relevant is None else np.asarray(relevant).reshape(-1):
-        r, c = divmod(int(index), cols)
-        _outline(out, r * ph, c * pw, ph, pw, RELEVANT_COLOR, thickness=max(1, factor // 2))
-    return out
+    marked = [divmod(int(index), cols) for index in ([] if relevant is None else np.asarray(relevant).reshape(-1))]
+    boxes = [(c * pw, r * ph, (c + 1) * pw - 1, (r + 1) * ph - 1) for r, c in marked]
+    return mark_relevant(out, boxes, width=max(1, factor // 2))
 
 
 def cell_focus_overlay(
@@ -115,7 +148,7 @@ def cell_focus_overlay(
         cell_boxes: ``(N, 4)`` pixel boxes ``(x0, y0, x1, y1)`` of the centre regions.
         receptive_fields: ``(N, 4)`` pixel boxes of the receptive fields.
         focus: ``(N,)`` focus per cell.
-        relevant: indices of the cells the env calls relevant, outlined in green.
+        relevant: indices of the cells the env calls relevant (``RELEVANT_DASH`` outlines).
         min_size: the picture is scaled up by an integer factor to at least this many pixels wide.
     """
     factor = max(1, -(-min_size // image.shape[1]))
@@ -135,11 +168,9 @@ def cell_focus_overlay(
     x0, y0, x1, y1 = np.clip(np.rint(np.asarray(receptive_fields[top]) * factor).astype(np.int64), 0, None)
     x1, y1 = min(x1, width), min(y1, height)
     _outline(out, y0, x0, y1 - y0, x1 - x0, FOCUS_COLOR, thickness=max(1, factor // 2))
-    for index in [] if relevant is None else np.asarray(relevant).reshape(-1):
-        if 0 <= int(index) < len(boxes):
-            x0, y0, x1, y1 = boxes[int(index)]
-            _outline(out, y0, x0, y1 - y0, x1 - x0, RELEVANT_COLOR, thickness=max(1, factor // 2))
-    return out
+    indices = [] if relevant is None else [int(i) for i in np.asarray(relevant).reshape(-1)]
+    marked = [boxes[i] for i in indices if 0 <= i < len(boxes)]
+    return mark_relevant(out, [(x0, y0, x1 - 1, y1 - 1) for x0, y0, x1, y1 in marked], width=max(1, factor // 2))
 
 
 def _outline(
@@ -206,7 +237,7 @@ def focus_bar(
     relevant: np.ndarray | None = None,
     mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """A bar per part on a fixed 0-1 scale: green for the parts the env calls relevant, orange otherwise.
+    """A bar per part on a fixed 0-1 scale, orange; the parts the env calls relevant framed by ``RELEVANT_DASH``.
 
     Part labels (without their shared prefix) are written under the bars when they fit.
     """
@@ -221,11 +252,11 @@ def focus_bar(
     for i, mass in enumerate(np.clip(focus, 0.0, 1.0)):
         left = int(i * slot + (slot - bar) / 2)
         top = plot_height - int(mass * (plot_height - 1) + 0.5)
-        color = RELEVANT_COLOR if i in relevant_set else FOCUS_COLOR
-        if mask is not None and not mask[i]:
-            color = (200, 200, 200)
+        color = FOCUS_COLOR if mask is None or mask[i] else (200, 200, 200)
         panel[top:plot_height, left : left + bar] = color
     panel[plot_height, :] = (120, 120, 120)  # axis
+    frames = [(int(i * slot), 1, int((i + 1) * slot) - 1, plot_height) for i in sorted(relevant_set) if i < n_parts]
+    panel = mark_relevant(panel, frames, width=1)
     if n_parts <= 24:
         image = Image.fromarray(panel)
         draw = ImageDraw.Draw(image)

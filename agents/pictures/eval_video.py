@@ -52,7 +52,8 @@ class AttentionFrames(gym.Wrapper):
 
     The frame stacks a header (episode, step, return, most attended part, relevant mass), the scene (patch
     focus over image observations, rings around attended entities for envs with ``entity_positions()``,
-    else the env's own render) and a bar per part (green: the parts ``info["relevant_parts"]`` names).
+    else the env's own render) and a bar per part (the parts ``info["relevant_parts"]`` names framed in black and
+    white dashes).
     The attention is computed only when a frame is rendered.
 
     Args:

@@ -16,8 +16,10 @@ from PIL import Image, ImageDraw, ImageFont
 from agents.pictures.drawing import (
     FOCUS_COLOR,
     PANEL_BACKGROUND,
-    RELEVANT_COLOR,
+    RELEVANT_LEGEND,
     TEXT_COLOR,
+    dashed_rectangle,
+    dashed_ring,
     tile_horizontally,
     upscale,
 )
@@ -25,7 +27,7 @@ from agents.pictures.drawing import (
 #: Height of the title strip ``titled`` puts above a picture, in pixels.
 TITLE_HEIGHT = 30
 #: The legend written under every title.
-LEGEND = "orange: focus (the more, the stronger)   green: parts the env calls relevant"
+LEGEND = f"orange: focus (the more, the stronger)   {RELEVANT_LEGEND}"
 
 
 def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -56,7 +58,7 @@ def ring_overlay(
         boxes: ``(N, 4)`` pixel boxes ``(x0, y0, x1, y1)`` of the parts in ``frame`` (NaN: not drawn).
         focus: ``(N,)`` focus per part.
         mask: ``(N,)`` True for real parts.
-        relevant: indices of the parts the env calls relevant (a thin green ring inside theirs).
+        relevant: indices of the parts the env calls relevant (a ring of black and white dashes inside theirs).
     """
     image = Image.fromarray(np.ascontiguousarray(frame[..., :3]))
     draw = ImageDraw.Draw(image)
@@ -69,7 +71,7 @@ def ring_overlay(
         width = 1 + round(5 * strength[i])
         draw.ellipse((x0 - pad, y0 - pad, x1 + pad, y1 + pad), outline=color, width=width)
         if i in relevant_set:
-            draw.ellipse((x0, y0, x1, y1), outline=RELEVANT_COLOR, width=2)
+            dashed_ring(draw, (x0, y0, x1, y1), width=2)
         if strength[i] > 0.6:
             draw.text((x1 + pad + 1, y0 - pad), f"{100 * focus[i]:.0f}%", fill=TEXT_COLOR, font=_font())
     return np.asarray(image)
@@ -78,7 +80,7 @@ def ring_overlay(
 def cell_overlay(
     frame: np.ndarray, boxes: np.ndarray, focus: np.ndarray, mask: np.ndarray, relevant: np.ndarray | None = None
 ) -> np.ndarray:
-    """The parts' boxes (grid cells) tinted orange by focus; relevant cells outlined in green.
+    """The parts' boxes (grid cells) tinted orange by focus; relevant cells outlined in black and white dashes.
 
     Args:
         frame: ``(H, W, 3)`` uint8 render.
@@ -99,7 +101,7 @@ def cell_overlay(
     draw = ImageDraw.Draw(image)
     for i in _relevant_set(relevant):
         if i < len(boxes) and np.all(np.isfinite(boxes[i])):
-            draw.rectangle(tuple(float(v) for v in boxes[i]), outline=RELEVANT_COLOR, width=3)
+            dashed_rectangle(draw, boxes[i], width=3)
     return np.asarray(image)
 
 
@@ -116,7 +118,7 @@ def feature_bars(
         focus: ``(N,)`` focus per part.
         part_names: ``N`` names (``feature:`` prefixes dropped).
         height: the panel's height in pixels (at least 14 per part).
-        relevant: indices of the parts the env calls relevant (green bars).
+        relevant: indices of the parts the env calls relevant (their rows framed in black and white dashes).
         width: the panel's width in pixels.
     """
     n_parts = len(focus)
@@ -132,7 +134,9 @@ def feature_bars(
         top = 4 + i * slot
         middle = top + slot / 2
         draw.text((label - 4, middle), name, fill=TEXT_COLOR, font=_font(), anchor="rm")
-        color = RELEVANT_COLOR if i in relevant_set else FOCUS_COLOR
+        if i in relevant_set:
+            dashed_rectangle(draw, (2, top + 1, width - 3, top + slot - 1), width=1)
+        color = FOCUS_COLOR
         bar_height = min(10.0, 0.7 * slot)
         right = label + max(1.0, mass * bar_room)
         draw.rectangle((label, middle - bar_height / 2, right, middle + bar_height / 2), fill=color)

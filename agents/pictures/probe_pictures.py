@@ -20,7 +20,7 @@ def attention_pictures(
     """The pictures of probe reports (one per focus method), by tensorboard tag, as ``(H, W, 3)`` uint8 arrays.
 
     - ``attention/heatmap``: each method's focus over the parts for ``max_rows`` probe observations, one per
-      row, the methods side by side, the env's relevant parts outlined in green;
+      row, the methods side by side, the env's relevant parts outlined in black and white dashes, one colour scale;
     - ``attention/weights``: the raw weights of the last layer that attends over the parts, one panel per head:
       for a one-query readout its weights for the same observations, else queries x parts for the first probe
       observation;
@@ -33,7 +33,7 @@ def attention_pictures(
     shown = picture_indices(len(any_report.focus), max_rows)
     relevant = [probe.relevant[i] for i in shown]
     labels = [f"obs {i}" for i in shown]
-    panels = [(report.focus[shown], f"{method} focus (green: relevant)") for method, report in reports.items()]
+    panels = [(report.focus[shown], f"{method} focus") for method, report in reports.items()]
     pictures = {"attention/heatmap": heatmap_panels(panels, any_report.part_names, labels, relevant)}
     weights = any_report.weights  # (B, H, Q, N)
     if weights.shape[2] == 1:
