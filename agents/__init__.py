@@ -25,6 +25,7 @@ from agents.setup.config import RunConfig
 from agents.setup.dry_run import dry_run
 from agents.setup.env_ids import check_env_id
 from agents.setup.overrides import apply_overrides
+from agents.setup.policy_kwargs import attention_policy_kwargs
 from agents.setup.presets import load_preset
 from agents.setup.resolution import resolve
 from agents.setup.vec_envs import make_env
@@ -39,6 +40,7 @@ __all__ = [
     "RunConfig",
     "action_digest",
     "apply_overrides",
+    "attention_policy_kwargs",
     "build_model",
     "check_action_space",
     "check_env_id",

@@ -7,6 +7,7 @@ import re
 import warnings
 from typing import Any
 
+import gymnasium as gym
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -179,11 +180,19 @@ def policy_name(observation_space: spaces.Space, extractor: type | None, infix: 
     return f"{prefix}{infix}Policy"
 
 
+def _wrapper_attr(env: gym.Env, name: str) -> Any:
+    """``env``'s attribute ``name`` through its wrappers, or None."""
+    try:
+        return env.get_wrapper_attr(name)
+    except AttributeError:
+        return None
+
+
 #: Tokenizers whose parts are the rows of a ``Box(N, F)`` or the features of a ``Box(F,)``, one per env part.
 _ROW_TOKENIZERS = (None, "auto", "entity", "features")
 
 
-def env_part_names(config: RunConfig, env: VecEnv) -> list[str] | None:
+def env_part_names(config: RunConfig, env: VecEnv | gym.Env) -> list[str] | None:
     """The names the env gives its parts, when the extractor's parts are exactly those; else None.
 
     An adapter's ``part_names`` (``cell_r2c3``, ``vehicle_1``) or, for Gymnasium's flat-vector envs, the names
@@ -203,7 +212,11 @@ def env_part_names(config: RunConfig, env: VecEnv) -> list[str] | None:
         or len(space.shape) not in (1, 2)
     ):
         return None
-    if env.has_attr("part_names"):  # (a SubprocVecEnv worker dies on a get_attr of a missing attribute)
+    if not isinstance(env, VecEnv):
+        names = _wrapper_attr(env, "part_names")
+        if names is None and len(space.shape) == 1:
+            names = part_names_of(config.env, space.shape[0])
+    elif env.has_attr("part_names"):  # (a SubprocVecEnv worker dies on a get_attr of a missing attribute)
         names = env.get_attr("part_names", indices=[0])[0]
     else:
         names = part_names_of(config.env, space.shape[0]) if len(space.shape) == 1 else None

@@ -65,7 +65,13 @@ def import_gym_packages(packages: list[str] | tuple[str, ...]) -> None:
         try:
             importlib.import_module(package)
         except ImportError as exc:
-            raise ValueError(f"Cannot import gym package '{package}': {exc}. Is it installed?") from None
+            file = package.replace(".", "/")
+            raise ValueError(
+                f"Cannot import gym package '{package}': {exc}. Python finds a module on its path: run from the "
+                f"folder that holds {file}.py (or {file}/__init__.py), add that folder to PYTHONPATH "
+                f"(PYTHONPATH=/path/to/folder python train_rl.py ...), or pip install your package. On import, the "
+                "module must register its env ids (gymnasium.register)."
+            ) from None
         except (Exception, SystemExit) as exc:  # the module's own code failed (SyntaxError, RuntimeError, exit())
             reason = " ".join(str(exc).split()) or "no message"
             raise ValueError(
