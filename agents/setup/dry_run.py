@@ -11,6 +11,7 @@ from agents.setup.algorithms import ALGORITHMS
 from agents.setup.build import checked_model, policy_name
 from agents.setup.config import RunConfig
 from agents.setup.resolution import resolve
+from agents.setup.summary import run_summary
 from envs.adapters.registry import describe_adapter
 from policies import EXTRACTORS
 
@@ -36,6 +37,7 @@ class DryRun:
             + f"\npolicy: {algo} {self.policy}\nparameters: {self.parameters:,}"
             + f" (in features extractors: {self.extractor_parameters:,})\n"
             + (f"adapter: {self.adapter}\n" if self.adapter else "")
+            + f"run: {run_summary(self.config)}\n"
         )
 
 

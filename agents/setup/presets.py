@@ -97,6 +97,29 @@ def merge_sections(sections: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def env_section_name(presets: dict[str, Any], env_id: str, extractor: str | None = None) -> str | None:
+    """The name of ``env_section``'s section (``<env id>@<extractor>`` or ``<env id>``), or None when there is none."""
+    if extractor is not None and f"{env_id}{EXTRACTOR_SEP}{extractor.lower()}" in presets:
+        return f"{env_id}{EXTRACTOR_SEP}{extractor.lower()}"
+    return env_id if presets.get(env_id) else None
+
+
+def preset_sources(
+    algo: str, env_id: str, config_file: str | Path | None = None, extractor: str | None = None
+) -> list[str]:
+    """Where ``load_preset`` took its settings from, for the console: ``["configs/ppo.yaml: default, <env id>"]``."""
+    sources = []
+    files = [CONFIG_DIR / f"{ALGORITHMS.canonical(algo)}.yaml", *([Path(config_file)] if config_file else [])]
+    for path in files:
+        if not path.is_file():
+            continue
+        presets = read_preset_file(path)
+        names = [name for name in ("default", env_section_name(presets, env_id, extractor)) if name in presets]
+        shown = f"configs/{path.name}" if path.parent == CONFIG_DIR else str(path)
+        sources.append(f"{shown}: {', '.join(names) if names else 'no section for this env'}")
+    return sources
+
+
 def env_section(presets: dict[str, Any], env_id: str, extractor: str | None = None) -> dict[str, Any]:
     """The section of ``env_id``: ``<env id>@<extractor>`` when there is one for ``extractor``, else ``<env id>``.
 

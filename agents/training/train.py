@@ -24,6 +24,7 @@ from agents.setup.config import RunConfig
 from agents.setup.env_ids import check_env_id
 from agents.setup.envpool_vec_env import simulator_note
 from agents.setup.resolution import check_config, resolve
+from agents.setup.summary import run_summary
 from agents.setup.vec_envs import make_env, wrap_normalize
 from agents.storage.layout import (
     COMMAND_FILE,
@@ -175,6 +176,7 @@ def _learn(
     callbacks[:0] = memory_callbacks(model, config.attention_log_interval, config.focus)  # ppo_trxl: where in time
     if config.eval_freq > 0:
         callbacks.append(_eval_callback(model, config, run_dir, after_eval))
+    print(run_summary(config))
     note = simulator_note(config.env, config.vec_env)
     if note:
         print(note)

@@ -1,0 +1,35 @@
+"""The line a run prints before it trains: what it trains, with which extractor and memory, and from which presets.
+
+Every setting chosen for the user (a preset's extractor, a memory size) is said before training starts, not found
+later in a run folder's name.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from agents.setup.config import RunConfig
+from agents.setup.presets import preset_sources
+from agents.trxl.policy import TrXLPolicy
+
+#: The memory settings of ``ppo_trxl``, in the order shown.
+MEMORY_KEYS = ("memory_length", "memory_layers", "memory_dim", "memory_heads")
+
+
+def run_summary(config: RunConfig) -> str:
+    """``ppo_trxl on <env>: extractor mlp; memory 64 steps x 2 layers (dim 64, 2 heads); ...`` for a resolved config."""
+    extractor = config.extractor
+    if config.extractor_kwargs:
+        extractor += " (" + ", ".join(f"{k}={v}" for k, v in sorted(config.extractor_kwargs.items())) + ")"
+    parts = [f"{config.algo} on {config.env}: extractor {extractor}"]
+    if config.algo == "ppo_trxl":
+        defaults = inspect.signature(TrXLPolicy.__init__).parameters
+        memory = {key: config.policy_kwargs.get(key, defaults[key].default) for key in MEMORY_KEYS}
+        parts.append(
+            f"memory {memory['memory_length']} steps x {memory['memory_layers']} layers "
+            f"(dim {memory['memory_dim']}, {memory['memory_heads']} heads)"
+        )
+    parts.append(f"{config.timesteps:,} steps, {config.n_envs} env(s)")
+    sources = preset_sources(config.algo, config.env, config.config_file, config.extractor)
+    parts.append("presets " + "; ".join(sources) if sources else "no preset file")
+    return "; ".join(parts)
