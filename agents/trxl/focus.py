@@ -31,8 +31,9 @@ from policies.report import normalized_entropy
 
 #: Focus methods over the memory (``rollout`` has no meaning across cached layers).
 MEMORY_FOCUS_METHODS = ("readout", "causal")
-#: At most this many separate removals per step for ``causal`` (more slots are removed in groups).
-MAX_MEMORY_PARTS = 64
+#: At most this many separate removals per step for ``causal`` (more slots are removed in groups): every slot of
+#: a memory up to 256 steps long is removed on its own, so the focus can land on one step.
+MAX_MEMORY_PARTS = 256
 #: Rows (steps x removals) per forward pass of the causal batch: each row carries a whole memory window.
 CHUNK_ROWS = 1024
 
