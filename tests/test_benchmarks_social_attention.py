@@ -24,6 +24,10 @@ def fake_run(root: Path, extractor: str, seed: int, success: list[bool], crash: 
         "episodes": len(success), "mean_return": float(np.mean(returns)), "success_rate": float(np.mean(success)),
         "crash_rate": float(np.mean(crash)), "lengths": lengths, "successes": success, "returns": returns,
     }  # fmt: skip
+    if extractor == "attention":
+        causal = {"relevant_mass": 0.6 + 0.1 * seed, "entropy": 0.5, "faithfulness": None}
+        readout = {"relevant_mass": 0.2, "entropy": 0.9, "faithfulness": {"spearman": 0.1, "deletion_ratio": 0.4}}
+        evaluation["attention"] = {"method": "causal", "methods": {"causal": causal, "readout": readout}}
     (run / "eval.json").write_text(json.dumps(evaluation))
     rows = "".join(f"{0.1 * i + seed},{5 + i % 3},{i}.0\n" for i in range(250))
     (run / "monitor" / "0.monitor.csv").write_text('#{"t_start": 0.0}\nr,l,t\n' + rows)
@@ -54,7 +58,8 @@ def test_report_tables_success_collision_and_time_to_cross_per_arm(tmp_path):
         fake_run(tmp_path, "mlp", seed, [True, False, False, False], [False, True, True, True], [12, 2, 3, 4])
     doc, picture = tmp_path / "BENCHMARKS.md", tmp_path / "curves.png"
     text = social_attention.report(tmp_path, ["intersection-dqn"], width=100, doc=doc, picture=picture)
-    rows = {line.split("|")[3].strip(): line for line in text.splitlines() if line.startswith("| intersection-v0")}
+    results = text.split("### Where it looked")[0].splitlines()
+    rows = {line.split("|")[3].strip(): line for line in results if line.startswith("| intersection-v0")}
     assert set(rows) == {"attention", "mlp"}
     cells = [cell.strip() for cell in rows["attention"].split("|")[1:-1]]
     assert cells[3:7] == ["2", "4", "75.0 [75.0, 75.0]", "25.0 [25.0, 25.0]"]
@@ -74,3 +79,18 @@ def test_curves_bin_each_seed_and_band_over_seeds():
 def test_report_without_runs_says_so(tmp_path):
     text = social_attention.report(tmp_path, ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png")
     assert "No finished runs" in text and not (tmp_path / "c.png").exists()
+
+
+def test_report_tables_where_the_attention_arm_looked(tmp_path):
+    for seed in range(2):
+        fake_run(tmp_path, "attention", seed, [True, False], [False, True], [8, 3])
+        fake_run(tmp_path, "mlp", seed, [True, False], [False, True], [8, 3])
+    text = social_attention.report(tmp_path, ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png")
+    assert "### Where it looked" in text
+    focus = {line.split("|")[3].strip(): line for line in text.split("### Where it looked")[1].splitlines()
+             if line.startswith("| intersection-v0")}  # fmt: skip
+    assert set(focus) == {"causal", "readout"}
+    causal = [cell.strip() for cell in focus["causal"].split("|")[1:-1]]
+    assert causal[3] == "2" and causal[4].startswith("0.65 [") and causal[6] == "—"
+    readout = [cell.strip() for cell in focus["readout"].split("|")[1:-1]]
+    assert readout[4] == "0.20 [0.20, 0.20]" and readout[6] == "+0.10 [+0.10, +0.10]" and readout[7].startswith("0.40")
