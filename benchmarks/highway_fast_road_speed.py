@@ -16,12 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 import warnings
 from typing import Any
 
-import numpy as np
-from intersection_profile import run_steps
+from intersection_profile import interleaved_env_speed
 
 
 def make_env(env_id: str, fast_simulation: bool) -> Any:
@@ -38,16 +36,7 @@ def make_env(env_id: str, fast_simulation: bool) -> Any:
 def interleaved_speed(env_id: str, rounds: int, steps: int, seed: int) -> dict[str, list[float]]:
     """Steps/s of each variant per round (``off``: highway-env's code, ``on``: the fast road queries)."""
     envs = {"off": make_env(env_id, False), "on": make_env(env_id, True)}
-    for env in envs.values():  # warm up: imports, caches
-        run_steps(env, 10, np.random.default_rng(seed))
-    speeds: dict[str, list[float]] = {name: [] for name in envs}
-    for round_ in range(rounds):
-        for name in list(envs) if round_ % 2 == 0 else list(envs)[::-1]:
-            rng = np.random.default_rng(seed + 1 + round_)  # the same seeds and actions for both variants
-            start = time.perf_counter()
-            run_steps(envs[name], steps, rng)
-            speeds[name].append(steps / (time.perf_counter() - start))
-    return speeds
+    return interleaved_env_speed(envs, steps, rounds, seed)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

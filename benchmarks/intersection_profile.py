@@ -125,8 +125,12 @@ def profile_split(fast_observation: bool, steps: int, seed: int) -> dict[str, fl
 
 
 def interleaved_speed(steps: int, rounds: int, seed: int) -> dict[str, list[float]]:
-    """Steps/s of each variant per round, the variants alternating within each round (no profiler)."""
-    envs = {name: make_env(fast) for name, fast in VARIANTS.items()}
+    """Steps/s of each observation variant per round, the variants alternating within each round (no profiler)."""
+    return interleaved_env_speed({name: make_env(fast) for name, fast in VARIANTS.items()}, steps, rounds, seed)
+
+
+def interleaved_env_speed(envs: dict[str, gym.Env], steps: int, rounds: int, seed: int) -> dict[str, list[float]]:
+    """Steps/s of each env per round under random actions, alternating A B / B A; the same actions for all."""
     for env in envs.values():  # warm up: first reset, imports, caches
         run_steps(env, 20, np.random.default_rng(seed))
     speeds: dict[str, list[float]] = {name: [] for name in envs}
