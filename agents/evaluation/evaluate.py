@@ -25,10 +25,10 @@ from agents.evaluation.safe_load import guarded_when_safe, load_safe
 from agents.setup.algorithms import ALGORITHMS, algo_name
 from agents.setup.config import DEFAULT_FOCUS_METHODS, RunConfig
 from agents.setup.env_ids import check_env_id
-from agents.setup.envpool_vec_env import evaluation_note
 from agents.setup.hyperparam_ranges import check_finite
 from agents.setup.presets import read_yaml
 from agents.setup.resolution import check_device, check_focus_methods
+from agents.setup.simulators import evaluation_note
 from agents.setup.vec_envs import check_spaces, make_env, saved_statistics, wrap_normalize
 from agents.storage.layout import CONFIG_FILE
 from agents.storage.outputs import check_output
@@ -329,8 +329,9 @@ def evaluate(
         focus=focus if focus is not None else (config.focus if config is not None else DEFAULT_FOCUS_METHODS),
     )
     result.model = str(model_path)
-    if config is not None and evaluation_note(config.env, config.vec_env, target.env_id):
-        result.extra["simulators"] = evaluation_note(config.env, config.vec_env, target.env_id)
+    note = evaluation_note(config.env, config.vec_env, target.env_id, target.env_kwargs) if config is not None else ""
+    if note:
+        result.extra["simulators"] = note
     if write:
         result.extra["written_to"] = str(eval_file_for(model_path))
         write_json(Path(result.extra["written_to"]), result.to_dict())

@@ -64,22 +64,6 @@ def check_envpool_config(env_id: str, algo: str) -> None:
         )
 
 
-def simulator_note(env_id: str, vec_env: str | None) -> str:
-    """The console line at training start that says which simulator trains and which evaluates ("" unless envpool)."""
-    if vec_env != "envpool":
-        return ""
-    return f"This run trains on envpool's C++ port of {env_id}; evaluations run on highway-env's Python original."
-
-
-def evaluation_note(trained_env: str, vec_env: str | None, evaluated_env: str) -> str:
-    """The line of an evaluation of an envpool-trained run: what trained it, what evaluates it ("" unless envpool)."""
-    if vec_env != "envpool":
-        return ""
-    return (
-        f"trained on envpool's C++ port of {trained_env}; evaluated on highway-env's Python original of {evaluated_env}"
-    )
-
-
 class EnvpoolVecEnv(VecEnv):
     """An SB3 ``VecEnv`` of ``num_envs`` copies of envpool's C++ port of a highway-env env.
 

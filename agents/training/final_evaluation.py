@@ -10,7 +10,7 @@ from stable_baselines3.common.logger import Logger
 
 from agents.evaluation.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate_model
 from agents.setup.config import RunConfig
-from agents.setup.envpool_vec_env import evaluation_note
+from agents.setup.simulators import evaluation_note
 from agents.storage.layout import EVAL_FILE, MODEL_FILE, vecnormalize_path
 from agents.storage.runs import write_json
 from agents.training.callbacks import NOT_SCALAR_FORMATS
@@ -34,8 +34,9 @@ def final_evaluation(model: BaseAlgorithm, config: RunConfig, run_dir: Path) -> 
         focus=config.focus,
     )
     evaluation.model = str(run_dir / MODEL_FILE)
-    if evaluation_note(config.env, config.vec_env, config.env):
-        evaluation.extra["simulators"] = evaluation_note(config.env, config.vec_env, config.env)
+    note = evaluation_note(config.env, config.vec_env, config.env, config.env_kwargs)
+    if note:
+        evaluation.extra["simulators"] = note
     write_json(run_dir / EVAL_FILE, evaluation.to_dict())
     best = read_best(run_dir)
     if best is None or evaluation.mean_return > best["mean_reward"]:

@@ -22,8 +22,8 @@ from agents.setup.algorithms import ALGORITHMS
 from agents.setup.build import checked_model, policy_name, set_threads
 from agents.setup.config import RunConfig
 from agents.setup.env_ids import check_env_id
-from agents.setup.envpool_vec_env import simulator_note
 from agents.setup.resolution import check_config, resolve
+from agents.setup.simulators import simulator_note
 from agents.setup.summary import run_summary
 from agents.setup.vec_envs import make_env, wrap_normalize
 from agents.storage.layout import (
@@ -177,7 +177,7 @@ def _learn(
     if config.eval_freq > 0:
         callbacks.append(_eval_callback(model, config, run_dir, after_eval))
     print(run_summary(config))
-    note = simulator_note(config.env, config.vec_env)
+    note = simulator_note(config.env, config.vec_env, config.env_kwargs)
     if note:
         print(note)
     log_hyperparameters(model.logger, config.to_dict(), model.num_timesteps)
