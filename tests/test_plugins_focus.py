@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -137,3 +138,24 @@ def test_an_exportable_method_is_exported_and_offered_by_the_cli(tmp_path, sharp
     _, _, focus, _ = session.run(None, {"obs": obs})
     np.testing.assert_allclose(focus, attention_report(model, obs, method=sharp_method).focus, atol=1e-5)
     assert session.get_modelmeta().custom_metadata_map["focus_method"] == sharp_method
+
+
+def test_a_registered_method_with_memory_runs_over_the_memory():
+    from agents.trxl import TrXLPPO, window_mask
+    from agents.trxl.focus import memory_focus
+
+    def latest(inputs):  # the memory focus: all on the current step t-0
+        return torch.nn.functional.one_hot(torch.full((len(inputs.memory_mask),), inputs.attend.shape[1] - 1))
+
+    register_focus_method("latest", lambda inputs: inputs.explanation.focus, memory=latest)
+    try:
+        env = gym.make("attn/CueMemory-v0", delay=4, max_delay=9, window=12)
+        memory_kwargs = dict(memory_length=6, memory_dim=16, memory_heads=2, memory_layers=1, net_arch=[16])
+        policy = TrXLPPO("MlpTrXLPolicy", env, n_steps=16, batch_size=16, policy_kwargs=memory_kwargs).policy
+        obs = torch.as_tensor(np.stack([env.reset(seed=seed)[0] for seed in range(3)]))
+        memory, mask = torch.randn(3, *policy.memory_shape), window_mask(torch.tensor([0, 2, 6]), 6)
+        focus = memory_focus(policy, obs, memory, mask, methods=["latest", "readout"])
+        assert focus["latest"].tolist() == [[0.0] * 6 + [1.0]] * 3
+        assert memory_methods(["latest", "causal"]) == ["latest", "causal"]
+    finally:
+        FOCUS_METHODS.unregister("latest")
