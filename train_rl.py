@@ -123,16 +123,18 @@ def train_parser() -> argparse.ArgumentParser:
     how.add_argument(
         "--no-attention-log", action="store_true", help="no attention in tensorboard (as --attention-log-interval 0)"
     )
-    how.add_argument("--focus", type=_focus_methods, default=None, metavar="METHOD[,METHOD]", help=FOCUS_HELP)
+    how.add_argument("--focus", type=_focus_methods, default=None, metavar="METHOD[,METHOD]", help=focus_help())
     return parser
 
 
-#: Help of ``--focus`` (train and eval).
-FOCUS_HELP = (
-    "focus methods logged and evaluated, the first one drawn: causal (the action distribution's change when a part "
-    "is removed), rollout (attention rollout through every block), readout (the readout's weights) "
-    "(default: causal,rollout,readout)"
-)
+def focus_help() -> str:
+    """Help of ``--focus`` (train and eval): every registered focus method (``policies.FOCUS_METHODS``)."""
+    from agents.setup.config import DEFAULT_FOCUS_METHODS
+    from policies import FOCUS_METHODS
+
+    methods = ", ".join(f"{name} ({method.description})" for name, method in FOCUS_METHODS.items())
+    default = ",".join(DEFAULT_FOCUS_METHODS)
+    return f"focus methods logged and evaluated, the first one drawn: {methods} (default: {default})"
 
 
 def _focus_methods(text: str) -> list[str]:
@@ -263,7 +265,7 @@ def eval_parser() -> argparse.ArgumentParser:
         "(a gif without moviepy) at PATH (default: eval.mp4 beside the model)",
     )
     parser.add_argument("--video-episodes", type=int, default=3, help="episodes in the video (default: %(default)s)")
-    parser.add_argument("--focus", type=_focus_methods, default=None, metavar="METHOD[,METHOD]", help=FOCUS_HELP)
+    parser.add_argument("--focus", type=_focus_methods, default=None, metavar="METHOD[,METHOD]", help=focus_help())
     parser.add_argument(
         "--safe",
         action="store_true",
@@ -454,8 +456,10 @@ def export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="the .onnx file (default: policy.onnx beside the model)")
     parser.add_argument("--which", choices=("best", "last"), default="last", help="in a run folder: best or last")
     parser.add_argument("--with-focus", action="store_true", help="also output the focus over the named parts")
+    from policies.focus_methods import methods_with
+
     parser.add_argument(
-        "--focus", choices=("readout", "rollout"), default="readout", help="the exported focus (default: readout)"
+        "--focus", choices=methods_with("export"), default="readout", help="the exported focus (default: readout)"
     )
     parser.add_argument("--env", default=None, help="env id of the observations (default: the run's)")
     parser.add_argument("--algo", default=None, help="algorithm, for a bare .zip without config.yaml")

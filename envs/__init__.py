@@ -26,20 +26,16 @@ ENV_SPECS: dict[str, tuple[str, int]] = {
     f"{NAMESPACE}/Sensors-v0": ("envs.sensors:SensorsEnv", 20),
 }
 
-#: Adapters of third-party envs (optional extras: ``attention-rl[highway]``, ``attention-rl[minigrid]``);
-#: registered too, but kept out of ``ENV_SPECS``: their speed and relevance come from the third-party env.
-ADAPTER_SPECS: dict[str, tuple[str, int]] = {
-    f"{NAMESPACE}/Highway-v0": ("envs.adapters.highway:make_highway_env", 30),
-    f"{NAMESPACE}/MiniGridCells-v0": ("envs.adapters.minigrid:make_minigrid_env", 256),
-    f"{NAMESPACE}/MiniGridPixels-v0": ("envs.adapters.minigrid_pixels:make_minigrid_pixels_env", 256),
-}
-
-for _env_id, (_entry_point, _max_steps) in {**ENV_SPECS, **ADAPTER_SPECS}.items():
+for _env_id, (_entry_point, _max_steps) in ENV_SPECS.items():
     if _env_id not in registry:
         register(id=_env_id, entry_point=_entry_point, max_episode_steps=_max_steps)
 
+# Adapters of third-party envs (optional extras: ``attention-rl[highway]``, ``attention-rl[minigrid]``) and the
+# ids ``attn/Highway-v0``, ``attn/MiniGridCells-v0``, ``attn/MiniGridPixels-v0``: one ``register_adapter`` call each.
+from envs.adapters.registry import ADAPTERS, register_adapter, unregister_adapter  # noqa: E402
+
 __all__ = [
-    "ADAPTER_SPECS",
+    "ADAPTERS",
     "ENV_SPECS",
     "NAMESPACE",
     "CollectAvoidEnv",
@@ -49,4 +45,6 @@ __all__ = [
     "PatchFindEnv",
     "SensorsEnv",
     "check_part_env",
+    "register_adapter",
+    "unregister_adapter",
 ]

@@ -17,10 +17,11 @@ from policies.extractor import (
     PatchAttentionExtractor,
     TimeAttentionExtractor,
 )
+from policies.focus_methods import FOCUS_METHODS, FocusInputs, FocusMethod, MemoryInputs, register_focus_method
 from policies.latent import LatentAttentionExtractor
 from policies.readouts import READOUTS
 from policies.registry import Registry, did_you_mean
-from policies.report import FOCUS_METHODS, AttentionReport, attention_report, find_attention_extractor, focus_reports
+from policies.report import AttentionReport, attention_report, find_attention_extractor, focus_reports
 from policies.tokenizers import STEMS, TOKENIZERS, Tokenizer
 
 #: Extractors by name; None means SB3's own default (FlattenExtractor for vectors, NatureCNN for images).
@@ -48,7 +49,10 @@ __all__ = [
     "EntityAttentionExtractor",
     "Explanation",
     "FeatureAttentionExtractor",
+    "FocusInputs",
+    "FocusMethod",
     "LatentAttentionExtractor",
+    "MemoryInputs",
     "MultiHeadAttention",
     "PatchAttentionExtractor",
     "Registry",
@@ -61,4 +65,5 @@ __all__ = [
     "did_you_mean",
     "find_attention_extractor",
     "focus_reports",
+    "register_focus_method",
 ]

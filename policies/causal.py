@@ -151,9 +151,12 @@ def action_distribution(policy: nn.Module, observations: torch.Tensor | dict[str
         return {"logits": inner.logits}, _bernoulli_kl
     if isinstance(inner, torch.distributions.Normal):
         return {"mean": inner.mean, "log_std": inner.stddev.log()}, _gaussian_kl
+    from policies.focus_methods import FOCUS_METHODS  # (it imports this module)
+
+    others = " or ".join(repr(name) for name, method in FOCUS_METHODS.items() if not method.causal)
     raise TypeError(
         f"The causal focus does not know the action distribution {type(distribution).__name__} of "
-        f"{type(policy).__name__}: use method='readout' or 'rollout'."
+        f"{type(policy).__name__}: use method={others}."
     )
 
 

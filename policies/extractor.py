@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -27,7 +27,7 @@ from policies.inputs import as_batch, check_not_empty, check_part_count, check_s
 from policies.lean_readout import FOLDING_SCORES, LEAN_READOUTS, LeanEgoReadout
 from policies.readouts import READOUTS, EgoReadout, check_top_k
 from policies.tokenizers import TOKENIZERS, auto_tokenizer_name, make_tokenizer
-from policies.tokenizers.base import check_names
+from policies.tokenizers.base import check_names, signature_options
 
 
 @dataclass
@@ -98,24 +98,19 @@ class AttentionExtractor(BaseFeaturesExtractor):
             concatenated (``num_queries * embed_dim`` into the head). With ``ego`` the observer's token is the
             first query. Not with ``lean``.
         tokenizer: ``"auto"`` (from the space) or a name from ``policies.TOKENIZERS``.
-        presence_column: entity sets: the presence feature's column, or None to mask all-zero rows.
-        ego: entity sets: the first row is the observer (gets its own embedding; use with ``pooling="ego"``).
+        tokenizer_kwargs: options of the tokenizer (its ``__init__``'s keyword parameters, ``option_names()``),
+            e.g. ``{"presence_column": -1}``; a name it does not take raises with a suggestion.
+        **tokenizer_options: the same options as keywords (shorthand, merged into ``tokenizer_kwargs``), e.g. for
+            entity sets ``presence_column`` (the presence feature's column, or None to mask all-zero rows), ``ego``
+            (the first row is the observer) and ``embed_layers`` (2 or 1 layers of the row MLP); for images
+            ``patch_size``, ``patch_embed`` (``"linear"`` or ``"mlp"``) and, for ``tokenizer="conv"``, ``stem``; for
+            flat vectors ``feature_names``, ``value_embed`` and ``squash``; for ``Dict`` observations
+            ``image_tokenizer`` (``"conv"``) and the options of its keys. Each tokenizer's docstring says more.
         ego_part: the part whose token is the ``ego`` readout's query (a name from ``part_names``; default: the first
             part), e.g. ``"cell_r6c3"``, the agent's own cell at the bottom centre of MiniGrid's 7x7 egocentric view.
             Needs ``pooling="ego"``.
-        patch_size: images: side of the square patches (default: a grid near 8 x 8).
-        patch_embed: images: ``"linear"`` (ViT, the default) or ``"mlp"`` (a two-layer MLP per patch, for targets
-            told apart by their shape).
-        stem: ``tokenizer="conv"`` (and ``Dict`` image keys with ``image_tokenizer="conv"``): the convolutional stem,
-            a name (``"nature"``, the default; ``"small"``) or ``{channels, kernels, strides, padding}`` lists.
-        image_tokenizer: ``Dict`` observations: ``"patch"`` (default) or ``"conv"`` for the image keys.
-        feature_names: flat vectors: a name per feature, for the part names.
-        value_embed: flat vectors: how a value becomes a token, ``"mlp"`` (default) or ``"linear"``.
-        squash: flat vectors: transform of each raw value first, ``"symlog"`` (default) or ``"none"``.
         part_names: one name per part, replacing the tokenizer's (``entity_3``...), e.g. the names an env adapter
             gives its parts (``cell_r2c3``, ``vehicle_1``); ``agents`` passes an env's ``part_names`` here.
-        embed_layers: entity sets and time windows: layers of the row MLP, 2 (default) or 1 (``Linear-ReLU``:
-            less work per row).
         readout_norm: the LayerNorm over the tokens before the readout (default: True, False with ``lean``); False
             skips it (less work per part; the blocks, when there are any, keep their own).
         lean: the fast path (``policies.lean_readout``): the ``query`` / ``ego`` readout folded to its least work
@@ -136,6 +131,11 @@ class AttentionExtractor(BaseFeaturesExtractor):
     #: The readout pools the parts themselves (``LatentAttentionExtractor``'s pools its latents).
     readout_reads_parts = True
 
+    @classmethod
+    def extra_kwargs(cls) -> list[str]:
+        """The keywords ``**tokenizer_options`` takes: every option of a registered tokenizer."""
+        return list(dict.fromkeys(option for _, tok in TOKENIZERS.items() for option in tok.option_names()))
+
     def __init__(
         self,
         observation_space: gym.Space,
@@ -150,22 +150,14 @@ class AttentionExtractor(BaseFeaturesExtractor):
         top_k_per_head: bool = False,
         num_queries: int = 1,
         tokenizer: str = "auto",
-        presence_column: int | None = None,
-        ego: bool = False,
+        tokenizer_kwargs: Mapping[str, object] | None = None,
         ego_part: str | None = None,
-        patch_size: int | None = None,
-        patch_embed: str | None = None,
-        stem: str | dict | None = None,
-        image_tokenizer: str | None = None,
-        feature_names: Sequence[str] | None = None,
-        value_embed: str | None = None,
-        squash: str | None = None,
         part_names: Sequence[str] | None = None,
-        embed_layers: int | None = None,
         readout_norm: bool | None = None,
         lean: bool = False,
         features_norm: float | None = None,
         head: str = "relu",
+        **tokenizer_options: object,
     ) -> None:
         check_int("features_dim", features_dim, 1)
         for name, flag in (("readout_norm", readout_norm), ("lean", lean)):
@@ -184,14 +176,14 @@ class AttentionExtractor(BaseFeaturesExtractor):
         check_part_count(observation_space)
         super().__init__(observation_space, features_dim)
         self.embed_dim, self.num_heads, self.mlp_ratio, self.score = embed_dim, num_heads, mlp_ratio, score
-        if lean and embed_layers is None and "embed_layers" in lean_tokenizer_options(tokenizer, observation_space):
-            embed_layers = 1
-        self.tokenizer = make_tokenizer(
-            tokenizer, observation_space, embed_dim,
-            presence_column=presence_column, ego=ego, patch_size=patch_size, patch_embed=patch_embed,
-            stem=stem, image_tokenizer=image_tokenizer, embed_layers=embed_layers,
-            feature_names=feature_names, value_embed=value_embed, squash=squash,
-        )  # fmt: skip
+        options = merged_tokenizer_options(tokenizer_kwargs, tokenizer_options)
+        if (
+            lean
+            and options.get("embed_layers") is None
+            and "embed_layers" in lean_tokenizer_options(tokenizer, observation_space)
+        ):
+            options["embed_layers"] = 1
+        self.tokenizer = make_tokenizer(tokenizer, observation_space, embed_dim, **options)
         check_part_count(observation_space, self.tokenizer.num_parts)
         if part_names is not None:
             self.tokenizer.part_names = checked_part_names(part_names, self.tokenizer.part_names)
@@ -335,9 +327,22 @@ class AttentionExtractor(BaseFeaturesExtractor):
         return Explanation(features, focus, rollout, weights, mask, [layer.last_weights for layer in layers])
 
 
-def lean_tokenizer_options(tokenizer: str, space: gym.Space) -> tuple[str, ...]:
-    """The options of the tokenizer that ``tokenizer`` (a name or ``"auto"``) picks for ``space``."""
-    return TOKENIZERS.get(auto_tokenizer_name(space) if tokenizer == "auto" else tokenizer).options
+def lean_tokenizer_options(tokenizer: str, space: gym.Space) -> list[str]:
+    """The options in the ``__init__`` of the tokenizer ``tokenizer`` (a name or ``"auto"``) picks for ``space``.
+
+    A ``Dict`` tokenizer's own options, not its keys'.
+    """
+    return signature_options(TOKENIZERS.get(auto_tokenizer_name(space) if tokenizer == "auto" else tokenizer))
+
+
+def merged_tokenizer_options(kwargs: Mapping[str, object] | None, shorthands: Mapping[str, object]) -> dict:
+    """``tokenizer_kwargs`` and the keyword shorthands as one dict; ``TypeError``/``ValueError`` when malformed."""
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise TypeError(f"tokenizer_kwargs={kwargs!r} must be a dict of tokenizer options, e.g. {{'patch_size': 8}}.")
+    twice = sorted(set(kwargs or {}) & set(shorthands))
+    if twice:
+        raise ValueError(f"{', '.join(twice)} is given both in tokenizer_kwargs and as a keyword: give it once.")
+    return {**(kwargs or {}), **shorthands}
 
 
 def normalized_focus(focus: torch.Tensor, mask: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:

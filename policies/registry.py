@@ -42,6 +42,12 @@ class Registry(Generic[T]):
         self._aliases.update({a.lower(): key for a in aliases})
         return entry
 
+    def unregister(self, name: str) -> T:
+        """Remove ``name`` (or the entry one of its aliases names) and its aliases; returns the entry removed."""
+        key = self.canonical(name)  # unknown names raise with a suggestion
+        self._aliases = {alias: target for alias, target in self._aliases.items() if target != key}
+        return self._entries.pop(key)
+
     def canonical(self, name: str) -> str:
         """The registered name for ``name`` or one of its aliases (``"RecurrentPPO"`` -> ``"ppo_lstm"``)."""
         self.get(name)

@@ -1,6 +1,7 @@
 """Summarise where a policy looked: ``attention_report``, ``focus_reports`` and ``AttentionReport``.
 
-Three focus methods (``FOCUS_METHODS``), each a ``(B, N)`` distribution over the named parts:
+Each focus method (``FOCUS_METHODS``, ``policies.focus_methods``) gives a ``(B, N)`` distribution over the named parts;
+the three built in:
 
 - ``readout``: the readout's own weights, mean over heads (exact for ``num_layers=0``);
 - ``rollout``: attention rollout through every block into the readout (Abnar & Zuidema 2020);
@@ -17,34 +18,10 @@ import numpy as np
 import torch
 from stable_baselines3.common.preprocessing import preprocess_obs
 
-from policies.causal import MAX_CAUSAL_PARTS, causal_effects, causal_focus
-from policies.extractor import AttentionExtractor
+from policies.causal import MAX_CAUSAL_PARTS, causal_effects
+from policies.extractor import AttentionExtractor, normalized_focus
 from policies.faithfulness import faithfulness_scores
-from policies.registry import Registry
-
-#: Focus methods by name (the values describe them in errors and docs).
-FOCUS_METHODS: Registry[str] = Registry("focus method")
-FOCUS_METHODS.register("readout", "the readout's attention weights, mean over heads")
-FOCUS_METHODS.register("rollout", "attention rollout through every block into the readout (Abnar & Zuidema)")
-FOCUS_METHODS.register("causal", "the action distribution's change when each part is removed (KL)")
-
-
-def check_focus_methods(methods: Sequence[str]) -> list[str]:
-    """The canonical names of ``methods`` (``FOCUS_METHODS``); ``ValueError`` for none, an unknown or a repeat.
-
-    A lone string (``"causal"``, which would be read letter by letter) is a ``TypeError``.
-    """
-    if isinstance(methods, str):
-        raise TypeError(f"focus={methods!r} is one string: give a list of method names, e.g. [{methods!r}].")
-    if not methods or not all(isinstance(m, str) for m in methods):
-        raise ValueError(
-            f"focus={methods!r} is invalid: give one or more of {', '.join(FOCUS_METHODS)} "
-            "(e.g. --focus causal,rollout)."
-        )
-    names = [FOCUS_METHODS.canonical(m) for m in methods]  # unknown names raise with a suggestion
-    if len(set(names)) != len(names):
-        raise ValueError(f"focus={list(methods)!r} names a method twice: give each once.")
-    return names
+from policies.focus_methods import FOCUS_METHODS, FocusInputs, check_focus_methods
 
 
 @dataclass
@@ -198,22 +175,23 @@ def focus_reports(
         preprocess_obs(obs_tensor, policy.observation_space, normalize_images=policy.normalize_images)
     )
     mask = explanation.mask.cpu().numpy()
-    cache: dict[str, np.ndarray] = {}
+    cache: dict[str, torch.Tensor] = {}
 
-    def effects() -> np.ndarray:
+    def effects() -> torch.Tensor:
         if "effects" not in cache:
             with torch.no_grad():
-                cache["effects"] = causal_effects(
-                    policy, extractor, obs_tensor, explanation.mask, max_causal_parts
-                ).cpu().numpy()  # fmt: skip
+                cache["effects"] = causal_effects(policy, extractor, obs_tensor, explanation.mask, max_causal_parts)
         return cache["effects"]
 
+    def effects_array() -> np.ndarray:
+        return effects().cpu().numpy()
+
+    inputs = FocusInputs(explanation, policy, extractor, obs_tensor, effects)
+    empty = ~explanation.mask.cpu().any(dim=1, keepdim=True)  # (B, 1)
     reports = {}
     for name in names:
-        if name == "causal":
-            focus = causal_focus(torch.as_tensor(effects()), explanation.mask.cpu()).numpy()
-        else:
-            focus = (explanation.focus if name == "readout" else explanation.rollout).cpu().numpy()
+        focus = checked_focus(name, FOCUS_METHODS.get(name).compute(inputs), explanation.mask.shape)
+        focus = normalized_focus(focus, explanation.mask.cpu(), empty).numpy()
         reports[name] = AttentionReport(
             part_names=list(extractor.part_names),
             focus=focus,
@@ -225,8 +203,8 @@ def focus_reports(
             cell_boxes=extractor.cell_boxes,
             receptive_fields=extractor.receptive_fields,
             method=name,
-            effects=cache.get("effects"),
-            _effects_fn=effects,
+            effects=effects_array() if "effects" in cache else None,
+            _effects_fn=effects_array,
         )
     return reports
 
@@ -247,10 +225,22 @@ def attention_report(
         model: an SB3 model (or policy) whose actor uses an ``AttentionExtractor``.
         observations: a batch of observations as the (vectorised) env gives them; one observation is read
             as a batch of one.
-        method: ``causal`` (default), ``rollout`` or ``readout`` (see ``FOCUS_METHODS``).
+        method: ``causal`` (default), ``rollout``, ``readout`` or any other name in ``FOCUS_METHODS``.
         max_causal_parts: for ``causal``, at most this many separate removals per observation.
 
     Returns:
         The ``AttentionReport`` of the batch; ``report.faithfulness()`` scores it against ``causal``.
     """
     return focus_reports(model, observations, [method], max_causal_parts)[FOCUS_METHODS.canonical(method)]
+
+
+def checked_focus(name: str, focus: torch.Tensor | np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
+    """A method's focus as a CPU tensor (no gradient); ``ValueError`` for a wrong shape or a negative or NaN value."""
+    focus = torch.as_tensor(focus).detach().cpu()
+    if tuple(focus.shape) != tuple(shape):
+        raise ValueError(f"focus method '{name}' gave a focus of shape {tuple(focus.shape)}: it must give one value "
+                         f"per part, (batch, parts) = {tuple(shape)}.")  # fmt: skip
+    if not bool(torch.isfinite(focus).all()) or bool((focus < 0).any()):
+        raise ValueError(f"focus method '{name}' gave a negative, NaN or infinite focus: it must give finite values "
+                         ">= 0 (they are normalised to sum to 1 over the real parts).")  # fmt: skip
+    return focus

@@ -191,7 +191,9 @@ def evaluate_model(
         raise
     env = wrap_normalize(env, config, vecnormalize, training=False) if vecnormalize is not None else env
     recorder = (
-        MemoryFocusRecorder(model.policy, memory_methods(focus)) if isinstance(model.policy, TrXLPolicy) else None
+        MemoryFocusRecorder(model.policy, memory_methods(focus, defaults=DEFAULT_FOCUS_METHODS))
+        if isinstance(model.policy, TrXLPolicy)
+        else None
     )
     try:
         record = run_episodes(

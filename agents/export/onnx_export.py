@@ -5,7 +5,8 @@ statistics (frozen) and SB3's image transposition are folded in, then the policy
 images scaled to [0, 1], one-hot discrete keys), the features extractor with its masks and top-k, and the greedy
 action: the arg-max of a categorical or Q-network, the mean of a Gaussian (clipped to the action space), or the
 deterministic actor's action (rescaled to the bounds when squashed). Actor-critic policies also give their
-``value``; with ``with_focus`` the graph also gives the ``readout`` or ``rollout`` focus over the named parts and
+``value``; with ``with_focus`` the graph also gives an exportable focus (``readout``, ``rollout``, or any method of
+``policies.FOCUS_METHODS`` with an ``export`` function) over the named parts and
 the mask of the real ones. The part names, the spaces, the focus method and the run's config are stored in the
 ONNX metadata. Recurrent and memory policies are refused (their state would have to be an input and an output).
 
@@ -34,10 +35,10 @@ from agents.evaluation.evaluate import eval_target, load_model_file
 from agents.setup.algorithms import ALGORITHMS, algo_name
 from agents.storage.outputs import check_output
 from agents.storage.runs import save_atomic
-from policies import AttentionExtractor, find_attention_extractor
+from policies import FOCUS_METHODS, AttentionExtractor, find_attention_extractor
+from policies.extractor import normalized_focus
+from policies.focus_methods import check_focus_methods
 
-#: Focus methods an exported graph can compute (``causal`` needs one policy pass per removed part).
-EXPORT_FOCUS_METHODS = ("readout", "rollout")
 #: ONNX opset of the export.
 OPSET = 17
 
@@ -68,7 +69,7 @@ class ExportedPolicy(nn.Module):
         model: the SB3 model.
         env_space: the observation space as the env gives it (before SB3's image transposition).
         vec_normalize: frozen ``VecNormalize`` statistics to fold in, or None.
-        focus: ``readout`` or ``rollout`` to output the focus, or None.
+        focus: an exportable focus method to output the focus, or None.
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class ExportedPolicy(nn.Module):
         self.model_space = model.observation_space
         self.keys = list(env_space.spaces) if isinstance(env_space, spaces.Dict) else [None]
         self.focus = focus
+        self.focus_fn = FOCUS_METHODS.get(focus).export if focus else None
         self.extractor: AttentionExtractor | None = find_attention_extractor(model) if focus else None
         self.is_actor_critic = hasattr(self.policy, "predict_values") and hasattr(self.policy, "action_net")
         action_space = model.action_space
@@ -129,7 +131,8 @@ class ExportedPolicy(nn.Module):
             explanation = self.extractor.explain(
                 preprocess_obs(obs, self.model_space, normalize_images=self.policy.normalize_images)
             )
-            focus = explanation.focus if self.focus == "readout" else explanation.rollout
+            empty = ~explanation.mask.any(dim=1, keepdim=True)  # (B, 1)
+            focus = normalized_focus(self.focus_fn(explanation), explanation.mask, empty)  # (B, N)
             outputs += [focus, explanation.mask]
         return tuple(outputs)
 
@@ -180,7 +183,7 @@ def export_model(
             transposition, or the model's own without an env).
         vec_normalize: ``VecNormalize`` statistics to fold in (default: the model's, when it has them).
         with_focus: also output ``focus (B, N)`` and ``mask (B, N)``.
-        focus: ``readout`` or ``rollout``.
+        focus: an exportable focus method (``readout``, ``rollout`` or another with an ``export`` function).
         metadata: more ``key: value`` strings for the ONNX metadata.
         overwrite: replace ``out`` even when it is a model, a run's file or a link
             (``agents.storage.outputs.check_output``).
@@ -202,11 +205,7 @@ def export_model(
             "ONNX forward pass has no place for: export a PPO, A2C, DQN, QR-DQN, SAC, TD3, DDPG, TQC, TRPO or "
             "MaskablePPO model."
         )
-    if focus not in EXPORT_FOCUS_METHODS:
-        raise ValueError(
-            f"focus='{focus}' cannot be exported: use {' or '.join(EXPORT_FOCUS_METHODS)} (the causal focus needs "
-            "one policy pass per removed part; compute it in Python with policies.attention_report)."
-        )
+    focus = check_focus_methods([focus], supporting="export")[0]  # e.g. causal: one policy pass per removed part
     extractor = None
     try:
         extractor = find_attention_extractor(model)
@@ -286,7 +285,7 @@ def export_onnx(
         out: the ``.onnx`` file (default: ``policy.onnx`` beside the model, ``best_policy.onnx`` for ``best``).
         which: ``last`` (``model.zip``) or ``best`` (``best_model.zip``) in a run folder.
         with_focus: also output the focus over the named parts.
-        focus: ``readout`` or ``rollout``.
+        focus: an exportable focus method (``readout``, ``rollout``; ``policies.focus_methods.methods_with("export")``).
         env_id: the env the observations come from (default: the run's); a bare ``.zip`` needs it.
         algo: the algorithm of a bare ``.zip``.
         overwrite: replace ``out`` even when it is a model, a run's file or a link; the default ``out`` is updated
@@ -321,4 +320,4 @@ def export_onnx(
     )
 
 
-__all__ = ["EXPORT_FOCUS_METHODS", "ExportResult", "ExportedPolicy", "export_model", "export_onnx", "require_onnx"]
+__all__ = ["ExportResult", "ExportedPolicy", "export_model", "export_onnx", "require_onnx"]

@@ -19,13 +19,22 @@ from agents.storage.monitor_files import has_monitor_files, read_monitor, read_p
 from agents.storage.outputs import check_output
 from agents.storage.runs import save_atomic
 from envs.validation import check_int
+from policies import FOCUS_METHODS
 
 #: Points on the common timestep grid each group's runs are interpolated onto.
 GRID_POINTS = 200
 #: Bootstrap resamples of the seeds for the confidence band (one interval per grid point).
 BOOTSTRAP = 1000
-#: The relevant-mass column drawn, the first a run logged: by focus method, then the tag of older runs.
-RELEVANT_TAGS = (*(f"attention/{m}/relevant_mass" for m in DEFAULT_FOCUS_METHODS), "attention/relevant_mass")
+
+
+def relevant_tags() -> list[str]:
+    """The relevant-mass columns a plot looks for; the first one a run logged is drawn.
+
+    The default focus methods first (causal first), then every other registered one (``policies.FOCUS_METHODS``),
+    then the tag of older runs.
+    """
+    others = [name for name in FOCUS_METHODS if name not in DEFAULT_FOCUS_METHODS]
+    return [*(f"attention/{m}/relevant_mass" for m in (*DEFAULT_FOCUS_METHODS, *others)), "attention/relevant_mass"]
 
 
 @dataclass
@@ -89,10 +98,10 @@ def run_label(run_dir: Path) -> str:
 
 
 def load_curve(run_dir: Path) -> Curve:
-    """Read a run's monitor files and the relevant mass its ``progress.csv`` logged (``RELEVANT_TAGS``)."""
+    """Read a run's monitor files and the relevant mass its ``progress.csv`` logged (``relevant_tags()``)."""
     episodes = read_monitor(run_dir / MONITOR_DIR)
     relevant = None
-    for tag in RELEVANT_TAGS:
+    for tag in relevant_tags():
         logged = read_progress(run_dir / PROGRESS_FILE, ["time/total_timesteps", tag])
         if logged is not None:
             relevant = (logged["time/total_timesteps"], logged[tag])
@@ -130,7 +139,7 @@ def plot_runs(
     FindTarget's 0-1.4). Within an env, runs are grouped by ``run_label`` (algorithm and extractor: the seeds
     of one set-up form a group); each group is drawn as the mean over its runs of the smoothed episode return,
     with a 95% bootstrap band over the runs when it has several. When runs logged a relevant mass
-    (``RELEVANT_TAGS``: causal first) a second column shows it.
+    (``relevant_tags()``: causal first) a second column shows it.
 
     ``out`` is written atomically; it may not replace a model, a run's config or a run's file unless ``overwrite``
     (see ``agents.storage.outputs.check_output``).

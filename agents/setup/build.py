@@ -23,8 +23,9 @@ from agents.setup.memory_budget import check_fits
 from agents.setup.vec_envs import make_env
 from envs.feature_names import part_names_of
 from envs.validation import check_int
-from policies import EXTRACTORS
+from policies import EXTRACTORS, TOKENIZERS, Tokenizer
 from policies.registry import Registry, did_you_mean
+from policies.tokenizers import auto_tokenizer_name
 
 #: ``policy_kwargs.activation_fn`` by name (configs are plain data).
 ACTIVATIONS: Registry[type[nn.Module]] = Registry("activation")
@@ -188,8 +189,10 @@ def _wrapper_attr(env: gym.Env, name: str) -> Any:
         return None
 
 
-#: Tokenizers whose parts are the rows of a ``Box(N, F)`` or the features of a ``Box(F,)``, one per env part.
-_ROW_TOKENIZERS = (None, "auto", "entity", "features")
+def chosen_tokenizer(extractor: str, tokenizer: str | None, space: spaces.Space) -> type[Tokenizer]:
+    """The tokenizer class an extractor of that registry name builds for ``space`` (``patch`` makes patches...)."""
+    name = tokenizer or (extractor if extractor in TOKENIZERS else "auto")
+    return TOKENIZERS.get(auto_tokenizer_name(space) if name == "auto" else name)
 
 
 def env_part_names(config: RunConfig, env: VecEnv | gym.Env) -> list[str] | None:
@@ -197,19 +200,19 @@ def env_part_names(config: RunConfig, env: VecEnv | gym.Env) -> list[str] | None
 
     An adapter's ``part_names`` (``cell_r2c3``, ``vehicle_1``) or, for Gymnasium's flat-vector envs, the names
     of their features (``feature:pole_angle``); None when the config names parts itself (``part_names``,
-    ``feature_names``), the extractor is not row- or feature-wise, or the counts differ.
+    ``feature_names``), the tokenizer's parts are not the env's own (``Tokenizer.env_parts``: rows, features), or
+    the counts differ.
     """
-    kwargs = config.extractor_kwargs
+    kwargs = {**(config.extractor_kwargs.get("tokenizer_kwargs") or {}), **config.extractor_kwargs}
     space = env.observation_space
     extractor = EXTRACTORS.get(config.extractor)
     if (
         extractor is None
         or "part_names" in kwargs
         or kwargs.get("feature_names") is not None
-        or kwargs.get("tokenizer") not in _ROW_TOKENIZERS
-        or config.extractor in ("patch", "time")
         or not isinstance(space, spaces.Box)
         or len(space.shape) not in (1, 2)
+        or not chosen_tokenizer(config.extractor, kwargs.get("tokenizer"), space).env_parts
     ):
         return None
     if not isinstance(env, VecEnv):

@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from policies.focus_methods import check_focus_methods
 from policies.registry import did_you_mean
 
 #: Log attention every this many env steps by default: measured to cost under 5% of training speed
@@ -23,7 +24,7 @@ DEFAULT_LOG_INTERVAL = 10_000
 
 #: Focus methods logged and shown by default, the first one drawn (``policies.FOCUS_METHODS``): the causal
 #: focus is the policy's own answer; rollout and readout are logged beside it with their faithfulness.
-DEFAULT_FOCUS_METHODS = ("causal", "rollout", "readout")
+DEFAULT_FOCUS_METHODS = tuple(check_focus_methods(("causal", "rollout", "readout")))  # checked against the registry
 
 #: How a run steps its envs: one process, one process per env, or envpool's C++ port (highway-env ids only).
 VEC_ENVS = ("dummy", "subproc", "envpool")

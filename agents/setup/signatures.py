@@ -9,7 +9,11 @@ from policies.registry import did_you_mean
 
 
 def accepted_kwargs(cls: type) -> list[str]:
-    """Keyword arguments of ``cls.__init__``, following ``**kwargs`` up the class hierarchy."""
+    """Keyword arguments of ``cls.__init__``, following ``**kwargs`` up the class hierarchy.
+
+    A class whose ``**kwargs`` take named options of their own lists them in a classmethod ``extra_kwargs()``
+    (``AttentionExtractor``: the tokenizers' options).
+    """
     accepted: list[str] = []
     for klass in cls.__mro__:
         if "__init__" not in vars(klass):
@@ -18,6 +22,7 @@ def accepted_kwargs(cls: type) -> list[str]:
         accepted += [p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
         if not any(p.kind == p.VAR_KEYWORD for p in params):
             break
+    accepted += cls.extra_kwargs() if callable(getattr(cls, "extra_kwargs", None)) else []
     return [a for a in dict.fromkeys(accepted) if a not in ("self", "observation_space")]
 
 

@@ -10,7 +10,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.evaluation.focus_stats import summarize_memory_focus
-from agents.trxl.focus import MemoryFocusRecorder, memory_methods
+from agents.setup.config import DEFAULT_FOCUS_METHODS
+from agents.trxl.focus import MEMORY_FOCUS_METHODS, MemoryFocusRecorder, memory_methods
 from agents.trxl.policy import TrXLPolicy
 from envs.adapters.registry import make_adapted
 
@@ -28,7 +29,7 @@ class MemoryFocusCallback(BaseCallback):
 
     Args:
         interval: minimum env steps between two logs (>= 1).
-        methods: focus methods (those of ``agents.trxl.focus.MEMORY_FOCUS_METHODS`` are used).
+        methods: focus methods that work on memory (the defaults' others are left out).
         probe_steps: steps played for each log.
         probe_seed: seed of the probe env.
         max_parts: at most this many ``focus/t-<k>`` scalars.
@@ -37,7 +38,7 @@ class MemoryFocusCallback(BaseCallback):
     def __init__(
         self,
         interval: int,
-        methods: Sequence[str] = ("readout", "causal"),
+        methods: Sequence[str] = MEMORY_FOCUS_METHODS,
         probe_steps: int = 128,
         probe_seed: int = 12_345,
         max_parts: int = 8,
@@ -45,7 +46,7 @@ class MemoryFocusCallback(BaseCallback):
         super().__init__()
         if interval < 1 or probe_steps < 1 or max_parts < 1:
             raise ValueError(f"interval={interval}, probe_steps={probe_steps} and max_parts={max_parts} must be >= 1.")
-        self.interval, self.methods = interval, memory_methods(methods)
+        self.interval, self.methods = interval, memory_methods(methods, defaults=DEFAULT_FOCUS_METHODS)
         self.probe_steps, self.probe_seed, self.max_parts = probe_steps, probe_seed, max_parts
         self._last_logged = -1
 

@@ -1,6 +1,7 @@
 """Where in time a ``ppo_trxl`` policy looked: its focus over the memory's steps (parts ``t-M .. t-1, t-0``).
 
-Two methods, each a ``(B, M + 1)`` distribution over the memory window and the current step:
+The focus methods that work on memory (``policies.FOCUS_METHODS`` entries with a ``memory`` function) each give a
+``(B, M + 1)`` distribution over the memory window and the current step; the two built in:
 
 - ``readout``: the last memory layer's attention weights from the current step, mean over heads (masked slots,
   from before the episode, get exactly 0);
@@ -26,11 +27,12 @@ import torch
 from agents.trxl.memory import window_mask
 from agents.trxl.policy import MemoryState, TrXLPolicy
 from envs.observations import stack_obs
-from policies import AttentionReport
-from policies.report import normalized_entropy
+from policies import FOCUS_METHODS, AttentionReport, MemoryInputs
+from policies.focus_methods import check_focus_methods, methods_with
+from policies.report import checked_focus, normalized_entropy
 
-#: Focus methods over the memory (``rollout`` has no meaning across cached layers).
-MEMORY_FOCUS_METHODS = ("readout", "causal")
+#: The memory focus methods used by default (each must work on memory: checked against the registry here).
+MEMORY_FOCUS_METHODS = tuple(check_focus_methods(("readout", "causal"), supporting="memory"))
 #: At most this many separate removals per step for ``causal`` (more slots are removed in groups): every slot of
 #: a memory up to 256 steps long is removed on its own, so the focus can land on one step.
 MAX_MEMORY_PARTS = 256
@@ -85,35 +87,34 @@ def memory_focus(
         obs: ``(B, ...)`` as ``policy.obs_to_tensor`` gives them.
         memory: ``(B, M, L, D)`` the windows the steps are acted on with.
         memory_mask: ``(B, M)`` True for slots of the step's own episode.
-        methods: from ``MEMORY_FOCUS_METHODS``.
-        max_parts: at most this many removals per step for ``causal``.
+        methods: focus methods that work on memory (``policies.focus_methods.methods_with("memory")``).
+        max_parts: at most this many removals per step for the causal effects.
 
     Returns:
-        The focus per method, and under ``"effects"`` the causal effects ``(B, M + 1)`` when ``causal`` ran.
+        The focus per method, and under ``"effects"`` the causal effects ``(B, M + 1)`` when a method read them.
     """
-    unknown = [m for m in methods if m not in MEMORY_FOCUS_METHODS]
-    if unknown:
-        raise ValueError(f"Unknown memory focus method(s) {unknown}: use {', '.join(MEMORY_FOCUS_METHODS)}.")
-    attend = torch.cat([memory_mask, torch.ones_like(memory_mask[:, :1])], dim=1)  # (B, M + 1)
-    out: dict[str, np.ndarray] = {}
-    with torch.no_grad():
-        features = policy.extract_features(obs)  # (B, features_dim)
-        if "readout" in methods:
-            weights = policy.memory.explain(features, memory, memory_mask)[-1].mean(dim=1) * attend  # (B, M + 1)
-            out["readout"] = (weights / weights.sum(dim=1, keepdim=True)).cpu().numpy()
-        if "causal" in methods:
+    names = check_focus_methods(methods, supporting="memory")
+    cache: dict[str, torch.Tensor] = {}
+
+    def effects() -> torch.Tensor:
+        if "effects" not in cache:
             per_chunk = max(1, CHUNK_ROWS // (min(max_parts, memory_mask.shape[1]) + 1))
-            effects = torch.cat([
+            cache["effects"] = torch.cat([
                 _causal_effects(policy, _rows(obs, i, i + per_chunk), memory[i : i + per_chunk],
                                 memory_mask[i : i + per_chunk], max_parts)
                 for i in range(0, len(memory), per_chunk)
             ])  # (B, M + 1)  # fmt: skip
-            total = effects.sum(dim=1, keepdim=True)
-            # Where nothing moved the policy: uniform over the episode's memory slots (t-0 when there is none).
-            slots = torch.cat([memory_mask, ~memory_mask.any(dim=1, keepdim=True)], dim=1).double()  # (B, M + 1)
-            uniform = slots / slots.sum(dim=1, keepdim=True)
-            out["causal"] = torch.where(total > 1e-9, effects / total.clamp_min(1e-9), uniform).cpu().numpy()
-            out["effects"] = effects.cpu().numpy()
+        return cache["effects"]
+
+    out: dict[str, np.ndarray] = {}
+    with torch.no_grad():
+        inputs = MemoryInputs(policy, obs, policy.extract_features(obs), memory, memory_mask, effects)
+        for name in names:
+            focus = checked_focus(name, FOCUS_METHODS.get(name).memory(inputs), tuple(inputs.attend.shape))
+            focus = focus * inputs.attend.cpu()  # other episodes' slots get exactly 0
+            out[name] = (focus / focus.sum(dim=1, keepdim=True).clamp_min(1e-12)).numpy()
+        if "effects" in cache:
+            out["effects"] = cache["effects"].cpu().numpy()
     return out
 
 
@@ -143,9 +144,18 @@ def _index(obs: Any, i: int) -> Any:
     return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
 
 
-def memory_methods(methods: Sequence[str]) -> list[str]:
-    """The focus methods of ``methods`` that apply to the memory (``readout`` when none does)."""
-    return [m for m in methods if m in MEMORY_FOCUS_METHODS] or ["readout"]
+def memory_methods(methods: Sequence[str], defaults: Sequence[str] = ()) -> list[str]:
+    """The focus methods of ``methods`` for a memory policy; ``ValueError`` for an unknown or unsupported one.
+
+    Args:
+        methods: focus method names.
+        defaults: when ``methods`` is exactly these (the defaults, written for every algorithm), the ones that do
+            not work on memory are left out instead of refused.
+    """
+    if list(methods) == list(defaults):
+        able = methods_with("memory")
+        methods = [m for m in check_focus_methods(methods) if m in able] or able[:1]
+    return check_focus_methods(methods, supporting="memory")
 
 
 def relevant_memory_parts(info: Mapping[str, Any], memory_length: int) -> np.ndarray | None:
@@ -167,7 +177,7 @@ class MemoryFocusRecorder:
 
     Args:
         policy: the ``TrXLPolicy``.
-        methods: from ``MEMORY_FOCUS_METHODS``, the first shown.
+        methods: focus methods that work on memory, the first shown.
         max_samples: keep at most this many steps (the first ones).
         chunk: steps per batched focus computation.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -17,12 +18,18 @@ class Tokenizer(nn.Module):
     A tokenizer maps a batch of (SB3-preprocessed) observations to ``tokens (B, N, D)`` and ``mask (B, N)``
     (True where a part is real, False for padding) and names its ``N`` parts in ``part_names``.
 
-    Subclasses set ``part_names`` in ``__init__``, list the keyword options they take in ``options`` and
-    implement ``supports`` and ``forward``; image-like tokenizers also set ``grid``.
+    Subclasses take ``(observation_space, embed_dim, **their options)`` in ``__init__`` (the options are its keyword
+    parameters: ``option_names``), set ``part_names`` there, and implement ``supports`` and ``forward``; image-like
+    tokenizers also set ``grid``. Register one with ``policies.tokenizers.register_tokenizer``.
     """
 
-    #: Keyword options this tokenizer accepts (beyond ``observation_space`` and ``embed_dim``).
-    options: ClassVar[tuple[str, ...]] = ()
+    #: ``tokenizer="auto"`` may pick this tokenizer for a space it ``supports`` (tried in registration order).
+    auto: ClassVar[bool] = False
+    #: A ``Dict`` key may get this tokenizer for a space it ``supports`` (tried in registration order).
+    dict_key: ClassVar[bool] = False
+    #: Its parts are the env's own parts one to one (the rows of ``Box(N, F)``, the features of ``Box(F,)``), so a
+    #: run names them with the env's ``part_names``.
+    env_parts: ClassVar[bool] = False
     part_names: list[str]
     #: ``(rows, cols)`` of the patch grid for image tokenizers, else None.
     grid: tuple[int, int] | None = None
@@ -30,6 +37,11 @@ class Tokenizer(nn.Module):
     #: of each part's centre region and of its receptive field; None: the parts tile the picture as ``grid`` says.
     cell_boxes: np.ndarray | None = None
     receptive_fields: np.ndarray | None = None
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The options this tokenizer takes: the keyword parameters of its ``__init__`` after ``embed_dim``."""
+        return signature_options(cls)
 
     @classmethod
     def supports(cls, space: spaces.Space) -> bool:
@@ -56,6 +68,12 @@ class Tokenizer(nn.Module):
     def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``tokens (B, N, D)`` and ``mask (B, N)`` for a batch of observations."""
         raise NotImplementedError
+
+
+def signature_options(cls: type) -> list[str]:
+    """The named keyword parameters of ``cls.__init__`` after ``(self, observation_space, embed_dim)``."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[3:]
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 #: Observation values beyond this magnitude overflow attention's float32 arithmetic (a LayerNorm squares them).

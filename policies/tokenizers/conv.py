@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -163,8 +162,6 @@ class ConvTokenizer(GridImageTokenizer):
         ValueError: the image is smaller than the stem needs (the message names both sizes and the fix), or the
             stem gives more than ``MAX_PATCHES`` cells.
     """
-
-    options: ClassVar[tuple[str, ...]] = ("stem",)
 
     def __init__(self, observation_space: spaces.Box, embed_dim: int, stem: str | Mapping | Stem = "nature") -> None:
         super().__init__()

@@ -9,68 +9,78 @@ from gymnasium import spaces
 from torch import nn
 
 from policies.tokenizers.base import Tokenizer, out_of_range, raise_non_finite
-from policies.tokenizers.conv import ConvTokenizer
-from policies.tokenizers.entity import EntityTokenizer
-from policies.tokenizers.features import VectorTokenizer
-from policies.tokenizers.patches import PatchTokenizer
-
-#: Sub-tokenizers a key can get, tried in order (image keys: the first, or ``IMAGE_TOKENIZERS[image_tokenizer]``).
-_KEY_TOKENIZERS: tuple[type[Tokenizer], ...] = (PatchTokenizer, EntityTokenizer, VectorTokenizer)
-#: Tokenizers an image key can get (the ``image_tokenizer`` option).
-IMAGE_TOKENIZERS: dict[str, type[Tokenizer]] = {"patch": PatchTokenizer, "conv": ConvTokenizer}
+from policies.tokenizers.registry import TOKENIZERS, key_tokenizer
 
 
 class DictTokenizer(Tokenizer):
     """``Dict`` observations: each key becomes one or more parts named after the key.
 
-    A vector or discrete key is one token named ``<key>``; an entity-set key ``Box(N, F)`` gives
-    ``<key>/entity_i`` tokens; an image key gives ``<key>/patch_r{r}c{c}`` tokens (``<key>/cell_r{r}c{c}`` with
-    ``image_tokenizer="conv"``). Every key's tokens also
+    Each key gets the first registered tokenizer that allows ``Dict`` keys (``Tokenizer.dict_key``) and reads its
+    space (``policies.tokenizers.key_tokenizer``): a vector or discrete key is one token named ``<key>``; an
+    entity-set key ``Box(N, F)`` gives ``<key>/entity_i`` tokens; an image key gives ``<key>/patch_r{r}c{c}`` tokens
+    (``<key>/cell_r{r}c{c}`` with ``image_tokenizer="conv"``). Every key's tokens also
     get a learned key embedding, so attention knows which input a token came from. All tokens share one
     width and are attended over together.
 
     Args:
         observation_space: ``Dict`` of Box / Discrete / MultiDiscrete / MultiBinary sub-spaces.
         embed_dim: token width ``D``.
-        presence_column, ego: passed to entity-set keys.
-        patch_size: passed to image keys.
-        patch_embed: passed to image keys.
-        image_tokenizer: how image keys are tokenized: ``"patch"`` (default) or ``"conv"`` (a conv stem's cells).
-        stem: passed to image keys with ``image_tokenizer="conv"``.
+        image_tokenizer: the registered tokenizer of the keys it reads (e.g. ``"conv"``: a conv stem's cells for
+            image keys); default: each key's own (``"patch"`` for images).
+        **options: passed to each key's tokenizer that takes them (``presence_column`` and ``ego`` to entity-set
+            keys, ``patch_size`` and ``patch_embed`` to image keys, ``stem`` to conv keys...): see ``option_names``.
     """
 
-    options: ClassVar[tuple[str, ...]] = (
-        "presence_column", "ego", "patch_size", "patch_embed", "image_tokenizer", "stem",
-    )  # fmt: skip
+    auto: ClassVar[bool] = True
 
-    def __init__(self, observation_space: spaces.Dict, embed_dim: int, **options: object) -> None:
+    def __init__(
+        self, observation_space: spaces.Dict, embed_dim: int, image_tokenizer: str | None = None, **options: object
+    ) -> None:
         super().__init__()
         if not isinstance(observation_space, spaces.Dict) or not observation_space.spaces:
             raise TypeError(f"DictTokenizer needs a non-empty Dict observation space, got {observation_space}.")
-        image_tokenizer = options.pop("image_tokenizer", None) or "patch"
-        if image_tokenizer not in IMAGE_TOKENIZERS:
-            raise ValueError(f"image_tokenizer={image_tokenizer!r} is unknown: use one of {sorted(IMAGE_TOKENIZERS)}.")
-        key_tokenizers = (IMAGE_TOKENIZERS[image_tokenizer], *_KEY_TOKENIZERS[1:])
+        if image_tokenizer is not None and image_tokenizer not in TOKENIZERS:
+            try:
+                TOKENIZERS.get(image_tokenizer)
+            except ValueError as exc:  # the registry's suggestion, under the option's name
+                raise ValueError(f"image_tokenizer={image_tokenizer!r} is unknown: {exc}") from None
         self.keys = list(observation_space.spaces)
         self.per_key = nn.ModuleDict()
         self.part_names = []
         self._offsets: dict[str, int] = {}
         for key, space in observation_space.spaces.items():
-            cls = next((c for c in key_tokenizers if c.supports(space)), None)
+            cls = key_tokenizer(space, image_tokenizer)
             if cls is None:
                 raise TypeError(
                     f"Dict key '{key}' has the space {space}, which no tokenizer reads: use a 1-D/2-D/3-D Box, "
                     "Discrete, MultiDiscrete or 1-D MultiBinary."
                 )
-            kwargs = {k: v for k, v in options.items() if k in cls.options and v is not None}
-            if cls is VectorTokenizer:
-                kwargs["name"] = key
-            tokenizer = cls(space, embed_dim, **kwargs)
+            accepted = cls.option_names()
+            kwargs = {k: v for k, v in options.items() if k in accepted and v is not None}
+            named = "name" in accepted  # a one-token tokenizer is named after its key
+            tokenizer = cls(space, embed_dim, **kwargs, **({"name": key} if named else {}))
             self.per_key[key] = tokenizer
             self._offsets[key] = len(self.part_names)
             names = tokenizer.part_names
-            self.part_names += names if cls is VectorTokenizer else [f"{key}/{name}" for name in names]
+            self.part_names += names if named else [f"{key}/{name}" for name in names]
+        used = {option for tokenizer in self.per_key.values() for option in type(tokenizer).option_names()}
+        unused = sorted(k for k, v in options.items() if v is not None and k not in used)
+        if unused:
+            takers = {key: type(t).option_names() for key, t in self.per_key.items()}
+            raise ValueError(
+                f"{', '.join(unused)} applies to no key of this Dict observation (the options each key's tokenizer "
+                f"takes: {takers}): remove it, or set image_tokenizer for the image keys."
+            )
         self.key_embedding = nn.Parameter(torch.randn(len(self.keys), embed_dim) * 0.02)  # (K, D)
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """``image_tokenizer`` and every option of the other registered tokenizers (but ``name``, the key's own).
+
+        An option that no key's tokenizer takes is refused when the tokenizer is built.
+        """
+        others = [c for _, c in TOKENIZERS.items() if c is not cls]
+        return list(dict.fromkeys(["image_tokenizer", *(o for c in others for o in c.option_names() if o != "name")]))
 
     @classmethod
     def supports(cls, space: spaces.Space) -> bool:
@@ -85,7 +95,7 @@ class DictTokenizer(Tokenizer):
                 bad = tuple(bad_values.nonzero()[0].tolist())
                 tokenizer = self.per_key[key]
                 part = tokenizer.part_of(bad[1:])
-                name = part if isinstance(tokenizer, VectorTokenizer) else f"{key}/{part}"
+                name = part if "name" in type(tokenizer).option_names() else f"{key}/{part}"
                 raise_non_finite(bad[0], name, bad[1:], observations[key][bad].item())
 
     def forward(self, observations: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -46,7 +46,9 @@ class EntityTokenizer(Tokenizer):
         embed_layers: layers of the row MLP, 2 (``Linear-ReLU-Linear``) or 1 (``Linear-ReLU``).
     """
 
-    options: ClassVar[tuple[str, ...]] = ("presence_column", "ego", "embed_layers")
+    auto: ClassVar[bool] = True
+    dict_key: ClassVar[bool] = True
+    env_parts: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -103,8 +105,6 @@ class TimeTokenizer(Tokenizer):
         embed_dim: token width ``D``.
         embed_layers: layers of the row MLP, 2 (``Linear-ReLU-Linear``) or 1 (``Linear-ReLU``).
     """
-
-    options: ClassVar[tuple[str, ...]] = ("embed_layers",)
 
     def __init__(self, observation_space: spaces.Box, embed_dim: int, embed_layers: int = 2) -> None:
         super().__init__()

@@ -88,7 +88,8 @@ class FeatureTokenizer(Tokenizer):
         squash: ``"symlog"`` (default) or ``"none"``.
     """
 
-    options: ClassVar[tuple[str, ...]] = ("feature_names", "value_embed", "squash")
+    auto: ClassVar[bool] = True
+    env_parts: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -127,13 +128,16 @@ class FeatureTokenizer(Tokenizer):
 class VectorTokenizer(Tokenizer):
     """A whole vector (``Box(F,)``, or a one-hot ``Discrete`` / ``MultiDiscrete`` / ``MultiBinary``) as one token.
 
-    Used for the keys of a ``Dict`` observation: each such key becomes one part named after the key.
+    Used for the keys of a ``Dict`` observation: each such key becomes one part named after the key (a key's
+    tokenizer with a ``name`` option is given the key as its name).
 
     Args:
         observation_space: any space SB3 flattens to a vector.
         embed_dim: token width ``D``.
         name: the part's name.
     """
+
+    dict_key: ClassVar[bool] = True
 
     def __init__(self, observation_space: spaces.Space, embed_dim: int, name: str = "vector") -> None:
         super().__init__()

@@ -150,7 +150,8 @@ class PatchTokenizer(GridImageTokenizer):
             shape tells apart.
     """
 
-    options: ClassVar[tuple[str, ...]] = ("patch_size", "patch_embed")
+    auto: ClassVar[bool] = True
+    dict_key: ClassVar[bool] = True
 
     def __init__(
         self,
