@@ -114,7 +114,7 @@ def test_model_save_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(type(model), "save", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):
         save_model_atomic(model, tmp_path / "model.zip")
     assert (tmp_path / "model.zip").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.zip"]

@@ -3,6 +3,7 @@
 import shutil
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -136,10 +137,16 @@ def test_eval_with_an_empty_focus_is_refused_as_training_refuses_it(normalised_r
         agents.evaluate(normalised_run, episodes=1, write=False, focus="causal")
 
 
-def test_a_run_recorded_with_an_empty_normalize_mapping_evaluates_with_its_statistics(run_copy):
+def test_a_run_recorded_with_an_empty_normalize_mapping_evaluates_with_its_statistics(run_copy, normalised_run):
     path = run_copy / "config.yaml"
     path.write_text(path.read_text().replace("normalize: true", "normalize: {}"))  # VecNormalize's defaults
-    assert agents.load(run_copy).get_vec_normalize_env() is not None
+    loaded, recorded = (
+        agents.load(run_copy).get_vec_normalize_env(),
+        agents.load(normalised_run).get_vec_normalize_env(),
+    )
+    assert loaded is not None and loaded.obs_rms.count == recorded.obs_rms.count > 1  # the run's, not fresh ones
+    np.testing.assert_array_equal(loaded.obs_rms.mean, recorded.obs_rms.mean)
+    np.testing.assert_array_equal(loaded.obs_rms.var, recorded.obs_rms.var)
     for name in ("vecnormalize.pkl", "vecnormalize.npz"):
         (run_copy / name).unlink()
     with pytest.raises(ValueError, match=MISSING_STATS.format("pkl")):
