@@ -1,5 +1,6 @@
 """Inputs that ended in a traceback or a hang: each gets one line naming the value and the fix (exit code 2)."""
 
+import re
 import resource
 import shutil
 import subprocess
@@ -137,17 +138,25 @@ def test_a_run_file_linked_to_dev_zero_is_refused(finished, tmp_path):
     run_dir = shutil.copytree(finished, tmp_path / "run")
     (run_dir / "config.yaml").unlink()
     (run_dir / "config.yaml").symlink_to("/dev/zero")
-    for args in (
-        ["eval", run_dir, "--episodes", "1"],
-        ["eval", run_dir, "--episodes", "1", "--safe"],
-        ["plot", run_dir, "--out", tmp_path / "p.png"],
-    ):
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "train_rl.py"), *map(str, args)],
-            capture_output=True, text=True, timeout=300, preexec_fn=_limited_memory, cwd=tmp_path,
-        )  # fmt: skip
-        lines = [line for line in done.stderr.splitlines() if "error:" in line]
-        assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    commands = [
+        ["eval", str(run_dir), "--episodes", "1"],
+        ["eval", str(run_dir), "--episodes", "1", "--safe"],
+        ["plot", str(run_dir), "--out", str(tmp_path / "p.png")],
+    ]
+    # One memory-limited process runs the three command lines through train_rl.main, each followed by its exit code.
+    script = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import train_rl\n"
+    script += f"for argv in {commands!r}:\n    print('exit', train_rl.main(argv), file=sys.stderr, flush=True)\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True, text=True, timeout=300, preexec_fn=_limited_memory, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    parts = re.split(r"^exit (\d+)$", done.stderr, flags=re.MULTILINE)  # output, code, output, code, ...
+    outputs, codes = parts[0:-1:2], parts[1::2]
+    assert codes == ["2"] * len(commands), done.stderr[-2000:]
+    for output in outputs:
+        lines = [line for line in output.splitlines() if "error:" in line]
+        assert len(lines) == 1, output[-2000:]
         assert "config.yaml is not a regular file" in lines[0]
 
 
