@@ -51,6 +51,7 @@ def run(tmp_path_factory, tiny_config) -> agents.Run:
     return agents.train(tiny_config(tmp_path_factory.mktemp("visualize"), **VISUALIZE_RUN))
 
 
+@pytest.mark.slow
 def test_scalars_follow_the_interval(run):
     events = events_of(run.path)
     tags = set(events.Tags()["scalars"])
@@ -213,6 +214,7 @@ def count_video_frames(path: Path) -> tuple[int, tuple[int, int]]:
     return sum(1 for _ in reader), tuple(meta["size"][::-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".gif", ".mp4"])
 def test_video_has_a_frame_per_step(run, tmp_path, suffix):
     if suffix == ".mp4" and not has_moviepy():
@@ -229,6 +231,7 @@ def test_video_has_a_frame_per_step(run, tmp_path, suffix):
     assert frames == expected if suffix == ".gif" else frames in (expected, expected + 1)
 
 
+@pytest.mark.slow
 def test_video_falls_back_to_gif_without_moviepy(run, tmp_path, monkeypatch):
     monkeypatch.setattr("agents.eval_video.has_moviepy", lambda: False)
     video = record_video(
@@ -282,6 +285,7 @@ def test_plot_groups_runs_by_label(tmp_path, monkeypatch):
     assert line.get_ydata()[-1] == pytest.approx(0.7)  # only the rows that logged it (64, 192, 320, 448)
 
 
+@pytest.mark.slow
 def test_plot_gives_each_env_its_own_panel(tmp_path):
     for env, scale in (("Acrobot-v1", -500.0), ("attn-FindTarget-v0", 1.0)):
         run_dir = tmp_path / "runs" / env / "ppo_attention_s0"
@@ -303,6 +307,7 @@ def cli(*args: str, cwd: Path, monkeypatch, capsys) -> subprocess.CompletedProce
     return subprocess.CompletedProcess(["train_rl.py", *args], returncode, out, err)
 
 
+@pytest.mark.slow
 def test_cli_eval_video_and_plot(run, tmp_path, monkeypatch, capsys):
     video = ["--video", str(tmp_path / "v.gif"), "--video-episodes", "1"]
     result = cli("eval", str(run.path), "--episodes", "1", *video, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
@@ -316,6 +321,7 @@ def test_cli_eval_video_and_plot(run, tmp_path, monkeypatch, capsys):
     assert (tmp_path / "p.png").is_file() and "Learning curves:" in result.stdout
 
 
+@pytest.mark.slow
 def test_cli_plot_bad_input_says_one_line(tmp_path, monkeypatch, capsys):
     result = cli("plot", str(tmp_path / "nope"), cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 2
@@ -329,6 +335,7 @@ def test_cli_plot_bad_input_says_one_line(tmp_path, monkeypatch, capsys):
     assert result.returncode == 2 and len(lines) == 1 and "No monitor files under" in lines[0]
 
 
+@pytest.mark.slow
 def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, monkeypatch, tiny_config):
     # The policy learned on VecNormalize's observations: the video must feed it those, as evaluate does.
     from stable_baselines3 import PPO

@@ -99,6 +99,7 @@ def finished(tmp_path_factory):
     return agents.train(config).path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -119,6 +120,7 @@ def test_an_env_that_runs_out_of_memory_is_named(capsys, attack_modules):
     assert_one_line(code, lines, "Making attack_envs:AttackMemory-v0 with env_kwargs {} ran out of memory")
 
 
+@pytest.mark.slow
 def test_a_huge_env_setting_is_refused_under_safe_eval(finished, tmp_path, capsys):
     run_dir = shutil.copytree(finished, tmp_path / "run")
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -134,6 +136,7 @@ def _limited_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
 
 
+@pytest.mark.slow
 def test_a_run_file_linked_to_dev_zero_is_refused(finished, tmp_path):
     run_dir = shutil.copytree(finished, tmp_path / "run")
     (run_dir / "config.yaml").unlink()
