@@ -63,6 +63,7 @@ def test_train_writes_the_run_folder(trained_run):
     assert "success rate" in result.stdout and "mean return" in result.stdout
 
 
+@pytest.mark.slow
 def test_tensorboard_has_returns_and_attention(trained_run):
     run_dir, _ = trained_run
     events = EventAccumulator(str(run_dir))
