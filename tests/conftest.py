@@ -1,4 +1,9 @@
-"""Shared fixtures: a random generator, and the tiny run config every training test starts from."""
+"""Shared fixtures: a random generator, and the tiny run config every training test starts from.
+
+The suite runs on pytest-xdist's workers (``-n logical --dist loadgroup`` in pyproject.toml): each test goes to
+whichever worker is free, except that the tests sharing a module-scoped fixture (a trained run, a Ray instance) stay
+on one worker, so that the fixture is built once.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,22 @@ torch.set_num_threads(1)
 
 #: The smallest PPO that trains: one 32-step rollout per env, one epoch.
 TINY_PPO = {"n_steps": 32, "batch_size": 32, "n_epochs": 1}
+
+
+#: Fixture scopes whose value the tests of a module share: their tests go to one xdist worker.
+SHARED_SCOPES = {"module", "class", "package"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that use a module-scoped fixture with ``xdist_group(<module>)`` (read by ``--dist loadgroup``)."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        scopes = {fixture.scope for fixtures in info.name2fixturedefs.values() for fixture in fixtures}
+        if scopes & SHARED_SCOPES:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 @pytest.fixture(scope="session")

@@ -114,7 +114,7 @@ def test_model_save_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(type(model), "save", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):
         save_model_atomic(model, tmp_path / "model.zip")
     assert (tmp_path / "model.zip").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.zip"]
@@ -146,6 +146,7 @@ def test_terminal_observation_goes_with_its_info():
     assert next(observations_with_relevance(new_obs, [{}, {}], np.zeros(2, bool)))[1] is None
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_from_python(tmp_path, tiny_config):
     config = tiny_config(tmp_path, timesteps=256, n_envs=2, eval_episodes=2, eval_freq=10_000,
                          hyperparams={"n_steps": 128, "batch_size": 64, "n_epochs": 1})  # fmt: skip
@@ -156,6 +157,7 @@ def test_train_and_evaluate_from_python(tmp_path, tiny_config):
     assert again.returns == run.evaluation.returns and again.actions_sha256 == run.evaluation.actions_sha256
 
 
+@pytest.mark.slow
 def test_sigint_saves_a_loadable_model(tmp_path):
     proc = subprocess.Popen(
         [
@@ -196,6 +198,7 @@ def test_sigint_saves_a_loadable_model(tmp_path):
     assert "attention/overlay/causal" in events.Tags()["images"]  # the final pictures, on Ctrl-C too
 
 
+@pytest.mark.slow
 def test_image_env_with_reward_normalisation_evaluates_during_training(tmp_path, tiny_config):
     # The periodic evaluation syncs VecNormalize statistics through the same wrappers as training, and SB3 wraps
     # the training images in VecTransposeImage: the evaluation env must get it too, in the same place.
@@ -207,6 +210,7 @@ def test_image_env_with_reward_normalisation_evaluates_during_training(tmp_path,
     assert (run.path / "evaluations.npz").is_file() and (run.path / "best_model.zip").is_file()
 
 
+@pytest.mark.slow
 def test_image_env_trains_evaluates_and_reloads(tmp_path, tiny_config):
     # SB3 trains image envs through VecTransposeImage: the model holds Box(3, 48, 48) while the env gives
     # Box(48, 48, 3); evaluation must accept that (and still reject a real mismatch).

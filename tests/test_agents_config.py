@@ -259,6 +259,7 @@ def test_eval_deterministic_comes_from_the_preset_and_flags_win(tmp_path):
         resolve(RunConfig(config_file=str(preset)))
 
 
+@pytest.mark.slow
 def test_evaluate_samples_when_the_run_was_evaluated_by_sampling(small_run):
     config_file = small_run / "config.yaml"
     original = config_file.read_text()

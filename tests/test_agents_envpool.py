@@ -67,6 +67,7 @@ def venv() -> EnvpoolVecEnv:
 
 
 # ====================================================================== SB3's contract
+@pytest.mark.slow
 def test_the_same_contract_as_dummy_vec_env_on_the_python_original() -> None:
     actions = np.random.default_rng(0).integers(0, 5, size=(60, 2))
     ours = check_step_contract(EnvpoolVecEnv("highway-fast-v0", 2, seed=1), lambda t: actions[t], 60)
@@ -215,6 +216,7 @@ def test_relevant_parts_follow_the_adapters_rule(venv: EnvpoolVecEnv) -> None:
                 np.testing.assert_array_equal(info["relevant_parts"], reference.relevant_parts(o))
 
 
+@pytest.mark.slow
 def test_initial_traffic_statistics_are_close_to_the_python_originals() -> None:
     """Vehicles in sight and the ego's speed at reset, 40 episodes each: within two standard errors and a bit."""
     reference = make_single_env("highway-fast-v0", {})
@@ -227,6 +229,7 @@ def test_initial_traffic_statistics_are_close_to_the_python_originals() -> None:
 
 
 # ====================================================================== runs, console, config
+@pytest.mark.slow
 def test_ppo_and_dqn_train_on_envpool_and_evaluate_on_python(
     tmp_path: Path, tiny_config: Callable[..., RunConfig], capsys: pytest.CaptureFixture
 ) -> None:
@@ -255,6 +258,7 @@ def test_ppo_and_dqn_train_on_envpool_and_evaluate_on_python(
         assert "DummyVecEnv" not in result.extra["simulators"] and "Python original" in result.extra["simulators"]
 
 
+@pytest.mark.slow
 def test_cli_trains_with_vec_env_envpool_and_eval_names_both_simulators(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -270,6 +274,7 @@ def test_cli_trains_with_vec_env_envpool_and_eval_names_both_simulators(
     assert "evaluated on highway-env's Python original of highway-fast-v0" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_resume_continues_on_envpool_and_appends_to_the_monitor_file(
     tmp_path: Path, tiny_config: Callable[..., RunConfig]
 ) -> None:

@@ -49,6 +49,7 @@ def feed(session, obs):
     return {names[0]: obs}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("algo", "action", "kind"), CASES)
 def test_onnx_actions_and_focus_equal_pytorchs(tmp_path, algo, action, kind):
     model = build(algo, action, kind)
@@ -80,6 +81,7 @@ READOUT_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("readout", list(READOUT_CASES))
 def test_readout_focus_and_padding_masks(tmp_path, readout):
     model = build("PPO", "discrete", "entity", **READOUT_CASES[readout])
@@ -121,6 +123,7 @@ def tiny_run(tmp_path, **changes):
     return agents.train(agents.RunConfig(**{**config, **changes}))
 
 
+@pytest.mark.slow
 def test_vecnormalize_is_folded_in(tmp_path):
     import gymnasium as gym
 
@@ -138,6 +141,7 @@ def test_vecnormalize_is_folded_in(tmp_path):
     assert session.get_modelmeta().custom_metadata_map["vec_normalize_folded"] == "True"
 
 
+@pytest.mark.slow
 def test_cli_export_then_eval_onnx_matches_eval(tmp_path, capsys):
     run = tiny_run(tmp_path)
     code = train_rl.main(["export", str(run.path), "--with-focus", "--out", str(tmp_path / "f.onnx")])

@@ -33,6 +33,7 @@ def steps_logged(event_file: Path, tag: str) -> list[int]:
     return [e.step for e in events.Scalars(tag)] if tag in events.Tags()["scalars"] else []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["mid_training", "checkpoint_write", "final_model_write", "final_evaluation"])
 def test_a_sigkill_anywhere_costs_at_most_one_checkpoint_interval(tmp_path, point, capsys):
     steps_file = tmp_path / "killed_at"

@@ -31,6 +31,7 @@ def scalars(path: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_continues_steps_schedules_and_tensorboard(tmp_path, capsys):
     proc = subprocess.Popen(
         [
@@ -82,6 +83,7 @@ def test_sigkill_then_resume_continues_steps_schedules_and_tensorboard(tmp_path,
     assert len(commands) == 2 and "--resume" in commands[1]
 
 
+@pytest.mark.slow
 def test_resume_carries_the_replay_buffer(tmp_path, capsys):
     sets = ["hyperparams.learning_starts=16", "hyperparams.buffer_size=1000", "hyperparams.batch_size=8"]
     args = ["--algo", "dqn", "--run-dir", str(tmp_path), "--timesteps", "96", "--save-freq", "32", "--eval-freq", "0"]
@@ -94,6 +96,7 @@ def test_resume_carries_the_replay_buffer(tmp_path, capsys):
     assert run.model.replay_buffer.size() == 160  # 96 carried over + 64 new transitions
 
 
+@pytest.mark.slow
 def test_resume_carries_vecnormalize_statistics(tmp_path, tiny_config):
     config = tiny_config(tmp_path, env="CartPole-v1", timesteps=128, n_envs=2, normalize=True, save_freq=64)
     run = agents.train(config)
@@ -165,6 +168,7 @@ def test_resume_without_a_run_or_checkpoint(tmp_path, capsys):
     assert "No config.yaml in" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sigint_to_the_process_group_with_subproc_envs_saves_and_exits(tmp_path):
     """Ctrl-C in a terminal reaches the workers too: their pipes close before the main process saves."""
     proc = subprocess.Popen(
@@ -205,6 +209,7 @@ def small_run(tmp_path) -> agents.Run:
     return agents.train(config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("edit", "key"), [("algo: ppo", "algo"), ("gamma: 0.99", "hyperparams"), ("extractor: attention", "extractor")]
 )
@@ -225,6 +230,7 @@ def test_resume_refuses_an_edited_config(tmp_path, edit, key):
     assert agents.resume(run.path, timesteps=192).model.num_timesteps >= 192
 
 
+@pytest.mark.slow
 def test_a_run_folder_in_training_refuses_a_second_training(tmp_path):
     from agents.storage.runs import run_lock
 
@@ -234,6 +240,7 @@ def test_a_run_folder_in_training_refuses_a_second_training(tmp_path):
     assert agents.resume(run.path, timesteps=192).model.num_timesteps >= 192  # the lock is released
 
 
+@pytest.mark.slow
 def test_checkpoints_hold_their_rollouts_update_and_a_resume_adds_no_stray_one(tmp_path):
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
@@ -283,6 +290,7 @@ def finished_run(tmp_path, eval_episodes=2) -> agents.Run:
     return agents.train(config)
 
 
+@pytest.mark.slow
 def test_eval_falls_back_to_the_latest_good_checkpoint(tmp_path):
     run = finished_run(tmp_path, eval_episodes=0)
     (run.path / "model.zip").write_bytes(b"half a zip")  # killed while writing the final model
@@ -300,6 +308,7 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_one_before(tmp_path):
     assert latest_checkpoint(run.path).steps == 64
 
 
+@pytest.mark.slow
 def test_resume_finishes_a_run_stopped_during_its_final_save_or_evaluation(tmp_path):
     run = finished_run(tmp_path)
     (run.path / "model.zip").unlink()
@@ -312,6 +321,7 @@ def test_resume_finishes_a_run_stopped_during_its_final_save_or_evaluation(tmp_p
         agents.resume(run.path)  # now finished: a larger total is needed
 
 
+@pytest.mark.slow
 def test_statistics_are_read_only_when_the_run_normalised(tmp_path):
     run = finished_run(tmp_path, eval_episodes=0)
     (run.path / "vecnormalize.pkl").write_bytes(b"not a pickle")  # planted beside a run with normalize: false

@@ -3,6 +3,7 @@
 import shutil
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -25,6 +26,7 @@ def run_copy(normalised_run, tmp_path):
     return shutil.copytree(normalised_run, tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_evaluating_a_normalised_run_without_its_statistics_is_refused(run_copy, capsys):
     kept = agents.evaluate(run_copy, episodes=2, write=False, focus=["readout"])
     (run_copy / "vecnormalize.pkl").unlink()  # the pickle gone, the plain arrays left: those are used
@@ -76,6 +78,7 @@ def test_resume_uses_the_plain_array_statistics_when_the_pickle_is_gone(run_copy
     assert resumed.model.get_vec_normalize_env().obs_rms.count > 64  # carried on, not fresh
 
 
+@pytest.mark.slow
 def test_resume_without_the_replay_buffer_says_so(tmp_path, tiny_config):
     dqn = {"learning_starts": 16, "buffer_size": 1000, "batch_size": 8}
     run = agents.train(tiny_config(tmp_path, algo="dqn", timesteps=64, save_freq=32, hyperparams=dqn))
@@ -136,10 +139,16 @@ def test_eval_with_an_empty_focus_is_refused_as_training_refuses_it(normalised_r
         agents.evaluate(normalised_run, episodes=1, write=False, focus="causal")
 
 
-def test_a_run_recorded_with_an_empty_normalize_mapping_evaluates_with_its_statistics(run_copy):
+def test_a_run_recorded_with_an_empty_normalize_mapping_evaluates_with_its_statistics(run_copy, normalised_run):
     path = run_copy / "config.yaml"
     path.write_text(path.read_text().replace("normalize: true", "normalize: {}"))  # VecNormalize's defaults
-    assert agents.load(run_copy).get_vec_normalize_env() is not None
+    loaded, recorded = (
+        agents.load(run_copy).get_vec_normalize_env(),
+        agents.load(normalised_run).get_vec_normalize_env(),
+    )
+    assert loaded is not None and loaded.obs_rms.count == recorded.obs_rms.count > 1  # the run's, not fresh ones
+    np.testing.assert_array_equal(loaded.obs_rms.mean, recorded.obs_rms.mean)
+    np.testing.assert_array_equal(loaded.obs_rms.var, recorded.obs_rms.var)
     for name in ("vecnormalize.pkl", "vecnormalize.npz"):
         (run_copy / name).unlink()
     with pytest.raises(ValueError, match=MISSING_STATS.format("pkl")):
@@ -163,6 +172,7 @@ def test_dry_run_shows_the_device_it_would_record(tmp_path, tiny_config):
     assert agents.dry_run(tiny_config(tmp_path, device="auto")).config.device in ("cpu", "cuda")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("trained", "named"), [("ppo", "a2c"), ("a2c", "ppo"), ("ppo", "trpo"), ("trpo", "ppo")])
 def test_resume_refuses_a_checkpoint_of_another_algorithm(tmp_path, tiny_config, trained, named):
     hyperparams = {"n_steps": 32} | ({"batch_size": 32, "n_epochs": 1} if trained == "ppo" else {})

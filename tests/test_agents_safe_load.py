@@ -70,6 +70,7 @@ def _plant_in_data(model_zip: Path, marker: Path) -> None:
             archive.writestr(name, content)
 
 
+@pytest.mark.slow
 def test_safe_load_acts_as_the_default_load_and_keeps_the_statistics(normalized_run):
     obs = _observations(normalized_run.path)
     trusted = agents.load(normalized_run.path)
@@ -198,6 +199,7 @@ def test_modules_named_finds_class_paths_at_any_depth_of_env_kwargs():
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_safe_load_refuses_a_class_path_the_env_would_import(normalized_run, tmp_path, monkeypatch):
     pytest.importorskip("highway_env")
     run = _copy_run(normalized_run.path, tmp_path / "run")
@@ -268,6 +270,7 @@ def test_local_imports_blocked_takes_the_current_and_run_folders_off_sys_path(tm
     assert importlib.util.find_spec("in_cwd") is not None
 
 
+@pytest.mark.slow
 def test_safe_evaluate_imports_nothing_shipped_in_the_run_folder(normalized_run, tmp_path):
     import os
     import subprocess
@@ -288,6 +291,7 @@ def test_safe_evaluate_imports_nothing_shipped_in_the_run_folder(normalized_run,
     assert "episodes 1" in done.stdout and not marker.exists()
 
 
+@pytest.mark.slow
 def test_eval_onnx_imports_no_module_its_metadata_names(
     normalized_run, tmp_path, tmp_path_factory, monkeypatch, capsys
 ):

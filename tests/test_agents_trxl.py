@@ -116,6 +116,7 @@ def test_training_pass_reproduces_the_rollout_log_probs(kind):
         np.testing.assert_allclose(values.flatten().numpy(), samples.old_values.numpy(), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_save_and_load_give_identical_actions_over_whole_episodes(tmp_path):
     model = tiny_model(make_vec_env(cue_env, n_envs=2, seed=0))
     model.learn(64)
@@ -173,6 +174,7 @@ def test_memory_focus_over_the_episode_steps():
     assert relevant_memory_parts({"relevant_ages": np.array([9])}, 6) is None
 
 
+@pytest.mark.slow
 def test_training_and_evaluation_report_where_in_time_it_looked(tmp_path):
     config = RunConfig(
         env="attn/CueMemory-v0", algo="ppo_trxl", timesteps=32, n_envs=2, seed=0, run_root=str(tmp_path),

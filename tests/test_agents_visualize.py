@@ -2,7 +2,6 @@
 
 import io
 import subprocess
-import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -36,6 +35,10 @@ VISUALIZE_RUN = dict(
 )
 
 
+#: Videos of episodes of at most 12 steps: what a test of the frames needs, at a fraction of a full episode's drawing.
+SHORT_EPISODES = {"max_episode_steps": 12}
+
+
 def events_of(run_dir: Path) -> EventAccumulator:
     events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "histograms": 0, "scalars": 0, "tensors": 0})
     events.Reload()
@@ -48,6 +51,7 @@ def run(tmp_path_factory, tiny_config) -> agents.Run:
     return agents.train(tiny_config(tmp_path_factory.mktemp("visualize"), **VISUALIZE_RUN))
 
 
+@pytest.mark.slow
 def test_scalars_follow_the_interval(run):
     events = events_of(run.path)
     tags = set(events.Tags()["scalars"])
@@ -211,13 +215,15 @@ def count_video_frames(path: Path) -> tuple[int, tuple[int, int]]:
     return sum(1 for _ in reader), tuple(meta["size"][::-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".gif", ".mp4"])
 def test_video_has_a_frame_per_step(run, tmp_path, suffix):
     if suffix == ".mp4" and not has_moviepy():
         pytest.skip('mp4 needs MoviePy: pip install "attention-rl[video]"')
-    video = record_video(run.model, run.config.env, tmp_path / f"eval{suffix}", run.config.env_kwargs, episodes=2)
+    env_kwargs = {**run.config.env_kwargs, **SHORT_EPISODES}
+    video = record_video(run.model, run.config.env, tmp_path / f"eval{suffix}", env_kwargs, episodes=2)
     assert video.path == tmp_path / f"eval{suffix}" and video.note == ""
-    evaluation = agents.evaluate_model(run.model, run.config.env, run.config.env_kwargs, episodes=2, seed=0)
+    evaluation = agents.evaluate_model(run.model, run.config.env, env_kwargs, episodes=2, seed=0)
     expected = sum(evaluation.lengths) + 2  # the same episodes: a frame per step plus each episode's start
     assert video.frames == expected and video.returns == pytest.approx(evaluation.returns, abs=1e-5)
     frames, size = count_video_frames(video.path)
@@ -226,9 +232,12 @@ def test_video_has_a_frame_per_step(run, tmp_path, suffix):
     assert frames == expected if suffix == ".gif" else frames in (expected, expected + 1)
 
 
+@pytest.mark.slow
 def test_video_falls_back_to_gif_without_moviepy(run, tmp_path, monkeypatch):
     monkeypatch.setattr("agents.pictures.eval_video.has_moviepy", lambda: False)
-    video = record_video(run.model, run.config.env, tmp_path / "eval.mp4", run.config.env_kwargs, episodes=1)
+    video = record_video(
+        run.model, run.config.env, tmp_path / "eval.mp4", {**run.config.env_kwargs, **SHORT_EPISODES}, episodes=1
+    )
     assert video.path == tmp_path / "eval.gif" and video.path.is_file()
     assert "MoviePy is not installed" in video.note and "attention-rl[video]" in video.note
 
@@ -277,6 +286,7 @@ def test_plot_groups_runs_by_label(tmp_path, monkeypatch):
     assert line.get_ydata()[-1] == pytest.approx(0.7)  # only the rows that logged it (64, 192, 320, 448)
 
 
+@pytest.mark.slow
 def test_plot_gives_each_env_its_own_panel(tmp_path):
     for env, scale in (("Acrobot-v1", -500.0), ("attn-FindTarget-v0", 1.0)):
         run_dir = tmp_path / "runs" / env / "ppo_attention_s0"
@@ -287,40 +297,46 @@ def test_plot_gives_each_env_its_own_panel(tmp_path):
         assert second.height > 1.7 * first.height  # a row of panels per env
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train_rl.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+def cli(*args: str, cwd: Path, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """``train_rl.main(args)`` in ``cwd``, in this process (tests/test_cli.py runs train_rl.py as a process)."""
+    import train_rl
+
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    returncode = train_rl.main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["train_rl.py", *args], returncode, out, err)
 
 
-def test_cli_eval_video_and_plot(run, tmp_path):
+@pytest.mark.slow
+def test_cli_eval_video_and_plot(run, tmp_path, monkeypatch, capsys):
     video = ["--video", str(tmp_path / "v.gif"), "--video-episodes", "1"]
-    result = cli("eval", str(run.path), "--episodes", "1", *video, cwd=tmp_path)
+    result = cli("eval", str(run.path), "--episodes", "1", *video, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 0, result.stderr
     assert f"Video: {tmp_path / 'v.gif'}" in result.stdout and (tmp_path / "v.gif").is_file()
     assert "relevant in" in result.stdout  # the focus table
-    result = cli("plot", str(run.path), "--out", str(tmp_path / "p.png"), cwd=tmp_path)
+    result = cli(
+        "plot", str(run.path), "--out", str(tmp_path / "p.png"), cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "p.png").is_file() and "Learning curves:" in result.stdout
 
 
+@pytest.mark.slow
 def test_cli_plot_bad_input_says_one_line(tmp_path, monkeypatch, capsys):
-    result = cli("plot", str(tmp_path / "nope"), cwd=tmp_path)
+    result = cli("plot", str(tmp_path / "nope"), cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"train_rl.py plot: error: {tmp_path / 'nope'} does not exist: pass run folders made by train_rl.py "
         "(or their parents)."
     ]
     (tmp_path / "empty_run").mkdir()
-    import train_rl  # the second case through main(), as the process runs it, without the interpreter's start-up
-
-    monkeypatch.chdir(tmp_path)
-    capsys.readouterr()
-    assert train_rl.main(["plot", str(tmp_path / "empty_run")]) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "No monitor files under" in lines[0]
+    result = cli("plot", str(tmp_path / "empty_run"), cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "No monitor files under" in lines[0]
 
 
+@pytest.mark.slow
 def test_video_of_a_normalized_run_acts_on_normalized_observations(tmp_path, monkeypatch, tiny_config):
     # The policy learned on VecNormalize's observations: the video must feed it those, as evaluate does.
     from stable_baselines3 import PPO

@@ -1,5 +1,6 @@
 """Inputs that ended in a traceback or a hang: each gets one line naming the value and the fix (exit code 2)."""
 
+import re
 import resource
 import shutil
 import subprocess
@@ -98,6 +99,7 @@ def finished(tmp_path_factory):
     return agents.train(config).path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -118,6 +120,7 @@ def test_an_env_that_runs_out_of_memory_is_named(capsys, attack_modules):
     assert_one_line(code, lines, "Making attack_envs:AttackMemory-v0 with env_kwargs {} ran out of memory")
 
 
+@pytest.mark.slow
 def test_a_huge_env_setting_is_refused_under_safe_eval(finished, tmp_path, capsys):
     run_dir = shutil.copytree(finished, tmp_path / "run")
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -133,21 +136,30 @@ def _limited_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
 
 
+@pytest.mark.slow
 def test_a_run_file_linked_to_dev_zero_is_refused(finished, tmp_path):
     run_dir = shutil.copytree(finished, tmp_path / "run")
     (run_dir / "config.yaml").unlink()
     (run_dir / "config.yaml").symlink_to("/dev/zero")
-    for args in (
-        ["eval", run_dir, "--episodes", "1"],
-        ["eval", run_dir, "--episodes", "1", "--safe"],
-        ["plot", run_dir, "--out", tmp_path / "p.png"],
-    ):
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "train_rl.py"), *map(str, args)],
-            capture_output=True, text=True, timeout=300, preexec_fn=_limited_memory, cwd=tmp_path,
-        )  # fmt: skip
-        lines = [line for line in done.stderr.splitlines() if "error:" in line]
-        assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    commands = [
+        ["eval", str(run_dir), "--episodes", "1"],
+        ["eval", str(run_dir), "--episodes", "1", "--safe"],
+        ["plot", str(run_dir), "--out", str(tmp_path / "p.png")],
+    ]
+    # One memory-limited process runs the three command lines through train_rl.main, each followed by its exit code.
+    script = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import train_rl\n"
+    script += f"for argv in {commands!r}:\n    print('exit', train_rl.main(argv), file=sys.stderr, flush=True)\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True, text=True, timeout=300, preexec_fn=_limited_memory, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    parts = re.split(r"^exit (\d+)$", done.stderr, flags=re.MULTILINE)  # output, code, output, code, ...
+    outputs, codes = parts[0:-1:2], parts[1::2]
+    assert codes == ["2"] * len(commands), done.stderr[-2000:]
+    for output in outputs:
+        lines = [line for line in output.splitlines() if "error:" in line]
+        assert len(lines) == 1, output[-2000:]
         assert "config.yaml is not a regular file" in lines[0]
 
 

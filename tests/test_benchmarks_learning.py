@@ -24,6 +24,7 @@ def test_unknown_row_is_rejected_with_a_suggestion(capsys):
     assert "Did you mean 'findtarget-8'?" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_run_one_gives_the_figures_the_table_needs(tmp_path):
     """One real run (the only training here): what a worker hands back is plain data with every figure."""
     result = learning.run_one("findtarget-4", "attention", 0, 512, str(tmp_path), 2, 1)
@@ -91,6 +92,7 @@ def test_suite_writes_table_plot_and_json(tmp_path, monkeypatch):
     assert not (tmp_path / "learning_results.partial.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_section_is_redrawn_from_the_json_alone(tmp_path):
     results = [canned_result("findtarget-4", e, s) for e in ("attention", "mlp") for s in (0, 1)]
     meta = {"command": "python benchmarks/learning.py --quick", "date": "2026-12-01 00:00 UTC", "jobs": 1,

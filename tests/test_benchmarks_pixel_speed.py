@@ -73,6 +73,7 @@ def test_build_all_skips_a_model_whose_extra_is_missing(monkeypatch):
 
 
 @pytest.mark.parametrize("flag", ["--steps", "--rounds"])
-def test_counts_below_one_are_refused(flag):
-    with pytest.raises(SystemExit):
+def test_counts_below_one_are_refused(flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
         pixel_speed.main([flag, "0"])
+    assert exit_info.value.code == 2 and f"{flag} 0: give at least 1." in capsys.readouterr().err

@@ -68,6 +68,11 @@ def test_action_names_come_from_the_env_enum_else_indices():
     assert policy_sharpness.action_names(Env([0, 1]), 2) == ["0", "1"]
 
 
-def test_hesitation_must_be_positive(tiny_run):
-    with pytest.raises(SystemExit):
-        policy_sharpness.main([str(tiny_run), "--hesitation", "0"])
+def test_hesitation_and_episodes_must_be_positive(tiny_run, capsys):
+    for flag, message in (
+        ("--hesitation", "--hesitation 0.0: give a positive entropy"),
+        ("--episodes", "--episodes 0: give at least 1"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            policy_sharpness.main([str(tiny_run), flag, "0"])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -49,6 +49,7 @@ def trained_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     return cwd / "runs" / "attn-FindTarget-v0" / "ppo_attention_s0", result
 
 
+@pytest.mark.slow
 def test_train_writes_the_run_folder(trained_run):
     run_dir, result = trained_run
     for name in ("config.yaml", "command.txt", "model.zip", "eval.json", "progress.csv"):
@@ -62,6 +63,7 @@ def test_train_writes_the_run_folder(trained_run):
     assert "success rate" in result.stdout and "mean return" in result.stdout
 
 
+@pytest.mark.slow
 def test_tensorboard_has_returns_and_attention(trained_run):
     run_dir, _ = trained_run
     events = EventAccumulator(str(run_dir))
@@ -86,6 +88,7 @@ def test_tensorboard_has_returns_and_attention(trained_run):
         assert values and all(0.0 <= v <= 1.0 + 1e-6 for v in values)
 
 
+@pytest.mark.slow
 def test_eval_cli_and_agents_load_give_identical_actions(trained_run):
     run_dir, _ = trained_run
     training_eval = (run_dir / "eval.json").read_text()
@@ -113,6 +116,7 @@ def test_eval_cli_and_agents_load_give_identical_actions(trained_run):
         obs, _ = env.reset()
 
 
+@pytest.mark.slow
 def test_eval_on_a_model_file_and_stochastic(trained_run):
     run_dir, _ = trained_run
     result = cli("eval", str(run_dir / "model.zip"), "--episodes", "2", "--stochastic", cwd=run_dir)
@@ -121,6 +125,7 @@ def test_eval_on_a_model_file_and_stochastic(trained_run):
     assert json.loads((run_dir / "eval_last.json").read_text())["deterministic"] is False
 
 
+@pytest.mark.slow
 def test_mlp_extractor_trains_without_attention_logs(tmp_path):
     result = cli(*TINY, "--extractor", "mlp", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -132,6 +137,7 @@ def test_mlp_extractor_trains_without_attention_logs(tmp_path):
     assert "mean focus" not in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -157,6 +163,7 @@ def test_bad_names_exit_nonzero_with_one_line(tmp_path, args, expected, monkeypa
     assert not (tmp_path / "runs").exists()  # nothing half-made
 
 
+@pytest.mark.slow
 def test_eval_without_a_model_says_so(tmp_path, monkeypatch, capsys):
     result = cli("eval", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2

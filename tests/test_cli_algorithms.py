@@ -98,6 +98,7 @@ def test_class_names_are_aliases(alias, name):
     assert ALGORITHMS.canonical(alias) == name and ALGORITHMS.get(alias) is ALGORITHMS.get(name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", list(CASES))
 def test_every_algorithm_trains_saves_and_evaluates(tmp_path, capsys, algo):
     env, sets = CASES[algo]
@@ -122,6 +123,7 @@ def test_every_algorithm_trains_saves_and_evaluates(tmp_path, capsys, algo):
     assert type(model) is ALGORITHMS.get(algo).cls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("alias", "algo"), [("RecurrentPPO", "ppo_lstm"), ("TrXLPPO", "ppo_trxl")])
 def test_recurrent_evaluation_carries_the_state(tmp_path, capsys, alias, algo):
     env, sets = CASES[algo]
@@ -190,10 +192,10 @@ def test_gym_packages_flag_registers_an_env(tmp_path, capsys, monkeypatch):
     assert code == 2 and "Cannot import gym package 'no_such_module_xyz'" in err
 
 
+@pytest.mark.slow
 def test_vecnormalize_is_saved_and_restored(tmp_path, capsys):
-    run_dir = tiny_train(
-        capsys, tmp_path, "ppo", "CartPole-v1", [*ON_POLICY, "normalize={norm_reward: false}"], "--vec-env", "subproc"
-    )
+    # VecNormalize wraps the vec env in this process, whichever kind it is (SubprocVecEnv: the highway test below).
+    run_dir = tiny_train(capsys, tmp_path, "ppo", "CartPole-v1", [*ON_POLICY, "normalize={norm_reward: false}"])
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["normalize"] == {"norm_reward": False}
     for name in ("vecnormalize.pkl", "best_model_vecnormalize.pkl"):
         assert (run_dir / name).is_file(), name
@@ -206,6 +208,7 @@ def test_vecnormalize_is_saved_and_restored(tmp_path, capsys):
     assert agents.evaluate(run_dir, episodes=2, seed=1, write=False).actions_sha256 == first.actions_sha256
 
 
+@pytest.mark.slow
 def test_render_rgb_array_keeps_frames(tmp_path, capsys):
     run_dir = tiny_train(capsys, tmp_path, "ppo", *CASES["ppo"][:1], CASES["ppo"][1])
     result = agents.evaluate(run_dir, episodes=1, render_mode="rgb_array", write=False)
@@ -216,6 +219,7 @@ def test_render_rgb_array_keeps_frames(tmp_path, capsys):
     assert code == 0 and f"rendered {lengths[0]} frames" in out, err
 
 
+@pytest.mark.slow
 def test_highway_preset_trains_in_subproc_workers(tmp_path, capsys):
     pytest.importorskip("highway_env")
     # No attention log: its probe (512 steps of a fresh highway env, 33 s here) is not what this test is about.

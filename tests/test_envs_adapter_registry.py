@@ -28,6 +28,7 @@ def wrappers(env: gym.Env) -> list[str]:
     return names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("env_id", "adapter", "wrapper", "package"), THIRD_PARTY)
 def test_third_party_id_builds_through_the_cli_with_its_adapter(env_id, adapter, wrapper, package, capsys):
     pytest.importorskip(package)

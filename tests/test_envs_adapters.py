@@ -109,6 +109,7 @@ def test_highway_spaces_ego_row_and_presence(highway):
     check_parts(info, 6)
 
 
+@pytest.mark.slow
 def test_highway_relevant_parts_are_the_smallest_ttc_rows(highway):
     for k in (1, 3):
         env = highway.make_highway_env(vehicles_count=8, k=k)
@@ -222,6 +223,7 @@ def scripted_ttc_action(env: gym.Env, obs: np.ndarray, info: dict) -> int:
     return 4
 
 
+@pytest.mark.slow
 def test_highway_scripted_ttc_policy_survives(highway):
     env = highway.make_highway_env(vehicles_count=15)
     for seed in range(2):

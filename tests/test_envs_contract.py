@@ -24,7 +24,9 @@ def test_the_own_envs_are_listed():
     assert {"attn/FindTarget-v0", "attn/CollectAvoid-v0", "attn/Sensors-v0"} <= set(OWN)
 
 
-@pytest.mark.parametrize("env_id", OWN)
+@pytest.mark.parametrize(
+    "env_id", [pytest.param(i, marks=pytest.mark.slow if i == "attn/Highway-v0" else ()) for i in OWN]
+)  # highway-env's simulation: the slow tier
 def test_every_own_env_keeps_the_contract(env_id):
     try:
         env = gym.make(env_id, render_mode="rgb_array")

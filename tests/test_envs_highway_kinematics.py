@@ -61,6 +61,7 @@ def _compare(slow: gym.Env, fast: gym.Env, episodes: int, max_steps: int, reinst
     return steps
 
 
+@pytest.mark.slow
 def test_adapter_observation_equals_highway_envs_on_intersection():
     # the project's path: make_adapted("intersection-v0") (relative rows); the same seeds and actions
     slow = HighwayEntities(_make("intersection-v0", {}), fast_observation=False)

@@ -90,8 +90,14 @@ OFF_POLICY = {"learning_starts": 0, "buffer_size": 500, "batch_size": 16, "train
 ALGOS = {
     "PPO": (PPO, ON_POLICY, {}, ("discrete", "box")),
     "A2C": (A2C, {"n_steps": 8}, {}, ("discrete", "box")),
-    # TRPO differentiates twice (a Hessian-vector product of the KL): the attention kernel must allow it.
-    "TRPO": (TRPO, {"n_steps": 32, "batch_size": 16, "n_critic_updates": 1}, {}, ("discrete", "box")),
+    # TRPO differentiates twice (a Hessian-vector product of the KL): the attention kernel must allow it. One update of
+    # 2 conjugate-gradient steps, each a Hessian-vector product through the extractor (TRPO's costly part).
+    "TRPO": (
+        TRPO,
+        {"n_steps": 256, "batch_size": 64, "n_critic_updates": 1, "cg_max_steps": 2},
+        {},
+        ("discrete", "box"),
+    ),
     "MaskablePPO": (MaskablePPO, ON_POLICY, {}, ("discrete",)),
     "RecurrentPPO": (RecurrentPPO, ON_POLICY, {"lstm_hidden_size": 16}, ("discrete", "box")),
     # Box actions: tests/test_agents_trxl.py (with SB3's Flatten extractor).
@@ -103,7 +109,16 @@ ALGOS = {
     "DDPG": (DDPG, OFF_POLICY, {}, ("box",)),
     "TQC": (TQC, OFF_POLICY, {"n_quantiles": 5}, ("box",)),
 }
-ALGO_ACTIONS = [pytest.param(algo, action, id=f"{algo}-{action}") for algo in ALGOS for action in ALGOS[algo][3]]
+#: The rows that stay in the fast tier (``-m "not slow"``): one on-policy and one off-policy algorithm, the entity kind.
+FAST = {"PPO-discrete-entity", "SAC-box-entity", "latent-entity"}
+
+
+def row(*values, id):
+    """A matrix row; every row but the ``FAST`` ones is marked ``slow``."""
+    return pytest.param(*values, id=id, marks=() if id in FAST else pytest.mark.slow)
+
+
+ALGO_ACTIONS = [row(algo, action, id=f"{algo}-{action}") for algo in ALGOS for action in ALGOS[algo][3]]
 
 
 def policy_name(algo, kind):
@@ -154,6 +169,26 @@ def check_report(model, obs, kind):
     return reports["readout"]
 
 
+def actor_and_critic_extractors(policy):
+    if hasattr(policy, "pi_features_extractor"):  # ActorCriticPolicy (PPO, A2C, TRPO, RecurrentPPO, TrXLPPO)
+        return policy.pi_features_extractor, policy.vf_features_extractor
+    return policy.actor.features_extractor, policy.critic.features_extractor  # SAC, TD3, DDPG, TQC
+
+
+def check_extractors(model, extractor_cls, share=None):
+    """Actor and critic each read an ``extractor_cls``: one shared module or two (as ``share`` asks, else the
+    algorithm's default); the extractor the focus methods find is the actor's."""
+    if not hasattr(model.policy, "share_features_extractor"):  # DQN, QRDQN: one Q-network
+        assert type(find_attention_extractor(model)) is extractor_cls
+        return
+    if share is not None:
+        assert model.policy.share_features_extractor is share
+    actor, critic = actor_and_critic_extractors(model.policy)
+    assert type(actor) is extractor_cls and type(critic) is extractor_cls
+    assert (actor is critic) is model.policy.share_features_extractor
+    assert find_attention_extractor(model) is actor
+
+
 def train_save_load(tmp_path, algo, kind, action, extractor="attention", share=None):
     """Train ``algo`` for a few steps, check the extractor learned, and that save -> load changes nothing."""
     cls, algo_kwargs, extra_policy_kwargs, _ = ALGOS[algo]
@@ -186,7 +221,8 @@ def train_save_load(tmp_path, algo, kind, action, extractor="attention", share=N
     path = tmp_path / "model.zip"
     model.save(path)
     loaded = cls.load(path, device="cpu")
-    assert type(find_attention_extractor(loaded)) is extractor_cls
+    for m in (model, loaded):
+        check_extractors(m, extractor_cls, share)
     np.testing.assert_array_equal(predict(loaded, obs), actions)
     np.testing.assert_array_equal(check_report(loaded, obs, kind).focus, report.focus)
     return model, loaded
@@ -215,13 +251,10 @@ def test_the_extractor_matrix_covers_the_registry():
     assert all(issubclass(EXTRACTORS.get(name), AttentionExtractor) for name in attention_extractors)
 
 
+# "attention" on every kind trains with PPO (box actions) in test_every_algorithm_trains_with_attention.
 EXTRACTOR_KINDS = [
-    *(
-        pytest.param(extractor, kind, id=f"{extractor}-{kind}")
-        for extractor in ("attention", "latent")
-        for kind in KINDS
-    ),
-    *(pytest.param(extractor, kind, id=f"{extractor}-{kind}") for extractor, kind in NAMED.items()),
+    *(row("latent", kind, id=f"latent-{kind}") for kind in KINDS),
+    *(row(extractor, kind, id=f"{extractor}-{kind}") for extractor, kind in NAMED.items()),
 ]
 
 
@@ -233,11 +266,15 @@ def test_every_extractor_and_tokenizer_trains_with_ppo(tmp_path, extractor, kind
 # DDPG is TD3's update with one critic and MaskablePPO is PPO's with masks: one kind each is enough. TRPO's second
 # derivative goes through every tokenizer in test_every_tokenizer_differentiates_twice, at a fraction of its cost.
 ONE_KIND = {"DDPG", "MaskablePPO", "TRPO"}
+# What an algorithm does differently per kind is how it stores and preprocesses the observation: a float Box, a
+# channel-last and a channel-first uint8 image, a Dict. "features" and "time" are float Boxes like "entity" (they
+# differ in the tokenizer, which every kind exercises with PPO here and with the latent and named extractors).
+STORAGE_KINDS = ["entity", "patch", "conv", "dict"]
 ALGO_ACTION_KINDS = [
-    pytest.param(algo, action, kind, id=f"{algo}-{action}-{kind}")
+    row(algo, action, kind, id=f"{algo}-{action}-{kind}")
     for algo in ALGOS
     for action in ALGOS[algo][3]
-    for kind in (["entity"] if algo in ONE_KIND else KINDS)
+    for kind in (["entity"] if algo in ONE_KIND else list(KINDS) if algo == "PPO" else STORAGE_KINDS)
 ]
 
 
@@ -251,26 +288,19 @@ def test_every_algorithm_trains_with_latent_attention(tmp_path, algo, action):
     train_save_load(tmp_path, algo, "entity", action, extractor="latent")
 
 
-def actor_and_critic_extractors(policy):
-    if hasattr(policy, "pi_features_extractor"):  # ActorCriticPolicy (PPO, A2C, RecurrentPPO)
-        return policy.pi_features_extractor, policy.vf_features_extractor
-    return policy.actor.features_extractor, policy.critic.features_extractor  # SAC, TD3, TQC
+# The default sharing (actor-critic policies share one extractor, SAC/TD3/TQC keep two) is checked on every model of
+# the matrices above; here each algorithm with an actor and a critic gets the other setting.
+SHARE_NOT_DEFAULT = [("PPO", "discrete", False), ("A2C", "box", False), ("RecurrentPPO", "discrete", False)]
+SHARE_NOT_DEFAULT += [("SAC", "box", True), ("TD3", "box", True), ("TQC", "box", True)]
 
 
-@pytest.mark.parametrize("share", [True, False], ids=["shared", "separate"])
 @pytest.mark.parametrize("kind", ["entity", "patch"])
 @pytest.mark.parametrize(
-    ("algo", "action"),
-    [("PPO", "discrete"), ("A2C", "box"), ("RecurrentPPO", "discrete"), ("SAC", "box"), ("TD3", "box"), ("TQC", "box")],
+    ("algo", "action", "share"),
+    [row(*r, id=f"{r[0]}-{'shared' if r[2] else 'separate'}") for r in SHARE_NOT_DEFAULT],
 )
 def test_share_features_extractor(tmp_path, algo, action, kind, share):
-    model, loaded = train_save_load(tmp_path, algo, kind, action, share=share)
-    for m in (model, loaded):
-        assert m.policy.share_features_extractor is share
-        actor, critic = actor_and_critic_extractors(m.policy)
-        assert isinstance(actor, AttentionExtractor) and isinstance(critic, AttentionExtractor)
-        assert (actor is critic) is share
-        assert find_attention_extractor(m) is actor
+    train_save_load(tmp_path, algo, kind, action, share=share)  # check_extractors: as asked, for both models
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

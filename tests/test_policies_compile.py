@@ -21,6 +21,7 @@ VARIANTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("kind", list(SPACES))
 def test_every_extractor_compiles_to_one_graph(kind, variant):

@@ -58,6 +58,7 @@ def grid_sweep(ray_local, tmp_path_factory):
     return spec, run_sweep(spec, log=messages.append), messages
 
 
+@pytest.mark.slow
 def test_grid_sweep_runs_each_trial_as_a_normal_run(grid_sweep):
     _, result, _ = grid_sweep
     assert sorted(result.ran) == sorted(row["trial"] for row in result.rows) and len(result.rows) == 2
@@ -81,6 +82,7 @@ def test_grid_sweep_runs_each_trial_as_a_normal_run(grid_sweep):
     assert "mean [95% bootstrap CI]" in result.table_md.read_text()
 
 
+@pytest.mark.slow
 def test_a_second_invocation_skips_finished_trials(grid_sweep):
     spec, first, _ = grid_sweep
     messages: list[str] = []
@@ -90,6 +92,7 @@ def test_a_second_invocation_skips_finished_trials(grid_sweep):
     assert [r["mean_return"] for r in again.rows] == [r["mean_return"] for r in first.rows]
 
 
+@pytest.mark.slow
 def test_an_interrupted_trial_goes_on_from_its_last_checkpoint(ray_local, tmp_path):
     spec = tiny_spec(tmp_path, extractors=["mlp"], overrides=[*TINY_SETS, "save_freq=128"])
     (row,) = run_sweep(spec, log=lambda _: None).rows
@@ -104,6 +107,7 @@ def test_an_interrupted_trial_goes_on_from_its_last_checkpoint(ray_local, tmp_pa
     assert len((run_dir / "command.txt").read_text().splitlines()) == 2  # trained, then resumed
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_reported_and_the_other_completes(ray_local, tmp_path):
     # embed_dim 64 is not divisible by 3 heads: that trial raises when its extractor is built, inside Ray.
     spec = tiny_spec(tmp_path, extractors=["attention"], grid=["extractor_kwargs.num_heads=2,3"])
@@ -118,6 +122,7 @@ def test_a_failing_trial_is_reported_and_the_other_completes(ray_local, tmp_path
         assert sorted(r["status"] for r in csv.DictReader(f)) == ["error", "ok"]
 
 
+@pytest.mark.slow
 def test_tune_writes_a_best_config_that_config_accepts(ray_local, tmp_path, capsys):
     argv = ["sweep", "--env", "CartPole-v1", "--extractors", "attention,mlp", "--timesteps", "256"]
     argv += ["--eval-episodes", "2", "--eval-freq", "128", "--run-dir", str(tmp_path / "runs"), "--name", "tuned"]
