@@ -105,6 +105,24 @@ def summary_sentences(results: dict[str, Any], found: dict[str, dict[str, list[s
     return " ".join(text)
 
 
+def subproc_note(speed: dict[str, Any]) -> str:
+    """A sentence per ``SubprocVecEnv`` candidate slower than the same settings in one process (else nothing)."""
+    medians = {name: float(np.median(v)) for name, v in speed["steps_per_s"].items()}
+    out = ""
+    for name, value in medians.items():
+        head, _, tail = name.partition(", SubprocVecEnv")
+        single = [
+            other for other in medians if other.startswith(head.split(",")[0] + ",") and "SubprocVecEnv" not in other
+        ]
+        if tail and single and value < medians[single[-1]]:
+            out += (
+                f" `{name}` stepped slower ({value:,.1f}/s) than `{single[-1]}` in one process "
+                f"({medians[single[-1]]:,.1f}/s): the load average was above the core count, so no core was idle for "
+                "its workers to add."
+            )
+    return out
+
+
 def notes(results: dict[str, Any]) -> list[str]:
     """The notes under the tables: settings, statistics, envpool's options, machine, the adapter's profile."""
     meta, rows = results.get("meta", {}), results["rows"]
@@ -161,8 +179,8 @@ def notes(results: dict[str, Any]) -> list[str]:
         out.append(
             f"Raw speed: random actions, one process, candidates interleaved ({rounds} rounds of "
             f"{speed['seconds']:.0f} s each, order alternating; medians), load average "
-            f"{speed['load_before']:.2f} before and {speed['load_after']:.2f} after; the SubprocVecEnv candidate "
-            "counts the steps of both its processes."
+            f"{speed['load_before']:.2f} before and {speed['load_after']:.2f} after; the SubprocVecEnv candidates "
+            "count the steps of both their processes." + subproc_note(speed)
         )
     if PROFILE_JSON.is_file():
         profile = json.loads(PROFILE_JSON.read_text())

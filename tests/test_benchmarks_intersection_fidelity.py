@@ -228,3 +228,13 @@ def test_every_run_is_recorded_and_reproduced_in_order(modules):
     text = report.section(results)
     assert "Reproduce: `python first`, then `python second` (each run adds its rows" in text
     assert "2.00 when run 2 started" in text
+
+
+def test_a_subprocvecenv_slower_than_one_process_is_pointed_out(modules):
+    report = modules["report"]
+    speed = {"steps_per_s": {"python-15hz, NumPy": [4.0], "python-15hz, NumPy, SubprocVecEnv n_envs=2": [3.0]}}
+    assert "`python-15hz, NumPy, SubprocVecEnv n_envs=2` stepped slower (3.0/s) than `python-15hz, NumPy`" in (
+        report.subproc_note(speed)
+    )
+    speed["steps_per_s"]["python-15hz, NumPy, SubprocVecEnv n_envs=2"] = [7.0]
+    assert report.subproc_note(speed) == ""
