@@ -12,7 +12,7 @@ observation statistics and the spread of the initial states, each mean with a 95
 that differ from the reference's. Rows run in chunks of ``--chunk`` episodes, round-robin, so every row grows
 alike; the JSON (``--output``) is rewritten after every chunk and a rerun resumes it. ``--until HH:MM`` (UTC)
 starts no chunk after that time. The raw-speed table times each candidate with random actions, interleaved in
-one process (the Python original also over two processes with SB3's ``SubprocVecEnv``).
+one process (the Python original and the fast candidate also over two processes with SB3's ``SubprocVecEnv``).
 
 Usage::
 
