@@ -126,7 +126,10 @@ def subproc_note(speed: dict[str, Any]) -> str:
 def notes(results: dict[str, Any]) -> list[str]:
     """The notes under the tables: settings, statistics, envpool's options, machine, the adapter's profile."""
     meta, rows = results.get("meta", {}), results["rows"]
-    counts = sorted({(r["candidate"], len(r["episodes"])) for r in rows.values()})
+    sizes: dict[str, list[int]] = {}
+    for row in rows.values():
+        sizes.setdefault(row["candidate"], []).append(len(row["episodes"]))
+    counts = sorted((c, f"{min(n)}" if min(n) == max(n) else f"{min(n)}-{max(n)}") for c, n in sizes.items())
     out = [
         "Candidates: "
         + "; ".join(f"`{c.name}`: {c.description}" for c in CANDIDATES.values())
