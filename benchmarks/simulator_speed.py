@@ -79,6 +79,7 @@ def model_text(config: RunConfig) -> str:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Steps/s per algorithm and simulator: ``--rounds`` interleaved rounds of ``--steps`` training steps each."""
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     runners = {}
     for algo in args.algos:
         for name, (env_kwargs, vec_env, algos) in VARIANTS.items():
@@ -94,7 +95,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     presets = {algo: run_config(algo, {}, args.n_envs, args.n_steps) for algo in args.algos}
     return {
         "command": "python " + shlex.join(["benchmarks/simulator_speed.py", *sys.argv[1:]]),
-        "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "started": started,
+        "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": f"{cpu_model()}, os.cpu_count() = {os.cpu_count()}",
         "load_at_start": LOAD_AT_START,
         "loads": loads,
@@ -121,7 +123,7 @@ def section(results: dict[str, Any]) -> str:
     models = "; ".join(f"{algo.upper()}: {text}" for algo, text in results["models"].items())
     return "\n".join([
         START_MARKER, "### Learning speed per simulator", "", table(results), "",
-        f"Reproduce: `{results['command']}` ({results['started']}).", "",
+        f"Reproduce: `{results['command']}` (run {results['started']} to {results['finished']}).", "",
         f"The same model per algorithm on each simulator, {results['steps']} training steps a round, rounds "
         f"interleaved in one process with the order alternating, medians; one torch thread. Models: {models}. PPO's "
         "preset (configs/ppo.yaml has no intersection-v0 section, so its `default`) runs 8 envs x 256 steps a rollout; "

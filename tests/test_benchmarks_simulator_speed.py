@@ -18,6 +18,7 @@ def _results():
     return {
         "command": "python benchmarks/simulator_speed.py --rounds 3 --write",
         "started": "2026-01-01 00:00 UTC",
+        "finished": "2026-01-01 00:20 UTC",
         "cpu": "AMD EPYC, os.cpu_count() = 2",
         "load_at_start": 6.5,
         "loads": [6.0, 7.25, 6.5],
@@ -41,7 +42,10 @@ def test_table_gives_medians_and_ratios_to_each_algorithms_original(speed):
 def test_section_names_the_command_load_and_models_and_goes_after_the_fidelity_subsection(speed, tmp_path):
     text = speed.section(_results())
     assert text.startswith(speed.START_MARKER) and text.endswith(speed.END_MARKER)
-    assert "`python benchmarks/simulator_speed.py --rounds 3 --write`" in text
+    assert (
+        "`python benchmarks/simulator_speed.py --rounds 3 --write` (run 2026-01-01 00:00 UTC to 2026-01-01 00:20 UTC)"
+        in text
+    )
     assert "6.50 when the script started, 6.00-7.25 between rounds" in text
     assert "PPO: attention, 2 env(s), n_steps 128; DQN: attention, 1 env(s), train_freq 1" in text
     doc = tmp_path / "BENCHMARKS.md"
