@@ -12,12 +12,13 @@ observation statistics and the spread of the initial states, each mean with a 95
 that differ from the reference's. Rows run in chunks of ``--chunk`` episodes, round-robin, so every row grows
 alike; the JSON (``--output``) is rewritten after every chunk and a rerun resumes it. ``--until HH:MM`` (UTC)
 starts no chunk after that time. The raw-speed table times each candidate with random actions, interleaved in
-one process (the Python original also over two processes with SB3's ``SubprocVecEnv``).
+one process (the Python original and the fast candidate also over two processes with SB3's ``SubprocVecEnv``).
 
 Usage::
 
     python benchmarks/intersection_fidelity.py --episodes 1000 --python-episodes 300   # run, then --report
     python benchmarks/intersection_fidelity.py --report          # docs/BENCHMARKS.md from the JSON
+    python benchmarks/intersection_fidelity.py --candidates python-15hz-fast --remeasure-speed  # add a candidate
     python benchmarks/intersection_fidelity.py --episodes 4 --speed-seconds 1 --output /tmp/f.json
 """
 
@@ -38,7 +39,7 @@ import numpy as np
 from doc_sections import LOAD_AT_START, cpu_model
 from intersection_candidates import CANDIDATES, EnvpoolSimulator, policy_actions, run_episode
 from intersection_fidelity_stats import add_episode, new_row
-from intersection_report import write_report
+from intersection_report import runs_of, write_report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "intersection_fidelity.json"
@@ -104,10 +105,11 @@ def _envpool_stepper() -> Any:
     return _timed_steps(sim.step, lambda _rng: sim.reset(0))  # envpool ignores seeds
 
 
-def _subproc_stepper(n_envs: int) -> Any:
+def _subproc_stepper(n_envs: int, fast_simulation: bool) -> Any:
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    venv = SubprocVecEnv([functools.partial(_adapter_env, 15, True, True)] * n_envs, start_method="fork")
+    make = functools.partial(_adapter_env, 15, True, fast_simulation)
+    venv = SubprocVecEnv([make] * n_envs, start_method="fork")
     rng = np.random.default_rng(0)
     venv.reset()
 
@@ -132,7 +134,8 @@ SPEED_CANDIDATES = {
         _adapter_env(15, True, True)
     ),
     "python-5hz, NumPy observation": lambda: _single_stepper(_adapter_env(5, True)),
-    "python-15hz-fast, the adapter's default, SubprocVecEnv n_envs=2": lambda: _subproc_stepper(2),
+    "python-15hz, NumPy observation, SubprocVecEnv n_envs=2": lambda: _subproc_stepper(2, False),
+    "python-15hz-fast, the adapter's default, SubprocVecEnv n_envs=2": lambda: _subproc_stepper(2, True),
     "envpool intersection-v0, 1 env": _envpool_stepper,
 }
 
@@ -219,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--until", default=None, help="HH:MM UTC: start no chunk after it")
     parser.add_argument("--speed-seconds", type=float, default=10.0, help="seconds per candidate per speed round")
     parser.add_argument("--speed-rounds", type=int, default=3, help="interleaved speed rounds (0: skip)")
+    parser.add_argument("--remeasure-speed", action="store_true", help="replace the raw-speed table of --output")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results JSON (resumed if it exists)")
     parser.add_argument("--report", action="store_true", help="only write the docs section from --output")
     parser.add_argument("--doc", type=Path, default=REPO_ROOT / "docs" / "BENCHMARKS.md", help="markdown file")
@@ -235,22 +239,22 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote the intersection fidelity section of {args.doc}")
         return
     results = load_results(args.output)
-    results["meta"] = {
-        **results.get("meta", {}),
+    meta = results.setdefault("meta", {})
+    run = {
         "command": "python benchmarks/intersection_fidelity.py " + shlex.join(sys.argv[1:] if argv is None else argv),
         "started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "load_at_start": LOAD_AT_START,
-        "cpu": f"{cpu_model()}, os.cpu_count() = {os.cpu_count()}",
-        "seed_base": SEED_BASE,
     }
+    meta["runs"] = [*runs_of(meta), run]  # every run that added rows, in order
+    meta.update(cpu=f"{cpu_model()}, os.cpu_count() = {os.cpu_count()}", seed_base=SEED_BASE)
     if "envpool" in args.candidates:
         results["meta"]["envpool_config"] = {k: str(v) for k, v in EnvpoolSimulator().config.items()}
-    if args.speed_rounds > 0 and "speed" not in results:
+    if args.speed_rounds > 0 and ("speed" not in results or args.remeasure_speed):
         results["speed"] = measure_speed(args.speed_seconds, args.speed_rounds)
         save(results, args.output)
     run_rows(args, results)
-    results["meta"]["finished"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    results["meta"]["load_at_end"] = os.getloadavg()[0]
+    run["finished"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    run["load_at_end"] = os.getloadavg()[0]
     save(results, args.output)
 
 

@@ -158,8 +158,36 @@ def paired_differences(row: dict[str, Any], reference_row: dict[str, Any]) -> li
     return out
 
 
+#: The fields of an episode record compared by :func:`identical_pairs` (all but the seed).
+RECORD_FIELDS = ("return", "length", "crashed", "arrived", "first", "obs_mean")
+
+
+def identical_pairs(row: dict[str, Any], reference_row: dict[str, Any]) -> tuple[int, int]:
+    """``(identical, paired)``: of the row's episodes whose seed the reference row also ran, how many equal it.
+
+    Equal: every :data:`RECORD_FIELDS` field, i.e. the same return (6 decimals), length, crash, arrival, first
+    observation (bit for bit, by its hash) and per-column observation means (5 decimals).
+    """
+    reference = {e["seed"]: e for e in reference_row["episodes"]}
+    pairs = [(e, reference[e["seed"]]) for e in row["episodes"] if e["seed"] in reference]
+    same = sum(all(a[f] == b[f] for f in RECORD_FIELDS) for a, b in pairs)
+    return same, len(pairs)
+
+
+def all_identical(row: dict[str, Any], reference_row: dict[str, Any]) -> bool:
+    """Whether every episode of the row has a reference episode of the same seed, equal to it (at least one)."""
+    same, paired = identical_pairs(row, reference_row)
+    return paired == len(row["episodes"]) > 0 and same == paired
+
+
 def row_differences(row: dict[str, Any], reference_row: dict[str, Any], paired: bool) -> list[str]:
-    """:func:`differences` of two rows, then (with ``paired``) the :func:`paired_differences` not yet named."""
+    """:func:`differences` of two rows, then (with ``paired``) the :func:`paired_differences` not yet named.
+
+    None with ``paired`` when every episode equals the reference's of its seed (:func:`all_identical`): the
+    figures of the two rows differ then only in which seeds the reference ran beyond them.
+    """
+    if paired and all_identical(row, reference_row):
+        return []
     found = differences(summarize(row), summarize(reference_row))
     if paired:
         found += [f"{label} (paired)" for label in paired_differences(row, reference_row) if label not in found]
@@ -198,6 +226,8 @@ def fidelity_table(
         elif reference_key in rows and rows[reference_key]["episodes"]:
             found = row_differences(row, rows[reference_key], row["candidate"] in paired)
             verdict = ", ".join(found) if found else "nothing: matches"
+            if row["candidate"] in paired and all_identical(row, rows[reference_key]):
+                verdict = f"nothing: identical, episode by episode ({len(row['episodes'])} of its seeds)"
         else:
             verdict = "no reference row"
         lines.append(

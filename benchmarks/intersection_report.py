@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from doc_sections import write_section
 from intersection_candidates import CANDIDATES, REFERENCE
-from intersection_fidelity_stats import column_table, fidelity_table, row_differences, speed_table
+from intersection_fidelity_stats import all_identical, column_table, fidelity_table, row_differences, speed_table
 
 HEADING = "## Social Attention on intersection"
 START_MARKER = "<!-- intersection_fidelity:start -->"
@@ -22,6 +22,14 @@ END_MARKER = "<!-- intersection_fidelity:end -->"
 PROFILE_JSON = Path(__file__).resolve().parent.parent / "docs" / "intersection_profile.json"
 #: Which fidelity candidate each raw-speed candidate runs (its table rows decide whether it is faithful).
 SPEED_SIMULATOR = {name: name for name in ("python-15hz", "python-15hz-fast", "python-5hz", "envpool")}
+
+
+def runs_of(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs recorded in ``meta``: its ``runs`` list, or the single run of results written before it existed."""
+    if "runs" in meta:
+        return list(meta["runs"])
+    keys = ("command", "started", "load_at_start", "finished", "load_at_end")
+    return [{key: meta.pop(key) for key in keys if key in meta}] if "command" in meta else []
 
 
 def verdicts(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
@@ -42,6 +50,15 @@ def simulator_of(speed_name: str) -> str:
     return SPEED_SIMULATOR.get(head, head)
 
 
+def identical(candidate: str, rows: dict[str, dict[str, Any]]) -> int:
+    """Episodes of ``candidate`` when every row of it equals the reference's episode by episode, else 0."""
+    own = [row for row in rows.values() if row["candidate"] == candidate and row["episodes"]]
+    pairs = [(row, rows.get(f"{REFERENCE}/{row['policy']}")) for row in own]
+    if not own or not CANDIDATES[candidate].takes_seed or any(ref is None for _, ref in pairs):
+        return 0
+    return sum(len(row["episodes"]) for row in own) if all(all_identical(r, ref) for r, ref in pairs) else 0
+
+
 def faithful(candidate: str, found: dict[str, dict[str, list[str]]]) -> bool:
     """The reference is faithful by definition; another candidate when no row of it differs."""
     return candidate == REFERENCE or (candidate in found and not any(found[candidate].values()))
@@ -56,11 +73,12 @@ def summary_sentences(results: dict[str, Any], found: dict[str, dict[str, list[s
     base = next(iter(medians.values()))
     ok = {name: value for name, value in medians.items() if faithful(simulator_of(name), found)}
     best = max(ok, key=ok.get)
-    why = (
-        "it runs highway-env's own 15 Hz simulation, so its episodes are the original's"
-        if simulator_of(best) == REFERENCE
-        else f"no figure of its `{simulator_of(best)}` rows differs from the original's"
-    )
+    if simulator_of(best) == REFERENCE:
+        why = "it runs highway-env's own 15 Hz simulation, so its episodes are the original's"
+    elif identical(simulator_of(best), results["rows"]):
+        why = f"its `{simulator_of(best)}` episodes are the original's, seed by seed"
+    else:
+        why = f"no figure of its `{simulator_of(best)}` rows differs from the original's"
     text = [
         f"The fastest faithful simulator measured here is **{best}** ({ok[best]:,.1f} raw steps/s, "
         f"{ok[best] / base:.2f}x the original as shipped): {why}."
@@ -69,9 +87,17 @@ def summary_sentences(results: dict[str, Any], found: dict[str, dict[str, list[s
         if candidate not in found:
             continue
         rate = [medians[n] / base for n in medians if simulator_of(n) == candidate]
-        speedup = f" although it steps {rate[0]:.1f}x faster" if rate else ""
+        speedup = f" although it steps {rate[0]:.1f}x faster than the original as shipped" if rate else ""
         wrong = {policy: figs for policy, figs in found[candidate].items() if figs}
-        if wrong:
+        same = identical(candidate, results["rows"])
+        if same:
+            text.append(
+                f"`{candidate}` is identical to the original{speedup.replace('although it', 'and')}: each of its "
+                f"{same} episodes (return, "
+                "length, crash, arrival, first observation bit for bit, column means) equals the original's "
+                "episode of the same seed."
+            )
+        elif wrong:
             detail = "; ".join(f"{policy}: {', '.join(figs)}" for policy, figs in sorted(wrong.items()))
             text.append(f"`{candidate}` is not faithful{speedup}: it differs from the original in {detail}.")
         else:
@@ -79,10 +105,31 @@ def summary_sentences(results: dict[str, Any], found: dict[str, dict[str, list[s
     return " ".join(text)
 
 
+def subproc_note(speed: dict[str, Any]) -> str:
+    """A sentence per ``SubprocVecEnv`` candidate slower than the same settings in one process (else nothing)."""
+    medians = {name: float(np.median(v)) for name, v in speed["steps_per_s"].items()}
+    out = ""
+    for name, value in medians.items():
+        head, _, tail = name.partition(", SubprocVecEnv")
+        single = [
+            other for other in medians if other.startswith(head.split(",")[0] + ",") and "SubprocVecEnv" not in other
+        ]
+        if tail and single and value < medians[single[-1]]:
+            out += (
+                f" `{name}` stepped slower ({value:,.1f}/s) than `{single[-1]}` in one process "
+                f"({medians[single[-1]]:,.1f}/s): the load average was above the core count, so no core was idle for "
+                "its workers to add."
+            )
+    return out
+
+
 def notes(results: dict[str, Any]) -> list[str]:
     """The notes under the tables: settings, statistics, envpool's options, machine, the adapter's profile."""
     meta, rows = results.get("meta", {}), results["rows"]
-    counts = sorted({(r["candidate"], len(r["episodes"])) for r in rows.values()})
+    sizes: dict[str, list[int]] = {}
+    for row in rows.values():
+        sizes.setdefault(row["candidate"], []).append(len(row["episodes"]))
+    counts = sorted((c, f"{min(n)}" if min(n) == max(n) else f"{min(n)}-{max(n)}") for c, n in sizes.items())
     out = [
         "Candidates: "
         + "; ".join(f"`{c.name}`: {c.description}" for c in CANDIDATES.values())
@@ -118,9 +165,13 @@ def notes(results: dict[str, Any]) -> list[str]:
         "with a warning) all give the same first observation, and `reset(options=...)` rejects any option "
         "(`Unsupported Gymnasium reset options`). Its `intersection-v1` is the continuous-action variant "
         "(`Box(2)` actions, 5 x 8 observation), so the FASTER/SLOWER policies do not apply: not run.",
-        f"Machine: {meta.get('cpu', '?')}; 1-minute load average {meta.get('load_at_start', float('nan')):.2f} when "
-        f"the run started ({meta.get('started', '?')}), {meta.get('load_at_end', float('nan')):.2f} when it ended "
-        f"({meta.get('finished', 'not finished')}): other work shared the two cores, which slows every timing.",
+        f"Machine: {meta.get('cpu', '?')}; 1-minute load average "
+        + "; ".join(
+            f"{run.get('load_at_start', float('nan')):.2f} when run {i} started ({run.get('started', '?')}), "
+            f"{run.get('load_at_end', float('nan')):.2f} when it ended ({run.get('finished', 'not finished')})"
+            for i, run in enumerate(runs_of(dict(meta)), 1)
+        )
+        + ": other work shared the two cores, which slows every timing.",
         "A trained policy: `--policy RUN_DIR` adds its greedy rows on the Python candidates, acting on the "
         "project adapter's rows (other vehicles relative to the ego), so their column statistics are in that "
         "layout; on envpool it needs the envpool observation conversion.",
@@ -131,8 +182,8 @@ def notes(results: dict[str, Any]) -> list[str]:
         out.append(
             f"Raw speed: random actions, one process, candidates interleaved ({rounds} rounds of "
             f"{speed['seconds']:.0f} s each, order alternating; medians), load average "
-            f"{speed['load_before']:.2f} before and {speed['load_after']:.2f} after; the SubprocVecEnv candidate "
-            "counts the steps of both its processes."
+            f"{speed['load_before']:.2f} before and {speed['load_after']:.2f} after; the SubprocVecEnv candidates "
+            "count the steps of both their processes." + subproc_note(speed)
         )
     if PROFILE_JSON.is_file():
         profile = json.loads(PROFILE_JSON.read_text())
@@ -162,9 +213,10 @@ def section(results: dict[str, Any]) -> str:
         "",
         fidelity_table(rows, REFERENCE, order, [c.name for c in CANDIDATES.values() if c.takes_seed]),
         "",
-        f"Reproduce: `{meta.get('command', 'python benchmarks/intersection_fidelity.py')}`, then "
-        "`python benchmarks/intersection_fidelity.py --report` (and `python benchmarks/intersection_profile.py` "
-        "for the adapter's profile).",
+        "Reproduce: "
+        + ", then ".join(f"`{run['command']}`" for run in runs_of(dict(meta)) if "command" in run)
+        + " (each run adds its rows to the JSON), then `python benchmarks/intersection_fidelity.py --report` (and "
+        "`python benchmarks/intersection_profile.py` for the adapter's profile).",
         "",
         summary_sentences(results, found),
         "",

@@ -190,3 +190,51 @@ def test_the_fast_road_candidate_plays_the_originals_episodes(modules, tmp_path,
     assert original["episodes"] == fast["episodes"]  # return, length, crash, arrival, first obs, column means
     assert original["obs_sumsq"] == fast["obs_sumsq"]
     assert report.verdicts(rows)["python-15hz-fast"] == {"random": []}
+    assert "identical, episode by episode (1 of its seeds)" in report.section(json.loads(output.read_text()))
+
+
+def test_identical_episodes_are_named_identical_and_one_changed_episode_is_not(modules):
+    stats, report = modules["fidelity_stats"], modules["report"]
+    results = _results(stats)
+    for policy in ("random", "faster"):
+        reference = results["rows"][f"python-15hz/{policy}"]
+        same = stats.new_row("python-15hz-fast", policy, "raw", columns=7, rows=3)
+        same["episodes"] = [dict(e) for e in reference["episodes"][:60]]  # the first 60 seeds, as run
+        results["rows"][f"python-15hz-fast/{policy}"] = same
+    assert stats.identical_pairs(same, reference) == (60, 60) and stats.all_identical(same, reference)
+    order = list(modules["candidates"].CANDIDATES)
+    table = stats.fidelity_table(results["rows"], "python-15hz", order, ["python-15hz-fast"])
+    assert table.count("nothing: identical, episode by episode (60 of its seeds)") == 2
+    results["speed"]["steps_per_s"]["python-15hz-fast, SubprocVecEnv n_envs=2"] = [9.0, 9.5, 8.0]
+    sentences = report.summary_sentences(results, report.verdicts(results["rows"]))
+    assert "**python-15hz-fast, SubprocVecEnv n_envs=2** (9.0 raw steps/s, 4.29x the original" in sentences
+    assert "`python-15hz-fast` episodes are the original's, seed by seed" in sentences
+    assert "`python-15hz-fast` is identical to the original and steps 4.3x faster" in sentences
+    assert "each of its 120 episodes" in sentences
+    changed = dict(same["episodes"][5], length=same["episodes"][5]["length"] + 1)
+    same["episodes"][5] = changed
+    assert stats.identical_pairs(same, reference) == (59, 60) and not stats.all_identical(same, reference)
+    assert report.identical("python-15hz-fast", results["rows"]) == 0
+
+
+def test_every_run_is_recorded_and_reproduced_in_order(modules):
+    report = modules["report"]
+    old = {"command": "python benchmarks/intersection_fidelity.py --episodes 9", "started": "then", "seed_base": 1}
+    assert report.runs_of(dict(old)) == [{"command": old["command"], "started": "then"}]
+    assert report.runs_of({"seed_base": 1}) == []
+    stats = modules["fidelity_stats"]
+    results = _results(stats)
+    results["meta"] = {"runs": [{"command": "python first"}, {"command": "python second", "load_at_start": 2.0}]}
+    text = report.section(results)
+    assert "Reproduce: `python first`, then `python second` (each run adds its rows" in text
+    assert "2.00 when run 2 started" in text
+
+
+def test_a_subprocvecenv_slower_than_one_process_is_pointed_out(modules):
+    report = modules["report"]
+    speed = {"steps_per_s": {"python-15hz, NumPy": [4.0], "python-15hz, NumPy, SubprocVecEnv n_envs=2": [3.0]}}
+    assert "`python-15hz, NumPy, SubprocVecEnv n_envs=2` stepped slower (3.0/s) than `python-15hz, NumPy`" in (
+        report.subproc_note(speed)
+    )
+    speed["steps_per_s"]["python-15hz, NumPy, SubprocVecEnv n_envs=2"] = [7.0]
+    assert report.subproc_note(speed) == ""
