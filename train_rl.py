@@ -459,7 +459,10 @@ def export_parser() -> argparse.ArgumentParser:
     from policies.focus_methods import methods_with
 
     parser.add_argument(
-        "--focus", choices=methods_with("export"), default="readout", help="the exported focus (default: readout)"
+        "--focus",
+        default="readout",
+        help=f"the exported focus: {', '.join(methods_with('export'))}, or an exportable method the run's "
+        "gym_packages register (default: readout)",
     )
     parser.add_argument("--env", default=None, help="env id of the observations (default: the run's)")
     parser.add_argument("--algo", default=None, help="algorithm, for a bare .zip without config.yaml")
