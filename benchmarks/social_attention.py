@@ -38,6 +38,8 @@ from agents.storage.monitor_files import has_monitor_files, read_monitor
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 PLOT = ROOT / "docs" / "social_attention_curves.png"
+#: An eval video of a reproduced attention policy (made by ``train_rl.py eval --video``), shown when present.
+VIDEO = ROOT / "docs" / "social_attention_eval.gif"
 START_MARKER = "<!-- social-attention-results:start -->"
 END_MARKER = "<!-- social-attention-results:end -->"
 EXTRACTORS = ("attention", "mlp")
@@ -263,6 +265,15 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
             "most pressing (the smallest positive time to collision with the ego, else the nearest ahead); Spearman",
             "and the deletion ratio score each method's ranking of the parts against the causal focus (what the",
             "policy's action depends on; 1.0 and above: as faithful as it).",
+        ]
+    if VIDEO.is_file():
+        parts += [
+            "",
+            f"![Greedy episodes of a reproduced attention policy, the causal focus on the vehicles]({VIDEO.name})",
+            "",
+            f"`python train_rl.py eval RUN --episodes 2 --video docs/{VIDEO.name} --video-episodes 2` on an attention",
+            "run of the sweep: highway-env's own picture, the vehicles ringed by the causal focus, the vehicle the",
+            "adapter names as most pressing in black and white dashes, and a bar per vehicle row.",
         ]
     if picture is not None:
         parts += ["", f"![Training curves]({picture.name})", "", f"Curves: bins of {width} training episodes."]
