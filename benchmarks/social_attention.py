@@ -44,7 +44,7 @@ START_MARKER = "<!-- social-attention-results:start -->"
 END_MARKER = "<!-- social-attention-results:end -->"
 EXTRACTORS = ("attention", "mlp")
 #: What the focus table gives per method (from each attention run's ``eval.json``).
-FOCUS_FIGURES = ("relevant_mass", "entropy", "spearman", "deletion_ratio")
+FOCUS_FIGURES = ("ego", "relevant_mass", "entropy", "spearman", "deletion_ratio")
 SAVE_FREQ = 2_500
 """Checkpoint every this many steps, so a reproduction stopped and started again loses little."""
 
@@ -112,12 +112,15 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
         "time_to_cross": float(crossed.mean()) if len(crossed) else None,
     }
     methods = (data.get("attention") or {}).get("methods") or {}
+    parts = (data.get("attention") or {}).get("parts") or []
+    ego = next((p.get("by_method") or {} for p in parts if p.get("part") == "ego"), {})
     result["focus"] = {
         method: {
             "relevant_mass": stats.get("relevant_mass"),
             "entropy": stats.get("entropy"),
             "spearman": (stats.get("faithfulness") or {}).get("spearman"),
             "deletion_ratio": (stats.get("faithfulness") or {}).get("deletion_ratio"),
+            "ego": ego.get(method),
         }
         for method, stats in methods.items()
     }
@@ -186,21 +189,12 @@ def focus_table(by_row: dict[str, list[dict[str, Any]]]) -> str:
         for method in methods:
             values = {key: [r["focus"].get(method, {}).get(key) for r in arm] for key in FOCUS_FIGURES}
             lines.append([
-                ROWS[row].env, ROWS[row].algo, method, len(arm),
+                ROWS[row].env, ROWS[row].algo, method, len(arm), fmt(values["ego"], "{:.2f}"),
                 fmt(values["relevant_mass"], "{:.2f}"), fmt(values["entropy"], "{:.2f}"),
                 fmt(values["spearman"], "{:+.2f}"), fmt(values["deletion_ratio"], "{:.2f}"),
             ])  # fmt: skip
-    header = [
-        "env",
-        "algo",
-        "focus method",
-        "seeds",
-        "relevant mass",
-        "entropy",
-        "Spearman vs causal",
-        "deletion ratio",
-    ]
-    return markdown_table(header, lines)
+    header = ["env", "algo", "focus method", "seeds", "on the ego", "relevant mass", "entropy", "Spearman vs causal"]
+    return markdown_table([*header, "deletion ratio"], lines)
 
 
 def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path | None:
@@ -261,7 +255,8 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
             focus_table(by_row),
             "",
             "The attention arm's focus over the 15 vehicle rows on the same greedy evaluation episodes, mean over",
-            "seeds with its 95% interval. Relevant mass: the share of the focus on the vehicle the adapter names as",
+            "seeds with its 95% interval. On the ego: the share on the ego's own row. Relevant mass: the share on the",
+            "vehicle the adapter names as",
             "most pressing (the smallest positive time to collision with the ego, else the nearest ahead); Spearman",
             "and the deletion ratio score each method's ranking of the parts against the causal focus (what the",
             "policy's action depends on; 1.0 and above: as faithful as it).",

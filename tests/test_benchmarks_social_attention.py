@@ -27,7 +27,9 @@ def fake_run(root: Path, extractor: str, seed: int, success: list[bool], crash: 
     if extractor == "attention":
         causal = {"relevant_mass": 0.6 + 0.1 * seed, "entropy": 0.5, "faithfulness": None}
         readout = {"relevant_mass": 0.2, "entropy": 0.9, "faithfulness": {"spearman": 0.1, "deletion_ratio": 0.4}}
-        evaluation["attention"] = {"method": "causal", "methods": {"causal": causal, "readout": readout}}
+        ego = {"part": "ego", "focus": 0.5, "by_method": {"causal": 0.5, "readout": 0.7}}
+        methods = {"causal": causal, "readout": readout}
+        evaluation["attention"] = {"method": "causal", "methods": methods, "parts": [ego]}
     (run / "eval.json").write_text(json.dumps(evaluation))
     rows = "".join(f"{0.1 * i + seed},{5 + i % 3},{i}.0\n" for i in range(250))
     (run / "monitor" / "0.monitor.csv").write_text('#{"t_start": 0.0}\nr,l,t\n' + rows)
@@ -91,6 +93,8 @@ def test_report_tables_where_the_attention_arm_looked(tmp_path):
              if line.startswith("| intersection-v0")}  # fmt: skip
     assert set(focus) == {"causal", "readout"}
     causal = [cell.strip() for cell in focus["causal"].split("|")[1:-1]]
-    assert causal[3] == "2" and causal[4].startswith("0.65 [") and causal[6] == "—"
+    assert causal[3] == "2" and causal[4] == "0.50 [0.50, 0.50]" and causal[5].startswith("0.65 [")
+    assert causal[7] == "—"
     readout = [cell.strip() for cell in focus["readout"].split("|")[1:-1]]
-    assert readout[4] == "0.20 [0.20, 0.20]" and readout[6] == "+0.10 [+0.10, +0.10]" and readout[7].startswith("0.40")
+    assert readout[4] == "0.70 [0.70, 0.70]" and readout[5] == "0.20 [0.20, 0.20]"
+    assert readout[7] == "+0.10 [+0.10, +0.10]" and readout[8].startswith("0.40")
