@@ -46,3 +46,12 @@ def test_methods_side_by_side_share_one_colour_scale() -> None:
     bottom = picture[-30:]  # the colour bar strip sits under the panels
     ramp = (colormaps["viridis"](np.linspace(0.0, 1.0, 5))[:, :3] * 255).astype(np.uint8)
     assert sum(tuple(int(v) for v in c) in _colours(bottom) for c in ramp) >= 2  # the colour bar is drawn
+
+
+def test_short_names_drop_the_prefix_the_other_parts_share_when_the_first_stands_apart() -> None:
+    from agents.pictures.drawing import short_names
+
+    assert short_names(["ego", "vehicle_1", "vehicle_12"]) == ["ego", "1", "12"]
+    assert short_names(["entity_0", "entity_1"]) == ["0", "1"]
+    assert short_names(["entity_1", "entity_12"]) == ["1", "12"]  # never cut inside a number
+    assert short_names(["x", "y"]) == ["x", "y"]

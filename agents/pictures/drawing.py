@@ -68,15 +68,25 @@ def figure_to_array(fig: Figure) -> np.ndarray:
 
 
 def short_names(part_names: Sequence[str]) -> list[str]:
-    """Part names without their shared prefix (``entity_3`` -> ``3``), for crowded axes."""
+    """Part names without their shared prefix (``entity_3`` -> ``3``), for crowded axes.
+
+    When the first part stands apart (``ego``, ``vehicle_1``, ``vehicle_2``...), the prefix the others share is
+    dropped from them: ``ego``, ``1``, ``2``...
+    """
     names = list(part_names)
     if len(names) < 2:
         return names
+    prefix = _common_prefix(names) or (_common_prefix(names[1:]) if len(names) > 2 else "")
+    return [name[len(prefix) :] or name if name.startswith(prefix) else name for name in names] if prefix else names
+
+
+def _common_prefix(names: Sequence[str]) -> str:
+    """The prefix all ``names`` share, never ending inside a number (``entity_1``, ``entity_12`` -> ``entity_``)."""
     prefix = names[0]
     for name in names[1:]:
         while not name.startswith(prefix):
             prefix = prefix[:-1]
-    return [name[len(prefix) :] or name for name in names] if prefix else names
+    return prefix.rstrip("0123456789")
 
 
 def upscale(frame: np.ndarray, factor: int) -> np.ndarray:
