@@ -227,6 +227,25 @@ def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path
     return out
 
 
+def progress_lines(by_row: dict[str, list[dict[str, Any]]], run_dir: Path) -> list[str]:
+    """``Finished: N of S seeds per arm`` per row from its sweep's ``sweep.yaml``, while a sweep is under way."""
+    lines = []
+    for row, results in by_row.items():
+        spec_file = run_dir / "sweeps" / sweep_name(row) / "sweep.yaml"
+        if not spec_file.is_file():
+            continue
+        target = int(yaml.safe_load(spec_file.read_text()).get("seeds", 0))
+        done = {extractor: sum(r["extractor"] == extractor for r in results) for extractor in EXTRACTORS}
+        if min(done.values()) < target:
+            counts = ", ".join(f"{extractor} {count}" for extractor, count in done.items())
+            lines += [
+                f"**Under way**: {ROWS[row].env} {ROWS[row].algo} has finished {counts} of its {target} seeds per",
+                "arm; the same `train` command goes on from where it stopped and `report` updates this section.",
+                "",
+            ]
+    return lines
+
+
 def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, picture: Path | None) -> str:
     """The results section: the table and its commands, what it means, then the notes."""
     budgets = "; ".join(f"{ROWS[row].env} {ROWS[row].algo}: {ROWS[row].budget}" for row in by_row)
@@ -241,9 +260,11 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
         "",
         results_table(by_row) if any(by_row.values()) else f"No finished runs under `{run_dir}/sweeps/` yet.",
         "",
-        "Mean over seeds with its 95% bootstrap interval. Success: the episode ended without a collision (on",
-        "intersection-v0: the ego arrived); time to cross: decisions (seconds on intersection-v0) of the successful",
-        "episodes; every figure from the final model's greedy episodes on highway-env's Python original.",
+        *progress_lines(by_row, run_dir),
+        "Mean over seeds with its 95% bootstrap interval (a single seed gives a single point). Success: the episode",
+        "ended without a collision (on intersection-v0: the ego arrived); time to cross: decisions (seconds on",
+        "intersection-v0) of the successful episodes; every figure from the final model's greedy episodes on",
+        "highway-env's Python simulator (the adapter's fast road queries: step for step its own results).",
         "",
         f"Budgets: {budgets}.",
     ]
@@ -255,11 +276,10 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
             focus_table(by_row),
             "",
             "The attention arm's focus over the 15 vehicle rows on the same greedy evaluation episodes, mean over",
-            "seeds with its 95% interval. On the ego: the share on the ego's own row. Relevant mass: the share on the",
-            "vehicle the adapter names as",
-            "most pressing (the smallest positive time to collision with the ego, else the nearest ahead); Spearman",
-            "and the deletion ratio score each method's ranking of the parts against the causal focus (what the",
-            "policy's action depends on; 1.0 and above: as faithful as it).",
+            "seeds with its 95% interval. On the ego: the share on the ego's own row. Relevant mass: the share on",
+            "the vehicle the adapter names as most pressing (the smallest positive time to collision with the ego",
+            "along its lane, else the nearest ahead). Spearman and the deletion ratio score each method's ranking of",
+            "the parts against the causal focus (what the policy's action depends on; 1.0 and above: as faithful).",
         ]
     if VIDEO.is_file():
         parts += [

@@ -98,3 +98,15 @@ def test_report_tables_where_the_attention_arm_looked(tmp_path):
     readout = [cell.strip() for cell in focus["readout"].split("|")[1:-1]]
     assert readout[4] == "0.70 [0.70, 0.70]" and readout[5] == "0.20 [0.20, 0.20]"
     assert readout[7] == "+0.10 [+0.10, +0.10]" and readout[8].startswith("0.40")
+
+
+def test_report_says_how_many_seeds_of_the_target_have_finished(tmp_path):
+    fake_run(tmp_path, "attention", 0, [True], [False], [8])
+    fake_run(tmp_path, "mlp", 0, [False], [True], [3])
+    sweep = tmp_path / "sweeps" / "social-intersection-dqn" / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"seeds": 20}))
+    text = social_attention.report(tmp_path, ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png")
+    assert "**Under way**: intersection-v0 dqn has finished attention 1, mlp 1 of its 20 seeds per" in text
+    sweep.write_text(yaml.safe_dump({"seeds": 1}))
+    text = social_attention.report(tmp_path, ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png")
+    assert "Under way" not in text
