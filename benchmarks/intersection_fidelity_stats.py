@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -201,6 +202,12 @@ def _ci(value: tuple[float, float], digits: int = 2, percent: bool = False) -> s
     return f"{mean:.{digits}f} ±{half:.{digits}f}"
 
 
+def policy_label(policy: str) -> str:
+    """A policy as the tables name it: ``trained:/runs/.../dqn_attention_s0`` -> ``trained (dqn_attention_s0)``."""
+    kind, _, run = policy.partition(":")
+    return f"{kind} ({Path(run).name})" if run else policy
+
+
 def fidelity_table(
     rows: dict[str, dict[str, Any]], reference: str, order: Sequence[str], paired: Sequence[str] = ()
 ) -> str:
@@ -233,7 +240,7 @@ def fidelity_table(
         lines.append(
             [
                 row["candidate"],
-                row["policy"],
+                policy_label(row["policy"]),
                 summary["n"],
                 _ci(summary["return"]),
                 _ci(summary["length"]),
@@ -257,7 +264,7 @@ def column_table(rows: dict[str, dict[str, Any]], order: Sequence[str]) -> str:
             continue
         summary = summarize(rows[key])
         cells = [f"{_ci(summary[f'mean_{c}'], 3)} (sd {summary[f'std_{c}']:.3f})" for c in COLUMNS]
-        lines.append([rows[key]["candidate"], rows[key]["policy"], *cells])
+        lines.append([rows[key]["candidate"], policy_label(rows[key]["policy"]), *cells])
     return markdown_table(header, lines)
 
 

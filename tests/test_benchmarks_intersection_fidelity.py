@@ -238,3 +238,10 @@ def test_a_subprocvecenv_slower_than_one_process_is_pointed_out(modules):
     )
     speed["steps_per_s"]["python-15hz, NumPy, SubprocVecEnv n_envs=2"] = [7.0]
     assert report.subproc_note(speed) == ""
+
+
+def test_a_trained_policy_is_named_by_its_run_not_its_path():
+    from intersection_fidelity_stats import policy_label
+
+    assert policy_label("trained:/somewhere/runs/intersection-v0/dqn_attention_s0") == "trained (dqn_attention_s0)"
+    assert policy_label("random") == "random"
