@@ -29,7 +29,8 @@ SHARED_SCOPES = {"module", "class", "package"}
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that use a module-scoped fixture with ``xdist_group(<module>)`` (read by ``--dist loadgroup``)."""
+    """Mark the tests that use a module-scoped fixture with ``xdist_group(<module>)`` (read by ``--dist loadgroup``),
+    and run the slow tests first."""
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         if info is None:
@@ -37,6 +38,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         scopes = {fixture.scope for fixtures in info.name2fixturedefs.values() for fixture in fixtures}
         if scopes & SHARED_SCOPES:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    # The slow tests first, so the two workers start the long ones early instead of one ending the run alone.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")
