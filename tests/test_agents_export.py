@@ -157,3 +157,11 @@ def test_cli_export_then_eval_onnx_matches_eval(tmp_path, capsys):
     assert "mean return" in out and "readout when relevant" in out
     assert train_rl.main(["eval", "--onnx", str(tmp_path / "nope.onnx")]) == 2
     assert "No ONNX file at" in capsys.readouterr().err
+
+
+def test_cli_export_names_a_misspelt_focus_method_after_loading_the_run(tmp_path, capsys):
+    run = tiny_run(tmp_path, timesteps=64)
+    code = train_rl.main(["export", str(run.path), "--with-focus", "--focus", "rollot"])
+    assert code == 2
+    assert "Unknown focus method 'rollot'. Did you mean 'rollout'" in capsys.readouterr().err
+    assert not (run.path / "policy.onnx").exists()
