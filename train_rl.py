@@ -380,7 +380,10 @@ def sweep_parser() -> argparse.ArgumentParser:
     parser.add_argument("--env", default="attn/FindTarget-v0", help="Gymnasium env id (default: %(default)s)")
     parser.add_argument("--algo", default="ppo", help=f"algorithm: {_algo_help()} (default: %(default)s)")
     parser.add_argument("--extractors", default="attention", help="comma-separated, e.g. attention,mlp")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per extractor and grid point (1)")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per extractor and grid point (1): 0..N-1")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="start at this seed: K..K+N-1 (more seeds on a second machine)"
+    )
     parser.add_argument(
         "--grid",
         nargs="+",

@@ -271,6 +271,8 @@ def check_spec(spec: SweepSpec) -> list[Dimension]:
     dimensions = parse_grid(spec.grid)
     if spec.seeds < 1:
         raise ValueError(f"--seeds {spec.seeds}: a sweep needs at least one seed.")
+    if spec.first_seed < 0:
+        raise ValueError(f"--first-seed {spec.first_seed}: seeds are >= 0.")
     if spec.eval_episodes < 1:
         raise ValueError("--eval-episodes must be >= 1: a trial is finished when its final evaluation is written.")
     if spec.cpus_per_trial <= 0:
@@ -284,7 +286,7 @@ def check_spec(spec: SweepSpec) -> list[Dimension]:
     if spec.tune:
         if spec.metric not in METRIC_COLUMNS:
             raise ValueError(f"--metric '{spec.metric}': use one of {', '.join(METRIC_COLUMNS)}.")
-        if spec.seeds != 1:
+        if spec.seeds != 1 or spec.first_seed != 0:
             raise ValueError(
                 "--tune trains each sample once (seed 0); check the best config over seeds afterwards: "
                 "sweep --config best.yaml --seeds 5."

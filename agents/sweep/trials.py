@@ -165,7 +165,9 @@ class SweepSpec:
     algo: str = "ppo"
     extractors: list[str] = field(default_factory=lambda: ["attention"])
     seeds: int = 1
-    """Seeds 0 .. seeds-1 per extractor and grid point (with ``tune``: one seed, 0)."""
+    """How many seeds per extractor and grid point: ``first_seed`` .. ``first_seed + seeds - 1`` (``tune``: seed 0)."""
+    first_seed: int = 0
+    """The first seed, so a second machine can train more seeds of the same sweep (``--seeds 10 --first-seed 10``)."""
     grid: list[str] = field(default_factory=list)
     """``KEY=V1,V2`` (categorical), ``KEY=log(LOW,HIGH)`` or ``KEY=range(LOW,HIGH)`` (``tune`` only)."""
     overrides: list[str] = field(default_factory=list)
@@ -277,7 +279,7 @@ def grid_trials(spec: SweepSpec, dimensions: list[Dimension]) -> list[Trial]:
     points = list(itertools.product(*(d.values for d in dimensions)))
     return [
         make_trial(spec, extractor, seed, dict(zip([d.key for d in dimensions], point, strict=True)))
-        for seed in range(spec.seeds)
+        for seed in range(spec.first_seed, spec.first_seed + spec.seeds)
         for extractor, point in itertools.product(parse_extractors(spec.extractors), points)
     ]
 
