@@ -2,7 +2,7 @@
 
 Train every row's arms as one ``train_rl.py sweep`` each (seeds x extractors; a sweep started again skips the
 finished trials, so an interrupted reproduction resumes where it stopped), then write the results section of
-docs/BENCHMARKS.md from the run folders:
+docs/BENCHMARKS.md from the run folders and the results kept in docs/social_attention_results.json:
 
     python benchmarks/social_attention.py train --seeds 20                 # every row, 20 seeds per arm
     python benchmarks/social_attention.py train --rows intersection-dqn --seeds 10
@@ -13,6 +13,10 @@ env's own settings: success (arrived, or ran out of time on the other envs, with
 time to cross (the successful episodes' length in decisions; intersection-v0 decides once a second) and the final
 return. Curves are the training episodes' return and length, in bins of ``--bin`` episodes, mean and 95%
 bootstrap interval over the seeds.
+
+``report`` keeps every finished run's figures (and its training curve) in docs/social_attention_results.json, so
+the table survives the run folders; ``train`` starts at the first seed that file does not have for both arms, so
+seeds can be trained on several machines (``--run-dir`` each) and gathered by committing that file.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from agents.storage.monitor_files import has_monitor_files, read_monitor
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 PLOT = ROOT / "docs" / "social_attention_curves.png"
+#: Every finished run's figures and training curve, per row and run (``attention_s3``), kept with the docs.
+RESULTS = ROOT / "docs" / "social_attention_results.json"
 #: An eval video of a reproduced attention policy (made by ``train_rl.py eval --video``), shown when present.
 VIDEO = ROOT / "docs" / "social_attention_eval.gif"
 START_MARKER = "<!-- social-attention-results:start -->"
@@ -76,15 +82,19 @@ def sweep_name(row: str) -> str:
     return f"social-{row}"
 
 
-def sweep_command(row: str, seeds: int, run_dir: Path, eval_episodes: int, extra: Sequence[str] = ()) -> list[str]:
-    """The ``train_rl.py sweep`` command that trains both arms of ``row`` over ``seeds`` seeds."""
+def sweep_command(
+    row: str, seeds: int, run_dir: Path, eval_episodes: int, extra: Sequence[str] = (), first_seed: int = 0
+) -> list[str]:
+    """The ``train_rl.py sweep`` command that trains both arms of ``row`` on seeds ``first_seed`` .. ``seeds - 1``."""
     spec = ROWS[row]
     command = [
         sys.executable, str(ROOT / "train_rl.py"), "sweep", "--env", spec.env, "--algo", spec.algo,
-        "--extractors", ",".join(EXTRACTORS), "--seeds", str(seeds), "--eval-episodes", str(eval_episodes),
-        "--run-dir", str(run_dir), "--name", sweep_name(row),
+        "--extractors", ",".join(EXTRACTORS), "--seeds", str(seeds - first_seed), "--eval-episodes",
+        str(eval_episodes), "--run-dir", str(run_dir), "--name", sweep_name(row),
         "--set", f"save_freq={SAVE_FREQ}",
     ]  # fmt: skip
+    if first_seed:
+        command += ["--first-seed", str(first_seed)]
     if spec.timesteps is not None:
         command += ["--timesteps", str(spec.timesteps)]
     return [*command, *extra]
@@ -126,15 +136,46 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
     }
     if has_monitor_files(run_dir / "monitor"):
         episodes = read_monitor(run_dir / "monitor")
-        result["curve_returns"], result["curve_lengths"] = episodes.returns, episodes.lengths.astype(np.float64)
+        result["curve_returns"] = [round(float(v), 4) for v in episodes.returns]
+        result["curve_lengths"] = [int(v) for v in episodes.lengths]
     return result
 
 
-def collect(run_dir: Path, row: str) -> list[dict[str, Any]]:
-    """The finished runs of ``row``'s sweep, each arm's seeds in order."""
+def run_key(result: dict[str, Any]) -> str:
+    """A run's key in the results file: ``attention_s3``."""
+    return f"{result['extractor']}_s{result['seed']}"
+
+
+def stored(results_file: Path, row: str) -> dict[str, dict[str, Any]]:
+    """The runs of ``row`` kept in ``results_file`` by earlier reports, by key."""
+    if not results_file.is_file():
+        return {}
+    return dict(json.loads(results_file.read_text()).get(row, {}))
+
+
+def collect(run_dir: Path, row: str, results_file: Path | None = None) -> list[dict[str, Any]]:
+    """The finished runs of ``row``: those kept in ``results_file``, updated from the sweep's run folders."""
     root = run_dir / "sweeps" / sweep_name(row)
     found = (run_result(config.parent) for config in sorted(root.rglob("config.yaml")) if config.parent != root)
-    return sorted((r for r in found if r is not None), key=lambda r: (r["extractor"], r["seed"]))
+    merged = stored(results_file, row) if results_file is not None else {}
+    merged.update({run_key(r): r for r in found if r is not None})
+    return sorted(merged.values(), key=lambda r: (r["extractor"], r["seed"]))
+
+
+def keep(results_file: Path, by_row: dict[str, list[dict[str, Any]]]) -> None:
+    """Write every row's runs into ``results_file`` (other rows already there are kept)."""
+    kept = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    kept.update({row: {run_key(r): r for r in results} for row, results in by_row.items() if results})
+    results_file.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
+
+
+def first_missing_seed(results: Sequence[dict[str, Any]]) -> int:
+    """The lowest seed that some arm has not finished."""
+    done = [{r["seed"] for r in results if r["extractor"] == extractor} for extractor in EXTRACTORS]
+    seed = 0
+    while all(seed in arm for arm in done):
+        seed += 1
+    return seed
 
 
 def binned(values: np.ndarray, width: int, bins: int) -> np.ndarray:
@@ -144,7 +185,7 @@ def binned(values: np.ndarray, width: int, bins: int) -> np.ndarray:
 
 def curves(results: Sequence[dict[str, Any]], key: str, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Episodes (bin ends), mean and ``(2, bins)`` 95% interval over the seeds of one arm's ``key`` curve."""
-    series = [r[key] for r in results if key in r]
+    series = [np.asarray(r[key], dtype=np.float64) for r in results if key in r]
     bins = min((len(s) // width for s in series), default=0)
     if not series or bins == 0:
         return np.zeros(0), np.zeros(0), np.zeros((2, 0))
@@ -204,7 +245,7 @@ def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [row for row, results in by_row.items() if results]
+    rows = [row for row, results in by_row.items() if any("curve_returns" in r for r in results)]
     if not rows:
         return None
     figure, axes = plt.subplots(2, len(rows), figsize=(4.2 * len(rows), 6.0), squeeze=False)
@@ -215,7 +256,8 @@ def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path
                 arm = [r for r in by_row[row] if r["extractor"] == extractor]
                 x, mean, band = curves(arm, key, width)
                 if len(x):
-                    axis.plot(x, mean, color=colour, label=f"{extractor} ({len(arm)} seeds)")
+                    seeds = sum(key in r for r in arm)
+                    axis.plot(x, mean, color=colour, label=f"{extractor} ({seeds} seeds)")
                     axis.fill_between(x, band[0], band[1], color=colour, alpha=0.25)
             axis.set_xlabel("training episodes")
             axis.set_ylabel(f"episode {label} (mean of {width})")
@@ -234,7 +276,8 @@ def progress_lines(by_row: dict[str, list[dict[str, Any]]], run_dir: Path) -> li
         spec_file = run_dir / "sweeps" / sweep_name(row) / "sweep.yaml"
         if not spec_file.is_file():
             continue
-        target = int(yaml.safe_load(spec_file.read_text()).get("seeds", 0))
+        sweep = yaml.safe_load(spec_file.read_text())
+        target = int(sweep.get("first_seed", 0)) + int(sweep.get("seeds", 0))
         done = {extractor: sum(r["extractor"] == extractor for r in results) for extractor in EXTRACTORS}
         if min(done.values()) < target:
             counts = ", ".join(f"{extractor} {count}" for extractor, count in done.items())
@@ -295,9 +338,12 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
     return "\n".join([*parts, END_MARKER]) + "\n"
 
 
-def report(run_dir: Path, rows: Sequence[str], width: int, doc: Path = DOC, picture: Path = PLOT) -> str:
-    """Collect every row's runs and write the section (and the curves) into ``doc``."""
-    by_row = {row: collect(run_dir, row) for row in rows}
+def report(
+    run_dir: Path, rows: Sequence[str], width: int, doc: Path = DOC, picture: Path = PLOT, results_file: Path = RESULTS
+) -> str:
+    """Collect every row's runs, keep them in ``results_file`` and write the section (and the curves) into ``doc``."""
+    by_row = {row: collect(run_dir, row, results_file) for row in rows}
+    keep(results_file, by_row)
     drawn = plot(by_row, width, picture)
     text = section(by_row, run_dir, width, drawn)
     write_section(doc, text, START_MARKER, END_MARKER)
@@ -323,16 +369,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs", help="root of the sweeps")
     parser.add_argument("--bin", type=int, default=100, help="training episodes per point of the curves (report)")
     parser.add_argument("--dry-run", action="store_true", help="print the sweep commands, run nothing (train)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the kept per-run figures (%(default)s)")
     args, extra = parser.parse_known_args(argv)
     if args.seeds < 1 or args.eval_episodes < 1 or args.bin < 1:
         parser.error("--seeds, --eval-episodes and --bin must be at least 1")
     if args.command == "report":
         if extra:
             parser.error(f"report takes no sweep flags: {' '.join(extra)}")
-        print(report(args.run_dir, args.rows, args.bin))
+        print(report(args.run_dir, args.rows, args.bin, results_file=args.results))
         return 0
     for row in args.rows:
-        command = sweep_command(row, args.seeds, args.run_dir, args.eval_episodes, extra)
+        first = first_missing_seed(list(stored(args.results, row).values()))
+        if first >= args.seeds:
+            print(f"{row}: seeds 0..{args.seeds - 1} of both arms are in {args.results}", flush=True)
+            continue
+        command = sweep_command(row, args.seeds, args.run_dir, args.eval_episodes, extra, first)
         print("+", " ".join(command), flush=True)
         if not args.dry_run:
             code = subprocess.call(command, env={**os.environ, "PYTHONUNBUFFERED": "1"})

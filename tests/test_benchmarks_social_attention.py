@@ -36,9 +36,16 @@ def fake_run(root: Path, extractor: str, seed: int, success: list[bool], crash: 
     return run
 
 
+def report_in(tmp_path: Path) -> str:
+    """The intersection-dqn section from the run folders under ``tmp_path``, everything written there."""
+    return social_attention.report(
+        tmp_path, ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png", tmp_path / "k.json"
+    )
+
+
 def test_train_runs_one_sweep_per_row_with_both_arms(capsys, tmp_path):
     assert social_attention.main(["train", "--dry-run", "--seeds", "3", "--rows", "intersection-dqn,merge-ppo",
-                                  "--run-dir", str(tmp_path)]) == 0  # fmt: skip
+                                  "--run-dir", str(tmp_path), "--results", str(tmp_path / "k.json")]) == 0  # fmt: skip
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
     assert "sweep --env intersection-v0 --algo dqn --extractors attention,mlp --seeds 3" in lines[0]
@@ -58,8 +65,8 @@ def test_report_tables_success_collision_and_time_to_cross_per_arm(tmp_path):
     for seed in range(2):
         fake_run(tmp_path, "attention", seed, [True, True, False, True], [False, False, True, False], [8, 10, 3, 9])
         fake_run(tmp_path, "mlp", seed, [True, False, False, False], [False, True, True, True], [12, 2, 3, 4])
-    doc, picture = tmp_path / "BENCHMARKS.md", tmp_path / "curves.png"
-    text = social_attention.report(tmp_path, ["intersection-dqn"], width=100, doc=doc, picture=picture)
+    doc, picture, kept = tmp_path / "BENCHMARKS.md", tmp_path / "curves.png", tmp_path / "kept.json"
+    text = social_attention.report(tmp_path, ["intersection-dqn"], 100, doc, picture, kept)
     results = text.split("### Where it looked")[0].splitlines()
     rows = {line.split("|")[3].strip(): line for line in results if line.startswith("| intersection-v0")}
     assert set(rows) == {"attention", "mlp"}
@@ -79,7 +86,7 @@ def test_curves_bin_each_seed_and_band_over_seeds():
 
 
 def test_report_without_runs_says_so(tmp_path):
-    text = social_attention.report(tmp_path, ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png")
+    text = report_in(tmp_path)
     assert "No finished runs" in text and not (tmp_path / "c.png").exists()
 
 
@@ -87,7 +94,7 @@ def test_report_tables_where_the_attention_arm_looked(tmp_path):
     for seed in range(2):
         fake_run(tmp_path, "attention", seed, [True, False], [False, True], [8, 3])
         fake_run(tmp_path, "mlp", seed, [True, False], [False, True], [8, 3])
-    text = social_attention.report(tmp_path, ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png")
+    text = report_in(tmp_path)
     assert "### Where it looked" in text
     focus = {line.split("|")[3].strip(): line for line in text.split("### Where it looked")[1].splitlines()
              if line.startswith("| intersection-v0")}  # fmt: skip
@@ -105,8 +112,36 @@ def test_report_says_how_many_seeds_of_the_target_have_finished(tmp_path):
     fake_run(tmp_path, "mlp", 0, [False], [True], [3])
     sweep = tmp_path / "sweeps" / "social-intersection-dqn" / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({"seeds": 20}))
-    text = social_attention.report(tmp_path, ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png")
+    text = report_in(tmp_path)
     assert "**Under way**: intersection-v0 dqn has finished attention 1, mlp 1 of its 20 seeds per" in text
     sweep.write_text(yaml.safe_dump({"seeds": 1}))
-    text = social_attention.report(tmp_path, ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png")
+    text = report_in(tmp_path)
     assert "Under way" not in text
+
+
+def test_report_keeps_finished_runs_so_the_table_survives_their_folders(tmp_path):
+    kept = tmp_path / "kept.json"
+    fake_run(tmp_path / "first", "attention", 0, [True, True], [False, False], [8, 9])
+    fake_run(tmp_path / "first", "mlp", 0, [False, True], [True, False], [3, 9])
+    social_attention.report(tmp_path / "first", ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png", kept)
+    fake_run(tmp_path / "second", "attention", 1, [False, True], [True, False], [3, 9])
+    text = social_attention.report(
+        tmp_path / "second", ["intersection-dqn"], 100, tmp_path / "B.md", tmp_path / "c.png", kept
+    )
+    rows = {line.split("|")[3].strip(): line for line in text.splitlines() if line.startswith("| intersection-v0")}
+    assert rows["attention"].split("|")[4].strip() == "2" and rows["mlp"].split("|")[4].strip() == "1"
+    assert sorted(json.loads(kept.read_text())["intersection-dqn"]) == ["attention_s0", "attention_s1", "mlp_s0"]
+    assert len(json.loads(kept.read_text())["intersection-dqn"]["attention_s0"]["curve_returns"]) == 250
+
+
+def test_train_starts_at_the_first_seed_some_arm_lacks(capsys, tmp_path):
+    kept = tmp_path / "kept.json"
+    runs = {f"{arm}_s{seed}": {"extractor": arm, "seed": seed} for arm in ("attention", "mlp") for seed in (0, 1)}
+    del runs["mlp_s1"]
+    kept.write_text(json.dumps({"intersection-dqn": runs}))
+    argv = ["train", "--dry-run", "--rows", "intersection-dqn", "--run-dir", str(tmp_path), "--results", str(kept)]
+    assert social_attention.main([*argv, "--seeds", "5"]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "--seeds 4 " in line and line.endswith("--first-seed 1")  # seeds 1..4
+    assert social_attention.main([*argv, "--seeds", "1"]) == 0
+    assert "seeds 0..0 of both arms are in" in capsys.readouterr().out

@@ -13,6 +13,7 @@ import agents
 import train_rl
 from agents.setup.presets import read_preset_file
 from agents.sweep import SweepSpec, make_trial, parse_dimension, parse_grid, run_sweep
+from agents.sweep.trials import grid_trials
 
 ROOT = Path(__file__).resolve().parent.parent
 # CartPole with one env and 128-step rollouts: a trial trains 256 steps, evaluates at 128 and 256, then 2 episodes.
@@ -158,6 +159,13 @@ def test_trial_ids_follow_the_config(tmp_path):
     assert a.run_dir == tmp_path / "runs" / "sweeps" / "tiny" / a.trial_id / "CartPole-v1" / "ppo_mlp_s0"
 
 
+def test_first_seed_trains_the_next_seeds_with_the_same_trial_ids(tmp_path):
+    first = grid_trials(tiny_spec(tmp_path, seeds=3), [])
+    later = grid_trials(tiny_spec(tmp_path, seeds=2, first_seed=1), [])
+    assert [(t.extractor, t.seed) for t in later] == [("attention", 1), ("mlp", 1), ("attention", 2), ("mlp", 2)]
+    assert [t.trial_id for t in later] == [t.trial_id for t in first[2:]]  # a trial finished by either is skipped
+
+
 @pytest.mark.parametrize(
     ("args", "match"),
     [
@@ -172,6 +180,7 @@ def test_trial_ids_follow_the_config(tmp_path):
         (["--address", "ray://127.0.0.1:1"], "--address ray://127.0.0.1:1: no Ray cluster answers there"),
         (["--address", "nowhere"], "expected ray://HOST:PORT"),
         (["--tune", "2", "--seeds", "3"], "check the best config over seeds afterwards"),
+        (["--first-seed", "-1"], "--first-seed -1: seeds are >= 0"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(args, match, tmp_path, capsys):
