@@ -23,8 +23,9 @@ SWEEP = [
 ]  # fmt: skip
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster():
+    """One cluster for the module (starting one costs ~15 s); the tests add and remove worker nodes on it."""
     pytest.importorskip("ray", reason="the sweep extra (ray) is not installed")
     from ray.cluster_utils import Cluster
 
