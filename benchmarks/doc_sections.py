@@ -68,3 +68,11 @@ def write_section(path: Path, section: str, start_marker: str, end_marker: str) 
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def rate(value: float) -> str:
+    """A speed for a table, so a slow column keeps its digits beside a fast one.
+
+    Whole numbers with thousands separators from 100 up, three significant figures below (``3,751``, ``795``, ``5.04``).
+    """
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from doc_sections import write_section
+from doc_sections import rate, write_section
 
 from agents import RunConfig, resolve
 from agents.evaluation.tables import markdown_table
@@ -110,7 +110,7 @@ def main() -> None:
         ),
     ):  # fmt: skip
         p, e = statistics.median(python), statistics.median(pool)
-        rows.append([what, f"{p:,.0f}", f"{e:,.0f}", f"{e / p:.1f}x"])
+        rows.append([what, rate(p), rate(e), f"{e / p:.1f}x"])
     table = markdown_table(["measure", "Python original (dummy)", "envpool", "envpool / Python"], rows)
     note = (
         f"{args.env}, medians of {args.rounds} interleaved rounds, one torch thread; 1-min load average "

@@ -163,6 +163,19 @@ def test_eval_on_a_cuda_device_without_cuda_is_refused(normalised_run):
         agents.load(normalised_run, device="cuda")
 
 
+def test_a_cpu_device_with_an_index_loads_on_the_cpu(normalised_run):
+    assert agents.load(normalised_run, device="cpu:0").device.type == "cpu"
+    assert agents.evaluate(normalised_run, episodes=1, write=False, device="cpu:0").episodes == 1
+
+
+def test_loading_a_run_as_another_algorithm_is_refused(normalised_run):
+    with pytest.raises(ValueError, match=r"was trained with ppo, not a2c: drop --algo .* or pass --algo ppo"):
+        agents.evaluate(normalised_run, episodes=1, write=False, algo="a2c")
+    with pytest.raises(ValueError, match="was trained with ppo, not dqn"):
+        agents.load(normalised_run, algo="dqn")
+    assert agents.load(normalised_run, algo="PPO").num_timesteps == 64  # the class name is an alias
+
+
 def test_eval_refuses_non_finite_env_arguments(normalised_run):
     with pytest.raises(ValueError, match=r"env_kwargs.max_episode_steps=inf is not a finite number"):
         agents.evaluate(normalised_run, episodes=1, write=False, env_kwargs={"max_episode_steps": float("inf")})

@@ -59,6 +59,10 @@ def test_huge_values_in_a_dict_key_name_the_part():
         ("hyperparams.batch_size=0", "hyperparams.batch_size=0 is out of range for PPO: it must be >= 1"),
         ("hyperparams.learning_rate=-1e-3", r"learning_rate=-0.001 is out of range for PPO: it must be > 0"),
         ("hyperparams.gae_lambda=1.5", r"gae_lambda=1.5 is out of range"),
+        (
+            "policy_kwargs.log_std_init=1e30",
+            r"policy_kwargs.log_std_init=1e\+30 is out of range for PPO: it must be in ",
+        ),
     ],
 )
 def test_out_of_range_hyperparameters_are_refused(item, message):
@@ -69,7 +73,8 @@ def test_out_of_range_hyperparameters_are_refused(item, message):
 
 def test_schedules_and_in_range_values_pass():
     config = agents.apply_overrides(
-        agents.RunConfig(n_envs=1), ["hyperparams.learning_rate=lin_3e-4", "hyperparams.gamma=1.0"]
+        agents.RunConfig(n_envs=1),
+        ["hyperparams.learning_rate=lin_3e-4", "hyperparams.gamma=1.0", "policy_kwargs.log_std_init=-20"],
     )
     assert agents.dry_run(config).config.hyperparams["gamma"] == 1.0
 

@@ -27,7 +27,7 @@ from agents.setup.config import DEFAULT_FOCUS_METHODS, RunConfig
 from agents.setup.env_ids import check_env_id
 from agents.setup.hyperparam_ranges import check_finite
 from agents.setup.presets import read_yaml
-from agents.setup.resolution import check_device, check_focus_methods
+from agents.setup.resolution import canonical_device, check_device, check_focus_methods
 from agents.setup.simulators import evaluation_note
 from agents.setup.vec_envs import check_spaces, make_env, saved_statistics, wrap_normalize
 from agents.storage.layout import CONFIG_FILE
@@ -59,6 +59,7 @@ def load_model_file(model_path: Path, algo: str, device: str = "auto", env: VecE
     """Load an SB3 zip as ``algo`` (on ``env`` when given); one clear ``ValueError`` for a file that is not one."""
     cls = ALGORITHMS.get(algo).cls
     check_device(device)
+    device = canonical_device(device)
     if not zipfile.is_zipfile(model_path):
         raise ValueError(f"{model_path} is not a Stable-Baselines3 model zip (not a zip file at all).")
     try:
@@ -117,13 +118,7 @@ def load(
     if safe:
         config_path = _safe_config_path(model_path, run_dir, config)
         return load_safe(model_path, config, config_path, device, trusted_packages)
-    if algo is None:
-        if config is None:
-            raise ValueError(
-                f"No {CONFIG_FILE} beside {model_path}, so its algorithm is unknown: pass it (e.g. algo='ppo', "
-                "or --algo ppo on the command line)."
-            )
-        algo = config.algo
+    algo = model_algo(algo, config, model_path)
     model = load_model_file(model_path, algo, device)
     stats = saved_statistics(model_path, config) if config is not None else None  # only when the run normalised
     if stats is not None:
@@ -257,7 +252,7 @@ def eval_target(
     check_int("seed", seed, 0, 2**32 - 1)
     if deterministic is None:
         deterministic = config.eval_deterministic is not False if config is not None else True
-    algo = algo or (config.algo if config else _require_algo(model_path))
+    algo = model_algo(algo, config, model_path)
     return EvalTarget(
         model_path, run_dir, config, env_id, {**run_kwargs, **(env_kwargs or {})}, seed, deterministic, algo
     )
@@ -350,11 +345,21 @@ def _safe_config_path(model_path: Path, run_dir: Path | None, config: RunConfig 
     return run_dir / CONFIG_FILE
 
 
-def _require_algo(model_path: Path) -> str:
-    raise ValueError(
-        f"No {CONFIG_FILE} beside {model_path}, so its algorithm is unknown: pass it (e.g. algo='ppo', "
-        "or --algo ppo on the command line)."
-    )
+def model_algo(algo: str | None, config: RunConfig | None, model_path: Path) -> str:
+    """The algorithm to load ``model_path`` as: ``algo``, else the run's; a run trained with another is an error."""
+    if config is None:
+        if algo is None:
+            raise ValueError(
+                f"No {CONFIG_FILE} beside {model_path}, so its algorithm is unknown: pass it (e.g. algo='ppo', "
+                "or --algo ppo on the command line)."
+            )
+        return algo
+    if algo is not None and ALGORITHMS.canonical(algo) != ALGORITHMS.canonical(config.algo):
+        raise ValueError(
+            f"{model_path} was trained with {config.algo}, not {algo}: drop --algo (the run's {CONFIG_FILE} names "
+            f"it) or pass --algo {config.algo}."
+        )
+    return config.algo if algo is None else algo
 
 
 __all__ = [

@@ -57,6 +57,12 @@ NORMALIZE_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "epsilon": (0.0, None, False, False),
 }
 
+#: ``policy_kwargs`` setting -> range, as ``RANGES``: the initial Gaussian std is ``exp(log_std_init)``, so beyond
+#: +-20 (a std above 4.8e8 or below 2e-9) the first actions or their log-probabilities are no longer finite numbers.
+POLICY_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "log_std_init": (-20.0, 20.0, True, True),
+}
+
 #: Values outside the range that a hyperparameter also takes, with what they mean.
 SPECIAL: dict[str, tuple[float, str]] = {"gradient_steps": (-1, "-1 (as many as the env steps of the rollout)")}
 

@@ -10,7 +10,7 @@ from agents.setup.algorithms import ALGORITHMS
 from agents.setup.config import VEC_ENVS, RunConfig, check_types
 from agents.setup.env_ids import check_env_id
 from agents.setup.envpool_vec_env import check_envpool_config
-from agents.setup.hyperparam_ranges import NORMALIZE_RANGES, check_finite, check_ranges
+from agents.setup.hyperparam_ranges import NORMALIZE_RANGES, POLICY_RANGES, check_finite, check_ranges
 from agents.setup.presets import load_preset, merge_sections
 from agents.setup.signatures import accepted_kwargs, check_kwargs
 from envs.validation import check_int
@@ -41,6 +41,7 @@ def check_config(config: RunConfig) -> None:
     check_int("n_envs", config.n_envs, 1, MAX_ENVS, why=" (each env is a Python object stepped in turn)")
     check_device(config.device)
     check_net_arch(config.policy_kwargs.get("net_arch"))
+    check_ranges(ALGORITHMS.get(config.algo).cls.__name__, config.policy_kwargs, POLICY_RANGES, "policy_kwargs")
     if config.vec_env not in VEC_ENVS:
         raise ValueError(
             f"vec_env='{config.vec_env}' is invalid.{did_you_mean(config.vec_env, VEC_ENVS)} Use {', '.join(VEC_ENVS)}."
@@ -63,6 +64,16 @@ def check_config(config: RunConfig) -> None:
 
 #: At most this many parallel envs (more only makes a run that never gets through its first rollout).
 MAX_ENVS = 1024
+
+
+def canonical_device(device: str) -> str:
+    """``device`` as torch loads onto it: ``cpu`` for ``cpu:N`` (torch's loader knows no CPU index), else as given."""
+    if device != "auto" and device.startswith("cpu"):
+        import torch
+
+        if torch.device(device).type == "cpu":
+            return "cpu"
+    return device
 
 
 def check_device(device: str) -> None:
