@@ -386,7 +386,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = sweep_command(row, args.seeds, args.run_dir, args.eval_episodes, extra, first)
         print("+", " ".join(command), flush=True)
         if not args.dry_run:
-            code = subprocess.call(command, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            process = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            try:
+                code = process.wait()
+            except KeyboardInterrupt:  # the sweep got the same Ctrl-C: it records its trials and stops
+                process.wait()
+                print("stopped: the same command goes on from the last checkpoints", flush=True)
+                return 130
             if code != 0:
                 return code
     return 0
