@@ -1,12 +1,13 @@
 """Training speed on pixels: conv-token attention and patch attention against NatureCNN, interleaved in one process.
 
-For each model in ``MODELS`` (each pixel env's presets: conv tokens, patch attention where the env has a preset for
-it, and SB3's NatureCNN, ``--extractor mlp``) it builds PPO exactly as ``train_rl.py`` would (``configs/ppo.yaml``),
-runs one warm-up rollout and update, and then times ``--steps`` env steps of ``learn`` (rollouts and updates, no
-callbacks: no evaluation or focus logging) for every model in turn, round after round (A B C A B C ...), with one
-torch thread. It reports the median steps/s over ``--rounds`` and each model's time per step as a multiple of
-NatureCNN's on the same env. The wall times of ``benchmarks/learning.py`` also count what only attention runs pay on
-top (the focus logged every 10k steps and the periodic evaluations' focus); this table is the training alone.
+For each model in ``MODELS`` (each pixel env's presets: conv tokens, patch attention where the env has a preset for it,
+and SB3's NatureCNN, ``--extractor mlp``; and conv tokens with another stem, to compare stems) it builds PPO exactly as
+``train_rl.py`` would (``configs/ppo.yaml``), runs one warm-up rollout and update, and then times ``--steps`` env steps
+of ``learn`` (rollouts and updates, no callbacks: no evaluation or focus logging) for every model in turn, round after
+round (A B C A B C ...), with one torch thread. It reports the median steps/s over ``--rounds`` and each model's time
+per step as a multiple of NatureCNN's on the same env. The wall times of ``benchmarks/learning.py`` also count what only
+attention runs pay on top (the focus logged every 10k steps and the periodic evaluations' focus); this table is the
+training alone.
 
 Models whose env needs an extra that is not installed (MiniGrid) are skipped with the reason in the section.
 
@@ -44,11 +45,16 @@ BASELINE_EXTRACTOR = "mlp"
 
 MODELS = (
     Model("NatureCNN", "attn/PatchFind-v0", BASELINE_EXTRACTOR),
-    Model("conv tokens (preset)", "attn/PatchFind-v0", "conv"),
+    Model("conv tokens (preset, `fast` stem)", "attn/PatchFind-v0", "conv"),
+    Model("conv tokens, `medium` stem", "attn/PatchFind-v0", "conv", ("extractor_kwargs.stem=medium",)),
     Model("patch attention (preset)", "attn/PatchFind-v0", "attention"),
     Model("NatureCNN", "attn/MiniGridPixels-v0", BASELINE_EXTRACTOR),
-    Model("conv tokens (preset)", "attn/MiniGridPixels-v0", "conv"),
+    Model("conv tokens (preset, `fast` stem)", "attn/MiniGridPixels-v0", "conv"),
+    Model("conv tokens, `small` stem", "attn/MiniGridPixels-v0", "conv", ("extractor_kwargs.stem=small",)),
 )
+"""Each pixel env's NatureCNN, its conv-token preset, the conv tokens with the stem each env's preset had before
+(``small`` and ``medium`` run their first layer at half the picture's side, ``fast`` at a quarter, as NatureCNN
+does), and PatchFind's patch attention."""
 
 
 def build_all(models: Sequence[Model]) -> tuple[dict[Model, object], dict[Model, str]]:
@@ -82,7 +88,8 @@ def table_rows(speeds: dict[Model, float]) -> list[list[str]]:
     for model, speed in speeds.items():
         base = baselines.get(model.env)
         ratio = "—" if base is None else f"{base / speed:.2f}x"
-        rows.append([f"`{model.env}`", model.name, f"`--extractor {model.extractor}`", f"{speed:.0f}", ratio])
+        flags = " ".join([f"--extractor {model.extractor}", *(f"--set {o}" for o in model.overrides)])
+        rows.append([f"`{model.env}`", model.name, f"`{flags}`", f"{speed:.0f}", ratio])
     return rows
 
 
