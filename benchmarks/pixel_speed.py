@@ -45,16 +45,16 @@ BASELINE_EXTRACTOR = "mlp"
 
 MODELS = (
     Model("NatureCNN", "attn/PatchFind-v0", BASELINE_EXTRACTOR),
-    Model("conv tokens (preset, `fast` stem)", "attn/PatchFind-v0", "conv"),
+    Model("conv tokens, `fast` stem", "attn/PatchFind-v0", "conv", ("extractor_kwargs.stem=fast",)),
     Model("conv tokens, `medium` stem", "attn/PatchFind-v0", "conv", ("extractor_kwargs.stem=medium",)),
     Model("patch attention (preset)", "attn/PatchFind-v0", "attention"),
     Model("NatureCNN", "attn/MiniGridPixels-v0", BASELINE_EXTRACTOR),
-    Model("conv tokens (preset, `fast` stem)", "attn/MiniGridPixels-v0", "conv"),
+    Model("conv tokens, `fast` stem", "attn/MiniGridPixels-v0", "conv", ("extractor_kwargs.stem=fast",)),
     Model("conv tokens, `small` stem", "attn/MiniGridPixels-v0", "conv", ("extractor_kwargs.stem=small",)),
 )
-"""Each pixel env's NatureCNN, its conv-token preset, the conv tokens with the stem each env's preset had before
-(``small`` and ``medium`` run their first layer at half the picture's side, ``fast`` at a quarter, as NatureCNN
-does), and PatchFind's patch attention."""
+"""Each pixel env's NatureCNN and patch attention presets, and its conv-token preset with two stems: ``fast``
+(NatureCNN's first layer, run at a quarter of the picture's side) and the stem that runs its first layer at half the
+side (``medium`` on PatchFind, ``small`` on MiniGrid pixels)."""
 
 
 def build_all(models: Sequence[Model]) -> tuple[dict[Model, object], dict[Model, str]]:
