@@ -57,6 +57,15 @@ MODELS = (
 side (``medium`` on PatchFind, ``small`` on MiniGrid pixels)."""
 
 
+STEMS_NOTE = (
+    "Conv stems (`policies.tokenizers.conv.STEMS`; each gives a cell per 8 px patch, centred on it): `fast` runs "
+    "NatureCNN's first layer (8x8, stride 4, 32 channels) and then a 2x2 stride-2 layer, so its first map is a quarter "
+    "of the picture's side (12x12 on PatchFind's 48 px, 14x14 on MiniGrid's 56 px), as NatureCNN's is; `small` and "
+    "`medium` run three layers from a map of half the side (24x24, 28x28). On MiniGrid pixels the preset also has a "
+    "self-attention block over the 49 cells, which NatureCNN has nothing like; on PatchFind it has none."
+)
+
+
 def build_all(models: Sequence[Model]) -> tuple[dict[Model, object], dict[Model, str]]:
     """PPO for every model that can be built, and the reason for each that cannot (a missing extra)."""
     built, skipped = {}, {}
@@ -111,6 +120,7 @@ def render(command: str, steps: int, rounds: int, speeds: dict[Model, float], sk
     ]
     if skipped:
         lines += ["", *(f"- skipped `{m.env}` {m.name}: {reason}" for m, reason in skipped.items())]
+    lines += ["", STEMS_NOTE]
     return "\n".join([*lines, "", END_MARKER])
 
 
