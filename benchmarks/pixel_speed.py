@@ -1,12 +1,13 @@
 """Training speed on pixels: conv-token attention and patch attention against NatureCNN, interleaved in one process.
 
-For each model in ``MODELS`` (each pixel env's presets: conv tokens, patch attention where the env has a preset for
-it, and SB3's NatureCNN, ``--extractor mlp``) it builds PPO exactly as ``train_rl.py`` would (``configs/ppo.yaml``),
-runs one warm-up rollout and update, and then times ``--steps`` env steps of ``learn`` (rollouts and updates, no
-callbacks: no evaluation or focus logging) for every model in turn, round after round (A B C A B C ...), with one
-torch thread. It reports the median steps/s over ``--rounds`` and each model's time per step as a multiple of
-NatureCNN's on the same env. The wall times of ``benchmarks/learning.py`` also count what only attention runs pay on
-top (the focus logged every 10k steps and the periodic evaluations' focus); this table is the training alone.
+For each model in ``MODELS`` (each pixel env's presets: conv tokens, patch attention where the env has a preset for it,
+and SB3's NatureCNN, ``--extractor mlp``; and conv tokens with another stem, to compare stems) it builds PPO exactly as
+``train_rl.py`` would (``configs/ppo.yaml``), runs one warm-up rollout and update, and then times ``--steps`` env steps
+of ``learn`` (rollouts and updates, no callbacks: no evaluation or focus logging) for every model in turn, round after
+round (A B C A B C ...), with one torch thread. It reports the median steps/s over ``--rounds`` and each model's time
+per step as a multiple of NatureCNN's on the same env. The wall times of ``benchmarks/learning.py`` also count what only
+attention runs pay on top (the focus logged every 10k steps and the periodic evaluations' focus); this table is the
+training alone.
 
 Models whose env needs an extra that is not installed (MiniGrid) are skipped with the reason in the section.
 
@@ -44,10 +45,24 @@ BASELINE_EXTRACTOR = "mlp"
 
 MODELS = (
     Model("NatureCNN", "attn/PatchFind-v0", BASELINE_EXTRACTOR),
-    Model("conv tokens (preset)", "attn/PatchFind-v0", "conv"),
+    Model("conv tokens, `fast` stem", "attn/PatchFind-v0", "conv", ("extractor_kwargs.stem=fast",)),
+    Model("conv tokens, `medium` stem", "attn/PatchFind-v0", "conv", ("extractor_kwargs.stem=medium",)),
     Model("patch attention (preset)", "attn/PatchFind-v0", "attention"),
     Model("NatureCNN", "attn/MiniGridPixels-v0", BASELINE_EXTRACTOR),
-    Model("conv tokens (preset)", "attn/MiniGridPixels-v0", "conv"),
+    Model("conv tokens, `fast` stem", "attn/MiniGridPixels-v0", "conv", ("extractor_kwargs.stem=fast",)),
+    Model("conv tokens, `small` stem", "attn/MiniGridPixels-v0", "conv", ("extractor_kwargs.stem=small",)),
+)
+"""Each pixel env's NatureCNN and patch attention presets, and its conv-token preset with two stems: ``fast``
+(NatureCNN's first layer, run at a quarter of the picture's side) and the stem that runs its first layer at half the
+side (``medium`` on PatchFind, ``small`` on MiniGrid pixels)."""
+
+
+STEMS_NOTE = (
+    "Conv stems (`policies.tokenizers.conv.STEMS`; each gives a cell per 8 px patch, centred on it): `fast` runs "
+    "NatureCNN's first layer (8x8, stride 4, 32 channels) and then a 2x2 stride-2 layer, so its first map is a quarter "
+    "of the picture's side (12x12 on PatchFind's 48 px, 14x14 on MiniGrid's 56 px), as NatureCNN's is; `small` and "
+    "`medium` run three layers from a map of half the side (24x24, 28x28). On MiniGrid pixels the preset also has a "
+    "self-attention block over the 49 cells, which NatureCNN has nothing like; on PatchFind it has none."
 )
 
 
@@ -82,7 +97,8 @@ def table_rows(speeds: dict[Model, float]) -> list[list[str]]:
     for model, speed in speeds.items():
         base = baselines.get(model.env)
         ratio = "—" if base is None else f"{base / speed:.2f}x"
-        rows.append([f"`{model.env}`", model.name, f"`--extractor {model.extractor}`", f"{speed:.0f}", ratio])
+        flags = " ".join([f"--extractor {model.extractor}", *(f"--set {o}" for o in model.overrides)])
+        rows.append([f"`{model.env}`", model.name, f"`{flags}`", f"{speed:.0f}", ratio])
     return rows
 
 
@@ -104,6 +120,7 @@ def render(command: str, steps: int, rounds: int, speeds: dict[Model, float], sk
     ]
     if skipped:
         lines += ["", *(f"- skipped `{m.env}` {m.name}: {reason}" for m, reason in skipped.items())]
+    lines += ["", STEMS_NOTE]
     return "\n".join([*lines, "", END_MARKER])
 
 

@@ -48,6 +48,9 @@ def test_rows_give_time_per_step_against_the_envs_natureCNN():
     rows = pixel_speed.table_rows({CNN: 200.0, CONV: 80.0, ORPHAN: 50.0})
     assert [row[-1] for row in rows] == ["1.00x", "2.50x", "—"]
     assert rows[1][:4] == ["`attn/PatchFind-v0`", "conv tokens (preset)", "`--extractor conv`", "80"]
+    other_stem = Model("conv tokens, `small` stem", "attn/PatchFind-v0", "conv", ("extractor_kwargs.stem=small",))
+    row = pixel_speed.table_rows({CNN: 200.0, other_stem: 100.0})[1]
+    assert row[2:] == ["`--extractor conv --set extractor_kwargs.stem=small`", "100", "2.00x"]
 
 
 def test_section_has_markers_command_table_and_skips():

@@ -26,7 +26,8 @@ def image_space(height: int, width: int, first: bool, dtype: type) -> spaces.Box
 @pytest.mark.parametrize(
     ("stem", "height", "width", "grid"),
     [("nature", 36, 36, (1, 1)), ("nature", 48, 64, (2, 4)), ("nature", 84, 84, (7, 7)), ("small", 48, 48, (6, 6)),
-     ("small", 56, 40, (7, 5)), ("small", 8, 8, (1, 1)), ("medium", 48, 48, (6, 6)), ("medium", 56, 40, (7, 5))],
+     ("small", 56, 40, (7, 5)), ("small", 8, 8, (1, 1)), ("medium", 48, 48, (6, 6)), ("medium", 56, 40, (7, 5)),
+     ("fast", 48, 48, (6, 6)), ("fast", 56, 56, (7, 7)), ("fast", 56, 40, (7, 5)), ("fast", 8, 8, (1, 1))],
 )  # fmt: skip
 def test_shapes_and_part_names(stem, height, width, grid, first, dtype):
     space = image_space(height, width, first, dtype)
@@ -70,12 +71,17 @@ def test_stems_by_name_or_mapping_and_their_errors():
 
 
 def test_receptive_fields_and_centre_regions():
-    # small: field 10, jump 8, cells centred on the 8 px patches; medium and wide: the same cells, fields 14 and 22
+    # small: field 10, jump 8, cells centred on the 8 px patches; medium, wide and fast: the same cells, fields 14, 22
+    # and 12
     assert STEMS.get("small").receptive_field() == (8.0, 10.0, 4.0)
+    assert STEMS.get("fast").receptive_field() == (8.0, 12.0, 4.0)
     assert STEMS.get("medium").receptive_field() == (8.0, 14.0, 4.0)
     assert STEMS.get("wide").receptive_field() == (8.0, 22.0, 4.0)
     patches = np.array([[8 * c, 8 * r, 8 * c + 8, 8 * r + 8] for r in range(6) for c in range(6)], dtype=float)
-    fields = {"small": [7.0, 7.0, 17.0, 17.0], "medium": [5.0, 5.0, 19.0, 19.0], "wide": [1.0, 1.0, 23.0, 23.0]}
+    fields = {
+        "small": [7.0, 7.0, 17.0, 17.0], "medium": [5.0, 5.0, 19.0, 19.0], "wide": [1.0, 1.0, 23.0, 23.0],
+        "fast": [6.0, 6.0, 18.0, 18.0],
+    }  # fmt: skip
     for stem, field in fields.items():  # cell (1, 1): centred on pixel 12
         tokenizer = ConvTokenizer(image_space(48, 48, False, np.uint8), D, stem=stem)
         np.testing.assert_array_equal(tokenizer.cell_boxes, patches)
@@ -86,6 +92,54 @@ def test_receptive_fields_and_centre_regions():
     np.testing.assert_array_equal(nature.cell_boxes[0], [14.0, 14.0, 22.0, 22.0])
     np.testing.assert_array_equal(nature.receptive_fields[3], [8.0, 8.0, 44.0, 44.0])
     assert nature.part_of((20, 20, 0)) == "cell_r0c0" and nature.part_of((47, 47, 0)) == "cell_r1c1"
+
+
+@pytest.mark.parametrize("stem", sorted(STEMS.names()))
+def test_receptive_fields_are_the_pixels_that_move_each_cell(stem):
+    # Positive weights and biases keep every ReLU open, so a pixel moves a cell exactly when the cell can see it.
+    tokenizer = ConvTokenizer(image_space(48, 48, True, np.float32), D, stem=stem)
+    with torch.no_grad():
+        for layer in tokenizer.stem:
+            if isinstance(layer, torch.nn.Conv2d):
+                layer.weight.fill_(1.0 / layer.weight[0].numel())
+                layer.bias.fill_(1.0)
+    images = torch.ones(1, 3, 48, 48, requires_grad=True)
+    cells = tokenizer.stem(images)  # (1, C, rows, cols)
+    rows, cols = tokenizer.grid
+    for index in sorted({0, cols + 1, rows * cols // 2, rows * cols - 1} & set(range(rows * cols))):
+        (grad,) = torch.autograd.grad(cells[0, :, index // cols, index % cols].sum(), images, retain_graph=True)
+        ys, xs = np.nonzero(grad[0].abs().sum(0).numpy())  # the pixels this cell sees
+        seen = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        np.testing.assert_array_equal(seen, tokenizer.receptive_fields[index], err_msg=f"cell {index}")
+
+
+def test_fast_stem_cells_sit_on_minigrid_tiles_and_cost_like_nature_cnn():
+    # MiniGrid pixels: 56 px, 8 px tiles; cell (r, c) is centred on tile (r, c) and sees it and 2 px around it.
+    tokenizer = ConvTokenizer(image_space(56, 56, True, np.uint8), D, stem="fast")
+    tiles = np.array([[8 * c, 8 * r, 8 * c + 8, 8 * r + 8] for r in range(7) for c in range(7)], dtype=float)
+    np.testing.assert_array_equal(tokenizer.cell_boxes, tiles)
+    np.testing.assert_array_equal(tokenizer.receptive_fields[24], [22.0, 22.0, 34.0, 34.0])  # the middle tile
+    assert tokenizer.part_of((0, 27, 27)) == "cell_r3c3" and tokenizer.part_of((0, 55, 0)) == "cell_r6c0"
+    # Its first layer is NatureCNN's (8 x 8, stride 4, 32 channels): a 14 x 14 map where `small` runs at 28 x 28.
+    first = tokenizer.stem[0]
+    assert (first.kernel_size, first.stride, first.out_channels) == ((8, 8), (4, 4), 32)
+    assert tokenizer.stem[:2](torch.zeros(1, 3, 56, 56)).shape == (1, 32, 14, 14)
+
+
+@pytest.mark.parametrize("old_stem", ["small", "medium"])
+def test_a_run_trained_with_an_earlier_preset_stem_still_loads(tmp_path, tiny_config, old_stem):
+    # The presets chose `small` (MiniGrid pixels) and `medium` (PatchFind) before `fast`: a run keeps its stem in
+    # config.yaml and in the zip's policy kwargs, so it loads with the stem it was trained with.
+    import agents
+
+    config = tiny_config(tmp_path, env="attn/PatchFind-v0", extractor="conv", extractor_kwargs={"stem": old_stem})
+    run = agents.train(config)
+    obs, _ = observations(gym.make("attn/PatchFind-v0"), 4)
+    expected = run.model.predict(obs, deterministic=True)[0]
+    for safe in (False, True):
+        loaded = agents.load(run.path, safe=safe)
+        assert loaded.policy.features_extractor.tokenizer.stem_spec == STEMS.get(old_stem)
+        np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], expected)
 
 
 def test_registered_and_selectable_for_dict_image_keys():

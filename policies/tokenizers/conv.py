@@ -71,12 +71,17 @@ class Stem:
 #: its own patch. ``medium``: the same cells, each seeing its patch and 3 pixels around it (14 pixels: the second
 #: convolution ``4 x 4`` with padding 1), so a 5-pixel sprite whose centre lies in a patch is whole in that patch's
 #: cell. ``wide``: three ``4 x 4`` stride-2 convolutions with padding 1: the same cells, each seeing 22 pixels (its
-#: neighbours' patches too).
+#: neighbours' patches too). ``fast``: NatureCNN's first layer (``8 x 8``, stride 4, 32 channels; padding 2) and a
+#: ``2 x 2`` stride-2 convolution: the same cells, each seeing its patch and 2 pixels around it (12 pixels, so a
+#: 5-pixel sprite whose centre lies in a patch is whole in that patch's cell), at NatureCNN's price: the first layer
+#: strides to a map of a quarter of the picture's side at once, where ``small``, ``medium`` and ``wide`` run their
+#: first layer at half the side.
 STEMS: Registry[Stem] = Registry("stem")
 STEMS.register("nature", Stem((32, 64, 64), (8, 4, 3), (4, 2, 1), (0, 0, 0)))
 STEMS.register("small", Stem((16, 32, 64), (4, 2, 2), (2, 2, 2), (1, 0, 0)))
 STEMS.register("medium", Stem((16, 32, 64), (4, 4, 2), (2, 2, 2), (1, 1, 0)))
 STEMS.register("wide", Stem((16, 32, 64), (4, 4, 4), (2, 2, 2), (1, 1, 1)))
+STEMS.register("fast", Stem((32, 64), (8, 2), (4, 2), (2, 0)))
 
 
 def _int_tuple(name: str, value: object, layers: int | None, low: int) -> tuple[int, ...]:
@@ -145,18 +150,20 @@ class ConvTokenizer(GridImageTokenizer):
     ``AttentionReport.focus_map()`` gives the focus on the cell grid. uint8 images arrive scaled to [0, 1] by
     SB3's preprocessing; float images are read as they are; channel-first and channel-last layouts both work.
 
-    A cell sees a receptive field (10 x 10 pixels for ``small``, 22 for ``wide``, 36 for ``nature``), not a patch: the
-    fields of neighbouring cells overlap. ``cell_boxes`` gives each cell's *centre region*, the ``jump x jump``
-    square (``jump`` = the product of the strides) around the centre of its receptive field: these tile the
-    middle of the picture without overlap (a border of about ``(field - jump) / 2`` pixels that no cell is centred on
-    stays outside them). ``receptive_fields`` gives every pixel each cell can see. Overlays tint the centre
-    regions by focus and outline the most focused cell's whole receptive field (``agents.pictures.drawing``).
+    A cell sees a receptive field (10 x 10 pixels for ``small``, 12 for ``fast``, 22 for ``wide``, 36 for
+    ``nature``), not a patch: the fields of neighbouring cells overlap. ``cell_boxes`` gives each cell's *centre
+    region*, the ``jump x jump`` square (``jump`` = the product of the strides) around the centre of its receptive
+    field: these tile the middle of the picture without overlap (a border of about ``(field - jump) / 2`` pixels
+    that no cell is centred on stays outside them). ``receptive_fields`` gives every pixel each cell can see.
+    Overlays tint the centre regions by focus and outline the most focused cell's whole receptive field
+    (``agents.pictures.drawing``).
 
     Args:
         observation_space: a 3-D ``Box``, uint8 or float.
         embed_dim: token width ``D``.
-        stem: a name from ``STEMS`` (``"nature"``, the default, or ``"small"`` for images under 36 pixels or a finer
-            grid) or a mapping ``{"channels": [...], "kernels": [...], "strides": [...], "padding": [...]}``.
+        stem: a name from ``STEMS`` (``"nature"``, the default, or ``"fast"`` or ``"small"`` for images under 36
+            pixels or a cell per 8 pixels) or a mapping
+            ``{"channels": [...], "kernels": [...], "strides": [...], "padding": [...]}``.
 
     Raises:
         ValueError: the image is smaller than the stem needs (the message names both sizes and the fix), or the
