@@ -47,6 +47,7 @@ from doc_sections import write_section
 from speed_report import render_section
 from speed_specs import (
     BATCH,
+    COMPILED_SPECS,
     DEFAULT_OUTPUT,
     END_MARKER,
     ENV_ID,
@@ -324,8 +325,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the envs, models and batches (default: 0)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds over the rows (default: 5; quick: 2)")
     parser.add_argument(
-        "--no-compile", action="store_true", help="skip the compiled rows (torch.compile, inductor; minutes to compile)"
+        "--compiled",
+        nargs="*",
+        default=list(COMPILED_SPECS),
+        metavar="ROW",
+        help="rows also measured compiled (torch.compile, inductor; minutes to compile each); none with --no-compile "
+        "(default: %(default)s)",
     )
+    parser.add_argument("--no-compile", action="store_true", help="measure no compiled row (same as --compiled)")
     parser.add_argument(
         "--output",
         type=Path,
@@ -335,6 +342,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: CUDA is not available on this machine.")
+    unknown = sorted(set(args.compiled) - {spec.name for spec in EXTRACTOR_SPECS if spec.extractor_class is not None})
+    if unknown:
+        parser.error(f"--compiled {' '.join(unknown)}: not a row with an extractor to compile (rows: see --help).")
+    if args.no_compile:
+        args.compiled = []
     if args.entities and min(args.entities) < 2:
         parser.error("--entities: every N must be >= 2 (the target and one distractor).")
     for name in ("ppo_steps", "threads", "rounds"):
@@ -361,7 +373,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         predict_calls=100 if quick else 500,
         seed=args.seed,
         rounds=args.rounds or (2 if quick else 5),
-        compile=not args.no_compile,
+        compiled=tuple(args.compiled),
     )
 
 
@@ -381,13 +393,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
     preset = load_preset("ppo", ENV_ID)
 
-    if settings.compile:
+    if settings.compiled:
         # A cold compile, as a machine's first compiled run pays it: inductor's cache (kept across runs) starts empty.
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="extractor_speed_inductor_"))
         import torch._inductor.config as inductor_config
 
         inductor_config.compile_threads = 1  # the compiler runs as this process's child: its CPU time counts
-    specs = with_compiled(EXTRACTOR_SPECS) if settings.compile else EXTRACTOR_SPECS
+    specs = with_compiled(EXTRACTOR_SPECS, settings.compiled)
     start = time.perf_counter()
     results = run_benchmark(specs, preset, settings)
     section = render_section(results, specs, preset, settings, command, time.perf_counter() - start)

@@ -133,9 +133,11 @@ def compiled_twin(spec: ExtractorSpec) -> ExtractorSpec:
     return ExtractorSpec(f"{spec.name}{COMPILED_SUFFIX}", spec.extractor_class, spec.kwargs, spec.note, compile=True)
 
 
-def with_compiled(specs: tuple[ExtractorSpec, ...]) -> tuple[ExtractorSpec, ...]:
-    """``specs`` and, for each of ``COMPILED_SPECS`` among them, its compiled twin."""
-    return (*specs, *(compiled_twin(spec) for spec in specs if spec.name in COMPILED_SPECS))
+def with_compiled(
+    specs: tuple[ExtractorSpec, ...], compiled: tuple[str, ...] = COMPILED_SPECS
+) -> tuple[ExtractorSpec, ...]:
+    """``specs`` and, for each row named in ``compiled``, its compiled twin."""
+    return (*specs, *(compiled_twin(spec) for spec in specs if spec.name in compiled))
 
 
 LINEAR_SPEC, QUADRATIC_SPEC = "latent", "attention-l1"
@@ -159,8 +161,8 @@ class Settings:
     seed: int = 0
     rounds: int = 5
     """Rounds over the rows (A B C, A B C, ...): each figure is the median over rounds of that round's figure."""
-    compile: bool = True
-    """Measure the compiled twins of ``COMPILED_SPECS`` too."""
+    compiled: tuple[str, ...] = COMPILED_SPECS
+    """Rows also measured compiled (their twins, ``with_compiled``)."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import extractor_speed
@@ -39,7 +41,10 @@ def test_the_compile_table_sets_the_compile_against_what_it_saves():
     assert "latent" not in table  # not measured: no row
 
 
-def test_no_compile_leaves_the_twins_out():
-    args = extractor_speed.parse_args(["--quick", "--no-compile"])
-    assert not extractor_speed.settings_from_args(args).compile
-    assert extractor_speed.settings_from_args(extractor_speed.parse_args(["--quick"])).compile
+def test_compiled_chooses_the_twins():
+    settings = extractor_speed.settings_from_args
+    assert settings(extractor_speed.parse_args(["--quick"])).compiled == COMPILED_SPECS
+    assert settings(extractor_speed.parse_args(["--quick", "--no-compile"])).compiled == ()
+    assert settings(extractor_speed.parse_args(["--compiled", "attention-l1"])).compiled == ("attention-l1",)
+    with pytest.raises(SystemExit):
+        extractor_speed.parse_args(["--compiled", "mlp"])  # SB3's own extractor: nothing of ours to compile
