@@ -6,7 +6,9 @@ For each extractor configuration in ``EXTRACTOR_SPECS`` and each number of entit
   extractor, MLP heads, PPO-like loss, ``backward``), median over repeats after warm-up, in ms;
 - PPO training throughput (steps/s) with the ``configs/ppo.yaml`` preset (8 envs in a ``DummyVecEnv``,
   ``n_steps=256``, ``batch_size=256``, ``n_epochs=10``) after one warm-up rollout, and its ratio to the MLP's;
-- single-observation ``model.predict(obs, deterministic=True)`` latency, median over calls after warm-up.
+- single-observation ``model.predict(obs, deterministic=True)`` latency, median over calls after warm-up;
+- for the rows of ``COMPILED_SPECS``, the same figures with the extractor compiled (``torch.compile``, inductor)
+  and what compiling cost: the warm-up's CPU time (the C++ compiler's included) over the eager row's.
 
 It prints the tables and writes them, with the machine, the command and the targets (met or not, computed from
 the measurements), between ``<!-- extractor_speed:start -->`` and ``<!-- extractor_speed:end -->`` in
@@ -18,6 +20,7 @@ Usage::
     python benchmarks/extractor_speed.py --quick --output /tmp/bench.md    # N = 4, 8, few repeats (smoke test)
     python benchmarks/extractor_speed.py --entities 8 64 256 --threads 2 --ppo-steps 16384
     python benchmarks/extractor_speed.py --device cuda                     # on a GPU machine
+    python benchmarks/extractor_speed.py --entities 8 --no-compile         # without the compiled rows
 
 ``--quick`` writes nothing unless ``--output`` is given. Run the full benchmark on a quiet machine: it is one
 run, and its medians are only as steady as the machine.
@@ -26,9 +29,12 @@ run, and its medians are only as steady as the machine.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shlex
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -41,6 +47,7 @@ from doc_sections import write_section
 from speed_report import render_section
 from speed_specs import (
     BATCH,
+    COMPILED_SPECS,
     DEFAULT_OUTPUT,
     END_MARKER,
     ENV_ID,
@@ -52,6 +59,7 @@ from speed_specs import (
     ExtractorSpec,
     Measurement,
     Settings,
+    with_compiled,
 )
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
@@ -183,6 +191,12 @@ def predict_call(model: PPO, observation: np.ndarray) -> Callable[[], None]:
     return call
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of the children it waited for (the C++ compiler runs ``torch.compile`` starts)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def time_training(model: PPO, steps: int, device: str) -> tuple[float, float, int]:
     """``model.learn`` of ``steps`` more timesteps: ``(steps per second, CPU us per step, timesteps)``.
 
@@ -228,11 +242,14 @@ def measure_interleaved(
     }
     figures: dict[str, dict[str, list[float]]] = {name: {} for name in models}
     timesteps = dict.fromkeys(models, 0)
+    warmup_cpu = {}
     try:
-        for name, model in models.items():  # warm-up: one rollout and its update, untimed calls
+        for name, model in models.items():  # warm-up: one rollout and its update, untimed calls (compiles, if asked)
+            start = cpu_seconds()
             model.learn(model.n_steps * model.n_envs)
             median_ms(steps[name], settings.fwd_bwd_warmup, 1, settings.device)
             median_ms(calls[name], settings.predict_warmup, 1, settings.device)
+            warmup_cpu[name] = cpu_seconds() - start
         for _ in range(settings.rounds):
             for name, model in models.items():
                 record = figures[name]
@@ -252,7 +269,7 @@ def measure_interleaved(
         tensors, in_extractor = tensor_counts(model)
         results[name] = Measurement(
             name, n_entities, med["fwd_bwd"], med["rate"], timesteps[name], med["predict"], med["cpu"],
-            tensors, in_extractor,
+            tensors, in_extractor, warmup_cpu[name],
         )  # fmt: skip
     return results
 
@@ -308,6 +325,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the envs, models and batches (default: 0)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds over the rows (default: 5; quick: 2)")
     parser.add_argument(
+        "--compiled",
+        nargs="*",
+        default=list(COMPILED_SPECS),
+        metavar="ROW",
+        help="rows also measured compiled (torch.compile, inductor; minutes to compile each); none with --no-compile "
+        "(default: %(default)s)",
+    )
+    parser.add_argument("--no-compile", action="store_true", help="measure no compiled row (same as --compiled)")
+    parser.add_argument(
         "--output",
         type=Path,
         help=f"markdown file to write the section into (default: {DEFAULT_OUTPUT.relative_to(REPO_ROOT)}; "
@@ -316,6 +342,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: CUDA is not available on this machine.")
+    unknown = sorted(set(args.compiled) - {spec.name for spec in EXTRACTOR_SPECS if spec.extractor_class is not None})
+    if unknown:
+        parser.error(f"--compiled {' '.join(unknown)}: not a row with an extractor to compile (rows: see --help).")
+    if args.no_compile:
+        args.compiled = []
     if args.entities and min(args.entities) < 2:
         parser.error("--entities: every N must be >= 2 (the target and one distractor).")
     for name in ("ppo_steps", "threads", "rounds"):
@@ -342,6 +373,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         predict_calls=100 if quick else 500,
         seed=args.seed,
         rounds=args.rounds or (2 if quick else 5),
+        compiled=tuple(args.compiled),
     )
 
 
@@ -361,9 +393,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
     preset = load_preset("ppo", ENV_ID)
 
+    if settings.compiled:
+        # A cold compile, as a machine's first compiled run pays it: inductor's cache (kept across runs) starts empty.
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="extractor_speed_inductor_"))
+        import torch._inductor.config as inductor_config
+
+        inductor_config.compile_threads = 1  # the compiler runs as this process's child: its CPU time counts
+    specs = with_compiled(EXTRACTOR_SPECS, settings.compiled)
     start = time.perf_counter()
-    results = run_benchmark(EXTRACTOR_SPECS, preset, settings)
-    section = render_section(results, EXTRACTOR_SPECS, preset, settings, command, time.perf_counter() - start)
+    results = run_benchmark(specs, preset, settings)
+    section = render_section(results, specs, preset, settings, command, time.perf_counter() - start)
     print("\n" + section)
     if output is not None:
         write_section(output, section, START_MARKER, END_MARKER)

@@ -8,9 +8,11 @@ from typing import Any
 
 from doc_sections import machine_facts
 from speed_specs import (
+    AMORTISE_STEPS,
     ATTENTION_SPECS,
     BASELINE,
     BATCH,
+    COMPILED_SUFFIX,
     END_MARKER,
     ENV_ID,
     GROWTH_FROM_N,
@@ -182,6 +184,41 @@ def tensors_table(results: Mapping[tuple[str, int], Measurement], specs: Sequenc
     return markdown_table(["extractor", "policy parameter tensors", "of which in the extractor"], rows)
 
 
+def to_mlp(m: Measurement, baseline: Measurement | None) -> str:
+    """`` (0.52x)``: ``m``'s PPO steps/s as a ratio to the baseline's, or nothing without a baseline."""
+    return f" ({m.steps_per_s / baseline.steps_per_s:.2f}x)" if baseline else ""
+
+
+def compile_table(
+    results: Mapping[tuple[str, int], Measurement], specs: Sequence[ExtractorSpec], entities: Sequence[int]
+) -> str:
+    """Each compiled row beside its eager twin at each ``N``: PPO steps/s, ``predict``, compile cost, balance.
+
+    The balance sets the compile's CPU time against the CPU time per step it saves over ``AMORTISE_STEPS``
+    timesteps (negative: compiling costs more than it saves there).
+    """
+    header = [
+        "extractor", "N", "PPO steps/s eager", "compiled", "compiled / eager", "predict ms eager", "compiled",
+        "compile, CPU s", f"balance over {AMORTISE_STEPS:,} steps, CPU s",
+    ]  # fmt: skip
+    rows = []
+    for spec in (s for s in specs if s.compile):
+        eager_name = spec.name.removesuffix(COMPILED_SUFFIX)
+        for n in entities:
+            comp, eager, base = (results.get((name, n)) for name in (spec.name, eager_name, BASELINE))
+            if comp is None or eager is None:
+                continue
+            cost = comp.warmup_cpu_s - eager.warmup_cpu_s
+            saved = AMORTISE_STEPS * (eager.cpu_us_per_step - comp.cpu_us_per_step) / 1e6
+            rows.append([
+                f"`{eager_name}`", str(n), f"{eager.steps_per_s:.0f}{to_mlp(eager, base)}",
+                f"{comp.steps_per_s:.0f}{to_mlp(comp, base)}",
+                f"{comp.steps_per_s / eager.steps_per_s:.2f}x", f"{eager.predict_ms:.3f}", f"{comp.predict_ms:.3f}",
+                f"{cost:.0f}", f"{saved - cost:+.0f}",
+            ])  # fmt: skip
+    return markdown_table(header, rows)
+
+
 #: What the runs say, written by hand from the measurements (2026-12-02); rendered before the targets.
 READING = [
     "**The default run's extractor is the lean fast path** (`lean=True` in FindTarget's preset: the folded readout "
@@ -238,6 +275,8 @@ def render_section(
         command: the command line that produced it.
         elapsed_s: wall time of the whole run.
     """
+    compiled = [spec for spec in specs if spec.compile]
+    specs = [spec for spec in specs if not spec.compile]
     hyper = preset.get("hyperparams", {})
     date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     timesteps = sorted({m.ppo_timesteps for m in results.values()})
@@ -279,6 +318,13 @@ def render_section(
         f"`model.predict(obs, deterministic=True)` on one unbatched observation; "
         f"{max(1, settings.predict_calls // settings.rounds)} calls per round after {settings.predict_warmup} "
         "warm-up.\n\n" + grid_table(results, specs, settings.entities, lambda m: f"{m.predict_ms:.3f}"),
+        "### `torch.compile`\n\n"
+        "The rows above compiled (`torch.compile`, inductor, on the extractor, as a run's `--set compile=true` "
+        "does), measured in the same rounds as their eager twins. Compile: the warm-up's CPU time (this process "
+        "and the C++ compiler it ran; one rollout and update, the fwd+bwd and predict warm-up: each batch shape "
+        "compiles once) over the eager twin's. Balance: the CPU time per PPO step saved, times "
+        f"{AMORTISE_STEPS:,} steps, minus the compile.\n\n"
+        + (compile_table(results, compiled, settings.entities) if compiled else "Not measured (`--no-compile`)."),
         "### Reading\n\n" + "\n".join(f"- {line}" for line in READING),
         "### Targets\n\n" + "\n".join(f"- {line}" for line in targets),
         END_MARKER,

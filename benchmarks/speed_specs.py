@@ -62,13 +62,6 @@ EXTRACTOR_SPECS: tuple[ExtractorSpec, ...] = (
         "LayerNorm)",
     ),
     ExtractorSpec(
-        "attention-l0-compiled",
-        AttentionExtractor,
-        MappingProxyType({"presence_column": -1, "num_layers": 0, "lean": True}),
-        note="the same, compiled (`--set compile=true`: `torch.compile`, inductor, on the extractor)",
-        compile=True,
-    ),
-    ExtractorSpec(
         "attention-l0-projected",
         AttentionExtractor,
         MappingProxyType({"presence_column": -1, "num_layers": 0}),
@@ -79,6 +72,12 @@ EXTRACTOR_SPECS: tuple[ExtractorSpec, ...] = (
         AttentionExtractor,
         MappingProxyType({"presence_column": -1, "num_layers": 1}),
         note="AttentionExtractor defaults: 1 self-attention block + readout",
+    ),
+    ExtractorSpec(
+        "attention-l1-mlp2",
+        AttentionExtractor,
+        MappingProxyType({"presence_column": -1, "num_layers": 1, "mlp_ratio": 2.0}),
+        note="the same with the block's MLP twice as wide as its tokens (`mlp_ratio=2.0`)",
     ),
     ExtractorSpec(
         "attention-l1-lean",
@@ -113,15 +112,34 @@ TRAIN_TARGETS = (("attention-l0", 0.70, " (what `train_rl.py` trains by default)
 """``(row, least ratio to the MLP's PPO steps/s, note)``."""
 PREDICT_TARGETS = (("attention-l0", 0.25), ("*", 0.5))
 """``(row or * for every attention row, most ms per single-observation predict)``."""
+COMPILED_SPECS = ("attention-l0", "attention-l1", "latent")
+"""Rows also measured compiled (``torch.compile``, inductor, on the extractor: a run's ``compile: true``)."""
+COMPILED_SUFFIX = "+compile"
 ATTENTION_SPECS = (
     "attention-l0",
-    "attention-l0-compiled",
     "attention-l0-projected",
     "attention-l1",
+    "attention-l1-mlp2",
     "attention-l1-lean",
     "latent",
 )
 """The project's rows (the targets are theirs; ``minimal`` and ``ego-peer`` are references)."""
+#: Timesteps over which a compile's cost is set against what it saves per step (the length of a default run).
+AMORTISE_STEPS = 100_000
+
+
+def compiled_twin(spec: ExtractorSpec) -> ExtractorSpec:
+    """``spec`` with its extractor compiled, named ``<name>+compile``."""
+    return ExtractorSpec(f"{spec.name}{COMPILED_SUFFIX}", spec.extractor_class, spec.kwargs, spec.note, compile=True)
+
+
+def with_compiled(
+    specs: tuple[ExtractorSpec, ...], compiled: tuple[str, ...] = COMPILED_SPECS
+) -> tuple[ExtractorSpec, ...]:
+    """``specs`` and, for each row named in ``compiled``, its compiled twin."""
+    return (*specs, *(compiled_twin(spec) for spec in specs if spec.name in compiled))
+
+
 LINEAR_SPEC, QUADRATIC_SPEC = "latent", "attention-l1"
 LATENT_TARGETS = ((16, 1.0), (64, 2.0))
 """``(N, least speed-up of latent's fwd+bwd over attention-l1's)``."""
@@ -143,6 +161,8 @@ class Settings:
     seed: int = 0
     rounds: int = 5
     """Rounds over the rows (A B C, A B C, ...): each figure is the median over rounds of that round's figure."""
+    compiled: tuple[str, ...] = COMPILED_SPECS
+    """Rows also measured compiled (their twins, ``with_compiled``)."""
 
 
 @dataclass(frozen=True)
@@ -161,3 +181,6 @@ class Measurement:
     """Parameter tensors of the whole policy (what Adam, clipping and ``zero_grad`` loop over)."""
     extractor_tensors: int = 0
     """Parameter tensors in the features extractor(s)."""
+    warmup_cpu_s: float = float("nan")
+    """CPU seconds (this process and the compilers it ran) of the warm-up: one rollout and update, fwd+bwd and
+    ``predict`` calls; a compiled row's minus its eager twin's is what compiling cost."""

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from policies.attention import SCORES, MultiHeadAttention, TransformerBlock, capture_attention
+from policies.attention import SCORES, MultiHeadAttention, capture_attention
+from policies.block import TransformerBlock
 from policies.causal import MAX_CAUSAL_PARTS, causal_effects
 from policies.extractor import (
     AttentionExtractor,

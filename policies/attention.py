@@ -315,43 +315,6 @@ class MultiHeadAttention(WeightCapture):
         return self.out_proj(out)
 
 
-class TransformerBlock(nn.Module):
-    """Pre-LayerNorm attention block: ``x + attn(LN(x), LN(context))`` then ``x + MLP(LN(x))``.
-
-    A self-attention block by default; with ``cross=True`` the tokens attend to a separate ``context`` (e.g.
-    latents reading the parts), which gets its own LayerNorm.
-
-    Args:
-        embed_dim: token width.
-        num_heads: attention heads; must divide ``embed_dim``.
-        mlp_ratio: hidden width of the MLP as a multiple of ``embed_dim``.
-        score: score function name from ``SCORES``.
-        cross: attend to a context instead of to the tokens themselves.
-    """
-
-    def __init__(
-        self, embed_dim: int, num_heads: int, mlp_ratio: float = 2.0, score: str = "scaled_dot", cross: bool = False
-    ) -> None:
-        super().__init__()
-        if not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
-            raise ValueError(f"mlp_ratio={mlp_ratio!r} is invalid: it must be > 0 (2.0 is a good default).")
-        hidden = max(1, int(embed_dim * mlp_ratio))
-        self.norm_attn = nn.LayerNorm(embed_dim)
-        self.attn = MultiHeadAttention(embed_dim, num_heads, score=score)
-        self.norm_context = nn.LayerNorm(embed_dim) if cross else None
-        self.norm_mlp = nn.LayerNorm(embed_dim)
-        self.mlp = nn.Sequential(nn.Linear(embed_dim, hidden), nn.GELU(), nn.Linear(hidden, embed_dim))
-
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        """``tokens (B, L, D)`` attend to ``context (B, N, D)`` (cross) or themselves under ``mask (B, N)``."""
-        normed = self.norm_attn(tokens)
-        if (context is None) != (self.norm_context is None):
-            raise ValueError("A cross block needs a context and a self-attention block takes none.")
-        keys = normed if self.norm_context is None else self.norm_context(context)
-        tokens = tokens + self.attn(normed, keys, mask)
-        return tokens + self.mlp(self.norm_mlp(tokens))
-
-
 def attention_rollout(layer_weights: Sequence[torch.Tensor], start: torch.Tensor) -> torch.Tensor:
     """Attention rollout (Abnar & Zuidema 2020): how much each input token feeds ``start``'s mix of outputs.
 

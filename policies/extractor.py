@@ -17,11 +17,11 @@ from policies.attention import (
     LAYERS_WHY,
     MAX_LAYERS,
     MultiHeadAttention,
-    TransformerBlock,
     attention_rollout,
     capture_attention,
     check_heads,
 )
+from policies.block import MLP_RATIO, TransformerBlock
 from policies.heads import check_features_norm, check_head, make_head
 from policies.inputs import as_batch, check_not_empty, check_part_count, check_shape
 from policies.lean_readout import FOLDING_SCORES, LEAN_READOUTS, LeanEgoReadout
@@ -85,7 +85,8 @@ class AttentionExtractor(BaseFeaturesExtractor):
         num_heads: attention heads; must divide ``embed_dim``.
         num_layers: self-attention blocks before the readout (0 = the readout reads the parts directly; its
             focus is then exactly where it looked, which the FindTarget preset uses).
-        mlp_ratio: hidden width of each block's MLP, as a multiple of ``embed_dim``.
+        mlp_ratio: hidden width of each block's MLP, as a multiple of ``embed_dim`` (a saved model loads with the
+            width it was saved with).
         score: attention score function: ``scaled_dot`` (default), ``general`` (Luong) or ``additive``
             (Bahdanau).
         pooling: readout: ``query`` (learned query, default), ``ego`` (the first part, or ``ego_part``, as query),
@@ -143,7 +144,7 @@ class AttentionExtractor(BaseFeaturesExtractor):
         embed_dim: int = 64,
         num_heads: int = 2,
         num_layers: int = 1,
-        mlp_ratio: float = 2.0,
+        mlp_ratio: float = MLP_RATIO,
         score: str = "scaled_dot",
         pooling: str = "query",
         top_k: int | None = None,

@@ -270,11 +270,32 @@ def build_model(config: RunConfig, env: VecEnv) -> BaseAlgorithm:
         if "allocate" not in str(exc):
             raise
         raise out_of_memory(config, exc) from None
-    if config.compile:
+    if config.compile and extractor is not None:
+        problem = compile_problem(config.device)
+        if problem is not None:
+            print(f"compile: true: torch.compile cannot compile here ({problem}); the extractor runs eagerly.")
+            return model
         for module in model.policy.modules():
-            if isinstance(module, BaseFeaturesExtractor) and extractor is not None:
+            if isinstance(module, BaseFeaturesExtractor):
                 module.compile()  # in place: the state_dict keeps its keys, so saved models load as ever
     return model
+
+
+def compile_problem(device: str) -> str | None:
+    """Why ``torch.compile`` (inductor) cannot compile for ``device`` on this machine, or None when it can.
+
+    On CPU inductor writes C++ and needs a C++ compiler; ``torch.compile`` itself would only fail at the first
+    forward pass, deep inside training.
+    """
+    if str(device).startswith("cuda"):
+        return None
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        get_cpp_compiler()
+    except Exception as exc:  # any failure to find a compiler means: stay eager
+        return f"no C++ compiler for inductor: {' '.join(str(exc).split())[:160]}"
+    return None
 
 
 #: Torch threads when the run does not say (``threads: null``). The models trained here are small (tens of

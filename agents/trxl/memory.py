@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from envs.validation import check_int
-from policies.attention import TransformerBlock, capture_attention, check_heads
+from policies.attention import capture_attention, check_heads
+from policies.block import TransformerBlock
 
 
 def window_mask(episode_steps: torch.Tensor, memory_length: int) -> torch.Tensor:
