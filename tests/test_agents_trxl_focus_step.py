@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from agents.trxl import TrXLPPO
 from agents.trxl.focus import memory_focus
+from agents.trxl.memory import memory_part_names
 
 
 class ReadsStepK(nn.Module):
     """A hand-built memory: the policy's latent is the hidden state cached ``k`` slots into the window, nothing else."""
 
-    def __init__(self, k: int, embed_dim: int) -> None:
+    def __init__(self, k: int, embed_dim: int, memory_length: int | None = None) -> None:
         super().__init__()
-        self.k, self.embed_dim = k, embed_dim
+        self.k, self.embed_dim, self.memory_length = k, embed_dim, memory_length
+
+    @property
+    def part_names(self) -> list[str]:
+        """``t-M .. t-0``, as ``EpisodeMemory`` names its parts."""
+        return memory_part_names(self.memory_length)
 
     def forward(self, tokens: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor) -> tuple:
         latent = memory[:, self.k, -1] * memory_mask[:, self.k, None]  # (B, D): zero once slot k is masked out
@@ -37,3 +44,32 @@ def test_causal_focus_puts_the_mass_on_the_step_the_policy_reads(memory_length: 
 
     assert focus.shape == (batch, memory_length + 1)
     assert (focus[:, k] >= 0.99).all(), focus[:, k]
+
+
+def test_the_step_the_env_names_gets_the_causal_mass_through_the_recorder() -> None:
+    """One observation a memory slot (CueMemory with ``window=1``): ``info["relevant_ages"]`` names the slot read."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers attn/ ids)
+    from agents.evaluation.focus_stats import summarize_memory_focus
+    from agents.trxl.focus import MemoryFocusRecorder
+
+    memory_length, age = 32, 21
+    kwargs = {"memory_length": memory_length, "memory_dim": 16, "memory_heads": 2, "memory_layers": 2}
+    env = gym.make("attn/CueMemory-v0", difficulty=4, window=1)
+    model = TrXLPPO("MlpTrXLPolicy", env, n_steps=16, batch_size=16, device="cpu", policy_kwargs=kwargs)
+    policy = model.policy
+    policy.memory = ReadsStepK(
+        memory_length - age, 16, memory_length
+    )  # slot M - age holds the step seen `age` steps ago
+    recorder = MemoryFocusRecorder(policy, ["causal"])
+    generator = torch.Generator().manual_seed(1)
+    obs, info = env.reset(seed=0)
+    for _ in range(8):
+        memory = torch.randn(1, memory_length, 2, 16, generator=generator).numpy()  # (1, M, L, D)
+        recorder.record(obs, (memory, np.array([memory_length])), {**info, "relevant_ages": np.array([age])})
+
+    summary = summarize_memory_focus(recorder)
+
+    assert obs.shape == (1, env.observation_space.shape[1])  # one row: this step's observation alone
+    assert summary["methods"]["causal"]["relevant_mass"] >= 0.99
