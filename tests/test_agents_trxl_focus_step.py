@@ -17,7 +17,7 @@ class ReadsStepK(nn.Module):
 
     def __init__(self, k: int, embed_dim: int, memory_length: int | None = None) -> None:
         super().__init__()
-        self.k, self.embed_dim, self.memory_length = k, embed_dim, memory_length
+        self.k, self.embed_dim, self.memory_length, self.num_layers = k, embed_dim, memory_length, 2
 
     @property
     def part_names(self) -> list[str]:
@@ -73,3 +73,49 @@ def test_the_step_the_env_names_gets_the_causal_mass_through_the_recorder() -> N
 
     assert obs.shape == (1, env.observation_space.shape[1])  # one row: this step's observation alone
     assert summary["methods"]["causal"]["relevant_mass"] >= 0.99
+
+
+class ReadsStepKOfItsOwnSteps(ReadsStepK):
+    """``ReadsStepK`` whose memory caches each step's own token (a fixed projection), as a trained memory does."""
+
+    def __init__(self, k: int, embed_dim: int, memory_length: int, features_dim: int) -> None:
+        super().__init__(k, embed_dim, memory_length)
+        self.project = nn.Linear(features_dim, embed_dim)
+
+    def forward(self, tokens: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor) -> tuple:
+        latent = memory[:, self.k, -1] * memory_mask[:, self.k, None]  # (B, D)
+        hidden = self.project(tokens)[:, None].expand(-1, self.num_layers, -1)  # (B, L, D)
+        return latent, hidden.detach()
+
+
+def test_the_eval_video_draws_the_focus_over_time_with_the_memory_carried(tmp_path) -> None:
+    """A policy that reads only the step ``age`` steps back: each frame's timeline puts the causal mass there."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers attn/ ids)
+    from agents.pictures.eval_video import record_video
+    from agents.pictures.memory_video import MemoryFrames
+
+    memory_length, age = 16, 5
+    kwargs = {"memory_length": memory_length, "memory_dim": 16, "memory_heads": 2, "memory_layers": 2}
+    env_kwargs = {"difficulty": 4, "window": 1}
+    model = TrXLPPO("MlpTrXLPolicy", gym.make("attn/CueMemory-v0", **env_kwargs), n_steps=16, batch_size=16,
+                    device="cpu", policy_kwargs=kwargs)  # fmt: skip
+    features = model.policy.features_dim
+    model.policy.memory = ReadsStepKOfItsOwnSteps(memory_length - age, 16, memory_length, features)
+
+    frames = MemoryFrames(gym.make("attn/CueMemory-v0", render_mode="rgb_array", **env_kwargs), model)
+    obs, _ = frames.reset(seed=0)
+    state, start, focus = None, np.ones(1, dtype=bool), []
+    for _ in range(age + 3):
+        action, state = model.predict(obs, state, start, deterministic=True)
+        frames.state, start = state, np.zeros(1, dtype=bool)
+        obs, *_ = frames.step(action)
+        focus.append(frames.focus()[0])
+        picture = frames.render()
+    assert picture.ndim == 3 and picture.shape[-1] == 3
+    assert all(f[memory_length - age] >= 0.99 for f in focus[age:])  # once the read step is in memory
+    assert all(f[memory_length - age] == 0 for f in focus[: age - 1])  # before it: a slot of no step, exactly 0
+
+    result = record_video(model, "attn/CueMemory-v0", tmp_path / "eval.gif", env_kwargs, episodes=1)
+    assert result.path.is_file() and result.frames > 20  # delays of 20-100 steps
