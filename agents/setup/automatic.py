@@ -2,10 +2,11 @@
 
 A memory algorithm (``ppo_lstm``, ``ppo_trxl``) on an env with no preset section of its own takes the default
 section, and what the observation space implies on top of it: a flat ``Box(F,)`` observation becomes one token per
-step through SB3's ``Flatten`` (``extractor: mlp``). The memory over the episode is the model's; an attention
-extractor over one step's features would only be trained by what the current step needs, because the memory
-caches its hidden states without gradient (Transformer-XL's stop-gradient), so whatever a later step must recall
-is lost before the memory sees it (docs/BENCHMARKS.md, "Memory over the episode").
+step through SB3's ``Flatten`` (``extractor: mlp``). The memory over the episode does the attending; an attention
+extractor over one step's features is trained only by what the current step needs, because the memory caches its
+hidden states without gradient (Transformer-XL's stop-gradient), so what only a later step needs may never reach
+the memory (docs/BENCHMARKS.md: POPGym RepeatFirstEasy and long-delay CueMemory learned with Flatten, not with an
+attention step encoder).
 
 Every choice made here is said on the console before training (``AutomaticChoice.line``), as the preset sections
 are (``agents.setup.summary``): nothing is found later in a run folder's name only.
