@@ -36,7 +36,8 @@ def _extractor_help() -> str:
     attention = [name for name in EXTRACTORS.names() if EXTRACTORS.get(name) is not None]
     return (
         f"features extractor: {', '.join(attention)}, or mlp for SB3's default (CNN for images); attention picks "
-        "its tokenizer from the observation space (default: the preset's, else attention)"
+        "its tokenizer from the observation space (default: the preset's; ppo_lstm / ppo_trxl on a flat observation "
+        "with no section for the env: mlp, one token per step, said before training; else attention)"
     )
 
 

@@ -1,7 +1,9 @@
 """Memory over the episode, side by side: ``ppo_trxl`` against ``ppo_lstm`` and PPO with the time-window extractor.
 
 Rows are memory tasks: ``attn/CueMemory-v0`` with long delays (``difficulty=4``: 20-100 steps, the cue long gone
-from the 16-row window) and four POPGym envs (``pip install "attention-rl[popgym]"``). Arms, with the same PPO
+from the 16-row window), the same with one row per step (``window=1``: each memory slot holds one observation, so
+the memory's focus can land on the cue's own step; ``--arms ppo_trxl ppo_lstm``, a one-row window has nothing to
+attend over) and four POPGym envs (``pip install "attention-rl[popgym]"``). Arms, with the same PPO
 hyperparameters (``HYPERPARAMS``), steps and seeds:
 
 - ``ppo_trxl``: one token per step (SB3's Flatten of the observation), a Transformer-XL memory over the episode;
@@ -14,10 +16,16 @@ greedily on ``--eval-episodes`` episodes. Every finished run is appended to ``do
 section (between ``<!-- memory:start -->`` and ``<!-- memory:end -->`` of docs/BENCHMARKS.md) is drawn from that
 file, so runs of several commands add up (``--render-only`` redraws it). One process, one run at a time.
 
+``--suite popgym-easy`` runs every POPGym Easy env instead, ``ppo_trxl`` against ``ppo_lstm`` with the command
+line's defaults (no preset section, the automatic one token per step; ``benchmarks/popgym_suite.py``), into
+``docs/popgym_results.jsonl`` and its own section of docs/BENCHMARKS.md.
+
 Usage::
 
     python benchmarks/memory.py --rows cue-long --seeds 0   # 300k steps: 150k left ppo_trxl at 85%
     python benchmarks/memory.py --render-only
+    python benchmarks/memory.py --suite popgym-easy --timesteps 500000 --seeds 0 1 2   # the whole table
+    python benchmarks/memory.py --suite popgym-easy --envs RepeatFirstEasy --timesteps 100000 --seeds 0
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import popgym_suite
 import torch
 from doc_sections import LOAD_AT_START, machine_facts, write_section
 
@@ -44,6 +53,9 @@ from agents.evaluation.tables import markdown_table
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "docs" / "BENCHMARKS.md"
 DEFAULT_RESULTS = REPO_ROOT / "docs" / "memory_results.jsonl"
+DEFAULT_SUITE_RESULTS = REPO_ROOT / "docs" / "popgym_results.jsonl"
+#: Steps per run of the POPGym Easy suite when ``--timesteps`` is not given.
+SUITE_TIMESTEPS = 500_000
 START_MARKER, END_MARKER = "<!-- memory:start -->", "<!-- memory:end -->"
 #: The PPO settings every arm trains with (the ``ppo_trxl`` preset's).
 HYPERPARAMS = {
@@ -65,6 +77,8 @@ class Row:
     memory_length: int = 64
     solved: float | None = None
     """Success rate that counts as solved (rows with ``is_success``), else None."""
+    arms: tuple[str, ...] = ("ppo_trxl", "ppo_lstm", "ppo_window")
+    """The arms that make sense on the row (a one-row window has nothing to attend over)."""
 
 
 ROWS = {
@@ -72,6 +86,8 @@ ROWS = {
     for row in (
         Row("cue-long", "attn/CueMemory-v0", "CueMemory, long delays (difficulty=4: 20-100 steps)", 300_000,
             {"difficulty": 4}, memory_length=128, solved=0.95),
+        Row("cue-long-steps", "attn/CueMemory-v0", "CueMemory, long delays, one row per step (window=1)", 300_000,
+            {"difficulty": 4, "window": 1}, memory_length=128, solved=0.95, arms=("ppo_trxl", "ppo_lstm")),
         Row("repeat-previous", "popgym-RepeatPreviousEasy-v0", "POPGym RepeatPreviousEasy", 100_000),
         Row("count-recall", "popgym-CountRecallEasy-v0", "POPGym CountRecallEasy", 100_000),
         Row("stateless-cartpole", "popgym-PositionOnlyCartPoleEasy-v0", "POPGym PositionOnlyCartPoleEasy", 100_000),
@@ -157,13 +173,13 @@ def render_section(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
     for row in ROWS.values():
         budget = max((r["timesteps"] for r in runs if r["row"] == row.key), default=None)
         if budget is None:
-            missing += [f"{row.label} / `{arm}`" for arm in ARMS]
+            missing += [f"{row.label} / `{arm}`" for arm in row.arms]
             continue
         # The largest budget run on the row is the one shown (smaller ones stay in the results file).
         by_arm = {arm: [r for r in runs if (r["row"], r["arm"], r["timesteps"]) == (row.key, arm, budget)]
-                  for arm in ARMS}  # fmt: skip
+                  for arm in row.arms}  # fmt: skip
         speed = {arm: [r["timesteps"] / r["wall_s"] for r in rs] for arm, rs in by_arm.items()}
-        lstm_speed = sum(speed["ppo_lstm"]) / len(speed["ppo_lstm"]) if speed["ppo_lstm"] else None
+        lstm_speed = sum(speed["ppo_lstm"]) / len(speed["ppo_lstm"]) if speed.get("ppo_lstm") else None
         for arm, rs in by_arm.items():
             if not rs:
                 elsewhere = any(r["row"] == row.key and r["arm"] == arm for r in runs)
@@ -176,7 +192,7 @@ def render_section(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
             focus = [r["memory_relevant_mass"] for r in rs if r.get("memory_relevant_mass")]
             focus_cell = (
                 " / ".join(fmt(mean_ci([f[m] for f in focus if f.get(m) is not None]), "{:.2f}")
-                           for m in ("causal", "readout")) if focus and row.key == "cue-long" else ""
+                           for m in ("causal", "readout")) if focus and row.key.startswith("cue-long") else ""
             )  # fmt: skip
             table.append([
                 row.label, f"`{arm}`", f"{rs[0]['timesteps']:,}", len(rs),
@@ -195,7 +211,7 @@ def render_section(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
 
 def _targets(row: Row, by_arm: dict[str, list[dict[str, Any]]]) -> list[str]:
     out = []
-    trxl, lstm, window = (by_arm[a] for a in ARMS)
+    trxl, lstm, window = (by_arm.get(a, []) for a in ARMS)
     if row.solved is not None and trxl:
         success = mean_ci([r["eval_success"] for r in trxl])
         met = "met" if success[0] >= row.solved else "**NOT met**"
@@ -222,7 +238,50 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--render-only", action="store_true", help="redraw the section from --results")
     parser.add_argument("--note", action="append", default=[], help="a line added under the section")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--suite",
+        choices=["popgym-easy"],
+        default=None,
+        help="run the POPGym Easy suite with the defaults instead of --rows / --arms",
+    )
+    parser.add_argument(
+        "--envs",
+        nargs="+",
+        default=list(popgym_suite.BY_NAME),
+        choices=list(popgym_suite.BY_NAME),
+        help="with --suite: the envs to run (POPGym names)",
+    )
+    args = parser.parse_args(argv)
+    if args.suite is not None:
+        args.arms = [a for a in args.arms if a in popgym_suite.ARMS]
+        args.results = DEFAULT_SUITE_RESULTS if args.results == DEFAULT_RESULTS else args.results
+    return args  # fmt: skip
+
+
+def run_suite(args: argparse.Namespace, meta: dict[str, Any], meta_path: Path) -> str:
+    """Run the POPGym Easy suite's (env, arm, seed) grid seed by seed (``--render-only``: none); its section."""
+    envs = [popgym_suite.BY_NAME[name] for name in args.envs]
+    meta.setdefault("random", {})
+    if not args.render_only:
+        with tempfile.TemporaryDirectory() as root:
+            for seed in args.seeds:
+                for env in envs:
+                    for arm in args.arms:
+                        start = time.perf_counter()
+                        result = popgym_suite.run_suite_one(
+                            env, arm, seed, args.timesteps or SUITE_TIMESTEPS, root, args.eval_episodes
+                        )
+                        result["elapsed_s"] = time.perf_counter() - start
+                        with args.results.open("a") as f:
+                            f.write(json.dumps(result) + "\n")
+                        print(json.dumps(result), flush=True)
+                    if env.name not in meta["random"]:
+                        meta["random"][env.name] = popgym_suite.random_return(env, args.eval_episodes)
+                        meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    text = args.results.read_text() if args.results.is_file() else ""
+    runs = [json.loads(line) for line in text.splitlines() if line.strip()]
+    latest = {(r["env"], r["arm"], r["seed"], r["timesteps"]): r for r in runs}  # a later run replaces one
+    return popgym_suite.render_suite_section(list(latest.values()), meta["random"], meta)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -237,10 +296,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         meta["commands"].append([command, f"{date}, 1-minute load average at start {LOAD_AT_START:.2f}"])
         meta["machine"] = machine_facts("cpu")
         meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    if args.suite is not None:
+        meta["notes"] = list(dict.fromkeys([*meta.get("notes", []), *args.note]))
+        meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+        section = run_suite(args, meta, meta_path)
+        write_section(args.out, section, popgym_suite.START_MARKER, popgym_suite.END_MARKER)
+        print(section)
+        return 0
+    if not args.render_only:
         with tempfile.TemporaryDirectory() as root:
             for seed in args.seeds:
                 for key in args.rows:
-                    for arm in args.arms:
+                    for arm in [a for a in args.arms if a in ROWS[key].arms]:
                         row = ROWS[key]
                         start = time.perf_counter()
                         result = run_one(row, arm, seed, args.timesteps or row.timesteps, root, args.eval_episodes)

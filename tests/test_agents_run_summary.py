@@ -42,7 +42,24 @@ def test_a_popgym_env_without_a_section_trains_with_the_defaults_and_says_them(
     argv += ["--set", "hyperparams.n_steps=32", "hyperparams.batch_size=64"]
     assert train_rl.main(argv) == 0
     out = capsys.readouterr().out
-    assert "ppo_trxl on popgym-RepeatFirstEasy-v0: extractor attention" in out
+    assert "ppo_trxl on popgym-RepeatFirstEasy-v0: extractor mlp;" in out
     assert "memory 64 steps x 2 layers (dim 64, 2 heads)" in out
     assert "presets configs/ppo_trxl.yaml: default;" not in out  # the line ends with the sections it used
     assert "presets configs/ppo_trxl.yaml: default" in out
+    automatic = "automatic: extractor mlp (one token per step, SB3's Flatten of the flat observation Box(4,)"
+    assert automatic in out
+    assert out.index("ppo_trxl on popgym") < out.index(automatic) < out.index("trained 64 steps")
+    assert (tmp_path / "popgym-RepeatFirstEasy-v0" / "ppo_trxl_mlp_s0" / "model.zip").is_file()
+
+
+def test_the_lstm_baseline_says_its_memory_and_its_automatic_choice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("popgym", reason="POPGym is an extra: pip install 'attention-rl[popgym]'")
+    argv = ["--env", "popgym-RepeatFirstEasy-v0", "--algo", "ppo_lstm", "--timesteps", "64", "--n-envs", "2"]
+    argv += ["--eval-episodes", "1", "--run-dir", str(tmp_path), "--no-attention-log"]
+    argv += ["--set", "hyperparams.n_steps=32", "hyperparams.batch_size=64"]
+    assert train_rl.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "ppo_lstm on popgym-RepeatFirstEasy-v0: extractor mlp; memory LSTM 64 units x 1 layer;" in out
+    assert "automatic: extractor mlp (" in out

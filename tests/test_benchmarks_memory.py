@@ -32,3 +32,36 @@ def test_section_from_runs(monkeypatch, tmp_path):
         "CueMemory, long delays (difficulty=4: 20-100 steps) / `ppo_window` at 1,000 steps" in section
         and "a note" in section
     )
+
+
+def test_popgym_suite_section_from_runs(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    suite = importlib.import_module("popgym_suite")
+
+    def run(env, arm, seed, value, timesteps=1000):
+        return {"env": env, "arm": arm, "seed": seed, "timesteps": timesteps, "eval_return": value}
+
+    runs = [run("RepeatFirstEasy", "ppo_trxl", s, v) for s, v in ((0, 0.9), (1, 1.0), (2, 0.95))]
+    runs += [run("RepeatFirstEasy", "ppo_lstm", s, v) for s, v in ((0, 0.1), (1, 0.2), (2, 0.15))]
+    runs += [run("MultiarmedBanditEasy", "ppo_trxl", 0, 0.5), run("MultiarmedBanditEasy", "ppo_lstm", 0, 0.6)]
+    runs += [run("MultiarmedBanditEasy", "ppo_lstm", 0, 0.9, timesteps=10)]  # a smaller budget: not shown
+    meta = {"commands": [["cmd", "date"]], "notes": ["a note"]}
+    section = suite.render_suite_section(runs, {"RepeatFirstEasy": -0.5}, meta)
+    assert section.startswith(suite.START_MARKER) and section.endswith(suite.END_MARKER)
+    assert "| RepeatFirstEasy | yes | 1,000 | 3 | 0.95 [" in section and "| -0.50 | above its CI |" in section
+    assert "| MultiarmedBanditEasy |  | 1,000 | 1 | 0.50 | 0.60 |  | lower (one seed) |" in section
+    assert "**Not run**" in section and "ConcentrationEasy" in section and "a note" in section
+    assert suite.verdict([0.5, 0.6, 0.55], [0.5, 0.6, 0.55]) == "within its CI"
+    assert suite.verdict([0.1, 0.1, 0.1], [0.5, 0.6, 0.55]) == "**below its CI**"
+    assert len(suite.SUITE) == 14 and all(env.env.endswith("Easy-v0") for env in suite.SUITE)
+
+
+def test_popgym_suite_is_every_registered_easy_id(monkeypatch):
+    import gymnasium as gym
+    import pytest
+
+    pytest.importorskip("popgym", reason='POPGym is not installed: pip install "attention-rl[popgym]"')
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    suite = importlib.import_module("popgym_suite")
+    easy = {i for i in gym.registry if i.startswith("popgym-") and i.endswith("Easy-v0")}
+    assert {env.env for env in suite.SUITE} == easy

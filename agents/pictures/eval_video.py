@@ -1,7 +1,8 @@
 """Videos of evaluation episodes with the policy's attention drawn on every frame.
 
 ``AttentionFrames`` is a Gymnasium wrapper whose ``render()`` returns the env's picture with the attention
-of the current observation drawn on it; Gymnasium's ``RecordVideo`` (MoviePy, ``pip install
+of the current observation drawn on it (``MemoryFrames``, for ``ppo_trxl``: the focus over the memory's steps as a
+timeline); Gymnasium's ``RecordVideo`` (MoviePy, ``pip install
 "attention-rl[video]"``) writes those frames to an mp4. Without MoviePy the frames go to an animated gif
 through Pillow (which matplotlib already installs).
 """
@@ -28,6 +29,7 @@ from agents.evaluation.focus_stats import on_part_axis
 from agents.evaluation.probe import wrapper_attr
 from agents.evaluation.safe_load import guarded_when_safe
 from agents.pictures.drawing import annotated_frame, report_cells, scene_with_attention
+from agents.pictures.memory_video import MemoryFrames, has_memory_focus
 from agents.pictures.part_pictures import parts_scene
 from agents.setup.config import DEFAULT_FOCUS_METHODS
 from agents.setup.env_ids import check_env_id, import_gym_packages
@@ -261,7 +263,8 @@ def record_video(
     fps = env.metadata.get("render_fps") or 10
     normalizer = model.get_vec_normalize_env()
     policy_obs = normalizer.normalize_obs if normalizer is not None else (lambda obs: obs)
-    annotated = AttentionFrames(env, model, policy_obs, method=focus)
+    frames = MemoryFrames if has_memory_focus(model) else AttentionFrames  # ppo_trxl: the focus over time
+    annotated = frames(env, model, policy_obs, method=focus)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".video.") as tmp:
         if path.suffix.lower() == ".gif":
             recorder: gym.Env = FrameList(annotated)
@@ -278,9 +281,10 @@ def record_video(
         try:
             obs, _ = recorder.reset(seed=seed)
             for episode in range(episodes):
-                done = False
+                done, state, start = False, None, np.ones(1, dtype=bool)  # a memory is carried through the episode
                 while not done:
-                    action, _ = model.predict(policy_obs(obs), deterministic=deterministic)
+                    action, state = model.predict(policy_obs(obs), state, start, deterministic=deterministic)
+                    annotated.state, start = state, np.zeros(1, dtype=bool)
                     obs, _, terminated, truncated, _ = recorder.step(action)
                     done, steps = terminated or truncated, steps + 1
                 returns.append(annotated.episode_return)

@@ -42,7 +42,9 @@ class RunConfig:
     algo: str = "ppo"
     """Algorithm name from ``agents.ALGORITHMS`` (rl-zoo spelling or class name)."""
     extractor: str | None = None
-    """Extractor name from ``policies.EXTRACTORS`` (``mlp`` = SB3's default); preset's, else ``attention``."""
+    """Extractor name from ``policies.EXTRACTORS`` (``mlp`` = SB3's default); preset's, else what the observation
+    space implies (``agents.setup.automatic``: a memory algorithm on a flat observation reads ``mlp``), else
+    ``attention``."""
     timesteps: int | None = None
     """Total environment steps to train for (preset ``n_timesteps`` when None)."""
     seed: int = 0

@@ -10,7 +10,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from agents.setup.algorithms import ALGORITHMS
 from agents.setup.build import checked_model, policy_name
 from agents.setup.config import RunConfig
-from agents.setup.resolution import resolve
+from agents.setup.resolution import resolve_with_choices
 from agents.setup.summary import run_summary
 from envs.adapters.registry import describe_adapter
 from policies import EXTRACTORS
@@ -26,6 +26,8 @@ class DryRun:
     extractor_parameters: int
     adapter: str = ""
     """The env adapter that wraps ``config.env`` (``envs.adapters.adapter_for``), described; empty if none."""
+    choices: list[str] = dataclasses.field(default_factory=list)
+    """The settings chosen from the observation space (``agents.setup.automatic``), one console line each."""
 
     def format(self) -> str:
         """The resolved config as YAML, then the policy and its parameter counts."""
@@ -38,12 +40,13 @@ class DryRun:
             + f" (in features extractors: {self.extractor_parameters:,})\n"
             + (f"adapter: {self.adapter}\n" if self.adapter else "")
             + f"run: {run_summary(self.config)}\n"
+            + "".join(f"{line}\n" for line in self.choices)
         )
 
 
 def dry_run(config: RunConfig) -> DryRun:
     """Resolve ``config`` and build its model without training or writing anything."""
-    config = resolve(config)
+    config, choices = resolve_with_choices(config)
     model = checked_model(config)
     config = dataclasses.replace(config, device=str(model.device))  # as train records it
     policy = model.policy
@@ -57,4 +60,5 @@ def dry_run(config: RunConfig) -> DryRun:
         sum(p.numel() for p in policy.parameters()),
         sum(extractor_params.values()),
         describe_adapter(config.env),
+        [choice.line for choice in choices],
     )

@@ -120,6 +120,18 @@ def preset_sources(
     return sources
 
 
+def has_env_section(algo: str, env_id: str, config_file: str | Path | None = None) -> bool:
+    """Whether ``configs/<algo>.yaml`` or ``config_file`` has a section for ``env_id`` (any extractor's)."""
+    files = [CONFIG_DIR / f"{ALGORITHMS.canonical(algo)}.yaml", *([Path(config_file)] if config_file else [])]
+    own = f"{env_id}{EXTRACTOR_SEP}"
+    return any(
+        name == env_id or str(name).startswith(own)
+        for path in files
+        if path.is_file()
+        for name in read_preset_file(path)
+    )
+
+
 def env_section(presets: dict[str, Any], env_id: str, extractor: str | None = None) -> dict[str, Any]:
     """The section of ``env_id``: ``<env id>@<extractor>`` when there is one for ``extractor``, else ``<env id>``.
 

@@ -7,6 +7,7 @@ import dataclasses
 from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.setup.algorithms import ALGORITHMS
+from agents.setup.automatic import AutomaticChoice, automatic_choices
 from agents.setup.config import VEC_ENVS, RunConfig, check_types
 from agents.setup.env_ids import check_env_id
 from agents.setup.envpool_vec_env import check_envpool_config
@@ -142,13 +143,25 @@ def check_presence_not_normalized(config: RunConfig, extractor: type | None) -> 
 
 def resolve(config: RunConfig) -> RunConfig:
     """Validate the names and fill every None and preset value, giving the config that will run."""
+    return resolve_with_choices(config)[0]
+
+
+def resolve_with_choices(config: RunConfig) -> tuple[RunConfig, list[AutomaticChoice]]:
+    """``resolve``, and the settings chosen from the observation space (``agents.setup.automatic``) to be said.
+
+    Layers, each over the one before: the preset's ``default`` section, what the observation space implies
+    (only where neither the user nor the env's section chose), the env's section, the user's settings.
+    """
     check_types(config)
     package = check_env_id(config.env, config.gym_packages)
     # Recorded, so that SubprocVecEnv workers, evaluation and --resume import it too.
     gym_packages = [*config.gym_packages, *([package] if package and package not in config.gym_packages else [])]
     algo = ALGORITHMS.canonical(config.algo)  # unknown names raise with a suggestion
     preset = load_preset(algo, config.env, config_file=config.config_file, extractor=config.extractor)
-    extractor = config.extractor if config.extractor is not None else preset.get("extractor", "attention")
+    choices = automatic_choices(dataclasses.replace(config, algo=algo, gym_packages=gym_packages), preset)
+    chosen = {choice.key: choice.value for choice in choices}
+    extractor = config.extractor if config.extractor is not None else preset.get("extractor", chosen.get("extractor"))
+    extractor = extractor if extractor is not None else "attention"
     EXTRACTORS.get(extractor)
     if config.extractor is None:  # the preset chose it: its own <env id>@<extractor> section, if any, applies
         preset = load_preset(algo, config.env, config_file=config.config_file, extractor=extractor)
@@ -178,4 +191,4 @@ def resolve(config: RunConfig) -> RunConfig:
         focus=check_focus_methods(config.focus),
     )
     check_config(resolved)
-    return resolved
+    return resolved, choices

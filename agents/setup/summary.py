@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import inspect
 
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+
 from agents.setup.config import RunConfig
 from agents.setup.presets import preset_sources
 from agents.trxl.policy import TrXLPolicy
+
+#: sb3-contrib's ``RecurrentActorCriticPolicy`` default LSTM width.
+LSTM_DEFAULT = inspect.signature(RecurrentActorCriticPolicy.__init__).parameters["lstm_hidden_size"].default
 
 #: The memory settings of ``ppo_trxl``, in the order shown.
 MEMORY_KEYS = ("memory_length", "memory_layers", "memory_dim", "memory_heads")
@@ -29,6 +34,10 @@ def run_summary(config: RunConfig) -> str:
             f"memory {memory['memory_length']} steps x {memory['memory_layers']} layers "
             f"(dim {memory['memory_dim']}, {memory['memory_heads']} heads)"
         )
+    if config.algo == "ppo_lstm":
+        units = config.policy_kwargs.get("lstm_hidden_size", LSTM_DEFAULT)
+        layers = config.policy_kwargs.get("n_lstm_layers", 1)
+        parts.append(f"memory LSTM {units} units x {layers} layer{'s' if layers != 1 else ''}")
     parts.append(f"{config.timesteps:,} steps, {config.n_envs} env(s)")
     sources = preset_sources(config.algo, config.env, config.config_file, config.extractor)
     parts.append("presets " + "; ".join(sources) if sources else "no preset file")

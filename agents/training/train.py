@@ -6,6 +6,7 @@ import dataclasses
 import time
 import warnings
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from agents.setup.algorithms import ALGORITHMS
 from agents.setup.build import checked_model, policy_name, set_threads
 from agents.setup.config import RunConfig
 from agents.setup.env_ids import check_env_id
-from agents.setup.resolution import check_config, resolve
+from agents.setup.resolution import check_config, resolve_with_choices
 from agents.setup.simulators import simulator_note
 from agents.setup.summary import run_summary
 from agents.setup.vec_envs import make_env, wrap_normalize
@@ -168,8 +169,12 @@ def _learn(
     steps: int,
     resumed_from: int | None,
     after_eval: BaseCallback | None = None,
+    notes: Sequence[str] = (),
 ) -> Run:
-    """Train ``steps`` more steps with checkpoints and evaluations; save, evaluate, and return the run."""
+    """Train ``steps`` more steps with checkpoints and evaluations; save, evaluate, and return the run.
+
+    ``notes`` (the automatic choices) are printed under the run's summary line, before training.
+    """
     callbacks: list[BaseCallback] = [RunCheckpointCallback(run_dir, config.save_freq)]
     if config.attention_log_interval > 0:
         callbacks.insert(0, AttentionLogCallback(interval=config.attention_log_interval, methods=config.focus))
@@ -177,6 +182,8 @@ def _learn(
     if config.eval_freq > 0:
         callbacks.append(_eval_callback(model, config, run_dir, after_eval))
     print(run_summary(config))
+    for line in notes:
+        print(line)
     note = simulator_note(config.env, config.vec_env, config.env_kwargs)
     if note:
         print(note)
@@ -225,7 +232,7 @@ def train(config: RunConfig, command: str | None = None, after_eval: BaseCallbac
     Ctrl-C stops training early and still saves and evaluates the model. ``after_eval`` (a callback) runs
     after each periodic evaluation, with the ``EvalCallback`` as its ``parent`` (sweeps report from it).
     """
-    config = resolve(config)
+    config, choices = resolve_with_choices(config)
     set_threads(config.threads)
     check_output_folder(config.run_root, "--run-dir")
     model = checked_model(config)  # a bad env or setting leaves no run folder behind
@@ -240,7 +247,8 @@ def train(config: RunConfig, command: str | None = None, after_eval: BaseCallbac
         env = make_env(config, config.n_envs, config.seed, monitor_dir=run_dir / MONITOR_DIR)
         model.set_env(wrap_normalize(env, config))
         model.set_logger(_logger(run_dir, config.verbose))
-        return _learn(model, config, run_dir, config.timesteps, resumed_from=None, after_eval=after_eval)
+        notes = [choice.line for choice in choices]
+        return _learn(model, config, run_dir, config.timesteps, resumed_from=None, after_eval=after_eval, notes=notes)
 
 
 #: Settings a resumed run may change; the rest is the run's own ``config.yaml``.
