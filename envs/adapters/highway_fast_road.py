@@ -28,6 +28,7 @@ from highway_env.road.lane import CircularLane, SineLane, StraightLane
 from highway_env.road.road import RoadNetwork
 
 from envs.adapters.highway_fast_traffic import accelerate_traffic
+from envs.adapters.highway_fast_vehicle import accelerate_vehicles
 
 # Relative and absolute margins of the bounds: float rounding of the bounds is below 1e-12 relative to the
 # coordinates involved, so these leave six orders of magnitude to spare.
@@ -217,7 +218,8 @@ def accelerate_road(road: Any) -> bool:
     ):
         network.get_closest_lane_index = FastLaneLookup(network)
     traffic = accelerate_traffic(road)
-    return isinstance(vars(network).get("get_closest_lane_index"), FastLaneLookup) or traffic
+    vehicles = accelerate_vehicles(road)
+    return isinstance(vars(network).get("get_closest_lane_index"), FastLaneLookup) or traffic or vehicles
 
 
 def _make_road_then_accelerate(self: Any, *args: Any, **kwargs: Any) -> Any:
