@@ -10,9 +10,10 @@ going to the lowest index as with ``np.argmin``. Every lane it rules out is stri
 so the index is highway-env's for every input; inputs it cannot bound (non-finite, or a NaN distance) go to
 highway-env's own method.
 
-:func:`install_fast_road` binds it, with the traffic queries of :mod:`envs.adapters.highway_fast_traffic`, on an
-env's current road and on every road its ``_make_road``/``_create_road`` builds from then on: one env instance's
-roads change, no highway-env class is patched.
+:func:`install_fast_road` binds it, with the traffic queries of :mod:`envs.adapters.highway_fast_traffic` and the
+vehicle updates of :mod:`envs.adapters.highway_fast_vehicle`, on an env's current road and on every road its
+``_make_road``/``_create_road`` builds from then on: one env instance's roads change, no highway-env class is
+patched.
 
 Needs highway-env: import this module only where highway-env is installed (the adapter imports it lazily).
 """
@@ -198,11 +199,13 @@ def _bounded(lane: Any, kind: type) -> bool:
 
 # ---------------------------------------------------------------------------------------------- binding
 def accelerate_road(road: Any) -> bool:
-    """Bind the fast queries on one highway-env road: its network's lane lookup and its traffic queries.
+    """Bind the fast queries on one highway-env road: its network's lane lookup, its traffic queries, its vehicles.
 
     The traffic queries are :func:`~envs.adapters.highway_fast_traffic.accelerate_traffic`'s (neighbours on a lane,
-    right of way on regulated roads). Only road and network *instances* change; a road whose class overrides one
-    of the accelerated methods keeps its own. Calling it again on the same road does nothing.
+    right of way on regulated roads), the vehicle updates
+    :func:`~envs.adapters.highway_fast_vehicle.accelerate_vehicles`' (decisions, collision checks). Only road and
+    network *instances* change; a road whose class overrides one of the accelerated methods keeps its own. Calling
+    it again on the same road does nothing.
 
     Args:
         road: a highway-env ``Road`` (``env.unwrapped.road``).
