@@ -1,5 +1,6 @@
 """envs/adapters/highway_fast_vehicle.py: the fast decisions and collision checks give exactly highway-env's numbers."""
 
+import copy
 import itertools
 import warnings
 
@@ -93,6 +94,8 @@ def test_binding_is_per_instance_and_patched_classes_keep_their_own(monkeypatch)
     slow.reset(seed=0)
     for method in ("act", "step"):
         assert method in vars(fast.unwrapped.road) and method not in vars(slow.unwrapped.road)
+    copied = copy.deepcopy(fast.unwrapped)  # highway-env's planners copy envs: the copy steps its own road
+    assert copied.road.act.__self__ is copied.road and copied.road.step.__self__ is copied.road
     assert set(_fast_acts()) >= {IDMVehicle, ControlledVehicle}
     monkeypatch.setattr(IDMVehicle, "act", lambda self, action=None: None)  # someone else's IDM
     assert IDMVehicle not in _fast_acts()
