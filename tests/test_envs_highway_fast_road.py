@@ -146,7 +146,7 @@ def test_intersection_episodes_are_bit_identical():
         assert np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b, f"step {step}: {a} != {b}"
 
 
-@pytest.mark.parametrize(("env_id", "duration"), [("roundabout-v0", 6), ("highway-fast-v0", 8)])
+@pytest.mark.parametrize(("env_id", "duration"), [("roundabout-v0", 6), ("highway-fast-v0", 8), ("merge-v0", 6)])
 def test_other_episodes_are_bit_identical(env_id, duration):
     config = {"duration": duration}
     episodes = max(1, EPISODES // 10)
