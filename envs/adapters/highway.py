@@ -113,9 +113,8 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
       their scalars without NumPy's per-call overhead, and the collision check skips pairs of vehicles clearly too
       far apart to touch. Bound to this env's roads only (no highway-env class is changed) and exact: the same
       observations, rewards, terminations and infos, seed by seed, as highway-env's own code. Measured with random
-      actions, interleaved in one process on a loaded machine: 2.7x the steps/s on ``intersection-v0`` (3.6x in
-      another run), 3.2x on ``roundabout-v0``, 1.25x on ``highway-fast-v0`` (three lanes, few vehicles near each
-      other). False keeps highway-env's code.
+      actions, interleaved in one process: 2.7x the steps/s on ``intersection-v0``, 3.2x on ``roundabout-v0``,
+      1.25x on ``highway-fast-v0`` (three lanes, few vehicles near each other). False keeps highway-env's code.
 
     ## Version history
     - v0: first version.
