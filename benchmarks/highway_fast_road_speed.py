@@ -1,6 +1,6 @@
-"""Steps/s of a highway-env env through the adapter with its exact fast road queries on and off, interleaved.
+"""Steps/s of a highway-env env through the adapter with its exact fast simulation on and off, interleaved.
 
-Both variants are ``make_adapted(ENV_ID, fast_simulation=...)`` (``envs/adapters/highway_fast_road.py``: the same
+Both variants are ``make_adapted(ENV_ID, fast_simulation=...)`` (``envs/adapters/highway_fast_*.py``: the same
 episodes, seed by seed, as ``tests/test_envs_highway_fast_road.py`` checks), stepped with uniform random actions in
 one process: each round times ``--round-steps`` steps of each variant with the same seeds and actions, the order
 alternating (A B, B A, ...); the medians over ``--rounds`` rounds and their ratio are printed with the load average.
@@ -23,7 +23,7 @@ from intersection_profile import interleaved_env_speed
 
 
 def make_env(env_id: str, fast_simulation: bool) -> Any:
-    """The adapter's env for ``env_id`` with the fast road queries on or off."""
+    """The adapter's env for ``env_id`` with the fast simulation on or off."""
     import highway_env  # noqa: F401  (registers the ids)
 
     from envs.adapters.registry import make_adapted
@@ -34,7 +34,7 @@ def make_env(env_id: str, fast_simulation: bool) -> Any:
 
 
 def interleaved_speed(env_id: str, rounds: int, steps: int, seed: int) -> dict[str, list[float]]:
-    """Steps/s of each variant per round (``off``: highway-env's code, ``on``: the fast road queries)."""
+    """Steps/s of each variant per round (``off``: highway-env's code, ``on``: the fast simulation)."""
     envs = {"off": make_env(env_id, False), "on": make_env(env_id, True)}
     return interleaved_env_speed(envs, steps, rounds, seed)
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, values in speeds.items():
         print(f"{name}: " + " ".join(f"{v:.2f}" for v in values) + f"  median {medians[name]:.2f} steps/s")
     print(
-        f"{args.env}: fast road queries {result['ratio_on_to_off']:.2f}x the steps/s of highway-env's code "
+        f"{args.env}: fast simulation {result['ratio_on_to_off']:.2f}x the steps/s of highway-env's code "
         f"(medians of {args.rounds} interleaved rounds of {args.round_steps} steps; 1-minute load average "
         f"{load_before:.2f} before, {result['load_after']:.2f} after, {os.cpu_count()} CPUs)"
     )

@@ -10,9 +10,10 @@ going to the lowest index as with ``np.argmin``. Every lane it rules out is stri
 so the index is highway-env's for every input; inputs it cannot bound (non-finite, or a NaN distance) go to
 highway-env's own method.
 
-:func:`install_fast_road` binds it, with the traffic queries of :mod:`envs.adapters.highway_fast_traffic`, on an
-env's current road and on every road its ``_make_road``/``_create_road`` builds from then on: one env instance's
-roads change, no highway-env class is patched.
+:func:`install_fast_road` binds it, with the traffic queries of :mod:`envs.adapters.highway_fast_traffic` and the
+vehicle updates of :mod:`envs.adapters.highway_fast_vehicle`, on an env's current road and on every road its
+``_make_road``/``_create_road`` builds from then on: one env instance's roads change, no highway-env class is
+patched.
 
 Needs highway-env: import this module only where highway-env is installed (the adapter imports it lazily).
 """
@@ -28,6 +29,7 @@ from highway_env.road.lane import CircularLane, SineLane, StraightLane
 from highway_env.road.road import RoadNetwork
 
 from envs.adapters.highway_fast_traffic import accelerate_traffic
+from envs.adapters.highway_fast_vehicle import accelerate_vehicles
 
 # Relative and absolute margins of the bounds: float rounding of the bounds is below 1e-12 relative to the
 # coordinates involved, so these leave six orders of magnitude to spare.
@@ -197,11 +199,13 @@ def _bounded(lane: Any, kind: type) -> bool:
 
 # ---------------------------------------------------------------------------------------------- binding
 def accelerate_road(road: Any) -> bool:
-    """Bind the fast queries on one highway-env road: its network's lane lookup and its traffic queries.
+    """Bind the fast queries on one highway-env road: its network's lane lookup, its traffic queries, its vehicles.
 
     The traffic queries are :func:`~envs.adapters.highway_fast_traffic.accelerate_traffic`'s (neighbours on a lane,
-    right of way on regulated roads). Only road and network *instances* change; a road whose class overrides one
-    of the accelerated methods keeps its own. Calling it again on the same road does nothing.
+    right of way on regulated roads), the vehicle updates
+    :func:`~envs.adapters.highway_fast_vehicle.accelerate_vehicles`' (decisions, collision checks). Only road and
+    network *instances* change; a road whose class overrides one of the accelerated methods keeps its own. Calling
+    it again on the same road does nothing.
 
     Args:
         road: a highway-env ``Road`` (``env.unwrapped.road``).
@@ -217,7 +221,8 @@ def accelerate_road(road: Any) -> bool:
     ):
         network.get_closest_lane_index = FastLaneLookup(network)
     traffic = accelerate_traffic(road)
-    return isinstance(vars(network).get("get_closest_lane_index"), FastLaneLookup) or traffic
+    vehicles = accelerate_vehicles(road)
+    return isinstance(vars(network).get("get_closest_lane_index"), FastLaneLookup) or traffic or vehicles
 
 
 def _make_road_then_accelerate(self: Any, *args: Any, **kwargs: Any) -> Any:
