@@ -1,12 +1,13 @@
 """Shared fixtures: a random generator, and the tiny run config every training test starts from.
 
 The suite runs on pytest-xdist's workers (``-n logical --dist loadgroup`` in pyproject.toml): each test goes to
-whichever worker is free, except that the tests sharing a module-scoped fixture (a trained run, a Ray instance) stay
-on one worker, so that the fixture is built once.
+whichever worker is free, except that the tests of a module that defines a module-scoped fixture (a trained run, a
+Ray instance) stay on one worker, so that the fixture is built once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,18 +28,51 @@ TINY_PPO = {"n_steps": 32, "batch_size": 32, "n_epochs": 1}
 SHARED_SCOPES = {"module", "class", "package"}
 
 
+#: Test modules that define a fixture shared by their tests (``scope="module"`` and wider), as ``tests/name.py``.
+SHARED_MODULES = frozenset(
+    f"tests/{path.name}"
+    for path in Path(__file__).parent.glob("test_*.py")
+    if re.search(r'@pytest\.fixture\([^)]*scope="(module|class|package)"', path.read_text())
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` that keeps each module of ``SHARED_MODULES`` on one worker.
+
+    pytest-xdist reads a test's group from the ``@group`` suffix it adds to the test's id, which pytest 9.2's ids no
+    longer take; so the scheduler groups by module itself (a suffix, where one arrives, still wins).
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if "@" in nodeid:
+                return nodeid.rsplit("@", 1)[-1]
+            module = nodeid.split("::", 1)[0]
+            return module if module in SHARED_MODULES else nodeid
+
+    return SharedModuleScheduling(config, log)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark a test that uses a module-scoped fixture with ``xdist_group(<module>)`` (read by ``--dist loadgroup``).
+
+    Marked as each test is collected, before any ``pytest_collection_modifyitems`` (pytest-xdist's worker turns the
+    mark into the group it schedules by there, whatever order hooks of that name run in).
+    """
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return
+    scopes = {fixture.scope for fixtures in info.name2fixturedefs.values() for fixture in fixtures}
+    if scopes & SHARED_SCOPES:
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that use a module-scoped fixture with ``xdist_group(<module>)`` (read by ``--dist loadgroup``),
-    and run the slow tests first."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        scopes = {fixture.scope for fixtures in info.name2fixturedefs.values() for fixture in fixtures}
-        if scopes & SHARED_SCOPES:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-    # The slow tests first, so the two workers start the long ones early instead of one ending the run alone.
+    """Run the slow tests first, so the two workers start the long ones early instead of one ending the run alone."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
