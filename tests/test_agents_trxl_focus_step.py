@@ -29,12 +29,20 @@ class ReadsStepK(nn.Module):
         return latent, memory[:, 0]
 
 
+def decisive(policy: nn.Module) -> None:
+    """Action weights of order 1 (SB3 starts them at 0.01): the action then clearly depends on what the policy reads,
+    so a causal effect is never lost in rounding, whatever the random initialisation."""
+    with torch.no_grad():
+        policy.action_net.weight.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(0))
+
+
 @pytest.mark.parametrize("memory_length", [16, 64, 128])
 def test_causal_focus_puts_the_mass_on_the_step_the_policy_reads(memory_length: int) -> None:
     kwargs = {"memory_length": memory_length, "memory_dim": 16, "memory_heads": 2, "memory_layers": 2}
     model = TrXLPPO("MlpTrXLPolicy", "CartPole-v1", n_steps=16, batch_size=16, device="cpu", policy_kwargs=kwargs)
     policy, k, batch = model.policy, memory_length // 3, 4
     policy.memory = ReadsStepK(k, 16)
+    decisive(policy)
     generator = torch.Generator().manual_seed(0)
     memory = torch.randn(batch, memory_length, 2, 16, generator=generator)  # (B, M, L, D)
     mask = torch.ones(batch, memory_length, dtype=torch.bool)
@@ -62,6 +70,7 @@ def test_the_step_the_env_names_gets_the_causal_mass_through_the_recorder() -> N
     policy.memory = ReadsStepK(
         memory_length - age, 16, memory_length
     )  # slot M - age holds the step seen `age` steps ago
+    decisive(policy)
     recorder = MemoryFocusRecorder(policy, ["causal"])
     generator = torch.Generator().manual_seed(1)
     obs, info = env.reset(seed=0)
@@ -103,6 +112,7 @@ def test_the_eval_video_draws_the_focus_over_time_with_the_memory_carried(tmp_pa
                     device="cpu", policy_kwargs=kwargs)  # fmt: skip
     features = model.policy.features_dim
     model.policy.memory = ReadsStepKOfItsOwnSteps(memory_length - age, 16, memory_length, features)
+    decisive(model.policy)
     with torch.no_grad():  # PPO's 0.01-gain action head moves its logits by ~1e-7: too little for float32 to tell
         model.policy.action_net.weight.mul_(100.0)
 
