@@ -29,6 +29,7 @@ from agents.evaluation.focus_stats import on_part_axis
 from agents.evaluation.probe import wrapper_attr
 from agents.evaluation.safe_load import guarded_when_safe
 from agents.pictures.drawing import annotated_frame, report_cells, scene_with_attention
+from agents.pictures.episode_frames import EpisodeFrames
 from agents.pictures.memory_video import MemoryFrames, has_memory_focus
 from agents.pictures.part_pictures import parts_scene
 from agents.setup.config import DEFAULT_FOCUS_METHODS
@@ -49,7 +50,7 @@ def has_moviepy() -> bool:
     return importlib.util.find_spec("moviepy") is not None
 
 
-class AttentionFrames(gym.Wrapper):
+class AttentionFrames(EpisodeFrames):
     """``render()`` gives the env's frame with the policy's attention on the current observation drawn on it.
 
     The frame stacks a header (episode, step, return, most attended part, relevant mass), the scene (patch
@@ -73,33 +74,11 @@ class AttentionFrames(gym.Wrapper):
         policy_obs: Callable[[Any], Any] | None = None,
         method: str = DEFAULT_FOCUS_METHODS[0],
     ) -> None:
-        super().__init__(env)
-        self.model = model
-        self.method = check_focus_methods([method])[0]
-        self.policy_obs = policy_obs or (lambda obs: obs)
-        self._obs: Any = None
-        self._info: dict[str, Any] = {}
-        self.episode, self.t, self.episode_return = -1, 0, 0.0
-        #: ``(height, width)`` of the last rendered frame.
-        self.frame_size = (0, 0)
+        super().__init__(env, model, policy_obs, method)
 
-    @property
-    def render_mode(self) -> str:
-        """``rgb_array``: every frame is drawn, from the env's picture or from an image observation."""
-        return "rgb_array"
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
-        """Reset the env and the episode counters."""
-        self._obs, self._info = self.env.reset(seed=seed, options=options)
-        self.episode, self.t, self.episode_return = self.episode + 1, 0, 0.0
-        return self._obs, self._info
-
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Step the env, keeping the observation to draw the attention of."""
-        self._obs, reward, terminated, truncated, self._info = self.env.step(action)
-        self.t += 1
-        self.episode_return += float(reward)
-        return self._obs, reward, terminated, truncated, self._info
+    def check_method(self, method: str) -> str:
+        """A focus method over the observation's parts (``causal``, ``rollout`` or ``readout``)."""
+        return check_focus_methods([method])[0]
 
     def render(self) -> np.ndarray:
         """The annotated frame, ``(H, W, 3)`` uint8 (sizes divisible by 16, as video codecs like)."""

@@ -11,7 +11,7 @@ slots from before the episode are left empty. The recording loop hands the memor
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, SupportsFloat
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from agents.pictures.drawing import annotated_frame
+from agents.pictures.episode_frames import EpisodeFrames
 from agents.trxl.focus import memory_focus, memory_methods, relevant_memory_parts
 from agents.trxl.memory import window_mask
 from agents.trxl.policy import MemoryState, TrXLPolicy
@@ -29,7 +30,7 @@ def has_memory_focus(model: BaseAlgorithm) -> bool:
     return isinstance(model.policy, TrXLPolicy)
 
 
-class MemoryFrames(gym.Wrapper):
+class MemoryFrames(EpisodeFrames):
     """Frames of a ``ppo_trxl`` episode with the focus over the memory's steps as a timeline under the picture.
 
     Args:
@@ -46,35 +47,19 @@ class MemoryFrames(gym.Wrapper):
         policy_obs: Callable[[Any], Any] | None = None,
         method: str = "causal",
     ) -> None:
-        super().__init__(env)
-        self.model = model
-        self.method = memory_methods([method])[0]
-        self.policy_obs = policy_obs or (lambda obs: obs)
+        super().__init__(env, model, policy_obs, method)
         #: The memory the next action is taken with (``predict``'s returned state); None: an empty memory.
         self.state: MemoryState | None = None
-        self._obs: Any = None
-        self._info: dict[str, Any] = {}
-        self.episode, self.t, self.episode_return = -1, 0, 0.0
-        self.frame_size = (0, 0)
 
-    @property
-    def render_mode(self) -> str:
-        """``rgb_array``: every frame is drawn."""
-        return "rgb_array"
+    def check_method(self, method: str) -> str:
+        """A memory focus method (``causal`` or ``readout``)."""
+        return memory_methods([method])[0]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         """Reset the env, the episode counters and the memory."""
-        self._obs, self._info = self.env.reset(seed=seed, options=options)
+        out = super().reset(seed=seed, options=options)
         self.state = None
-        self.episode, self.t, self.episode_return = self.episode + 1, 0, 0.0
-        return self._obs, self._info
-
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Step the env, keeping the observation to draw the focus of."""
-        self._obs, reward, terminated, truncated, self._info = self.env.step(action)
-        self.t += 1
-        self.episode_return += float(reward)
-        return self._obs, reward, terminated, truncated, self._info
+        return out
 
     def focus(self) -> tuple[np.ndarray, np.ndarray]:
         """``(M + 1,)`` focus over ``t-M .. t-0`` of the current observation, and the ``(M + 1,)`` slots in use."""
