@@ -17,6 +17,7 @@ import train_rl
 from agents.setup.build import build_model
 from agents.setup.config import RunConfig
 from agents.setup.resolution import resolve
+from agents.setup.vec_envs import make_env
 from agents.training.checkpoints import latest_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +82,13 @@ def test_sigkill_then_resume_continues_steps_schedules_and_tensorboard(tmp_path,
     assert (run_dir / "progress_resume1.csv").is_file() and (run_dir / "progress.csv").is_file()
     commands = (run_dir / "command.txt").read_text().splitlines()
     assert len(commands) == 2 and "--resume" in commands[1]
+    # The episodes the killed run finished after its checkpoint were played again: each env counts them once.
+    # The resumed Monitor's clock goes on from the file's t_start: the episodes stay in the order they ended.
+    for monitor in (run_dir / "monitor").glob("*.monitor.csv"):
+        rows = [line.split(",") for line in monitor.read_text().splitlines()[2:]]
+        assert sum(int(row[1]) for row in rows) <= target // 2
+        ends = [float(row[2]) for row in rows]
+        assert ends == sorted(ends)
 
 
 @pytest.mark.slow
@@ -91,9 +99,29 @@ def test_resume_carries_the_replay_buffer(tmp_path, capsys):
     run_dir = tmp_path / "attn-FindTarget-v0" / "dqn_attention_s0"
     assert code == 0, capsys.readouterr().err
     assert [p.name for p in (run_dir / "checkpoints").glob("replay_buffer_*.pkl")] == ["replay_buffer_96.pkl"]
+    monitor = run_dir / "monitor" / "0.monitor.csv"
+    trained = monitor.read_text()
+    monitor.write_text(trained + "-7.0,97,999.0\n")  # an episode a stopped run finished after its checkpoint
     run = agents.resume(run_dir, timesteps=160, eval_episodes=0, progress_bar=False)
     assert run.resumed_from == 96 and run.model.num_timesteps == 160
     assert run.model.replay_buffer.size() == 160  # 96 carried over + 64 new transitions
+    resumed = monitor.read_text()
+    assert resumed.startswith(trained) and "-7.0,97,999.0" not in resumed  # the steps after 96 count once
+
+
+@pytest.mark.parametrize("vec_env", ["dummy", "subproc"])
+def test_appended_monitors_keep_the_clock_of_their_file(tmp_path, tiny_config, vec_env):
+    monitor_dir = tmp_path / "monitor"
+    monitor_dir.mkdir()
+    started = time.time() - 1000.0  # a run that started 1000 s ago; env 1 has no file yet
+    (monitor_dir / "0.monitor.csv").write_text(f'#{{"t_start": {started}, "env_id": "x"}}\nr,l,t\n1.0,5,2.0\n')
+    config = tiny_config(tmp_path, n_envs=2, vec_env=vec_env)
+    env = make_env(config, 2, 0, monitor_dir=monitor_dir, append_monitor=True)
+    try:
+        first, second = env.get_attr("t_start")
+        assert first == started and abs(second - time.time()) < 60
+    finally:
+        env.close()
 
 
 @pytest.mark.slow

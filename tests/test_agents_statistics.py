@@ -5,7 +5,7 @@ import pytest
 
 from agents.evaluation.statistics import bootstrap_ci, mean_ci, rolling_mean, steps_to_solve
 from agents.evaluation.tables import markdown_table
-from agents.storage.monitor_files import read_monitor, read_progress
+from agents.storage.monitor_files import read_monitor, read_progress, trim_monitor
 
 
 def test_bootstrap_ci_brackets_the_mean_within_the_range():
@@ -56,6 +56,20 @@ def test_read_monitor_puts_the_files_on_one_clock_and_skips_a_cut_line(tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"No \*monitor.csv files"):
         read_monitor(tmp_path / "empty")
+
+
+def test_trim_monitor_keeps_the_episodes_that_ended_by_the_checkpoint(tmp_path):
+    header = '#{"t_start": 10.0}\nr,l,t,is_success\n'
+    (tmp_path / "0.monitor.csv").write_text(header + "1.0,10,1.0,1\n2.0,20,2.0,0\n3.0,5,3.0,1\n")
+    (tmp_path / "1.monitor.csv").write_text(header + "4.0,30,1.0,1\n5.0,4")  # the last line cut short
+    untouched = tmp_path / "0.monitor.csv"
+    assert trim_monitor(tmp_path, 30) == 2  # env 0: 10 + 20 fit, 5 more do not; env 1: the cut line
+    assert untouched.read_text() == header + "1.0,10,1.0,1\n2.0,20,2.0,0\n"
+    assert (tmp_path / "1.monitor.csv").read_text() == header + "4.0,30,1.0,1\n"
+    assert trim_monitor(tmp_path, 30) == 0 and read_monitor(tmp_path).returns.tolist() == [1.0, 4.0, 2.0]
+    assert trim_monitor(tmp_path, 0) == 3 and not read_monitor(tmp_path).returns.size
+    with pytest.raises(ValueError, match="steps_per_env=-1"):
+        trim_monitor(tmp_path, -1)
 
 
 def test_read_progress_keeps_the_rows_with_every_column(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 from sb3_contrib.common.wrappers import ActionMasker
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.monitor import ResultsWriter
+from stable_baselines3.common.monitor import Monitor, ResultsWriter
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,
@@ -28,6 +28,7 @@ from agents.setup.algorithms import ALGORITHMS
 from agents.setup.config import RunConfig
 from agents.setup.env_ids import import_gym_packages
 from agents.storage.layout import VECNORMALIZE_FILE, arrays_path, vecnormalize_path
+from agents.storage.monitor_files import monitor_start
 from agents.storage.vecnormalize_arrays import load_arrays
 from envs.adapters.registry import make_adapted
 
@@ -113,6 +114,12 @@ def make_env(
         monitor_kwargs={"override_existing": not append_monitor},
         vec_env_cls=SubprocVecEnv if kind == "subproc" and n_envs > 1 else DummyVecEnv,
     )
+    if append_monitor and monitor_dir is not None:
+        # make_vec_env's Monitor is each env's outermost wrapper and writes {index}.monitor.csv
+        for index in range(n_envs):
+            start = monitor_start(Path(monitor_dir) / f"{index}.{Monitor.EXT}")
+            if start is not None:
+                venv.set_attr("t_start", start, indices=[index])
     return FiniteRewards(venv, config.env)
 
 
@@ -190,6 +197,9 @@ def make_envpool_env(
             header={"t_start": monitor.t_start, "env_id": config.env},
             override_existing=not append_monitor,
         )
+        start = monitor_start(monitor_dir / f"{ENVPOOL_MONITOR}.{Monitor.EXT}") if append_monitor else None
+        if start is not None:
+            monitor.t_start = start  # the appended episodes' t on the file's clock
     return monitor
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.storage.runs import regular_file_size
+from agents.storage.runs import regular_file_size, write_atomic
 
 #: The file name pattern of SB3's ``Monitor`` (``0.monitor.csv``, one per env of a run).
 MONITOR_GLOB = "*monitor.csv"
@@ -43,6 +43,30 @@ def has_monitor_files(folder: Path) -> bool:
     return any(folder.glob(MONITOR_GLOB))
 
 
+def _header_start(path: Path, first: str) -> float:
+    """The ``t_start`` of a monitor file's first line (0.0 for a file without SB3's JSON header line)."""
+    try:
+        return float(json.loads(first[1:]).get("t_start", 0.0)) if first.startswith("#") else 0.0
+    except (ValueError, TypeError, AttributeError):  # JSONDecodeError is a ValueError
+        raise ValueError(
+            f"{path}: its first line is not the JSON header SB3's Monitor writes ('#{{\"t_start\": ...}}'): "
+            "move the file out of the monitor folder."
+        ) from None
+
+
+def monitor_start(path: str | Path) -> float | None:
+    """The wall-clock ``t_start`` in the header of the monitor file ``path`` (None when there is no such file).
+
+    A resumed run's ``Monitor`` appends to the file with its own clock started again; giving it this ``t_start``
+    keeps every ``t`` of the file on one clock, so episodes stay in the order they ended.
+    """
+    path = Path(path)
+    if not path.is_file() or not regular_file_size(path):
+        return None
+    with path.open(newline="") as file:
+        return _header_start(path, file.readline())
+
+
 def read_monitor(folder: str | Path) -> Episodes:
     """Episodes of every ``*.monitor.csv`` in ``folder``, merged by wall-clock end time.
 
@@ -61,14 +85,7 @@ def read_monitor(folder: str | Path) -> Episodes:
     for path in paths:
         regular_file_size(path)
         with path.open(newline="") as file:
-            first = file.readline()
-            try:
-                t_start = float(json.loads(first[1:]).get("t_start", 0.0)) if first.startswith("#") else 0.0
-            except (ValueError, TypeError, AttributeError):  # JSONDecodeError is a ValueError
-                raise ValueError(
-                    f"{path}: its first line is not the JSON header SB3's Monitor writes ('#{{\"t_start\": ...}}'): "
-                    "move the file out of the monitor folder."
-                ) from None
+            t_start = _header_start(path, file.readline())
             for row in csv.DictReader(file):
                 try:
                     ret, length, end = float(row["r"]), int(row["l"]), float(row["t"])
@@ -80,6 +97,49 @@ def read_monitor(folder: str | Path) -> Episodes:
     order = np.argsort(np.asarray(ends, dtype=np.float64), kind="stable")
     ordered_lengths = np.asarray(lengths, dtype=np.int64)[order]
     return Episodes(np.cumsum(ordered_lengths), np.asarray(returns, dtype=np.float64)[order], ordered_lengths)
+
+
+def trim_monitor(folder: str | Path, steps_per_env: int) -> int:
+    """Keep, in each ``*.monitor.csv`` of ``folder``, only the episodes that ended within its env's first steps.
+
+    A run resumed from a checkpoint plays again the steps after it, so the episodes the stopped run finished after
+    the checkpoint would be counted twice: each file keeps its header lines and its episodes while their summed
+    lengths stay within ``steps_per_env`` (the steps by the checkpoint of the envs one file records); a line cut short
+    goes too. Files are rewritten atomically, and only when something goes.
+
+    Returns:
+        How many episodes were dropped over all the files.
+    """
+    if steps_per_env < 0:
+        raise ValueError(f"steps_per_env={steps_per_env}: a step count is 0 or more.")
+    dropped = 0
+    for path in sorted(Path(folder).glob(MONITOR_GLOB)):
+        regular_file_size(path)
+        lines = path.read_text().splitlines(keepends=True)
+        kept: list[str] = []
+        column: int | None = None
+        steps = 0
+        for index, line in enumerate(lines):
+            if line.startswith("#") or column is None:
+                kept.append(line)
+                if not line.startswith("#"):
+                    names = next(csv.reader([line]))
+                    column = names.index("l") if "l" in names else None
+                    if column is None:
+                        break  # not a Monitor file: left as it is
+                continue
+            try:
+                length = int(next(csv.reader([line]))[column])
+            except (ValueError, IndexError, StopIteration):
+                length = -1
+            if length < 0 or not line.endswith("\n") or steps + length > steps_per_env:
+                dropped_here = sum(1 for rest in lines[index:] if rest.strip())
+                dropped += dropped_here
+                write_atomic(path, "".join(kept))
+                break
+            steps += length
+            kept.append(line)
+    return dropped
 
 
 def read_progress(path: str | Path, columns: Sequence[str]) -> dict[str, np.ndarray] | None:

@@ -36,6 +36,7 @@ from agents.storage.layout import (
     MONITOR_DIR,
     TRAINED_CONFIG,
 )
+from agents.storage.monitor_files import trim_monitor
 from agents.storage.outputs import check_output_folder
 from agents.storage.runs import (
     env_folder_name,
@@ -273,7 +274,8 @@ def resume(
 
     The step counter, the schedules (``reset_num_timesteps=False``), the ``VecNormalize`` statistics and
     (off-policy) the replay buffer carry on; tensorboard events go to the same folder, so the step axis
-    continues; monitor files are appended to and the CSV log gets ``progress_resumeK.csv``.
+    continues; monitor files are appended to (first cut back to the episodes that ended by the checkpoint, since
+    the steps after it are played again) and the CSV log gets ``progress_resumeK.csv``.
 
     Args:
         run_dir: a run folder made by ``train``.
@@ -347,6 +349,8 @@ def _resume_locked(
     warn_incomplete(checkpoint, config)
     set_threads(config.threads)
     entry = ALGORITHMS.get(config.algo)
+    # One monitor file per env; envpool's VecMonitor writes every env's episodes into one.
+    trim_monitor(run_dir / MONITOR_DIR, checkpoint.steps // (1 if config.vec_env == "envpool" else config.n_envs))
     env = make_env(
         config, config.n_envs, config.seed + checkpoint.steps, monitor_dir=run_dir / MONITOR_DIR, append_monitor=True
     )
