@@ -158,20 +158,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", action="store_true", help="write --json and the docs/BENCHMARKS.md subsection")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where --write puts the numbers")
     parser.add_argument("--report", action="store_true", help="only write the subsection from --json")
+    parser.add_argument("--doc", type=Path, default=DOC, help="the markdown file --write and --report write into")
     args = parser.parse_args(argv)
     for flag in ("rounds", "steps", "n_envs", "n_steps"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.report:
-        write_report(json.loads(args.json.read_text()), DOC)
+        write_report(json.loads(args.json.read_text()), args.doc)
         return
     set_threads(1)
     results = measure(args)
     print(table(results))
     if args.write:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
-        write_report(results, DOC)
-        print(f"wrote {args.json} and the learning-speed subsection of {DOC}")
+        write_report(results, args.doc)
+        print(f"wrote {args.json} and the learning-speed subsection of {args.doc}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """benchmarks/simulator_speed.py: its table and docs subsection on canned numbers, and its argument checks."""
 
 import importlib
+import json
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,10 @@ def test_counts_are_checked(speed, capsys):
         with pytest.raises(SystemExit):
             speed.main([flag, "0"])
         assert f"{flag} must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_report_writes_into_the_doc_named(speed, tmp_path):
+    numbers, doc = tmp_path / "speed.json", tmp_path / "OTHER.md"
+    numbers.write_text(json.dumps(_results()))
+    speed.main(["--report", "--json", str(numbers), "--doc", str(doc)])
+    assert "### Learning speed per simulator" in doc.read_text()
