@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 from doc_sections import write_section
 from intersection_candidates import CANDIDATES, REFERENCE
-from intersection_fidelity_stats import all_identical, column_table, fidelity_table, row_differences, speed_table
+from intersection_fidelity_stats import (
+    all_identical,
+    column_table,
+    fidelity_table,
+    policy_label,
+    row_differences,
+    speed_table,
+)
 
 HEADING = "## Social Attention on intersection"
 START_MARKER = "<!-- intersection_fidelity:start -->"
@@ -98,7 +105,7 @@ def summary_sentences(results: dict[str, Any], found: dict[str, dict[str, list[s
                 "episode of the same seed."
             )
         elif wrong:
-            detail = "; ".join(f"{policy}: {', '.join(figs)}" for policy, figs in sorted(wrong.items()))
+            detail = "; ".join(f"{policy_label(policy)}: {', '.join(figs)}" for policy, figs in sorted(wrong.items()))
             text.append(f"`{candidate}` is not faithful{speedup}: it differs from the original in {detail}.")
         else:
             text.append(f"`{candidate}` matches the original on every figure of every policy{speedup}.")
