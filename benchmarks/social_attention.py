@@ -69,7 +69,7 @@ class Row:
 
 #: The reproduction (the paper's DQN), the same with PPO, and the other highway-env envs with PPO.
 ROWS: dict[str, Row] = {
-    "intersection-dqn": Row("intersection-v0", "dqn", None, "the paper's 4,000 episodes (~45k steps; dqn preset)"),
+    "intersection-dqn": Row("intersection-v0", "dqn", None, "45k steps (dqn preset, sized for 4,000 episodes)"),
     "intersection-ppo": Row("intersection-v0", "ppo", 45_000, "the DQN rows' ~45k steps, PPO's default section"),
     "highway-fast-ppo": Row("highway-fast-v0", "ppo", 20_000, "highway-env's scripts/sb3_highway_ppo.py (2e4)"),
     "roundabout-ppo": Row("roundabout-v0", "ppo", 20_000, "as highway-fast-v0 (no script of highway-env's)"),
@@ -257,7 +257,7 @@ def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path
                 x, mean, band = curves(arm, key, width)
                 if len(x):
                     seeds = sum(key in r for r in arm)
-                    axis.plot(x, mean, color=colour, label=f"{extractor} ({seeds} seeds)")
+                    axis.plot(x, mean, color=colour, label=f"{extractor} ({seeds} seed{'s' * (seeds != 1)})")
                     axis.fill_between(x, band[0], band[1], color=colour, alpha=0.25)
             axis.set_xlabel("training episodes")
             axis.set_ylabel(f"episode {label} (mean of {width})")
@@ -289,6 +289,19 @@ def progress_lines(by_row: dict[str, list[dict[str, Any]]], run_dir: Path) -> li
     return lines
 
 
+def episode_counts(by_row: dict[str, list[dict[str, Any]]]) -> str:
+    """`` Training episodes per run: ...`` from the kept training curves ('' when no run kept one)."""
+    counts = []
+    for row, results in by_row.items():
+        episodes = [len(r["curve_returns"]) for r in results if "curve_returns" in r]
+        if episodes:
+            counts.append(
+                f"{ROWS[row].env} {ROWS[row].algo} {min(episodes):,}-{max(episodes):,} "
+                f"(mean {np.mean(episodes):,.0f}, {len(episodes)} runs)"
+            )
+    return f" Training episodes per run, from the monitor files: {'; '.join(counts)}." if counts else ""
+
+
 def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, picture: Path | None) -> str:
     """The results section: the table and its commands, what it means, then the notes."""
     budgets = "; ".join(f"{ROWS[row].env} {ROWS[row].algo}: {ROWS[row].budget}" for row in by_row)
@@ -309,7 +322,7 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
         "intersection-v0) of the successful episodes; every figure from the final model's greedy episodes on",
         "highway-env's Python simulator (the adapter's fast road queries: step for step its own results).",
         "",
-        f"Budgets: {budgets}.",
+        f"Budgets: {budgets}.{episode_counts(by_row)}",
     ]
     if any(r.get("focus") for results in by_row.values() for r in results):
         parts += [

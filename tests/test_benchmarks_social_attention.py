@@ -76,6 +76,7 @@ def test_report_tables_success_collision_and_time_to_cross_per_arm(tmp_path):
     assert rows["mlp"].split("|")[6].strip() == "25.0 [25.0, 25.0]"
     assert picture.is_file() and "![Training curves](curves.png)" in text
     assert doc.read_text().count(social_attention.START_MARKER) == 1
+    assert "Training episodes per run, from the monitor files: intersection-v0 dqn 250-250 (mean 250, 4 runs)." in text
 
 
 def test_curves_bin_each_seed_and_band_over_seeds():
