@@ -11,9 +11,14 @@ and its update fit a round; its batch size is the rollout, so the update work pe
 over every sample) is the preset's. ``--write`` puts the table into docs/BENCHMARKS.md's "Social Attention on
 intersection" section and the numbers into docs/simulator_speed.json.
 
+``--arms`` measures instead the DQN arms of the reproduction on the adapter's default simulator, each with its
+preset section (``intersection-v0``, ``@mlp``, ``@grid_cnn``: the CNN's highway-env OccupancyGrid observation is
+part of its cost), interleaved the same way, and adds their table to the JSON and the subsection.
+
 Usage::
 
     python benchmarks/simulator_speed.py --rounds 3 --write
+    python benchmarks/simulator_speed.py --arms --rounds 3 --write   # the arms' table, kept beside the above
     python benchmarks/simulator_speed.py --rounds 1 --steps 32 --n-steps 16 --algos dqn   # a quick look
 """
 
@@ -59,11 +64,20 @@ VARIANTS: dict[str, tuple[dict[str, Any], str, tuple[str, ...]]] = {
     ),
     "python-15hz-fast, SubprocVecEnv": ({"fast_simulation": True}, "subproc", ("ppo",)),
 }
+#: The reproduction's DQN arms (their preset sections); the first is the reference of the ratios.
+ARMS: dict[str, str] = {
+    "attention (entity rows)": "attention",
+    "mlp (the flat rows)": "mlp",
+    "grid_cnn (highway-env's OccupancyGrid)": "grid_cnn",
+}
 
 
-def run_config(algo: str, env_kwargs: dict[str, Any], n_envs: int, n_steps: int) -> RunConfig:
+def run_config(
+    algo: str, env_kwargs: dict[str, Any], n_envs: int, n_steps: int, extractor: str | None = None
+) -> RunConfig:
     """The preset's run of ``algo`` on intersection-v0 with ``env_kwargs``; PPO's rollout ``n_envs`` x ``n_steps``."""
     base = {"env": ENV_ID, "algo": algo, "progress_bar": False, "eval_freq": 0, "eval_episodes": 0}
+    base["extractor"] = extractor
     if algo == "ppo":  # batch = rollout: n_epochs gradient steps per rollout, the preset's work per env step
         hyperparams = {"n_steps": n_steps, "batch_size": n_envs * n_steps}
         return resolve(RunConfig(**base, n_envs=n_envs, hyperparams=hyperparams, env_kwargs=env_kwargs))
@@ -106,6 +120,50 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def measure_arms(args: argparse.Namespace) -> dict[str, Any]:
+    """DQN steps/s of each arm (``ARMS``) with its preset on the default simulator, ``--rounds`` interleaved."""
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    runners = {name: train_runner(run_config("dqn", {}, 1, 1, extractor), "dummy") for name, extractor in ARMS.items()}
+    speeds: dict[str, list[float]] = {name: [] for name in runners}
+    loads = [os.getloadavg()[0]]
+    for r in range(args.rounds):
+        print(f"round {r + 1} of {args.rounds}", flush=True)
+        for name in list(runners) if r % 2 == 0 else list(runners)[::-1]:
+            speeds[name].append(runners[name](args.steps))
+        loads.append(os.getloadavg()[0])
+    return {
+        "command": "python " + shlex.join(["benchmarks/simulator_speed.py", *sys.argv[1:]]),
+        "started": started,
+        "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_at_start": LOAD_AT_START,
+        "loads": loads,
+        "steps": args.steps,
+        "steps_per_s": speeds,
+    }
+
+
+def arms_table(arms: dict[str, Any]) -> str:
+    """One line per arm: rounds, median steps/s, ratio to the first arm."""
+    medians = {name: statistics.median(values) for name, values in arms["steps_per_s"].items()}
+    base = next(iter(medians.values()))
+    lines = [[name, len(arms["steps_per_s"][name]), f"{v:,.1f}", f"{v / base:.2f}x"] for name, v in medians.items()]
+    return markdown_table(["DQN arm", "rounds", "steps/s (median)", "ratio to attention"], lines)
+
+
+def arms_text(arms: dict[str, Any]) -> list[str]:
+    """The arms' table and its note, for the subsection."""
+    loads = arms["loads"]
+    return [
+        "", arms_table(arms), "",
+        f"Reproduce: `{arms['command']}` (run {arms['started']} to {arms['finished']}). The reproduction's DQN arms, "
+        "each with its preset section of configs/dqn.yaml, on the adapter's default simulator: the same training "
+        f"steps ({arms['steps']} a round), rounds interleaved with the order alternating, medians, one torch thread; "
+        "the CNN arm's steps include highway-env's own OccupancyGrid observation (its pandas code, run once a "
+        f"decision). 1-minute load average {arms['load_at_start']:.2f} when the script started, "
+        f"{min(loads):.2f}-{max(loads):.2f} between rounds.",
+    ]  # fmt: skip
+
+
 def table(results: dict[str, Any]) -> str:
     """One line per algorithm and simulator: rounds, median steps/s, ratio to the algorithm's first simulator."""
     lines = []
@@ -134,6 +192,7 @@ def section(results: dict[str, Any]) -> str:
         f"episodes. Machine: {results['cpu']}; 1-minute load average {results['load_at_start']:.2f} when the script "
         f"started, {min(loads):.2f}-{max(loads):.2f} between rounds: other work shared the cores, which slows "
         "every timing (the ratios less, since the rounds interleave).",
+        *(arms_text(results["arms"]) if "arms" in results else []),
         END_MARKER,
     ])  # fmt: skip
 
@@ -159,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where --write puts the numbers")
     parser.add_argument("--report", action="store_true", help="only write the subsection from --json")
     parser.add_argument("--doc", type=Path, default=DOC, help="the markdown file --write and --report write into")
+    parser.add_argument("--arms", action="store_true", help="measure the DQN arms instead (kept beside the rest)")
     args = parser.parse_args(argv)
     for flag in ("rounds", "steps", "n_envs", "n_steps"):
         if getattr(args, flag) < 1:
@@ -167,7 +227,21 @@ def main(argv: list[str] | None = None) -> None:
         write_report(json.loads(args.json.read_text()), args.doc)
         return
     set_threads(1)
+    if args.arms:
+        results = json.loads(args.json.read_text()) if args.json.is_file() else None
+        arms = measure_arms(args)
+        print(arms_table(arms))
+        if args.write and results is not None:
+            results["arms"] = arms
+            args.json.write_text(json.dumps(results, indent=1) + "\n")
+            write_report(results, args.doc)
+            print(f"wrote the arms into {args.json} and the learning-speed subsection of {args.doc}")
+        elif args.write:
+            print(f"{args.json} has no simulator table yet: run without --arms first", file=sys.stderr)
+        return
     results = measure(args)
+    if args.json.is_file() and args.write:  # a table of the arms measured before stays
+        results.update({k: v for k, v in json.loads(args.json.read_text()).items() if k == "arms"})
     print(table(results))
     if args.write:
         args.json.write_text(json.dumps(results, indent=1) + "\n")

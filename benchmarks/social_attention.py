@@ -1,5 +1,7 @@
 """Social Attention (Leurent & Mercat 2019) on highway-env: ego-attention against the MLP, many seeds, one command.
 
+On intersection-v0 the paper's third arm, a CNN on highway-env's occupancy grid (``grid_cnn``), runs too.
+
 Train every row's arms as one ``train_rl.py sweep`` each (seeds x extractors; a sweep started again skips the
 finished trials, so an interrupted reproduction resumes where it stopped), then write the results section of
 docs/BENCHMARKS.md from the run folders and the results kept in docs/social_attention_results.json:
@@ -15,7 +17,8 @@ return. Curves are the training episodes' return and length, in bins of ``--bin`
 bootstrap interval over the seeds.
 
 ``report`` keeps every finished run's figures (and its training curve) in docs/social_attention_results.json, so
-the table survives the run folders; ``train`` starts at the first seed that file does not have for both arms, so
+the table survives the run folders; ``train`` starts each arm at the first seed that file does not have for it
+(an arm behind the others, such as the occupancy-grid CNN added to intersection-dqn, trains those seeds first), so
 seeds can be trained on several machines (``--run-dir`` each) and gathered by committing that file.
 """
 
@@ -48,7 +51,9 @@ RESULTS = ROOT / "docs" / "social_attention_results.json"
 VIDEO = ROOT / "docs" / "social_attention_eval.gif"
 START_MARKER = "<!-- social-attention-results:start -->"
 END_MARKER = "<!-- social-attention-results:end -->"
-EXTRACTORS = ("attention", "mlp")
+#: Every arm a row can have, with its colour in the curves; the paper's CNN on the occupancy grid on intersection.
+ARM_COLOURS = {"attention": "tab:blue", "mlp": "tab:orange", "grid_cnn": "tab:green"}
+ARMS_WITH_GRID = ("attention", "mlp", "grid_cnn")
 #: What the focus table gives per method (from each attention run's ``eval.json``).
 FOCUS_FIGURES = ("ego", "relevant_mass", "entropy", "spearman", "deletion_ratio")
 SAVE_FREQ = 2_500
@@ -65,11 +70,15 @@ class Row:
     """Env steps per run, or None for the preset's ``n_timesteps``."""
     budget: str
     """Where the budget comes from, for the doc."""
+    arms: tuple[str, ...] = ("attention", "mlp")
+    """The extractors compared (each with its preset section: ``intersection-v0@grid_cnn`` observes a grid)."""
 
 
 #: The reproduction (the paper's DQN), the same with PPO, and the other highway-env envs with PPO.
 ROWS: dict[str, Row] = {
-    "intersection-dqn": Row("intersection-v0", "dqn", None, "45k steps (dqn preset, sized for 4,000 episodes)"),
+    "intersection-dqn": Row(
+        "intersection-v0", "dqn", None, "45k steps (dqn preset, sized for 4,000 episodes)", ARMS_WITH_GRID
+    ),
     "intersection-ppo": Row("intersection-v0", "ppo", 45_000, "the DQN rows' ~45k steps, PPO's default section"),
     "highway-fast-ppo": Row("highway-fast-v0", "ppo", 20_000, "highway-env's scripts/sb3_highway_ppo.py (2e4)"),
     "roundabout-ppo": Row("roundabout-v0", "ppo", 20_000, "as highway-fast-v0 (no script of highway-env's)"),
@@ -83,13 +92,19 @@ def sweep_name(row: str) -> str:
 
 
 def sweep_command(
-    row: str, seeds: int, run_dir: Path, eval_episodes: int, extra: Sequence[str] = (), first_seed: int = 0
+    row: str,
+    seeds: int,
+    run_dir: Path,
+    eval_episodes: int,
+    extra: Sequence[str] = (),
+    first_seed: int = 0,
+    arms: Sequence[str] | None = None,
 ) -> list[str]:
-    """The ``train_rl.py sweep`` command that trains both arms of ``row`` on seeds ``first_seed`` .. ``seeds - 1``."""
+    """The ``train_rl.py sweep`` command that trains ``arms`` (the row's) on seeds ``first_seed`` .. ``seeds - 1``."""
     spec = ROWS[row]
     command = [
         sys.executable, str(ROOT / "train_rl.py"), "sweep", "--env", spec.env, "--algo", spec.algo,
-        "--extractors", ",".join(EXTRACTORS), "--seeds", str(seeds - first_seed), "--eval-episodes",
+        "--extractors", ",".join(arms or spec.arms), "--seeds", str(seeds - first_seed), "--eval-episodes",
         str(eval_episodes), "--run-dir", str(run_dir), "--name", sweep_name(row),
         "--set", f"save_freq={SAVE_FREQ}",
     ]  # fmt: skip
@@ -169,13 +184,31 @@ def keep(results_file: Path, by_row: dict[str, list[dict[str, Any]]]) -> None:
     results_file.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
 
 
-def first_missing_seed(results: Sequence[dict[str, Any]]) -> int:
-    """The lowest seed that some arm has not finished."""
-    done = [{r["seed"] for r in results if r["extractor"] == extractor} for extractor in EXTRACTORS]
+def first_missing_seed(results: Sequence[dict[str, Any]], arm: str) -> int:
+    """The lowest seed ``arm`` has not finished."""
+    done = {r["seed"] for r in results if r["extractor"] == arm}
     seed = 0
-    while all(seed in arm for arm in done):
+    while seed in done:
         seed += 1
     return seed
+
+
+def sweep_plan(
+    results: Sequence[dict[str, Any]], arms: Sequence[str], seeds: int
+) -> list[tuple[tuple[str, ...], int, int]]:
+    """``(arms, first seed, end seed)`` sweeps that bring every arm to ``seeds`` seeds, the arms behind first.
+
+    An arm added later (or one behind) trains the seeds the others have before all go on together, so that a
+    stopped reproduction has every arm on the same seeds.
+    """
+    starts = {arm: min(first_missing_seed(results, arm), seeds) for arm in arms}
+    marks = sorted(set(starts.values()))
+    plan = []
+    for here, end in zip(marks, [*marks[1:], seeds], strict=True):
+        behind = tuple(arm for arm in arms if starts[arm] <= here)
+        if here < end:
+            plan.append((behind, here, end))
+    return plan
 
 
 def binned(values: np.ndarray, width: int, bins: int) -> np.ndarray:
@@ -208,7 +241,7 @@ def results_table(by_row: dict[str, list[dict[str, Any]]]) -> str:
     lines = []
     for row, results in by_row.items():
         spec = ROWS[row]
-        for extractor in EXTRACTORS:
+        for extractor in spec.arms:
             arm = [r for r in results if r["extractor"] == extractor]
             if not arm:
                 continue
@@ -252,7 +285,8 @@ def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path
     for column, row in enumerate(rows):
         for line, (key, label) in enumerate((("curve_returns", "return"), ("curve_lengths", "length"))):
             axis = axes[line][column]
-            for extractor, colour in zip(EXTRACTORS, ("tab:blue", "tab:orange"), strict=True):
+            for extractor in ROWS[row].arms:
+                colour = ARM_COLOURS[extractor]
                 arm = [r for r in by_row[row] if r["extractor"] == extractor]
                 x, mean, band = curves(arm, key, width)
                 if len(x):
@@ -278,7 +312,7 @@ def progress_lines(by_row: dict[str, list[dict[str, Any]]], run_dir: Path) -> li
             continue
         sweep = yaml.safe_load(spec_file.read_text())
         target = int(sweep.get("first_seed", 0)) + int(sweep.get("seeds", 0))
-        done = {extractor: sum(r["extractor"] == extractor for r in results) for extractor in EXTRACTORS}
+        done = {extractor: sum(r["extractor"] == extractor for r in results) for extractor in ROWS[row].arms}
         if min(done.values()) < target:
             counts = ", ".join(f"{extractor} {count}" for extractor, count in done.items())
             lines += [
@@ -323,6 +357,11 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
         "highway-env's Python simulator (the adapter's fast road queries: step for step its own results).",
         "",
         f"Budgets: {budgets}.{episode_counts(by_row)}",
+        "",
+        "Arms: `attention` (the paper's ego-attention sizes) and `mlp` (the flat list) read highway-env's Kinematics",
+        "rows; on intersection-v0 with DQN, `grid_cnn` is the paper's third arm, rl-agents' CNN on highway-env's",
+        "OccupancyGrid (configs/dqn.yaml `intersection-v0@grid_cnn`; its training speed beside the other arms' is in",
+        "'Learning speed per simulator' above).",
     ]
     if any(r.get("focus") for results in by_row.values() for r in results):
         parts += [
@@ -392,13 +431,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(report(args.run_dir, args.rows, args.bin, results_file=args.results))
         return 0
     for row in args.rows:
-        first = first_missing_seed(list(stored(args.results, row).values()))
-        if first >= args.seeds:
-            print(f"{row}: seeds 0..{args.seeds - 1} of both arms are in {args.results}", flush=True)
-            continue
-        command = sweep_command(row, args.seeds, args.run_dir, args.eval_episodes, extra, first)
-        print("+", " ".join(command), flush=True)
-        if not args.dry_run:
+        plan = sweep_plan(list(stored(args.results, row).values()), ROWS[row].arms, args.seeds)
+        if not plan:
+            print(f"{row}: seeds 0..{args.seeds - 1} of every arm are in {args.results}", flush=True)
+        for arms, first, end in plan:
+            command = sweep_command(row, end, args.run_dir, args.eval_episodes, extra, first, arms)
+            print("+", " ".join(command), flush=True)
+            if args.dry_run:
+                continue
             process = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"})
             try:
                 code = process.wait()

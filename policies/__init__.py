@@ -1,7 +1,8 @@
 """Attention feature extractors for Stable-Baselines3 policies, and reports of where they look.
 
 ``EXTRACTORS`` maps the names used by configs and the CLI (``--extractor``) to extractor classes;
-``"mlp"`` maps to None, meaning SB3's default extractor for the policy.
+``"mlp"`` maps to None, meaning SB3's default extractor for the policy; ``"grid_cnn"`` is a plain CNN over
+highway-env's occupancy grid (Social Attention's convolutional baseline).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from policies.extractor import (
     TimeAttentionExtractor,
 )
 from policies.focus_methods import FOCUS_METHODS, FocusInputs, FocusMethod, MemoryInputs, register_focus_method
+from policies.grid_cnn import GridCNN
 from policies.latent import LatentAttentionExtractor
 from policies.readouts import READOUTS
 from policies.registry import Registry, did_you_mean
@@ -34,6 +36,7 @@ EXTRACTORS.register("conv", ConvAttentionExtractor)
 EXTRACTORS.register("features", FeatureAttentionExtractor)
 EXTRACTORS.register("time", TimeAttentionExtractor)
 EXTRACTORS.register("latent", LatentAttentionExtractor)
+EXTRACTORS.register("grid_cnn", GridCNN)
 EXTRACTORS.register("mlp", None)
 
 __all__ = [
@@ -52,6 +55,7 @@ __all__ = [
     "FeatureAttentionExtractor",
     "FocusInputs",
     "FocusMethod",
+    "GridCNN",
     "LatentAttentionExtractor",
     "MemoryInputs",
     "MultiHeadAttention",

@@ -70,3 +70,19 @@ def test_report_writes_into_the_doc_named(speed, tmp_path):
     numbers.write_text(json.dumps(_results()))
     speed.main(["--report", "--json", str(numbers), "--doc", str(doc)])
     assert "### Learning speed per simulator" in doc.read_text()
+
+
+def test_the_arms_table_goes_into_the_subsection_with_its_command(speed):
+    arms = {
+        "command": "python benchmarks/simulator_speed.py --arms --write",
+        "started": "2026-01-01 01:00 UTC",
+        "finished": "2026-01-01 01:05 UTC",
+        "load_at_start": 2.0,
+        "loads": [2.0, 2.5],
+        "steps": 256,
+        "steps_per_s": {"attention": [10.0, 12.0, 11.0], "mlp": [22.0, 22.0, 22.0], "grid_cnn": [5.5, 5.5, 6.0]},
+    }
+    assert "| grid_cnn | 3 | 5.5 | 0.50x |" in speed.arms_table(arms)
+    text = speed.section({**_results(), "arms": arms})
+    assert "| mlp | 3 | 22.0 | 2.00x |" in text and "`python benchmarks/simulator_speed.py --arms --write`" in text
+    assert "| DQN arm |" not in speed.section(_results())

@@ -48,7 +48,7 @@ def test_train_runs_one_sweep_per_row_with_both_arms(capsys, tmp_path):
                                   "--run-dir", str(tmp_path), "--results", str(tmp_path / "k.json")]) == 0  # fmt: skip
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
-    assert "sweep --env intersection-v0 --algo dqn --extractors attention,mlp --seeds 3" in lines[0]
+    assert "sweep --env intersection-v0 --algo dqn --extractors attention,mlp,grid_cnn --seeds 3" in lines[0]
     assert "--timesteps" not in lines[0]  # the dqn preset's budget: the paper's
     assert "--env merge-v0 --algo ppo" in lines[1] and "--timesteps 20000" in lines[1]
 
@@ -114,7 +114,8 @@ def test_report_says_how_many_seeds_of_the_target_have_finished(tmp_path):
     sweep = tmp_path / "sweeps" / "social-intersection-dqn" / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({"seeds": 20}))
     text = report_in(tmp_path)
-    assert "**Under way**: intersection-v0 dqn has finished attention 1, mlp 1 of its 20 seeds per" in text
+    assert "**Under way**: intersection-v0 dqn has finished attention 1, mlp 1, grid_cnn 0 of its 20 seeds" in text
+    fake_run(tmp_path, "grid_cnn", 0, [False], [True], [3])
     sweep.write_text(yaml.safe_dump({"seeds": 1}))
     text = report_in(tmp_path)
     assert "Under way" not in text
@@ -135,14 +136,21 @@ def test_report_keeps_finished_runs_so_the_table_survives_their_folders(tmp_path
     assert len(json.loads(kept.read_text())["intersection-dqn"]["attention_s0"]["curve_returns"]) == 250
 
 
-def test_train_starts_at_the_first_seed_some_arm_lacks(capsys, tmp_path):
+def test_train_starts_each_arm_at_its_first_missing_seed_and_the_arms_behind_first(capsys, tmp_path):
     kept = tmp_path / "kept.json"
     runs = {f"{arm}_s{seed}": {"extractor": arm, "seed": seed} for arm in ("attention", "mlp") for seed in (0, 1)}
-    del runs["mlp_s1"]
+    del runs["mlp_s1"]  # attention has seeds 0-1, mlp seed 0, the grid CNN none
     kept.write_text(json.dumps({"intersection-dqn": runs}))
     argv = ["train", "--dry-run", "--rows", "intersection-dqn", "--run-dir", str(tmp_path), "--results", str(kept)]
     assert social_attention.main([*argv, "--seeds", "5"]) == 0
-    line = capsys.readouterr().out.splitlines()[0]
-    assert "--seeds 4 " in line and line.endswith("--first-seed 1")  # seeds 1..4
+    first, second, third = capsys.readouterr().out.splitlines()
+    assert "--extractors grid_cnn --seeds 1 " in first and "--first-seed" not in first  # seed 0
+    assert "--extractors mlp,grid_cnn --seeds 1 " in second and second.endswith("--first-seed 1")  # seed 1
+    assert "--extractors attention,mlp,grid_cnn --seeds 3 " in third and third.endswith("--first-seed 2")  # 2..4
+    kept.write_text(json.dumps({"intersection-dqn": {**runs, "mlp_s1": {"extractor": "mlp", "seed": 1}}}))
+    assert social_attention.main([*argv, "--seeds", "2"]) == 0
+    assert "--extractors grid_cnn --seeds 2 " in capsys.readouterr().out  # only the arm behind
+    runs = {f"{arm}_s0": {"extractor": arm, "seed": 0} for arm in ("attention", "mlp", "grid_cnn")}
+    kept.write_text(json.dumps({"intersection-dqn": runs}))
     assert social_attention.main([*argv, "--seeds", "1"]) == 0
-    assert "seeds 0..0 of both arms are in" in capsys.readouterr().out
+    assert "seeds 0..0 of every arm are in" in capsys.readouterr().out

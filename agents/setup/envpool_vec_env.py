@@ -102,6 +102,11 @@ class EnvpoolVecEnv(VecEnv):
             reference.reset(seed=0)  # highway-env sets its normalisation ranges at the first observation
             base = reference.unwrapped
             observation = dict(base.config["observation"])
+            if observation.get("type", "Kinematics") != "Kinematics":
+                raise ValueError(
+                    f"envpool's port of '{env_id}' gives Kinematics rows only, not the observation type "
+                    f"{observation.get('type')!r} of env_kwargs: use --vec-env dummy or subproc."
+                )
             check_observation(env_id, observation, reference.features)
             spec_config = envpool.make_spec(env_id).config._asdict()
             self._pool_kwargs = pool_config(env_id, base.config, type(base).default_config(), list(spec_config))

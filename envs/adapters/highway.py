@@ -219,15 +219,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
 
     def succeeded(self, terminated: bool, truncated: bool, info: dict[str, Any]) -> bool:
         """Whether a step ends the episode in success (see the class docstring's Info)."""
-        if bool(info.get("crashed", False)):
-            return False
-        if hasattr(self.env.unwrapped, "has_arrived"):  # intersection: the ego must cross and leave
-            rewards = info.get("rewards") or {}
-            arrived = rewards.get("arrived_reward")
-            if arrived is None:
-                arrived = self.env.unwrapped.has_arrived(self.env.unwrapped.vehicle)
-            return bool(terminated and arrived)
-        return bool(truncated and not terminated)
+        return highway_success(self.env, terminated, truncated, info)
 
     def part_boxes(self) -> np.ndarray | None:
         """``(V, 4)`` pixel boxes ``(x0, y0, x1, y1)`` of the rows' vehicles in the last ``render()`` frame.
@@ -271,6 +263,24 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         """``int64`` rows of the ``k`` most relevant vehicles of an observation (see the class docstring's Info)."""
         kinematics, present = self.physical_kinematics(obs), obs[:, PRESENCE_COLUMN] > 0.5
         return relevant_rows(kinematics[None], present[None], self.lane_direction()[None], self.k)[0]
+
+
+def highway_success(env: gym.Env, terminated: bool, truncated: bool, info: dict[str, Any]) -> bool:
+    """Whether a highway-env step ends the episode in success (without a crash, arrived or out of time).
+
+    Arrived where the env has a destination (``intersection-*``: terminated, not crashed, ``has_arrived``), else
+    by running out of time (truncated, not terminated).
+    """
+    if bool(info.get("crashed", False)):
+        return False
+    base = env.unwrapped
+    if hasattr(base, "has_arrived"):  # intersection: the ego must cross and leave
+        rewards = info.get("rewards") or {}
+        arrived = rewards.get("arrived_reward")
+        if arrived is None:
+            arrived = base.has_arrived(base.vehicle)
+        return bool(terminated and arrived)
+    return bool(truncated and not terminated)
 
 
 def physical_kinematics(

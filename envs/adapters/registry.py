@@ -48,8 +48,13 @@ def _wrap_minigrid(env: gym.Env) -> gym.Env:
 def _wrap_highway(env: gym.Env, fast_simulation: bool = True) -> gym.Env:
     from envs.adapters.highway import DEFAULT_FEATURES, HighwayEntities
 
-    # Keep a Kinematics observation the env was configured with (rows, features), else the adapter's defaults.
+    # Keep a Kinematics observation the env was configured with (rows, features), else the adapter's defaults;
+    # an OccupancyGrid stays highway-env's grid.
     observation = dict(env.unwrapped.config.get("observation") or {})
+    if observation.get("type") == "OccupancyGrid":
+        from envs.adapters.highway_grid import HighwayOccupancyGrid
+
+        return HighwayOccupancyGrid(env, fast_simulation=fast_simulation)
     kinematics = observation.get("type") == "Kinematics"
     features = tuple(observation.get("features") or DEFAULT_FEATURES) if kinematics else DEFAULT_FEATURES
     if features[:1] != ("presence",):
@@ -130,7 +135,7 @@ register_adapter(
     "highway",
     _wrap_highway,
     pattern=r"(?!.*multi-agent)(highway|intersection|roundabout|merge)(-[a-z]+)*-v\d+",
-    parts="ego, vehicle_1..vehicle_{V-1}: the ego and the nearest vehicles",
+    parts="ego, vehicle_1..vehicle_{V-1}: the ego and the nearest vehicles (an OccupancyGrid observation: no parts)",
     options=("fast_simulation",),
 )
 register_adapter(
