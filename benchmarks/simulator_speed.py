@@ -31,6 +31,7 @@ import os
 import shlex
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,20 @@ def model_text(config: RunConfig) -> str:
     return f"{config.extractor}, {config.n_envs} env(s), {sizes}"
 
 
+def interleaved(
+    runners: dict[Any, Callable[[int], float]], rounds: int, steps: int
+) -> tuple[dict[Any, list[float]], list[float]]:
+    """Steps/s of every runner per round, the order alternating (A B C, then C B A), and the load after each."""
+    speeds: dict[Any, list[float]] = {key: [] for key in runners}
+    loads = [os.getloadavg()[0]]
+    for r in range(rounds):
+        print(f"round {r + 1} of {rounds}", flush=True)
+        for key in list(runners) if r % 2 == 0 else list(runners)[::-1]:
+            speeds[key].append(runners[key](steps))
+        loads.append(os.getloadavg()[0])
+    return speeds, loads
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Steps/s per algorithm and simulator: ``--rounds`` interleaved rounds of ``--steps`` training steps each."""
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -99,13 +114,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for name, (env_kwargs, vec_env, algos) in VARIANTS.items():
             if algo in algos:
                 runners[algo, name] = train_runner(run_config(algo, env_kwargs, args.n_envs, args.n_steps), vec_env)
-    speeds: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
-    loads = [os.getloadavg()[0]]
-    for r in range(args.rounds):
-        print(f"round {r + 1} of {args.rounds}", flush=True)
-        for key in list(runners) if r % 2 == 0 else list(runners)[::-1]:
-            speeds[key].append(runners[key](args.steps))
-        loads.append(os.getloadavg()[0])
+    speeds, loads = interleaved(runners, args.rounds, args.steps)
     presets = {algo: run_config(algo, {}, args.n_envs, args.n_steps) for algo in args.algos}
     return {
         "command": "python " + shlex.join(["benchmarks/simulator_speed.py", *sys.argv[1:]]),
@@ -124,13 +133,7 @@ def measure_arms(args: argparse.Namespace) -> dict[str, Any]:
     """DQN steps/s of each arm (``ARMS``) with its preset on the default simulator, ``--rounds`` interleaved."""
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     runners = {name: train_runner(run_config("dqn", {}, 1, 1, extractor), "dummy") for name, extractor in ARMS.items()}
-    speeds: dict[str, list[float]] = {name: [] for name in runners}
-    loads = [os.getloadavg()[0]]
-    for r in range(args.rounds):
-        print(f"round {r + 1} of {args.rounds}", flush=True)
-        for name in list(runners) if r % 2 == 0 else list(runners)[::-1]:
-            speeds[name].append(runners[name](args.steps))
-        loads.append(os.getloadavg()[0])
+    speeds, loads = interleaved(runners, args.rounds, args.steps)
     return {
         "command": "python " + shlex.join(["benchmarks/simulator_speed.py", *sys.argv[1:]]),
         "started": started,
