@@ -150,9 +150,12 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
         for method, stats in methods.items()
     }
     if has_monitor_files(run_dir / "monitor"):
-        episodes = read_monitor(run_dir / "monitor")
+        episodes = read_monitor(run_dir / "monitor", info_keywords=("mean_speed",))
         result["curve_returns"] = [round(float(v), 4) for v in episodes.returns]
         result["curve_lengths"] = [int(v) for v in episodes.lengths]
+        speeds = episodes.info["mean_speed"]
+        if len(speeds) and np.isfinite(speeds).all():  # recorded for every episode (runs since the adapter has it)
+            result["curve_speeds"] = [round(float(v), 3) for v in speeds]
     return result
 
 
@@ -272,7 +275,10 @@ def focus_table(by_row: dict[str, list[dict[str, Any]]]) -> str:
 
 
 def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path | None:
-    """Return and length against training episodes, one column per row, both arms with their bands."""
+    """The paper's curves against training episodes: return, length and (where recorded) the ego's mean speed.
+
+    One column per row, every arm with its 95% band.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -281,9 +287,12 @@ def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path
     rows = [row for row, results in by_row.items() if any("curve_returns" in r for r in results)]
     if not rows:
         return None
-    figure, axes = plt.subplots(2, len(rows), figsize=(4.2 * len(rows), 6.0), squeeze=False)
+    kinds = [("curve_returns", "episode return"), ("curve_lengths", "episode length")]
+    if any("curve_speeds" in r for row in rows for r in by_row[row]):
+        kinds.append(("curve_speeds", "ego's mean speed [m/s]"))
+    figure, axes = plt.subplots(len(kinds), len(rows), figsize=(4.2 * len(rows), 3.0 * len(kinds)), squeeze=False)
     for column, row in enumerate(rows):
-        for line, (key, label) in enumerate((("curve_returns", "return"), ("curve_lengths", "length"))):
+        for line, (key, label) in enumerate(kinds):
             axis = axes[line][column]
             for extractor in ROWS[row].arms:
                 colour = ARM_COLOURS[extractor]
@@ -294,7 +303,7 @@ def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path
                     axis.plot(x, mean, color=colour, label=f"{extractor} ({seeds} seed{'s' * (seeds != 1)})")
                     axis.fill_between(x, band[0], band[1], color=colour, alpha=0.25)
             axis.set_xlabel("training episodes")
-            axis.set_ylabel(f"episode {label} (mean of {width})")
+            axis.set_ylabel(f"{label} (mean of {width})")
             axis.set_title(f"{ROWS[row].env}, {ROWS[row].algo}")
             axis.legend(fontsize="small")
     figure.tight_layout()
@@ -386,7 +395,13 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
             "adapter names as most pressing in black and white dashes, and a bar per vehicle row.",
         ]
     if picture is not None:
-        parts += ["", f"![Training curves]({picture.name})", "", f"Curves: bins of {width} training episodes."]
+        parts += [
+            "",
+            f"![Training curves]({picture.name})",
+            "",
+            f"Curves: bins of {width} training episodes, mean over seeds with its 95% bootstrap band. The ego's mean",
+            "speed per episode is drawn for the runs whose monitor files record it (the adapter's `mean_speed`).",
+        ]
     return "\n".join([*parts, END_MARKER]) + "\n"
 
 

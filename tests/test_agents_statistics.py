@@ -51,8 +51,9 @@ def test_read_monitor_puts_the_files_on_one_clock_and_skips_a_cut_line(tmp_path)
     # env 1 started 2 s after env 0: its episode ending at t=0.5 ended at 2.5 on env 0's clock
     (tmp_path / "0.monitor.csv").write_text('#{"t_start": 10.0}\nr,l,t,is_success\n1.0,10,1.0,1\n3.0,30,3.0,0\n')
     (tmp_path / "1.monitor.csv").write_text('#{"t_start": 12.0}\nr,l,t,is_success\n2.0,20,0.5,1\n4.0,4')
-    episodes = read_monitor(tmp_path)
+    episodes = read_monitor(tmp_path, info_keywords=("is_success", "absent"))
     assert episodes.returns.tolist() == [1.0, 2.0, 3.0] and len(episodes) == 3
+    assert episodes.info["is_success"].tolist() == [1.0, 1.0, 0.0] and np.isnan(episodes.info["absent"]).all()
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"No \*monitor.csv files"):
         read_monitor(tmp_path / "empty")

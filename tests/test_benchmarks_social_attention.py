@@ -31,8 +31,8 @@ def fake_run(root: Path, extractor: str, seed: int, success: list[bool], crash: 
         methods = {"causal": causal, "readout": readout}
         evaluation["attention"] = {"method": "causal", "methods": methods, "parts": [ego]}
     (run / "eval.json").write_text(json.dumps(evaluation))
-    rows = "".join(f"{0.1 * i + seed},{5 + i % 3},{i}.0\n" for i in range(250))
-    (run / "monitor" / "0.monitor.csv").write_text('#{"t_start": 0.0}\nr,l,t\n' + rows)
+    rows = "".join(f"{0.1 * i + seed},{5 + i % 3},{i}.0,{5.0 + seed}\n" for i in range(250))
+    (run / "monitor" / "0.monitor.csv").write_text('#{"t_start": 0.0}\nr,l,t,mean_speed\n' + rows)
     return run
 
 
@@ -77,6 +77,8 @@ def test_report_tables_success_collision_and_time_to_cross_per_arm(tmp_path):
     assert picture.is_file() and "![Training curves](curves.png)" in text
     assert doc.read_text().count(social_attention.START_MARKER) == 1
     assert "Training episodes per run, from the monitor files: intersection-v0 dqn 250-250 (mean 250, 4 runs)." in text
+    kept_runs = json.loads(kept.read_text())["intersection-dqn"]
+    assert kept_runs["mlp_s1"]["curve_speeds"][:2] == [6.0, 6.0]  # the ego's mean speed per training episode
 
 
 def test_curves_bin_each_seed_and_band_over_seeds():

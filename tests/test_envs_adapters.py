@@ -175,6 +175,28 @@ def test_highway_ttc_ranking_on_a_hand_built_state(highway):
     assert wrapper.relevant_parts(obs).tolist() == []
 
 
+def test_highway_mean_speed_is_the_episodes_mean_and_the_monitor_records_it(highway, tmp_path):
+    from agents.setup.config import RunConfig
+    from agents.setup.vec_envs import make_env
+
+    env = highway.make_highway_env("intersection-v0")
+    _, info = env.reset(seed=1)
+    speeds, done = [], False
+    assert info["mean_speed"] == 0.0
+    while not done:
+        _, _, terminated, truncated, info = env.step(2)  # FASTER on intersection
+        speeds.append(info["speed"])
+        assert info["mean_speed"] == pytest.approx(np.mean(speeds))
+        done = terminated or truncated
+    venv = make_env(RunConfig(env="intersection-v0", algo="dqn"), 1, 0, monitor_dir=tmp_path)
+    venv.reset()
+    for _ in range(40):
+        venv.step(np.array([2]))
+    venv.close()
+    header, first = (tmp_path / "0.monitor.csv").read_text().splitlines()[1:3]
+    assert header == "r,l,t,mean_speed" and float(first.split(",")[3]) > 0
+
+
 def test_highway_check_env_passes(highway):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -30,7 +30,7 @@ from agents.setup.env_ids import import_gym_packages
 from agents.storage.layout import VECNORMALIZE_FILE, arrays_path, vecnormalize_path
 from agents.storage.monitor_files import monitor_start
 from agents.storage.vecnormalize_arrays import load_arrays
-from envs.adapters.registry import make_adapted
+from envs.adapters.registry import adapter_for, make_adapted
 
 
 def all_valid_or_env_masks(env: gym.Env) -> np.ndarray:
@@ -81,6 +81,12 @@ def make_single_env(
     return env
 
 
+def episode_info(env_id: str) -> tuple[str, ...]:
+    """The ``info`` keys the monitor files record for ``env_id``: its adapter's ``episode_info`` (none without one)."""
+    adapter = adapter_for(env_id)
+    return adapter.episode_info if adapter is not None else ()
+
+
 def make_env(
     config: RunConfig,
     n_envs: int,
@@ -111,7 +117,7 @@ def make_env(
         n_envs=n_envs,
         seed=seed,
         monitor_dir=None if monitor_dir is None else str(monitor_dir),
-        monitor_kwargs={"override_existing": not append_monitor},
+        monitor_kwargs={"override_existing": not append_monitor, "info_keywords": episode_info(config.env)},
         vec_env_cls=SubprocVecEnv if kind == "subproc" and n_envs > 1 else DummyVecEnv,
     )
     if append_monitor and monitor_dir is not None:

@@ -10,7 +10,7 @@ import csv
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,9 @@ class Episodes:
     """``(E,)`` float64 episode returns."""
     lengths: np.ndarray
     """``(E,)`` int64 episode lengths, in the same order."""
+    info: dict[str, np.ndarray] = field(default_factory=dict)
+    """``(E,)`` float64 per ``info`` column asked of ``read_monitor`` (Monitor's ``info_keywords``), in the same
+    order; NaN where an episode's line lacks it."""
 
     def __len__(self) -> int:
         return len(self.returns)
@@ -67,11 +70,12 @@ def monitor_start(path: str | Path) -> float | None:
         return _header_start(path, file.readline())
 
 
-def read_monitor(folder: str | Path) -> Episodes:
+def read_monitor(folder: str | Path, info_keywords: Sequence[str] = ()) -> Episodes:
     """Episodes of every ``*.monitor.csv`` in ``folder``, merged by wall-clock end time.
 
     Each file's ``t`` column counts from its own ``t_start`` (its JSON header line), so the files are put on one
-    clock before they are merged. A line cut short (a run still writing) is skipped.
+    clock before they are merged. A line cut short (a run still writing) is skipped. ``info_keywords``: columns
+    the Monitor recorded from the episodes' last ``info`` (``mean_speed``), read as floats into ``Episodes.info``.
 
     Raises:
         FileNotFoundError: ``folder`` holds no monitor file.
@@ -82,6 +86,7 @@ def read_monitor(folder: str | Path) -> Episodes:
     ends: list[float] = []
     lengths: list[int] = []
     returns: list[float] = []
+    extra: dict[str, list[float]] = {key: [] for key in info_keywords}
     for path in paths:
         regular_file_size(path)
         with path.open(newline="") as file:
@@ -94,9 +99,20 @@ def read_monitor(folder: str | Path) -> Episodes:
                 returns.append(ret)
                 lengths.append(length)
                 ends.append(t_start + end)
+                for key, values in extra.items():
+                    values.append(_float_or_nan(row.get(key)))
     order = np.argsort(np.asarray(ends, dtype=np.float64), kind="stable")
     ordered_lengths = np.asarray(lengths, dtype=np.int64)[order]
-    return Episodes(np.cumsum(ordered_lengths), np.asarray(returns, dtype=np.float64)[order], ordered_lengths)
+    info = {key: np.asarray(values, dtype=np.float64)[order] for key, values in extra.items()}
+    return Episodes(np.cumsum(ordered_lengths), np.asarray(returns, dtype=np.float64)[order], ordered_lengths, info)
+
+
+def _float_or_nan(text: str | None) -> float:
+    """A monitor cell as a float; NaN when it is missing or not a number."""
+    try:
+        return float(text) if text is not None else math.nan
+    except ValueError:
+        return math.nan
 
 
 def trim_monitor(folder: str | Path, steps_per_env: int) -> int:

@@ -93,6 +93,8 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
     - ``is_success``: True on the step that ends the episode without a crash: by arriving, for envs with a
       destination (``intersection-*``: terminated, not crashed, ``has_arrived``; running out of time there is
       no success), else by time (truncated). False on every other step.
+    - ``mean_speed``: the ego's mean speed [m/s] over the episode's steps so far (highway-env's ``speed`` after
+      each step); on the last step, the episode's (the monitor files record it: Social Attention's speed curve).
 
     ## Arguments
     - ``env``: a highway-env env (its ``unwrapped`` is a highway-env ``AbstractEnv``), single agent.
@@ -181,6 +183,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         #: Names of the parts (rows): the ego, then the other vehicles nearest first.
         self.part_names = ["ego", *(f"vehicle_{i}" for i in range(1, self.vehicles_count))]
         self._last_obs: np.ndarray | None = None
+        self._speed = EpisodeSpeed()
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(
@@ -191,7 +194,8 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         self._install_fast_observation()  # reset rebuilt highway-env's observation type
         self._install_fast_simulation()  # in case this env built its road some other way
         obs = self._last_obs = np.asarray(obs, dtype=np.float32)
-        return obs, {**info, "relevant_parts": self.relevant_parts(obs), "is_success": False}
+        info = {**info, "relevant_parts": self.relevant_parts(obs), "is_success": False}
+        return obs, self._speed.reset(info)
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the wrapped env and add ``relevant_parts`` / ``is_success`` to its info."""
@@ -202,7 +206,7 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
             "relevant_parts": self.relevant_parts(obs),
             "is_success": self.succeeded(terminated, truncated, info),
         }
-        return obs, reward, terminated, truncated, info
+        return obs, reward, terminated, truncated, self._speed.step(info)
 
     # ------------------------------------------------------------------ helpers
     def _install_fast_observation(self) -> None:
@@ -263,6 +267,27 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         """``int64`` rows of the ``k`` most relevant vehicles of an observation (see the class docstring's Info)."""
         kinematics, present = self.physical_kinematics(obs), obs[:, PRESENCE_COLUMN] > 0.5
         return relevant_rows(kinematics[None], present[None], self.lane_direction()[None], self.k)[0]
+
+
+class EpisodeSpeed:
+    """The ego's mean speed over an episode's steps, as ``info["mean_speed"]`` on every step (0.0 at reset)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.steps = 0
+
+    def reset(self, info: dict[str, Any]) -> dict[str, Any]:
+        """Start an episode; ``info`` with ``mean_speed`` 0.0."""
+        self.total, self.steps = 0.0, 0
+        return {**info, "mean_speed": 0.0}
+
+    def step(self, info: dict[str, Any]) -> dict[str, Any]:
+        """Add highway-env's ``info["speed"]`` of a step (if it gives one); ``info`` with the mean so far."""
+        speed = info.get("speed")
+        if speed is not None and np.isfinite(speed):
+            self.total += float(speed)
+            self.steps += 1
+        return {**info, "mean_speed": self.total / self.steps if self.steps else 0.0}
 
 
 def highway_success(env: gym.Env, terminated: bool, truncated: bool, info: dict[str, Any]) -> bool:

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.adapters.highway import _import_highway_env, highway_success
+from envs.adapters.highway import EpisodeSpeed, _import_highway_env, highway_success
 
 #: Social Attention's occupancy grid on intersection-v0 (rl-agents' ``IntersectionEnv/env_grid_dense.json``): the
 #: Kinematics features of every vehicle in a 64 m x 64 m square around the ego, in 2 m cells (a 7 x 32 x 32 grid).
@@ -40,8 +40,9 @@ class HighwayOccupancyGrid(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.ut
     bounded to ``[-1, 1]`` when the grid clips (highway-env's default); a cell without a vehicle is 0.
 
     ## Info
-    The wrapped env's info, plus ``is_success`` as :class:`~envs.adapters.highway.HighwayEntities` sets it
-    (without a crash: arrived on ``intersection-*``, else the time ran out).
+    The wrapped env's info, plus ``is_success`` and ``mean_speed`` as :class:`~envs.adapters.highway.HighwayEntities`
+    sets them (success: without a crash, arrived on ``intersection-*``, else the time ran out; the ego's mean speed
+    over the episode so far).
 
     ## Arguments
     - ``env``: a highway-env env whose ``observation`` config has ``type: OccupancyGrid``.
@@ -73,19 +74,20 @@ class HighwayOccupancyGrid(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.ut
         if isinstance(space, spaces.Box) and space.dtype == np.float32 and clipped:
             space = spaces.Box(low=-1.0, high=1.0, shape=space.shape, dtype=np.float32)
         self.observation_space = space
+        self._speed = EpisodeSpeed()
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset the wrapped env; ``is_success`` is False."""
+        """Reset the wrapped env; ``is_success`` is False and ``mean_speed`` 0.0."""
         obs, info = self.env.reset(seed=seed, options=options)
         self._install_fast_simulation()  # in case this env built its road some other way
-        return np.asarray(obs, dtype=self.observation_space.dtype), {**info, "is_success": False}
+        return np.asarray(obs, dtype=self.observation_space.dtype), self._speed.reset({**info, "is_success": False})
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Step the wrapped env and add ``is_success`` to its info."""
+        """Step the wrapped env and add ``is_success`` and ``mean_speed`` to its info."""
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info = {**info, "is_success": highway_success(self.env, terminated, truncated, info)}
+        info = self._speed.step({**info, "is_success": highway_success(self.env, terminated, truncated, info)})
         return np.asarray(obs, dtype=self.observation_space.dtype), reward, terminated, truncated, info
 
     def _install_fast_simulation(self) -> None:

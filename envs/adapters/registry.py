@@ -37,6 +37,9 @@ class Adapter:
     """Keyword arguments the adapter takes itself (``env_kwargs.window`` for POPGym), not passed to the env."""
     env_id: str | None = None
     """The Gymnasium id this registration added (removed again by ``unregister_adapter``), else None."""
+    episode_info: tuple[str, ...] = ()
+    """Keys the wrapped env's ``info`` has on every step, whose value on an episode's last step the monitor files
+    record as a column (the highway adapter's ``mean_speed``)."""
 
 
 def _wrap_minigrid(env: gym.Env) -> gym.Env:
@@ -83,6 +86,7 @@ def register_adapter(
     env_id: str | None = None,
     entry_point: str | Callable[..., gym.Env] | None = None,
     max_episode_steps: int | None = None,
+    episode_info: tuple[str, ...] = (),
 ) -> Adapter:
     """Register an adapter for the env ids ``pattern`` matches and, with ``entry_point``, the Gymnasium id ``env_id``.
 
@@ -96,6 +100,8 @@ def register_adapter(
         env_id: an env id; with ``entry_point`` it is registered with Gymnasium (once per process).
         entry_point: the env's class or factory, or its ``"module:name"`` (Gymnasium's ``register``).
         max_episode_steps: Gymnasium's time limit of ``env_id``.
+        episode_info: keys the wrapped env's ``info`` has on every step; the monitor files record each one's
+            value on an episode's last step as a column.
 
     Returns:
         The ``Adapter``.
@@ -113,7 +119,7 @@ def register_adapter(
     added = entry_point is not None and env_id not in registry
     if added:
         register(id=env_id, entry_point=entry_point, max_episode_steps=max_episode_steps)
-    adapter = Adapter(name, pattern, wrap, parts, tuple(options), env_id if added else None)
+    adapter = Adapter(name, pattern, wrap, parts, tuple(options), env_id if added else None, tuple(episode_info))
     ADAPTERS[name] = adapter
     return adapter
 
@@ -137,6 +143,7 @@ register_adapter(
     pattern=r"(?!.*multi-agent)(highway|intersection|roundabout|merge)(-[a-z]+)*-v\d+",
     parts="ego, vehicle_1..vehicle_{V-1}: the ego and the nearest vehicles (an OccupancyGrid observation: no parts)",
     options=("fast_simulation",),
+    episode_info=("mean_speed",),
 )
 register_adapter(
     "popgym",
@@ -149,6 +156,7 @@ register_adapter(
 register_adapter(
     "attn-highway", env_id="attn/Highway-v0", entry_point="envs.adapters.highway:make_highway_env",
     max_episode_steps=30, parts="ego, vehicle_1..vehicle_{V-1}: the ego and the nearest vehicles",
+    episode_info=("mean_speed",),
 )  # fmt: skip
 register_adapter(
     "attn-minigrid-cells", env_id="attn/MiniGridCells-v0", entry_point="envs.adapters.minigrid:make_minigrid_env",
