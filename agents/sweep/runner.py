@@ -22,7 +22,7 @@ import dataclasses
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -351,13 +351,22 @@ def run_sweep(spec: SweepSpec, log: Callable[[str], None] = print) -> SweepResul
         records = {p.name: read_record(p) for p in roots if read_record(p)}
         rows = [_row(tid, rec, _run_dir_of(sweep_dir / tid)) for tid, rec in records.items()]
     else:
-        rows = [_row(t.trial_id, read_record(t.root), t.run_dir) for t in trials]
+        rows = grid_rows(trials)
     keys = [d.key for d in dimensions]
     title = f"sweep {sweep_dir.name}: {ALGORITHMS.canonical(spec.algo)} on {spec.env}"
     table_csv, table_md = write_table(rows, sweep_dir, keys, title)
     plot = write_plot(rows, sweep_dir / PLOT_FILE, keys, title)
     best = _write_best(spec, rows) if spec.tune else None
     return SweepResult(sweep_dir, rows, table_csv, table_md, plot, ran, skipped, best)
+
+
+def grid_rows(trials: Sequence[Trial]) -> list[dict[str, Any]]:
+    """A table row per grid trial: its record (or its ``eval.json``), its identity even when it never started."""
+    rows = []
+    for trial in trials:
+        who = {"extractor": trial.extractor, "seed": trial.seed, "params": trial.params}
+        rows.append(_row(trial.trial_id, {**who, **read_record(trial.root)}, trial.run_dir))
+    return rows
 
 
 def _run_dir_of(trial_root: Path) -> Path | None:
