@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.sweep.runner import record_results
+from agents.sweep.results import write_table
+from agents.sweep.runner import grid_rows, record_results
 from agents.sweep.trials import SweepSpec, grid_trials, read_record
 
 
@@ -41,3 +42,16 @@ def test_seeds_come_first_so_a_stopped_sweep_has_every_arm_on_the_same_seeds(tmp
     spec = SweepSpec(env="CartPole-v1", extractors="attention,mlp", seeds=3, run_root=tmp_path)
     order = [(t.seed, t.extractor) for t in grid_trials(spec, [])]
     assert order == [(s, e) for s in range(3) for e in ("attention", "mlp")]
+
+
+def test_the_table_of_a_stopped_sweep_names_the_trials_that_never_started(tmp_path: Path) -> None:
+    spec = SweepSpec(env="CartPole-v1", extractors="attention,mlp", seeds=2, run_root=tmp_path)
+    trials = grid_trials(spec, [])
+    finished = FakeResult({"trial": trials[0].payload()}, {"final": True, "timesteps": 64, "mean_return": 9.0})
+    record_results(spec, [finished, FakeResult(None, None)], {t.trial_id: t for t in trials}, lambda _: None)
+    rows = grid_rows(trials)
+    assert [(r["extractor"], r["seed"], r["status"]) for r in rows] == [
+        ("attention", 0, "ok"), ("mlp", 0, "not run"), ("attention", 1, "not run"), ("mlp", 1, "not run"),
+    ]  # fmt: skip
+    table_csv, table_md = write_table(rows, tmp_path, [], "sweep")
+    assert "| attention |" in table_md.read_text() and table_csv.read_text().count("not run") == 3
