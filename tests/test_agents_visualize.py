@@ -232,6 +232,14 @@ def test_video_has_a_frame_per_step(run, tmp_path, suffix):
     assert frames == expected if suffix == ".gif" else frames in (expected, expected + 1)
 
 
+def test_a_policy_without_attention_gets_a_video_of_what_it_did(tmp_path, tiny_config):
+    run = agents.train(tiny_config(tmp_path, extractor="mlp", env_kwargs=SHORT_EPISODES))
+    video = record_video(run.model, run.config.env, tmp_path / "eval.gif", SHORT_EPISODES, episodes=1)
+    evaluation = agents.evaluate_model(run.model, run.config.env, SHORT_EPISODES, episodes=1, seed=0)
+    assert video.frames == evaluation.lengths[0] + 1 and video.returns == pytest.approx(evaluation.returns, abs=1e-5)
+    assert count_video_frames(video.path)[0] == video.frames
+
+
 @pytest.mark.slow
 def test_video_falls_back_to_gif_without_moviepy(run, tmp_path, monkeypatch):
     monkeypatch.setattr("agents.pictures.eval_video.has_moviepy", lambda: False)

@@ -23,12 +23,13 @@ from gymnasium.wrappers import RecordVideo
 from PIL import Image
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from agents.evaluation.evaluate import eval_target, load
 from agents.evaluation.focus_stats import on_part_axis
 from agents.evaluation.probe import wrapper_attr
 from agents.evaluation.safe_load import guarded_when_safe
-from agents.pictures.drawing import annotated_frame, report_cells, scene_with_attention
+from agents.pictures.drawing import annotated_frame, report_cells, scene_with_attention, stack_panels, text_strip
 from agents.pictures.episode_frames import EpisodeFrames
 from agents.pictures.memory_video import MemoryFrames, has_memory_focus
 from agents.pictures.part_pictures import parts_scene
@@ -39,7 +40,7 @@ from agents.storage.outputs import check_output
 from agents.storage.runs import save_atomic
 from envs.adapters.registry import make_adapted
 from envs.observations import as_relevant
-from policies import attention_report
+from policies import attention_report, find_attention_extractor
 
 #: Episodes recorded by default.
 DEFAULT_VIDEO_EPISODES = 3
@@ -104,6 +105,40 @@ class AttentionFrames(EpisodeFrames):
         out = annotated_frame(scene, focus, report.part_names, header, relevant, mask)
         self.frame_size = out.shape[:2]
         return out
+
+
+class PlainFrames(EpisodeFrames):
+    """``render()`` gives the env's frame under a header (episode, step, return): a policy without attention.
+
+    An MLP or CNN baseline (``--extractor mlp``, ``grid_cnn``) has no focus to draw; its video shows what it did.
+    """
+
+    def check_method(self, method: str) -> str:
+        """Any method: nothing is drawn."""
+        return method
+
+    def render(self) -> np.ndarray:
+        """The env's frame with the header, ``(H, W, 3)`` uint8 (sizes divisible by 16)."""
+        frame = self.env.render() if self.env.render_mode == "rgb_array" else None
+        width = 384 if frame is None else max(frame.shape[1], 256)
+        found = (m for m in self.model.policy.modules() if isinstance(m, BaseFeaturesExtractor))
+        extractor = type(next(found, None)).__name__  # DQN keeps it in its q_net
+        header = [
+            f"episode {self.episode + 1}  step {self.t}  return {self.episode_return:.2f}",
+            f"no attention to draw: the policy reads its observation with {extractor}",
+        ]
+        out = stack_panels([text_strip(header, width), *([frame] if frame is not None else [])])
+        self.frame_size = out.shape[:2]
+        return out
+
+
+def has_attention(model: BaseAlgorithm) -> bool:
+    """Whether the model's policy reads its observation with an ``AttentionExtractor`` (its focus can be drawn)."""
+    try:
+        find_attention_extractor(model)
+    except TypeError:
+        return False
+    return True
 
 
 class FrameList(gym.Wrapper):
@@ -242,7 +277,8 @@ def record_video(
     fps = env.metadata.get("render_fps") or 10
     normalizer = model.get_vec_normalize_env()
     policy_obs = normalizer.normalize_obs if normalizer is not None else (lambda obs: obs)
-    frames = MemoryFrames if has_memory_focus(model) else AttentionFrames  # ppo_trxl: the focus over time
+    # ppo_trxl: the focus over time; an MLP or CNN baseline: the frames without a focus
+    frames = MemoryFrames if has_memory_focus(model) else AttentionFrames if has_attention(model) else PlainFrames
     annotated = frames(env, model, policy_obs, method=focus)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".video.") as tmp:
         if path.suffix.lower() == ".gif":
