@@ -2,7 +2,8 @@
 
 ``EpisodeFrames`` keeps the current observation and info, the episode and step counters and the return, and
 says ``render_mode="rgb_array"``; ``AttentionFrames`` (attention over the observation's parts) and
-``MemoryFrames`` (focus over a memory's steps) add the method they check and the ``render()`` they draw.
+``MemoryFrames`` (focus over a memory's steps) add the method they check and the ``render()`` they draw, and
+``PlainFrames`` draws the scene of a policy without attention.
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from collections.abc import Callable
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
+import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+from agents.pictures.drawing import stack_panels, text_strip
+from policies import find_attention_extractor
 
 
 class EpisodeFrames(gym.Wrapper):
@@ -59,3 +65,37 @@ class EpisodeFrames(gym.Wrapper):
         self.t += 1
         self.episode_return += float(reward)
         return self._obs, reward, terminated, truncated, self._info
+
+
+class PlainFrames(EpisodeFrames):
+    """``render()`` gives the env's frame under a header (episode, step, return): a policy without attention.
+
+    An MLP or CNN baseline (``--extractor mlp``, ``grid_cnn``) has no focus to draw; its video shows what it did.
+    """
+
+    def check_method(self, method: str) -> str:
+        """Any method: nothing is drawn."""
+        return method
+
+    def render(self) -> np.ndarray:
+        """The env's frame with the header, ``(H, W, 3)`` uint8 (sizes divisible by 16)."""
+        frame = self.env.render() if self.env.render_mode == "rgb_array" else None
+        width = 384 if frame is None else max(frame.shape[1], 256)
+        found = (m for m in self.model.policy.modules() if isinstance(m, BaseFeaturesExtractor))
+        extractor = type(next(found, None)).__name__  # DQN keeps it in its q_net
+        header = [
+            f"episode {self.episode + 1}  step {self.t}  return {self.episode_return:.2f}",
+            f"no attention to draw: the policy reads its observation with {extractor}",
+        ]
+        out = stack_panels([text_strip(header, width), *([frame] if frame is not None else [])])
+        self.frame_size = out.shape[:2]
+        return out
+
+
+def has_attention(model: BaseAlgorithm) -> bool:
+    """Whether the model's policy reads its observation with an ``AttentionExtractor`` (its focus can be drawn)."""
+    try:
+        find_attention_extractor(model)
+    except TypeError:
+        return False
+    return True

@@ -23,14 +23,13 @@ from gymnasium.wrappers import RecordVideo
 from PIL import Image
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.preprocessing import is_image_space
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from agents.evaluation.evaluate import eval_target, load
 from agents.evaluation.focus_stats import on_part_axis
 from agents.evaluation.probe import wrapper_attr
 from agents.evaluation.safe_load import guarded_when_safe
-from agents.pictures.drawing import annotated_frame, report_cells, scene_with_attention, stack_panels, text_strip
-from agents.pictures.episode_frames import EpisodeFrames
+from agents.pictures.drawing import annotated_frame, report_cells, scene_with_attention
+from agents.pictures.episode_frames import EpisodeFrames, PlainFrames, has_attention
 from agents.pictures.memory_video import MemoryFrames, has_memory_focus
 from agents.pictures.part_pictures import parts_scene
 from agents.setup.config import DEFAULT_FOCUS_METHODS
@@ -40,7 +39,7 @@ from agents.storage.outputs import check_output
 from agents.storage.runs import save_atomic
 from envs.adapters.registry import make_adapted
 from envs.observations import as_relevant
-from policies import attention_report, find_attention_extractor
+from policies import attention_report
 
 #: Episodes recorded by default.
 DEFAULT_VIDEO_EPISODES = 3
@@ -105,40 +104,6 @@ class AttentionFrames(EpisodeFrames):
         out = annotated_frame(scene, focus, report.part_names, header, relevant, mask)
         self.frame_size = out.shape[:2]
         return out
-
-
-class PlainFrames(EpisodeFrames):
-    """``render()`` gives the env's frame under a header (episode, step, return): a policy without attention.
-
-    An MLP or CNN baseline (``--extractor mlp``, ``grid_cnn``) has no focus to draw; its video shows what it did.
-    """
-
-    def check_method(self, method: str) -> str:
-        """Any method: nothing is drawn."""
-        return method
-
-    def render(self) -> np.ndarray:
-        """The env's frame with the header, ``(H, W, 3)`` uint8 (sizes divisible by 16)."""
-        frame = self.env.render() if self.env.render_mode == "rgb_array" else None
-        width = 384 if frame is None else max(frame.shape[1], 256)
-        found = (m for m in self.model.policy.modules() if isinstance(m, BaseFeaturesExtractor))
-        extractor = type(next(found, None)).__name__  # DQN keeps it in its q_net
-        header = [
-            f"episode {self.episode + 1}  step {self.t}  return {self.episode_return:.2f}",
-            f"no attention to draw: the policy reads its observation with {extractor}",
-        ]
-        out = stack_panels([text_strip(header, width), *([frame] if frame is not None else [])])
-        self.frame_size = out.shape[:2]
-        return out
-
-
-def has_attention(model: BaseAlgorithm) -> bool:
-    """Whether the model's policy reads its observation with an ``AttentionExtractor`` (its focus can be drawn)."""
-    try:
-        find_attention_extractor(model)
-    except TypeError:
-        return False
-    return True
 
 
 class FrameList(gym.Wrapper):

@@ -13,6 +13,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.adapters.highway_info import EpisodeSpeed, highway_success
+
 #: Features the wrapper can observe: each one is bounded in [-1, 1] once normalised and clipped.
 SUPPORTED_FEATURES: tuple[str, ...] = ("presence", "x", "y", "vx", "vy", "cos_h", "sin_h", "cos_d", "sin_d")
 #: Default row features; ``presence`` must come first (column 0: ``presence_column=0`` for the extractor).
@@ -267,45 +269,6 @@ class HighwayEntities(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils.R
         """``int64`` rows of the ``k`` most relevant vehicles of an observation (see the class docstring's Info)."""
         kinematics, present = self.physical_kinematics(obs), obs[:, PRESENCE_COLUMN] > 0.5
         return relevant_rows(kinematics[None], present[None], self.lane_direction()[None], self.k)[0]
-
-
-class EpisodeSpeed:
-    """The ego's mean speed over an episode's steps, as ``info["mean_speed"]`` on every step (0.0 at reset)."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-        self.steps = 0
-
-    def reset(self, info: dict[str, Any]) -> dict[str, Any]:
-        """Start an episode; ``info`` with ``mean_speed`` 0.0."""
-        self.total, self.steps = 0.0, 0
-        return {**info, "mean_speed": 0.0}
-
-    def step(self, info: dict[str, Any]) -> dict[str, Any]:
-        """Add highway-env's ``info["speed"]`` of a step (if it gives one); ``info`` with the mean so far."""
-        speed = info.get("speed")
-        if speed is not None and np.isfinite(speed):
-            self.total += float(speed)
-            self.steps += 1
-        return {**info, "mean_speed": self.total / self.steps if self.steps else 0.0}
-
-
-def highway_success(env: gym.Env, terminated: bool, truncated: bool, info: dict[str, Any]) -> bool:
-    """Whether a highway-env step ends the episode in success (without a crash, arrived or out of time).
-
-    Arrived where the env has a destination (``intersection-*``: terminated, not crashed, ``has_arrived``), else
-    by running out of time (truncated, not terminated).
-    """
-    if bool(info.get("crashed", False)):
-        return False
-    base = env.unwrapped
-    if hasattr(base, "has_arrived"):  # intersection: the ego must cross and leave
-        rewards = info.get("rewards") or {}
-        arrived = rewards.get("arrived_reward")
-        if arrived is None:
-            arrived = base.has_arrived(base.vehicle)
-        return bool(terminated and arrived)
-    return bool(truncated and not terminated)
 
 
 def physical_kinematics(

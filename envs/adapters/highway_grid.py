@@ -17,7 +17,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.adapters.highway import EpisodeSpeed, _import_highway_env, highway_success
+from envs.adapters.highway import _import_highway_env
+from envs.adapters.highway_info import EpisodeSpeed, highway_success
 
 #: Social Attention's occupancy grid on intersection-v0 (rl-agents' ``IntersectionEnv/env_grid_dense.json``): the
 #: Kinematics features of every vehicle in a 64 m x 64 m square around the ego, in 2 m cells (a 7 x 32 x 32 grid).
