@@ -51,6 +51,9 @@ RESULTS = ROOT / "docs" / "social_attention_results.json"
 VIDEO = ROOT / "docs" / "social_attention_eval.gif"
 START_MARKER = "<!-- social-attention-results:start -->"
 END_MARKER = "<!-- social-attention-results:end -->"
+#: Training episodes per point of the kept curves (``--bin`` is a multiple of it), and the curves kept.
+CURVE_BIN = 10
+CURVE_KEYS = ("curve_returns", "curve_lengths", "curve_speeds")
 #: Every arm a row can have, with its colour in the curves; the paper's CNN on the occupancy grid on intersection.
 ARM_COLOURS = {"attention": "tab:blue", "mlp": "tab:orange", "grid_cnn": "tab:green"}
 ARMS_WITH_GRID = ("attention", "mlp", "grid_cnn")
@@ -151,12 +154,31 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
     }
     if has_monitor_files(run_dir / "monitor"):
         episodes = read_monitor(run_dir / "monitor", info_keywords=("mean_speed",))
-        result["curve_returns"] = [round(float(v), 4) for v in episodes.returns]
-        result["curve_lengths"] = [int(v) for v in episodes.lengths]
+        curves = {"curve_returns": episodes.returns, "curve_lengths": episodes.lengths}
         speeds = episodes.info["mean_speed"]
         if len(speeds) and np.isfinite(speeds).all():  # recorded for every episode (runs since the adapter has it)
-            result["curve_speeds"] = [round(float(v), 3) for v in speeds]
+            curves["curve_speeds"] = speeds
+        result.update(kept_curves(curves, len(episodes)))
     return result
+
+
+def kept_curves(curves: dict[str, Any], episodes: int) -> dict[str, Any]:
+    """Per-episode training curves as the results file keeps them: means of ``CURVE_BIN`` episodes, 4 decimals."""
+    kept: dict[str, Any] = {"training_episodes": int(episodes), "curve_bin": CURVE_BIN}
+    for key, values in curves.items():
+        values = np.asarray(values, dtype=np.float64)
+        bins = len(values) // CURVE_BIN
+        kept[key] = [round(float(v), 4) for v in binned(values, CURVE_BIN, bins)]
+    return kept
+
+
+def compacted(result: dict[str, Any]) -> dict[str, Any]:
+    """A kept run whose curves are still per episode (no ``curve_bin``), with its curves binned."""
+    if "curve_returns" not in result or "curve_bin" in result:
+        return result
+    keys = [key for key in CURVE_KEYS if key in result]
+    rest = {key: value for key, value in result.items() if key not in keys}
+    return {**rest, **kept_curves({key: result[key] for key in keys}, len(result["curve_returns"]))}
 
 
 def run_key(result: dict[str, Any]) -> str:
@@ -168,7 +190,7 @@ def stored(results_file: Path, row: str) -> dict[str, dict[str, Any]]:
     """The runs of ``row`` kept in ``results_file`` by earlier reports, by key."""
     if not results_file.is_file():
         return {}
-    return dict(json.loads(results_file.read_text()).get(row, {}))
+    return {key: compacted(run) for key, run in json.loads(results_file.read_text()).get(row, {}).items()}
 
 
 def collect(run_dir: Path, row: str, results_file: Path | None = None) -> list[dict[str, Any]]:
@@ -184,7 +206,13 @@ def keep(results_file: Path, by_row: dict[str, list[dict[str, Any]]]) -> None:
     """Write every row's runs into ``results_file`` (other rows already there are kept)."""
     kept = json.loads(results_file.read_text()) if results_file.is_file() else {}
     kept.update({row: {run_key(r): r for r in results} for row, results in by_row.items() if results})
-    results_file.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
+    rows = []
+    for row in sorted(kept):  # one line per run: small diffs when runs are added
+        runs = ",\n".join(
+            f"  {json.dumps(key)}: {json.dumps(run, sort_keys=True)}" for key, run in sorted(kept[row].items())
+        )
+        rows.append(f" {json.dumps(row)}: {{\n{runs}\n }}")
+    results_file.write_text("{\n" + ",\n".join(rows) + "\n}\n")
 
 
 def first_missing_seed(results: Sequence[dict[str, Any]], arm: str) -> int:
@@ -221,11 +249,17 @@ def binned(values: np.ndarray, width: int, bins: int) -> np.ndarray:
 
 def curves(results: Sequence[dict[str, Any]], key: str, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Episodes (bin ends), mean and ``(2, bins)`` 95% interval over the seeds of one arm's ``key`` curve."""
-    series = [np.asarray(r[key], dtype=np.float64) for r in results if key in r]
-    bins = min((len(s) // width for s in series), default=0)
+    runs = [r for r in results if key in r]
+    for run in runs:
+        if width % run.get("curve_bin", 1):
+            raise ValueError(
+                f"--bin {width}: the kept curves are means of {run['curve_bin']} episodes; use a multiple."
+            )
+    series = [(np.asarray(r[key], dtype=np.float64), width // r.get("curve_bin", 1)) for r in runs]
+    bins = min((len(s) // per for s, per in series), default=0)
     if not series or bins == 0:
         return np.zeros(0), np.zeros(0), np.zeros((2, 0))
-    stacked = np.stack([binned(s, width, bins) for s in series])  # (seeds, bins)
+    stacked = np.stack([binned(s, per, bins) for s, per in series])  # (seeds, bins)
     low, high = bootstrap_ci(stacked)
     return width * np.arange(1, bins + 1), stacked.mean(axis=0), np.stack([low, high])
 
@@ -336,7 +370,7 @@ def episode_counts(by_row: dict[str, list[dict[str, Any]]]) -> str:
     """`` Training episodes per run: ...`` from the kept training curves ('' when no run kept one)."""
     counts = []
     for row, results in by_row.items():
-        episodes = [len(r["curve_returns"]) for r in results if "curve_returns" in r]
+        episodes = [r["training_episodes"] for r in results if "training_episodes" in r]
         if episodes:
             counts.append(
                 f"{ROWS[row].env} {ROWS[row].algo} {min(episodes):,}-{max(episodes):,} "
@@ -440,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if args.seeds < 1 or args.eval_episodes < 1 or args.bin < 1:
         parser.error("--seeds, --eval-episodes and --bin must be at least 1")
+    if args.bin % CURVE_BIN:
+        parser.error(f"--bin {args.bin}: the kept curves are means of {CURVE_BIN} episodes: use a multiple of it")
     if args.command == "report":
         if extra:
             parser.error(f"report takes no sweep flags: {' '.join(extra)}")

@@ -135,7 +135,21 @@ def test_report_keeps_finished_runs_so_the_table_survives_their_folders(tmp_path
     rows = {line.split("|")[3].strip(): line for line in text.splitlines() if line.startswith("| intersection-v0")}
     assert rows["attention"].split("|")[4].strip() == "2" and rows["mlp"].split("|")[4].strip() == "1"
     assert sorted(json.loads(kept.read_text())["intersection-dqn"]) == ["attention_s0", "attention_s1", "mlp_s0"]
-    assert len(json.loads(kept.read_text())["intersection-dqn"]["attention_s0"]["curve_returns"]) == 250
+    first = json.loads(kept.read_text())["intersection-dqn"]["attention_s0"]
+    assert first["training_episodes"] == 250 and first["curve_bin"] == 10 and len(first["curve_returns"]) == 25
+    assert first["curve_returns"][0] == pytest.approx(0.45)  # the mean of the first 10 episodes' returns
+    assert len(kept.read_text().splitlines()) == 2 + 3 + 2  # braces, one line per run, the row's braces
+
+
+def test_runs_kept_with_per_episode_curves_are_binned_when_read(tmp_path):
+    kept = tmp_path / "kept.json"
+    old = {"extractor": "mlp", "seed": 0, "curve_returns": [float(i) for i in range(25)], "curve_lengths": [5] * 25}
+    kept.write_text(json.dumps({"intersection-dqn": {"mlp_s0": old}}))
+    (run,) = social_attention.stored(kept, "intersection-dqn").values()
+    assert run["curve_returns"] == [4.5, 14.5] and run["curve_lengths"] == [5.0, 5.0]
+    assert run["training_episodes"] == 25 and run["seed"] == 0
+    with pytest.raises(SystemExit):
+        social_attention.main(["report", "--bin", "15"])
 
 
 def test_train_starts_each_arm_at_its_first_missing_seed_and_the_arms_behind_first(capsys, tmp_path):
