@@ -59,6 +59,7 @@ def write_section(path: Path, section: str, start_marker: str, end_marker: str) 
         end_marker: the line that closes it.
     """
     text = path.read_text() if path.is_file() else "# Benchmarks\n"
+    section = section.rstrip("\n")  # what follows the end marker keeps its own line breaks
     start, end = text.find(start_marker), text.find(end_marker)
     if start != -1 and end > start:
         text = text[:start] + section + text[end + len(end_marker) :]

@@ -51,6 +51,8 @@ RESULTS = ROOT / "docs" / "social_attention_results.json"
 VIDEO = ROOT / "docs" / "social_attention_eval.gif"
 START_MARKER = "<!-- social-attention-results:start -->"
 END_MARKER = "<!-- social-attention-results:end -->"
+#: In a row's sweep folder: the seeds per arm ``train`` was last asked for (the report's progress line).
+TARGET_FILE = "reproduction.yaml"
 #: Training episodes per point of the kept curves (``--bin`` is a multiple of it), and the curves kept.
 CURVE_BIN = 10
 CURVE_KEYS = ("curve_returns", "curve_lengths", "curve_speeds")
@@ -347,14 +349,17 @@ def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path
 
 
 def progress_lines(by_row: dict[str, list[dict[str, Any]]], run_dir: Path) -> list[str]:
-    """``Finished: N of S seeds per arm`` per row from its sweep's ``sweep.yaml``, while a sweep is under way."""
+    """``Finished: N of S seeds per arm`` per row (S: what ``train`` was last asked for), while under way."""
     lines = []
     for row, results in by_row.items():
-        spec_file = run_dir / "sweeps" / sweep_name(row) / "sweep.yaml"
-        if not spec_file.is_file():
+        folder = run_dir / "sweeps" / sweep_name(row)
+        if (folder / TARGET_FILE).is_file():  # what `train` was asked for (its sweeps may cover part of it)
+            target = int(yaml.safe_load((folder / TARGET_FILE).read_text())["seeds"])
+        elif (folder / "sweep.yaml").is_file():
+            sweep = yaml.safe_load((folder / "sweep.yaml").read_text())
+            target = int(sweep.get("first_seed", 0)) + int(sweep.get("seeds", 0))
+        else:
             continue
-        sweep = yaml.safe_load(spec_file.read_text())
-        target = int(sweep.get("first_seed", 0)) + int(sweep.get("seeds", 0))
         done = {extractor: sum(r["extractor"] == extractor for r in results) for extractor in ROWS[row].arms}
         if min(done.values()) < target:
             counts = ", ".join(f"{extractor} {count}" for extractor, count in done.items())
@@ -485,6 +490,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = sweep_plan(list(stored(args.results, row).values()), ROWS[row].arms, args.seeds)
         if not plan:
             print(f"{row}: seeds 0..{args.seeds - 1} of every arm are in {args.results}", flush=True)
+        if plan and not args.dry_run:
+            folder = args.run_dir / "sweeps" / sweep_name(row)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / TARGET_FILE).write_text(yaml.safe_dump({"seeds": args.seeds}))
         for arms, first, end in plan:
             command = sweep_command(row, end, args.run_dir, args.eval_episodes, extra, first, arms)
             print("+", " ".join(command), flush=True)

@@ -121,6 +121,8 @@ def test_report_says_how_many_seeds_of_the_target_have_finished(tmp_path):
     sweep.write_text(yaml.safe_dump({"seeds": 1}))
     text = report_in(tmp_path)
     assert "Under way" not in text
+    (sweep.parent / social_attention.TARGET_FILE).write_text(yaml.safe_dump({"seeds": 5}))  # train's own target
+    assert "grid_cnn 1 of its 5 seeds" in report_in(tmp_path)
 
 
 def test_report_keeps_finished_runs_so_the_table_survives_their_folders(tmp_path):
