@@ -43,8 +43,10 @@ class GridCNN(BaseFeaturesExtractor):
     ) -> None:
         if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 3:
             raise TypeError(
-                f"GridCNN reads a Box(C, H, W) grid (highway-env's OccupancyGrid), got {observation_space}: use "
-                "--extractor mlp for a flat vector or an entity set, conv or patch for images."
+                f"GridCNN reads a Box(C, H, W) grid, got a {type(observation_space).__name__} of shape "
+                f"{getattr(observation_space, 'shape', None)}: give a highway-env env its OccupancyGrid (--set "
+                "env_kwargs.config.observation.type=OccupancyGrid, or dqn's preset section intersection-v0@grid_cnn), "
+                "or use --extractor mlp for a flat vector or an entity set"
             )
         check_int("features_dim", features_dim, 1)
         check_int("kernel_size", kernel_size, 1)

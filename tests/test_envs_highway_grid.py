@@ -105,3 +105,11 @@ def test_envpool_refuses_a_grid_observation(highway_grid, capsys, tmp_path):
     args += ["--timesteps", "64", "--run-dir", str(tmp_path)]
     assert train_rl.main([*args, "--set", "env_kwargs.config.observation.type=OccupancyGrid"]) == 2
     assert "gives Kinematics rows only, not the observation type 'OccupancyGrid'" in capsys.readouterr().err
+
+
+def test_grid_cnn_on_entity_rows_says_how_to_give_it_a_grid(highway_grid, capsys):
+    # PPO's default section sets attention settings (head): they are not the CNN's, so the error is the grid's.
+    assert train_rl.main(["--env", "intersection-v0", "--algo", "ppo", "--extractor", "grid_cnn", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "GridCNN reads a Box(C, H, W) grid, got a Box of shape (15, 7)" in err
+    assert "env_kwargs.config.observation.type=OccupancyGrid" in err

@@ -23,7 +23,7 @@ from agents.setup.memory_budget import check_fits
 from agents.setup.vec_envs import make_env
 from envs.feature_names import part_names_of
 from envs.validation import check_int
-from policies import EXTRACTORS, TOKENIZERS, Tokenizer
+from policies import EXTRACTORS, TOKENIZERS, AttentionExtractor, Tokenizer
 from policies.registry import Registry, did_you_mean
 from policies.tokenizers import auto_tokenizer_name
 
@@ -208,6 +208,7 @@ def env_part_names(config: RunConfig, env: VecEnv | gym.Env) -> list[str] | None
     extractor = EXTRACTORS.get(config.extractor)
     if (
         extractor is None
+        or not issubclass(extractor, AttentionExtractor)  # a CNN baseline (grid_cnn) has no parts
         or "part_names" in kwargs
         or kwargs.get("feature_names") is not None
         or not isinstance(space, spaces.Box)

@@ -15,7 +15,7 @@ from agents.setup.hyperparam_ranges import NORMALIZE_RANGES, POLICY_RANGES, chec
 from agents.setup.presets import load_preset, merge_sections
 from agents.setup.signatures import accepted_kwargs, check_kwargs
 from envs.validation import check_int
-from policies import EXTRACTORS
+from policies import EXTRACTORS, AttentionExtractor
 from policies.registry import did_you_mean
 from policies.report import check_focus_methods
 
@@ -146,6 +146,20 @@ def resolve(config: RunConfig) -> RunConfig:
     return resolve_with_choices(config)[0]
 
 
+def preset_extractor_kwargs(extractor: str, preset: dict) -> dict:
+    """The preset's ``extractor_kwargs`` for ``extractor``.
+
+    All of them for an attention extractor (a wrong key is an error); only those it takes for another one
+    (``grid_cnn`` ignores the default section's attention settings).
+    """
+    kwargs = dict(preset.get("extractor_kwargs", {}))
+    cls = EXTRACTORS.get(extractor)
+    if cls is None or issubclass(cls, AttentionExtractor):
+        return kwargs
+    accepted = set(accepted_kwargs(cls))
+    return {key: value for key, value in kwargs.items() if key in accepted}
+
+
 def resolve_with_choices(config: RunConfig) -> tuple[RunConfig, list[AutomaticChoice]]:
     """``resolve``, and the settings chosen from the observation space (``agents.setup.automatic``) to be said.
 
@@ -185,7 +199,7 @@ def resolve_with_choices(config: RunConfig) -> tuple[RunConfig, list[AutomaticCh
         ),
         hyperparams={**preset.get("hyperparams", {}), **config.hyperparams},
         policy_kwargs={**preset.get("policy_kwargs", {}), **config.policy_kwargs},
-        extractor_kwargs={**preset.get("extractor_kwargs", {}), **config.extractor_kwargs},
+        extractor_kwargs={**preset_extractor_kwargs(extractor, preset), **config.extractor_kwargs},
         env_kwargs={**preset.get("env_kwargs", {}), **config.env_kwargs},
         gym_packages=gym_packages,
         focus=check_focus_methods(config.focus),
