@@ -16,8 +16,10 @@ from agents.sweep import SweepSpec, make_trial, parse_dimension, parse_grid, run
 from agents.sweep.trials import grid_trials
 
 ROOT = Path(__file__).resolve().parent.parent
-# CartPole with one env and 128-step rollouts: a trial trains 256 steps, evaluates at 128 and 256, then 2 episodes.
+# CartPole with one env and 128-step rollouts: a trial trains 256 steps, evaluates at 128 and 256, then 2 episodes;
+# episodes end at 50 steps (a greedy policy can balance for CartPole's 500: evaluation would cost more than training).
 TINY_SETS = ["n_envs=1", "hyperparams.n_steps=128", "hyperparams.batch_size=64", "hyperparams.n_epochs=1"]
+TINY_SETS += ["env_kwargs.max_episode_steps=50"]
 
 
 def tiny_spec(tmp_path: Path, **changes) -> SweepSpec:
@@ -54,7 +56,8 @@ def ray_local():
 
 @pytest.fixture(scope="module")
 def grid_sweep(ray_local, tmp_path_factory):
-    spec = tiny_spec(tmp_path_factory.mktemp("grid"))
+    """Two trials, each saving a checkpoint at 128 steps."""
+    spec = tiny_spec(tmp_path_factory.mktemp("grid"), overrides=[*TINY_SETS, "save_freq=128"])
     messages: list[str] = []
     return spec, run_sweep(spec, log=messages.append), messages
 
@@ -84,26 +87,21 @@ def test_grid_sweep_runs_each_trial_as_a_normal_run(grid_sweep):
 
 
 @pytest.mark.slow
-def test_a_second_invocation_skips_finished_trials(grid_sweep):
+def test_a_second_invocation_skips_finished_trials_and_resumes_an_interrupted_one(grid_sweep):
+    """Runs after the grid test: it changes the mlp trial's run folder."""
     spec, first, _ = grid_sweep
-    messages: list[str] = []
-    again = run_sweep(spec, log=messages.append)
-    assert again.ran == [] and sorted(again.skipped) == sorted(first.ran)
-    assert sum(m.startswith("skip ") for m in messages) == 2
-    assert [r["mean_return"] for r in again.rows] == [r["mean_return"] for r in first.rows]
-
-
-@pytest.mark.slow
-def test_an_interrupted_trial_goes_on_from_its_last_checkpoint(ray_local, tmp_path):
-    spec = tiny_spec(tmp_path, extractors=["mlp"], overrides=[*TINY_SETS, "save_freq=128"])
-    (row,) = run_sweep(spec, log=lambda _: None).rows
-    run_dir = Path(row["run_dir"])
-    # As if the trial had been stopped after its first checkpoint: the later files never written.
+    rows = {row["extractor"]: row for row in first.rows}
+    run_dir = Path(rows["mlp"]["run_dir"])
+    # As if the mlp trial had been stopped after its first checkpoint: the later files never written.
     for name in ("model.zip", "eval.json", "checkpoints/model_256.zip", "../../trial.json"):
         (run_dir / name).unlink()
-    again = run_sweep(spec, log=lambda _: None)
-    assert len(again.ran) == 1 and again.rows[0]["status"] == "ok"
-    assert Path(again.rows[0]["run_dir"]) == run_dir  # the same folder, not a new run
+    messages: list[str] = []
+    again = run_sweep(spec, log=messages.append)
+    assert again.skipped == [rows["attention"]["trial"]] and again.ran == [rows["mlp"]["trial"]]
+    assert sum(m.startswith("skip ") for m in messages) == 1
+    again_rows = {row["extractor"]: row for row in again.rows}
+    assert again_rows["attention"]["mean_return"] == rows["attention"]["mean_return"]
+    assert again_rows["mlp"]["status"] == "ok" and Path(again_rows["mlp"]["run_dir"]) == run_dir  # not a new run
     assert agents.load(run_dir).num_timesteps == 256
     assert len((run_dir / "command.txt").read_text().splitlines()) == 2  # trained, then resumed
 
