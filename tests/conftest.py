@@ -7,6 +7,7 @@ Ray instance) stay on one worker, so that the fixture is built once.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,9 @@ import torch
 from agents import RunConfig
 
 torch.set_num_threads(1)
+# And one thread in every process a test starts (the examples, the CLI, env workers, Ray trials): two cores shared by
+# two test workers and their children; more threads per process only wait on each other.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 #: The smallest PPO that trains: one 32-step rollout per env, one epoch.
 TINY_PPO = {"n_steps": 32, "batch_size": 32, "n_epochs": 1}

@@ -104,7 +104,7 @@ def test_section_is_redrawn_from_the_json_alone(tmp_path):
     out.write_text("# Benchmarks\n")
     # the script itself, once: its imports and entry point (the rest runs in-process)
     cmd = [sys.executable, str(REPO / "benchmarks" / "learning.py"), "--render-only", str(saved), "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     subprocess.run([*cmd, "--note", "a note"], check=True, cwd=tmp_path, env=env, capture_output=True, timeout=300)
     assert "| FindTarget N=4 | mlp | 2,048 | 2 |" in out.read_text() and "- a note" in out.read_text()
     assert learning.main(["--render-only", str(saved), "--out", str(out), "--note", "a note"]) == 0  # again: one copy

@@ -1,7 +1,6 @@
 """End-to-end: train_rl.py trains with a tiny budget, logs attention to tensorboard, and evaluates."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,6 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},  # torch's threads: one per process on a shared machine
     )
 
 

@@ -41,7 +41,7 @@ def cluster():
 
 
 def sweep(run_root: Path, address: str | None, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, str(ROOT / "train_rl.py"), *SWEEP, *extra, "--run-dir", str(run_root)]
     command += ["--address", address] if address is not None else []
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
