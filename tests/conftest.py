@@ -40,8 +40,24 @@ SHARED_MODULES = frozenset(
 )
 
 
+#: Test modules whose module fixture starts a Ray (a local one, a cluster): they share one worker, one after the
+#: other. Two Rays at once on two shared cores starve each other's trials (a sweep test then takes minutes).
+RAY_MODULES = frozenset(
+    module
+    for module in SHARED_MODULES
+    if re.search(r"ray\.init\(|cluster_utils", (Path(__file__).parent / Path(module).name).read_text())
+)
+
+
+def shared_scope(module: str) -> str | None:
+    """The worker group of a test module's tests: ``ray`` for ``RAY_MODULES``, the module for the other shared ones."""
+    if module in RAY_MODULES:
+        return "ray"
+    return module if module in SHARED_MODULES else None
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup`` that keeps each module of ``SHARED_MODULES`` on one worker.
+    """``--dist loadgroup`` that keeps each module of ``SHARED_MODULES`` on one worker, and ``RAY_MODULES`` together.
 
     pytest-xdist reads a test's group from the ``@group`` suffix it adds to the test's id, which pytest 9.2's ids no
     longer take; so the scheduler groups by module itself (a suffix, where one arrives, still wins).
@@ -54,8 +70,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _split_scope(self, nodeid: str) -> str:
             if "@" in nodeid:
                 return nodeid.rsplit("@", 1)[-1]
-            module = nodeid.split("::", 1)[0]
-            return module if module in SHARED_MODULES else nodeid
+            return shared_scope(nodeid.split("::", 1)[0]) or nodeid
 
     return SharedModuleScheduling(config, log)
 
@@ -71,7 +86,8 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         return
     scopes = {fixture.scope for fixtures in info.name2fixturedefs.values() for fixture in fixtures}
     if scopes & SHARED_SCOPES:
-        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+        module = item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(shared_scope(module) or module))
 
 
 @pytest.hookimpl(tryfirst=True)

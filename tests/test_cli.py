@@ -115,17 +115,18 @@ def test_eval_cli_and_agents_load_give_identical_actions(trained_run):
 
 
 @pytest.mark.slow
-def test_eval_on_a_model_file_and_stochastic(trained_run):
+def test_eval_on_a_model_file_and_stochastic(trained_run, monkeypatch, capsys):
     run_dir, _ = trained_run
-    result = cli("eval", str(run_dir / "model.zip"), "--episodes", "2", "--stochastic", cwd=run_dir)
+    args = ("eval", str(run_dir / "model.zip"), "--episodes", "2", "--stochastic")
+    result = cli_in_process(*args, cwd=run_dir, monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 0, result.stderr
     assert "stochastic" in result.stdout
     assert json.loads((run_dir / "eval_last.json").read_text())["deterministic"] is False
 
 
 @pytest.mark.slow
-def test_mlp_extractor_trains_without_attention_logs(tmp_path):
-    result = cli(*TINY, "--extractor", "mlp", cwd=tmp_path)
+def test_mlp_extractor_trains_without_attention_logs(tmp_path, monkeypatch, capsys):
+    result = cli_in_process(*TINY, "--extractor", "mlp", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "runs" / "attn-FindTarget-v0" / "ppo_mlp_s0"
     events = EventAccumulator(str(run_dir))
