@@ -79,6 +79,8 @@ class Row:
     """Success rate that counts as solved (rows with ``is_success``), else None."""
     arms: tuple[str, ...] = ("ppo_trxl", "ppo_lstm", "ppo_window")
     """The arms that make sense on the row (a one-row window has nothing to attend over)."""
+    focus: float | None = None
+    """Causal memory focus on the cue's step that ``ppo_trxl`` should reach, once it solves the row, else None."""
 
 
 ROWS = {
@@ -87,7 +89,7 @@ ROWS = {
         Row("cue-long", "attn/CueMemory-v0", "CueMemory, long delays (difficulty=4: 20-100 steps)", 300_000,
             {"difficulty": 4}, memory_length=128, solved=0.95),
         Row("cue-long-steps", "attn/CueMemory-v0", "CueMemory, long delays, one row per step (window=1)", 300_000,
-            {"difficulty": 4, "window": 1}, memory_length=128, solved=0.95, arms=("ppo_trxl", "ppo_lstm")),
+            {"difficulty": 4, "window": 1}, memory_length=128, solved=0.95, arms=("ppo_trxl", "ppo_lstm"), focus=0.8),
         Row("repeat-previous", "popgym-RepeatPreviousEasy-v0", "POPGym RepeatPreviousEasy", 100_000),
         Row("count-recall", "popgym-CountRecallEasy-v0", "POPGym CountRecallEasy", 100_000),
         Row("stateless-cartpole", "popgym-PositionOnlyCartPoleEasy-v0", "POPGym PositionOnlyCartPoleEasy", 100_000),
@@ -216,6 +218,19 @@ def _targets(row: Row, by_arm: dict[str, list[dict[str, Any]]]) -> list[str]:
         success = mean_ci([r["eval_success"] for r in trxl])
         met = "met" if success[0] >= row.solved else "**NOT met**"
         out.append(f"- {row.label}: `ppo_trxl` solves it (>= {row.solved:.0%} right answers): {met}, {success[0]:.0%}.")
+    causal = [
+        r["memory_relevant_mass"]["causal"]
+        for r in trxl
+        if (r.get("memory_relevant_mass") or {}).get("causal") is not None
+    ]
+    if row.focus is not None and row.solved is not None and causal:
+        focus, success = mean_ci(causal), mean_ci([r["eval_success"] for r in trxl])
+        met = "met" if focus[0] >= row.focus and success[0] >= row.solved else "**NOT met**"
+        out.append(
+            f"- {row.label}: `ppo_trxl`'s causal memory focus on the cue's step >= {row.focus} at >= "
+            f"{row.solved:.0%} right answers: {met}, {fmt(focus, '{:.2f}')} at {success[0]:.0%} "
+            f"(per seed {' / '.join(f'{c:.2f}' for c in causal)})."
+        )
     if row.solved is not None and window:
         success = mean_ci([r["eval_success"] for r in window])
         out.append(f"- {row.label}: the time window cannot (success {success[0]:.0%}; chance is 50%).")

@@ -34,6 +34,24 @@ def test_section_from_runs(monkeypatch, tmp_path):
     )
 
 
+def test_the_per_step_row_states_its_focus_target(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    memory = importlib.import_module("memory")
+
+    def run(seed, success, causal):
+        return {"row": "cue-long-steps", "arm": "ppo_trxl", "seed": seed, "timesteps": 1000, "wall_s": 2.0,
+                "eval_return": success, "eval_success": success,
+                "memory_relevant_mass": {"causal": causal, "readout": 0.05}}  # fmt: skip
+
+    met = memory.render_section([run(0, 1.0, 0.81), run(1, 0.97, 0.85)], {})
+    assert "causal memory focus on the cue's step >= 0.8 at >= 95% right answers: met, 0.83" in met
+    assert "(per seed 0.81 / 0.85)" in met
+    low_focus = memory.render_section([run(0, 1.0, 0.8), run(1, 1.0, 0.6)], {})
+    assert "right answers: **NOT met**, 0.70" in low_focus
+    unsolved = memory.render_section([run(0, 0.6, 0.9)], {})  # focus without the answers is not the target
+    assert "right answers: **NOT met**, 0.90 at 60%" in unsolved
+
+
 def test_popgym_suite_section_from_runs(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     suite = importlib.import_module("popgym_suite")
