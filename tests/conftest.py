@@ -32,21 +32,20 @@ TINY_PPO = {"n_steps": 32, "batch_size": 32, "n_epochs": 1}
 SHARED_SCOPES = {"module", "class", "package"}
 
 
-#: Test modules that define a fixture shared by their tests (``scope="module"`` and wider), as ``tests/name.py``.
+#: Every test module's source, by ``tests/name.py``.
+SOURCES = {f"tests/{path.name}": path.read_text() for path in Path(__file__).parent.glob("test_*.py")}
+
+#: Test modules that define a fixture shared by their tests (``scope="module"`` and wider).
 SHARED_MODULES = frozenset(
-    f"tests/{path.name}"
-    for path in Path(__file__).parent.glob("test_*.py")
-    if re.search(r'@pytest\.fixture\([^)]*scope="(module|class|package)"', path.read_text())
+    module
+    for module, source in SOURCES.items()
+    if re.search(r'@pytest\.fixture\([^)]*scope="(module|class|package)"', source)
 )
 
 
 #: Test modules whose module fixture starts a Ray (a local one, a cluster): they share one worker, one after the
 #: other. Two Rays at once on two shared cores starve each other's trials (a sweep test then takes minutes).
-RAY_MODULES = frozenset(
-    module
-    for module in SHARED_MODULES
-    if re.search(r"ray\.init\(|cluster_utils", (Path(__file__).parent / Path(module).name).read_text())
-)
+RAY_MODULES = frozenset(module for module in SHARED_MODULES if re.search(r"ray\.init\(|cluster_utils", SOURCES[module]))
 
 
 def shared_scope(module: str) -> str | None:
