@@ -180,10 +180,13 @@ def test_sigint_saves_a_loadable_model(tmp_path):
         preexec_fn=default_sigint,
     )
     run_dir = tmp_path / "runs" / "attn-FindTarget-v0" / "ppo_attention_s0"
-    deadline = time.time() + 60
-    while not list(run_dir.glob("events.out.tfevents.*")) and time.time() < deadline:
+
+    def episodes_done() -> int:  # SB3's Monitor writes (and flushes) a row per finished episode, after 2 header lines
+        return sum(max(len(f.read_text().splitlines()) - 2, 0) for f in run_dir.glob("monitor/*.monitor.csv"))
+
+    deadline = time.time() + 120
+    while episodes_done() < 2 and time.time() < deadline:  # into training, however loaded the machine is
         time.sleep(0.2)
-    time.sleep(2.0)  # into training
     proc.send_signal(signal.SIGINT)
     try:
         out, err = proc.communicate(timeout=120)

@@ -17,7 +17,7 @@ from agents.pictures.probe_pictures import attention_pictures
 from agents.setup.config import DEFAULT_FOCUS_METHODS, DEFAULT_LOG_INTERVAL
 from agents.setup.resolution import check_focus_methods
 from envs.observations import ObsT, observations_with_relevance, stack_obs
-from policies import find_attention_extractor, focus_reports
+from policies import AttentionReport, find_attention_extractor, focus_reports
 
 #: Output formats that only take scalars: pictures, histograms and hparams are kept out of them.
 NOT_SCALAR_FORMATS = ("stdout", "log", "json", "csv")
@@ -135,10 +135,16 @@ class AttentionLogCallback(BaseCallback):
             self.log_attention(pictures=self._due(self.image_interval, self._last_pictures))
 
     def _on_training_end(self) -> None:
-        if not self._enabled or self.num_timesteps == self._last_logged or self.probe is None:
+        if not self._enabled or self.probe is None:
+            return
+        pictures = self.image_interval > 0 and self._last_pictures != self.num_timesteps
+        if self.num_timesteps == self._last_logged:  # the last rollout logged its scalars at this very step
+            if pictures:
+                self._record_pictures(focus_reports(self.model, self._probe_observations(), self.methods))
+                self.logger.dump(self.num_timesteps)
             return
         self._samples.clear()  # an older rollout's: only the probe is reported on at the end
-        self.log_attention(pictures=self.image_interval > 0)
+        self.log_attention(pictures=pictures)
         self.logger.dump(self.num_timesteps)
 
     # ------------------------------------------------------------------ logging
@@ -186,9 +192,13 @@ class AttentionLogCallback(BaseCallback):
             reports = focus_reports(self.model, self._probe_observations(), self.methods)
             self._record_stats("attention/probe", summarize_reports(reports, self.probe.relevant))
             if pictures:
-                self._last_pictures = self.num_timesteps
-                for tag, image in attention_pictures(reports, self.probe).items():
-                    record(tag, Image(image, "HWC"), exclude=NOT_SCALAR_FORMATS)
+                self._record_pictures(reports)
+
+    def _record_pictures(self, reports: Mapping[str, AttentionReport]) -> None:
+        """The probe's heatmaps, weights and overlays (``attention_pictures``) as images at this step."""
+        self._last_pictures = self.num_timesteps
+        for tag, image in attention_pictures(reports, self.probe).items():
+            self.logger.record(tag, Image(image, "HWC"), exclude=NOT_SCALAR_FORMATS)
 
     def _record_stats(self, prefix: str, summary: Mapping[str, Any]) -> None:
         for method, stats in summary["methods"].items():
