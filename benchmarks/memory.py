@@ -130,6 +130,7 @@ def run_one(row: Row, arm: str, seed: int, timesteps: int, run_root: str, eval_e
         "row": row.key, "arm": arm, "seed": seed, "timesteps": int(run.model.num_timesteps), "wall_s": run.wall_time_s,
         "eval_return": evaluation.mean_return, "eval_success": evaluation.success_rate,
         "memory_relevant_mass": {m: s["relevant_mass"] for m, s in memory.items()} or None,
+        "memory_relevant_effect": (memory.get("causal") or {}).get("relevant_effect"),
     }  # fmt: skip
 
 
@@ -170,7 +171,7 @@ def render_section(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
         "included); the ratio is to `ppo_lstm` on the same task."
     )
     header = ["task", "arm", "steps", "seeds", "eval return", "success", "steps/s", "speed vs ppo_lstm",
-              "memory focus on the cue (causal / readout)"]  # fmt: skip
+              "memory focus on the cue (causal / readout)", "cue's share of the causal effect"]  # fmt: skip
     table, targets, missing = [], [], []
     for row in ROWS.values():
         budget = max((r["timesteps"] for r in runs if r["row"] == row.key), default=None)
@@ -187,7 +188,7 @@ def render_section(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
                 elsewhere = any(r["row"] == row.key and r["arm"] == arm for r in runs)
                 missing.append(f"{row.label} / `{arm}`" + (f" at {budget:,} steps" if elsewhere else ""))
                 table.append([row.label, f"`{arm}`", "", 0, "not run at this budget" if elsewhere else "not run",
-                              "", "", "", ""])  # fmt: skip
+                              "", "", "", "", ""])  # fmt: skip
                 continue
             success = [r["eval_success"] for r in rs if r["eval_success"] is not None]
             mean_speed = sum(speed[arm]) / len(speed[arm])
@@ -196,11 +197,13 @@ def render_section(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
                 " / ".join(fmt(mean_ci([f[m] for f in focus if f.get(m) is not None]), "{:.2f}")
                            for m in ("causal", "readout")) if focus and row.key.startswith("cue-long") else ""
             )  # fmt: skip
+            effect = [r["memory_relevant_effect"] for r in rs if r.get("memory_relevant_effect") is not None]
             table.append([
                 row.label, f"`{arm}`", f"{rs[0]['timesteps']:,}", len(rs),
                 fmt(mean_ci([r["eval_return"] for r in rs]), "{:.2f}"),
                 fmt(mean_ci(success), "{:.0%}") if success else "",
                 f"{mean_speed:.0f}", f"{mean_speed / lstm_speed:.2f}x" if lstm_speed else "n/a", focus_cell,
+                fmt(mean_ci(effect), "{:.2f}") if effect and row.key.startswith("cue-long") else "",
             ])  # fmt: skip
         targets += _targets(row, by_arm)
     lines += ["", markdown_table(header, table), "", "Targets:", "", *targets]
@@ -223,13 +226,20 @@ def _targets(row: Row, by_arm: dict[str, list[dict[str, Any]]]) -> list[str]:
         for r in trxl
         if (r.get("memory_relevant_mass") or {}).get("causal") is not None
     ]
-    if row.focus is not None and row.solved is not None and causal:
-        focus, success = mean_ci(causal), mean_ci([r["eval_success"] for r in trxl])
+    effect = [r["memory_relevant_effect"] for r in trxl if r.get("memory_relevant_effect") is not None]
+    if row.focus is not None and row.solved is not None and (effect or causal):
+        success = mean_ci([r["eval_success"] for r in trxl])
+        if effect:  # every step weighs as much as its action depends on the memory
+            focus, what = mean_ci(effect), "the cue's step's share of the causal effect over memory"
+            per_step = f"; the per-step mean, every step weighing the same: {fmt(mean_ci(causal), '{:.2f}')}"
+            values = effect
+        else:  # results recorded before the effect share was
+            focus, what, per_step, values = mean_ci(causal), "causal memory focus on the cue's step", "", causal
         met = "met" if focus[0] >= row.focus and success[0] >= row.solved else "**NOT met**"
         out.append(
-            f"- {row.label}: `ppo_trxl`'s causal memory focus on the cue's step >= {row.focus} at >= "
-            f"{row.solved:.0%} right answers: {met}, {fmt(focus, '{:.2f}')} at {success[0]:.0%} "
-            f"(per seed {' / '.join(f'{c:.2f}' for c in causal)})."
+            f"- {row.label}: `ppo_trxl`'s {what} >= {row.focus} at >= {row.solved:.0%} right answers: {met}, "
+            f"{fmt(focus, '{:.2f}')} at {success[0]:.0%} (per seed {' / '.join(f'{c:.2f}' for c in values)}"
+            f"{per_step})."
         )
     if row.solved is not None and window:
         success = mean_ci([r["eval_success"] for r in window])

@@ -82,6 +82,7 @@ def test_the_step_the_env_names_gets_the_causal_mass_through_the_recorder() -> N
 
     assert obs.shape == (1, env.observation_space.shape[1])  # one row: this step's observation alone
     assert summary["methods"]["causal"]["relevant_mass"] >= 0.99
+    assert summary["methods"]["causal"]["relevant_effect"] >= 0.99
 
 
 class ReadsStepKOfItsOwnSteps(ReadsStepK):

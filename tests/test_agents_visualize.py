@@ -1,5 +1,6 @@
 """Seeing where the agent looks: tensorboard pictures and histograms, hparams, focus table, videos, plots."""
 
+import dataclasses
 import io
 import subprocess
 from pathlib import Path
@@ -212,6 +213,25 @@ def test_focus_table_names_relevance():
     assert "relevant in" in lines[1] and "readout when relevant" in lines[1]
     assert lines[2].split()[:4] == ["entity_1", "0.400", "50%", "0.800"]  # most attended first
     assert lines[-1].startswith("  relevant mass   readout 0.750")
+
+
+def test_relevant_effect_weighs_each_observation_by_how_much_its_action_depends_on_the_parts():
+    # A policy that answers "1" when part 0 shows the cue and "0" by default: removing part 0 moves the first
+    # decision a lot; nothing moves the second (noise of 1e-4 spread over the parts), which relevant mass still
+    # counts in full and relevant effect counts by its size.
+    effects = np.array([[6.0, 0.0, 0.0], [1e-4, 2e-4, 2e-4]])  # (B, N) KL of removing each part
+    focus = effects / effects.sum(axis=1, keepdims=True)
+    report = AttentionReport(
+        part_names=["t-2", "t-1", "t-0"], focus=focus, weights=focus[:, None, None, :], entropy=np.zeros(2),
+        mask=np.ones((2, 3), dtype=bool), layers=[], method="causal", effects=effects,
+    )  # fmt: skip
+    summary = summarize_report(report, [np.array([0]), np.array([0])])
+    assert summary["relevant_mass"] == pytest.approx(0.6)  # (1.0 + 0.2) / 2
+    assert summary["relevant_effect"] == pytest.approx(6.0001 / 6.0005)
+    lines = format_focus_table({**summary, "method": "causal", "methods": {"causal": summary}})
+    assert lines[-1].startswith("  relevant effect causal 1.000")
+    readout = dataclasses.replace(report, method="readout")
+    assert summarize_report(readout, [np.array([0]), np.array([0])])["relevant_effect"] is None
 
 
 def count_video_frames(path: Path) -> tuple[int, tuple[int, int]]:

@@ -23,8 +23,12 @@ def summarize_report(report: AttentionReport, relevant: Sequence[np.ndarray | No
     """Attention statistics of a report: mean focus per part, entropy, top-1 mass, relevant mass, focus table.
 
     Returns:
-        ``{"focus": {part: mass}, "entropy", "top1_mass", "relevant_mass": float | None, "parts": [...]}``.
-        Relevant mass is averaged over the observations whose env named their relevant parts. ``parts`` has
+        ``{"focus": {part: mass}, "entropy", "top1_mass", "relevant_mass": float | None, "relevant_effect":
+        float | None, "parts": [...]}``. Relevant mass is averaged over the observations whose env named their
+        relevant parts, each counting as much as any other. ``relevant_effect`` (``causal`` only) is the relevant
+        parts' share of the summed causal effects over the same observations: an observation counts as much as
+        its action depends on the parts at all, so observations whose action no part moves (a step whose action
+        is ignored, a decision a policy takes by default) do not dilute it. ``parts`` has
         one row per part: ``{"part", "focus", "relevant_share", "focus_when_relevant"}``, where
         ``relevant_share`` is the fraction of those observations in which the part was relevant and
         ``focus_when_relevant`` the part's mean focus then (None where never relevant or unknown).
@@ -53,8 +57,21 @@ def summarize_report(report: AttentionReport, relevant: Sequence[np.ndarray | No
         "entropy": float(report.entropy.mean()),
         "top1_mass": float(report.focus.max(axis=1).mean()),
         "relevant_mass": float(masses[known].mean()) if known.any() else None,
+        "relevant_effect": relevant_effect(report, is_relevant, known),
         "parts": parts,
     }
+
+
+def relevant_effect(report: AttentionReport, is_relevant: np.ndarray, known: np.ndarray) -> float | None:
+    """The ``(B, N)`` relevant parts' share of the ``causal`` report's effects summed over the ``known`` rows.
+
+    None for another method, before the effects are computed, or when no known row has any effect.
+    """
+    if report.method != "causal" or report.effects is None or not known.any():
+        return None
+    effects = np.asarray(report.effects, dtype=np.float64)[known] * report.mask[known]  # (K, N)
+    total = effects.sum()
+    return float((effects * is_relevant[known]).sum() / total) if total > 0 else None
 
 
 def on_part_axis(relevant: Sequence[np.ndarray | None], num_parts: int) -> list[np.ndarray | None]:
@@ -90,7 +107,7 @@ def summarize_reports(
     Returns:
         ``summarize_report`` of the first method, with ``"method"`` (its name), a per-method focus in each
         ``parts`` row (``"by_method": {method: focus}``), and ``"methods": {method: {"entropy", "top1_mass",
-        "relevant_mass", "faithfulness"}}``, where ``faithfulness`` is ``{"spearman", "deletion_ratio"}`` of
+        "relevant_mass", "relevant_effect", "faithfulness"}}``, where ``faithfulness`` is ``{"spearman", "deletion_ratio"}`` of
         that method against ``causal`` (None for ``causal`` itself or with ``faithfulness=False``; a score the
         batch cannot define is None).
     """
@@ -107,6 +124,7 @@ def summarize_reports(
             "entropy": summary["entropy"],
             "top1_mass": summary["top1_mass"],
             "relevant_mass": summary["relevant_mass"],
+            "relevant_effect": summary["relevant_effect"],
             "faithfulness": scores,
         }
     return {"method": method, **first, "methods": methods}
@@ -158,6 +176,12 @@ def format_focus_table(attention: Mapping[str, Any], max_parts: int = 16) -> lis
     if any(s.get("relevant_mass") is not None for s in per_method.values()):
         lines.append(
             "  relevant mass   " + _by_method(per_method, "relevant_mass") + "  (focus on the parts the env names)"
+        )
+    effect = (per_method.get("causal") or {}).get("relevant_effect")
+    if effect is not None:
+        lines.append(
+            f"  relevant effect causal {effect:.3f}  (the named parts' share of the summed causal effects: an "
+            "observation weighs as much as its action depends on the parts)"
         )
     scored = {m: s["faithfulness"] for m, s in per_method.items() if s.get("faithfulness")}
     if scored:

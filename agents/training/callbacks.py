@@ -40,7 +40,7 @@ class AttentionLogCallback(BaseCallback):
     - ``attention/<m>/entropy`` (focus entropy / log(real parts): 0 = one part, 1 = uniform),
       ``attention/<m>/top1_mass`` (focus on the most focused part) and ``attention/<m>/relevant_mass`` (focus
       on the parts the env names in ``info["relevant_parts"]``; not logged where the env names none), on the
-      latest rollout;
+      latest rollout; ``attention/causal/relevant_effect``: those parts' share of the summed causal effects;
     - ``attention/faithfulness/<m>`` and ``attention/deletion_ratio/<m>`` for ``readout`` and ``rollout``: how
       well that focus ranks the parts as removing them moves the policy (Spearman with ``causal``), and how
       much more removing its top part moves the policy than removing another (see ``policies.faithfulness``);
@@ -204,8 +204,9 @@ class AttentionLogCallback(BaseCallback):
         for method, stats in summary["methods"].items():
             self.logger.record(f"{prefix}/{method}/entropy", stats["entropy"])
             self.logger.record(f"{prefix}/{method}/top1_mass", stats["top1_mass"])
-            if stats["relevant_mass"] is not None:
-                self.logger.record(f"{prefix}/{method}/relevant_mass", stats["relevant_mass"])
+            for key in ("relevant_mass", "relevant_effect"):
+                if stats.get(key) is not None:
+                    self.logger.record(f"{prefix}/{method}/{key}", stats[key])
             scores = stats["faithfulness"] or {}
             if scores.get("spearman") is not None:
                 self.logger.record(

@@ -23,7 +23,8 @@ class MemoryFocusCallback(BaseCallback):
     plays ``probe_steps`` steps of a fresh copy of the training env (seeded, greedy actions, the memory carried
     through each episode as in evaluation) and records, for each method ``<m>`` (``readout``, ``causal``):
     ``attention/memory/<m>/entropy``, ``top1_mass``, ``relevant_mass`` (focus on the steps the env names in
-    ``info["relevant_ages"]``, e.g. CueMemory's cue), ``attention/memory/faithfulness/readout`` (Spearman with
+    ``info["relevant_ages"]``, e.g. CueMemory's cue), ``attention/memory/causal/relevant_effect`` (those steps'
+    share of the summed causal effects), ``attention/memory/faithfulness/readout`` (Spearman with
     ``causal``) and, for the first method, ``attention/memory/<m>/focus/t-<k>`` of the ``max_parts`` most
     focused steps.
 
@@ -98,7 +99,7 @@ class MemoryFocusCallback(BaseCallback):
         for part, mass in sorted(summary["focus"].items(), key=lambda kv: -kv[1])[: self.max_parts]:
             record(f"attention/memory/{first}/focus/{part}", mass)
         for method, stats in summary["methods"].items():
-            for key in ("entropy", "top1_mass", "relevant_mass"):
+            for key in ("entropy", "top1_mass", "relevant_mass", "relevant_effect"):
                 if stats[key] is not None:
                     record(f"attention/memory/{method}/{key}", stats[key])
             spearman = (stats["faithfulness"] or {}).get("spearman")

@@ -228,12 +228,15 @@ class MemoryFocusRecorder:
         self.masks.extend(torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1).cpu().numpy())
 
     def on_eval_step(self, local: Mapping[str, Any]) -> None:
-        """``record`` from SB3's ``evaluate_policy`` callback locals: env ``i``'s new observation and state."""
-        i, info = local["i"], local["infos"][local["i"]]
-        done = local["dones"][i] and "terminal_observation" in info
-        obs = info["terminal_observation"] if done else _index(local["new_observations"], i)
+        """``record`` from SB3's ``evaluate_policy`` callback locals: env ``i``'s new observation and state.
+
+        An episode's last observation is left out: no action is taken on it, so nothing it looked at mattered.
+        """
+        i = local["i"]
+        if local["dones"][i]:
+            return
         memory, steps = local["states"]
-        self.record(obs, (memory[i : i + 1], steps[i : i + 1]), info)
+        self.record(_index(local["new_observations"], i), (memory[i : i + 1], steps[i : i + 1]), local["infos"][i])
 
     def reports(self) -> dict[str, AttentionReport]:
         """``{method: AttentionReport}`` over the recorded steps (``readout`` scored against ``causal``)."""
