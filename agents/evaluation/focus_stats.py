@@ -107,9 +107,9 @@ def summarize_reports(
     Returns:
         ``summarize_report`` of the first method, with ``"method"`` (its name), a per-method focus in each
         ``parts`` row (``"by_method": {method: focus}``), and ``"methods": {method: {"entropy", "top1_mass",
-        "relevant_mass", "relevant_effect", "faithfulness"}}``, where ``faithfulness`` is ``{"spearman", "deletion_ratio"}`` of
-        that method against ``causal`` (None for ``causal`` itself or with ``faithfulness=False``; a score the
-        batch cannot define is None).
+        "relevant_mass", "relevant_effect", "faithfulness"}}``, where ``faithfulness`` is ``{"spearman",
+        "deletion_ratio"}`` of that method against ``causal`` (None for ``causal`` itself or with
+        ``faithfulness=False``; a score the batch cannot define is None).
     """
     summaries = {method: summarize_report(report, relevant) for method, report in reports.items()}
     method, first = next(iter(summaries.items()))
