@@ -23,6 +23,7 @@ line's defaults (no preset section, the automatic one token per step; ``benchmar
 Usage::
 
     python benchmarks/memory.py --rows cue-long --seeds 0   # 300k steps: 150k left ppo_trxl at 85%
+    python benchmarks/memory.py --rows cue-long-steps --arms ppo_trxl --keep-runs runs/memory  # run folders kept
     python benchmarks/memory.py --render-only
     python benchmarks/memory.py --suite popgym-easy --timesteps 500000 --seeds 0 1 2   # the whole table
     python benchmarks/memory.py --suite popgym-easy --envs RepeatFirstEasy --timesteps 100000 --seeds 0
@@ -31,13 +32,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,16 +232,17 @@ def _targets(row: Row, by_arm: dict[str, list[dict[str, Any]]]) -> list[str]:
     if row.focus is not None and row.solved is not None and (effect or causal):
         success = mean_ci([r["eval_success"] for r in trxl])
         if effect:  # every step weighs as much as its action depends on the memory
-            focus, what = mean_ci(effect), "the cue's step's share of the causal effect over memory"
+            focus, what = mean_ci(effect), "causal focus on the cue's step (its share of the summed causal effect)"
             per_step = f"; the per-step mean, every step weighing the same: {fmt(mean_ci(causal), '{:.2f}')}"
             values = effect
         else:  # results recorded before the effect share was
             focus, what, per_step, values = mean_ci(causal), "causal memory focus on the cue's step", "", causal
         met = "met" if focus[0] >= row.focus and success[0] >= row.solved else "**NOT met**"
+        each = sum(v >= row.focus for v in values)
         out.append(
-            f"- {row.label}: `ppo_trxl`'s {what} >= {row.focus} at >= {row.solved:.0%} right answers: {met}, "
-            f"{fmt(focus, '{:.2f}')} at {success[0]:.0%} (per seed {' / '.join(f'{c:.2f}' for c in values)}"
-            f"{per_step})."
+            f"- {row.label}: `ppo_trxl`'s {what} >= {row.focus} at >= {row.solved:.0%} right answers: {met} on the "
+            f"mean, {fmt(focus, '{:.2f}')} at {success[0]:.0%}; on {each} of {len(values)} seeds (per seed "
+            f"{' / '.join(f'{c:.2f}' for c in values)}{per_step})."
         )
     if row.solved is not None and window:
         success = mean_ci([r["eval_success"] for r in window])
@@ -262,6 +265,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--render-only", action="store_true", help="redraw the section from --results")
+    parser.add_argument(
+        "--keep-runs",
+        type=Path,
+        default=None,
+        help="keep the run folders here (default: a temporary folder, removed at the end); "
+        "benchmarks/memory_focus_steps.py reads them",
+    )
     parser.add_argument("--note", action="append", default=[], help="a line added under the section")
     parser.add_argument(
         "--suite",
@@ -283,12 +293,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args  # fmt: skip
 
 
+@contextlib.contextmanager
+def run_folder(keep: Path | None) -> Iterator[str]:
+    """``keep`` (created) when given, else a temporary folder removed afterwards."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield str(keep)
+        return
+    with tempfile.TemporaryDirectory() as root:
+        yield root
+
+
 def run_suite(args: argparse.Namespace, meta: dict[str, Any], meta_path: Path) -> str:
     """Run the POPGym Easy suite's (env, arm, seed) grid seed by seed (``--render-only``: none); its section."""
     envs = [popgym_suite.BY_NAME[name] for name in args.envs]
     meta.setdefault("random", {})
     if not args.render_only:
-        with tempfile.TemporaryDirectory() as root:
+        with run_folder(args.keep_runs) as root:
             for seed in args.seeds:
                 for env in envs:
                     for arm in args.arms:
@@ -329,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(section)
         return 0
     if not args.render_only:
-        with tempfile.TemporaryDirectory() as root:
+        with run_folder(args.keep_runs) as root:
             for seed in args.seeds:
                 for key in args.rows:
                     for arm in [a for a in args.arms if a in ROWS[key].arms]:

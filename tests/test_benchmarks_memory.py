@@ -38,18 +38,24 @@ def test_the_per_step_row_states_its_focus_target(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     memory = importlib.import_module("memory")
 
-    def run(seed, success, causal):
+    def run(seed, success, causal, effect=None):
         return {"row": "cue-long-steps", "arm": "ppo_trxl", "seed": seed, "timesteps": 1000, "wall_s": 2.0,
                 "eval_return": success, "eval_success": success,
-                "memory_relevant_mass": {"causal": causal, "readout": 0.05}}  # fmt: skip
+                "memory_relevant_mass": {"causal": causal, "readout": 0.05},
+                "memory_relevant_effect": effect}  # fmt: skip
 
-    met = memory.render_section([run(0, 1.0, 0.81), run(1, 0.97, 0.85)], {})
-    assert "causal memory focus on the cue's step >= 0.8 at >= 95% right answers: met, 0.83" in met
-    assert "(per seed 0.81 / 0.85)" in met
+    met = memory.render_section([run(0, 1.0, 0.81), run(1, 0.97, 0.85)], {})  # recorded before the effect share
+    assert "causal memory focus on the cue's step >= 0.8 at >= 95% right answers: met on the mean, 0.83" in met
+    assert "on 2 of 2 seeds (per seed 0.81 / 0.85)" in met
     low_focus = memory.render_section([run(0, 1.0, 0.8), run(1, 1.0, 0.6)], {})
-    assert "right answers: **NOT met**, 0.70" in low_focus
+    assert "right answers: **NOT met** on the mean, 0.70" in low_focus and "on 1 of 2 seeds" in low_focus
     unsolved = memory.render_section([run(0, 0.6, 0.9)], {})  # focus without the answers is not the target
-    assert "right answers: **NOT met**, 0.90 at 60%" in unsolved
+    assert "right answers: **NOT met** on the mean, 0.90 at 60%" in unsolved
+    # With the effect share recorded, the target is on it; the per-step mean is given beside it.
+    shares = memory.render_section([run(0, 1.0, 0.4, 0.95), run(1, 1.0, 0.6, 0.97)], {})
+    assert "(its share of the summed causal effect) >= 0.8 at >= 95% right answers: met on the mean, 0.96" in shares
+    assert "per seed 0.95 / 0.97; the per-step mean, every step weighing the same: 0.50 [0.40, 0.60]" in shares
+    assert "| 0.96 [0.95, 0.97] |" in shares  # its own column
 
 
 def test_popgym_suite_section_from_runs(monkeypatch):
