@@ -98,7 +98,9 @@ def test_images_decode_to_their_shape(run):
 def test_final_pictures_when_the_last_rollout_logged_at_the_last_step(tmp_path, tiny_config):
     # Both rollouts log (interval 100 <= 128 steps): the end of training adds the pictures, and no second set of
     # scalars at the same step. Ctrl-C right after a rollout ends takes the same path.
-    config = tiny_config(tmp_path, **{**VISUALIZE_RUN, "timesteps": 256, "attention_log_interval": 100})
+    config = tiny_config(
+        tmp_path, **{**VISUALIZE_RUN, "timesteps": 256, "attention_log_interval": 100, "eval_episodes": 0}
+    )
     events = events_of(agents.train(config).path)
     assert [e.step for e in events.Scalars("attention/probe/causal/entropy")] == [128, 256]
     assert [e.step for e in events.Images("attention/overlay/causal")] == [256]
