@@ -37,6 +37,11 @@ def record_episodes(run_dir: Path, episodes: int, seed: int) -> tuple[MemoryFocu
     Returns the recorder, each recorded step's kind (``answer`` or ``delay``) and each step's episode cue option.
     """
     config = read_config(run_dir)
+    if config.algo != "ppo_trxl" or config.env != "attn/CueMemory-v0":
+        raise ValueError(
+            f"{run_dir} is {config.algo} on {config.env}: this script reads ppo_trxl runs of attn/CueMemory-v0 "
+            "(benchmarks/memory.py --rows cue-long-steps --arms ppo_trxl --keep-runs DIR)."
+        )
     model = load(run_dir)
     env = make_adapted(config.env, **config.env_kwargs)
     names = list(env.unwrapped.feature_names)
@@ -87,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     header = ["steps", "count", "relevant mass", "cue's share of the effect", "KL: cue's step", "KL: summed"]
     for run_dir in args.runs:
-        recorder, kinds, cues = record_episodes(run_dir, args.episodes, args.seed)
+        try:
+            recorder, kinds, cues = record_episodes(run_dir, args.episodes, args.seed)
+        except (ValueError, FileNotFoundError) as exc:
+            parser.error(str(exc))
         kinds_a, cues_a = np.array(kinds), np.array(cues)
         groups = {"every step": np.ones(len(kinds_a), dtype=bool), "delay": kinds_a == "delay",
                   "answer": kinds_a == "answer"}  # fmt: skip
