@@ -187,7 +187,11 @@ def test_training_and_evaluation_report_where_in_time_it_looked(tmp_path):
     assert memory["relevant_mass"] is not None and set(memory["methods"]) == {"causal", "readout"}
     assert "where in time it looked" in agents.format_evaluation(run.evaluation)
     header = (run.path / "progress.csv").read_text().splitlines()[0].split(",")
-    for tag in ("attention/memory/readout/entropy", "attention/memory/causal/relevant_mass"):
+    for tag in (
+        "attention/memory/readout/entropy",
+        "attention/memory/causal/relevant_mass",
+        "attention/memory/causal/relevant_effect",
+    ):
         assert tag in header
     assert any(tag.startswith("attention/memory/causal/focus/t-") for tag in header)
 

@@ -67,6 +67,8 @@ def test_scalars_follow_the_interval(run):
             assert tag in tags, tag
         assert f"attention/deletion_ratio/probe/{method}" in tags
     assert not any(t.endswith("/causal") for t in tags if "faithfulness" in t or "deletion_ratio" in t)
+    assert {"attention/causal/relevant_effect", "attention/probe/causal/relevant_effect"} <= tags  # causal only
+    assert not any(t.endswith("relevant_effect") for t in tags if "/causal/" not in t)
     # Rollouts of 128 steps: the first rollout logs, then the first rollout ending >= 300 steps after the last log.
     assert [e.step for e in events.Scalars("attention/causal/entropy")] == [128, 512]
     # The probe is reported on once more at the end of training.
