@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,9 +27,11 @@ import torch
 import envs  # noqa: F401  (registers the attn/ ids)
 from agents import load
 from agents.evaluation.evaluate import read_config
+from agents.evaluation.focus_stats import summarize_report
 from agents.evaluation.tables import markdown_table
 from agents.trxl.focus import MemoryFocusRecorder
 from envs.adapters.registry import make_adapted
+from policies import AttentionReport
 
 
 def record_episodes(run_dir: Path, episodes: int, seed: int) -> tuple[MemoryFocusRecorder, list[str], list[int]]:
@@ -65,20 +68,25 @@ def record_episodes(run_dir: Path, episodes: int, seed: int) -> tuple[MemoryFocu
     return recorder, kinds, cues
 
 
-def shares(recorder: MemoryFocusRecorder, rows: np.ndarray) -> tuple[float, float, float, float]:
-    """``(relevant mass, relevant effect, mean KL of the cue's step, mean summed KL)`` over the ``rows``."""
-    report = recorder.reports()["causal"]
-    focus, effects = report.focus[rows], report.effects[rows]  # (S, M + 1) each
-    relevant = np.zeros(focus.shape, dtype=bool)
+def shares(report: AttentionReport, relevant: list[np.ndarray | None], rows: np.ndarray) -> tuple[float, ...]:
+    """``(relevant mass, relevant effect, mean KL of the cue's step, mean summed KL)`` of the ``rows``.
+
+    ``report`` is the causal one; the first two figures are ``summarize_report``'s, as the evaluation gives them.
+    """
+    part = dataclasses.replace(
+        report, focus=report.focus[rows], weights=report.weights[rows], entropy=report.entropy[rows],
+        mask=report.mask[rows], effects=report.effects[rows],
+    )  # fmt: skip
+    summary = summarize_report(part, [relevant[i] for i in np.flatnonzero(rows)])
+    is_relevant = np.zeros(part.focus.shape, dtype=bool)  # (S, M + 1)
     for i, row in enumerate(np.flatnonzero(rows)):
-        if recorder.relevant[row] is not None:
-            relevant[i, recorder.relevant[row]] = True
-    cue_kl, total_kl = (effects * relevant).sum(axis=1), effects.sum(axis=1)
+        if relevant[row] is not None:
+            is_relevant[i, relevant[row]] = True
     return (
-        float((focus * relevant).sum(axis=1).mean()),
-        float(cue_kl.sum() / max(total_kl.sum(), 1e-300)),
-        float(cue_kl.mean()),
-        float(total_kl.mean()),
+        summary["relevant_mass"],
+        summary["relevant_effect"],
+        float((part.effects * is_relevant).sum(axis=1).mean()),
+        float(part.effects.sum(axis=1).mean()),
     )
 
 
@@ -101,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "answer": kinds_a == "answer"}  # fmt: skip
         for option in sorted(set(cues)):
             groups[f"answer, cue {option}"] = (kinds_a == "answer") & (cues_a == option)
-        rows = [[name, int(mask.sum()), *(f"{v:.3g}" for v in shares(recorder, mask))]
+        report = recorder.reports()["causal"]
+        rows = [[name, int(mask.sum()), *(f"{v:.3g}" for v in shares(report, recorder.relevant, mask))]
                 for name, mask in groups.items() if mask.any()]  # fmt: skip
         print(f"\n{run_dir} ({args.episodes} greedy episodes, seeds {args.seed}-{args.seed + args.episodes - 1})\n")
         print(markdown_table(header, rows))

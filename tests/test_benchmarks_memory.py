@@ -3,6 +3,9 @@
 import importlib
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -89,3 +92,20 @@ def test_popgym_suite_is_every_registered_easy_id(monkeypatch):
     suite = importlib.import_module("popgym_suite")
     easy = {i for i in gym.registry if i.startswith("popgym-") and i.endswith("Easy-v0")}
     assert {env.env for env in suite.SUITE} == easy
+
+
+def test_memory_focus_steps_splits_the_figures_by_step(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    steps = importlib.import_module("memory_focus_steps")
+    from policies import AttentionReport
+
+    effects = np.array([[6.0, 0.0, 0.0], [1e-4, 2e-4, 2e-4], [0.5, 0.5, 0.0]])  # (S, M + 1): answer, answer, delay
+    focus = effects / effects.sum(axis=1, keepdims=True)
+    report = AttentionReport(
+        part_names=["t-2", "t-1", "t-0"], focus=focus, weights=focus[:, None, None, :], entropy=np.zeros(3),
+        mask=np.ones((3, 3), dtype=bool), layers=[], method="causal", effects=effects,
+    )  # fmt: skip
+    relevant = [np.array([0])] * 3
+    answers = steps.shares(report, relevant, np.array([True, True, False]))
+    assert answers == pytest.approx((0.6, 6.0001 / 6.0005, 3.00005, 3.00025))
+    assert steps.shares(report, relevant, np.array([False, False, True]))[:2] == pytest.approx((0.5, 0.5))
