@@ -142,13 +142,22 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
-def store(path: Path, data: dict[str, Any], result: dict[str, Any]) -> None:
-    """Add ``result`` to ``data`` (replacing the same run) and write the file at once, atomically."""
-    data["runs"] = [run for run in data["runs"] if run_key(run) != run_key(result)] + [result]
-    data["runs"].sort(key=run_key)
+def save(path: Path, data: dict[str, Any]) -> None:
+    """Write the kept results, atomically."""
     scratch = path.with_suffix(".tmp")
     scratch.write_text(json.dumps(data, indent=1) + "\n")
     scratch.replace(path)
+
+
+def store(path: Path, result: dict[str, Any]) -> None:
+    """Add ``result`` to the file (replacing the same run) at once.
+
+    The file is read again first, so what another command wrote meanwhile (its runs, notes) stays.
+    """
+    data = load(path)
+    data["runs"] = [run for run in data["runs"] if run_key(run) != run_key(result)] + [result]
+    data["runs"].sort(key=run_key)
+    save(path, data)
 
 
 def cell(values: Sequence[float], pattern: str, scale: float = 1.0) -> str:
@@ -216,6 +225,11 @@ def section(data: dict[str, Any]) -> str:
     for study, spec in STUDIES.items():
         if any(run["study"] == study for run in data["runs"]):
             parts += ["", f"### {study}: {spec.question}", "", table(study, data["runs"])]
+            parts += (
+                ["", *[f"- {note}" for note in data.get("notes", {}).get(study, [])]]
+                if study in data.get("notes", {})
+                else []
+            )
     return "\n".join(parts) + "\n"
 
 
@@ -234,9 +248,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=RESULTS, help="the kept per-run figures (%(default)s)")
     parser.add_argument("--out", type=Path, default=DOC, help="the markdown file of the section (%(default)s)")
     parser.add_argument("--render-only", action="store_true", help="redraw the section from --results")
+    parser.add_argument(
+        "--note", action="append", default=None,
+        help="a line under the study's table (repeatable; replaces the study's notes; with --study)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.study is None and not args.render_only:
         parser.error(f"give --study ({', '.join(STUDIES)}) or --render-only")
+    if args.note is not None and args.study is None:
+        parser.error("--note needs --study: the study whose table the lines go under")
     if args.study is not None:
         spec = STUDIES[args.study]
         for name, given, known in (
@@ -255,11 +275,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train the asked runs (or none), then write the section."""
     args = parse_args(argv)
     data = load(args.results)
+    if args.note is not None:
+        data.setdefault("notes", {})[args.study] = args.note
+        save(args.results, data)
     if not args.render_only:
         spec = STUDIES[args.study]
         command = "python benchmarks/default_choice.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         data["commands"].append({"command": command, "started": started, "load": os.getloadavg()[0]})
+        save(args.results, data)
         # Seed by seed, every variant of a row next to each other: a command cut short keeps comparable pairs.
         tasks = [
             (args.study, row.key, variant, seed, args.timesteps, str(args.run_root), args.eval_episodes, args.threads)
@@ -273,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def done(result: dict[str, Any]) -> None:
             result["finished"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            store(args.results, data, result)
+            store(args.results, result)
             print(json.dumps(result), flush=True)
 
         def failed(task: tuple[Any, ...], error: BaseException) -> None:
@@ -283,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_tasks(run_one, tasks, args.jobs, done, failed)
         if failures:
             print(f"{len(failures)} run(s) failed; the others are kept in {args.results}", file=sys.stderr)
-    write_section(args.out, section(data), START_MARKER, END_MARKER)
+    write_section(args.out, section(load(args.results)), START_MARKER, END_MARKER)
     print(f"wrote the section into {args.out}")
     return 0
 

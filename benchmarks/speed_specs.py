@@ -74,10 +74,10 @@ EXTRACTOR_SPECS: tuple[ExtractorSpec, ...] = (
         note="AttentionExtractor defaults: 1 self-attention block + readout",
     ),
     ExtractorSpec(
-        "attention-l1-mlp2",
+        "attention-l1-mlp1",
         AttentionExtractor,
-        MappingProxyType({"presence_column": -1, "num_layers": 1, "mlp_ratio": 2.0}),
-        note="the same with the block's MLP twice as wide as its tokens (`mlp_ratio=2.0`)",
+        MappingProxyType({"presence_column": -1, "num_layers": 1, "mlp_ratio": 1.0}),
+        note="the same with the block's MLP as wide as its tokens (`mlp_ratio=1.0`; the default is 2.0)",
     ),
     ExtractorSpec(
         "attention-l1-lean",
@@ -119,7 +119,7 @@ ATTENTION_SPECS = (
     "attention-l0",
     "attention-l0-projected",
     "attention-l1",
-    "attention-l1-mlp2",
+    "attention-l1-mlp1",
     "attention-l1-lean",
     "latent",
 )

@@ -22,14 +22,17 @@ def canned(row: str, variant: str, seed: int, value: float, solved: int | None) 
     }  # fmt: skip
 
 
-def test_a_run_replaces_the_same_run_and_the_file_is_written_at_once(tmp_path):
+def test_a_run_replaces_the_same_run_and_keeps_what_others_wrote(tmp_path):
     path = tmp_path / "results.json"
+    default_choice.store(path, canned("sensors", "mlp_ratio 1", 0, 18.0, 40_000))
+    default_choice.store(path, canned("sensors", "mlp_ratio 1", 1, 19.0, None))
     data = default_choice.load(path)
-    default_choice.store(path, data, canned("sensors", "mlp_ratio 1", 0, 18.0, 40_000))
-    default_choice.store(path, data, canned("sensors", "mlp_ratio 1", 1, 19.0, None))
-    default_choice.store(path, data, canned("sensors", "mlp_ratio 1", 0, 17.0, 50_000))  # seed 0 again
-    kept = json.loads(path.read_text())["runs"]
-    assert [(r["seed"], r["eval_return"]) for r in kept] == [(0, 17.0), (1, 19.0)]
+    data["notes"] = {"block": ["a line written by another command meanwhile"]}
+    default_choice.save(path, data)
+    default_choice.store(path, canned("sensors", "mlp_ratio 1", 0, 17.0, 50_000))  # seed 0 again
+    kept = json.loads(path.read_text())
+    assert [(r["seed"], r["eval_return"]) for r in kept["runs"]] == [(0, 17.0), (1, 19.0)]
+    assert kept["notes"] == {"block": ["a line written by another command meanwhile"]}  # read again, kept
 
 
 def test_the_table_gives_each_variant_its_seeds_ci_and_median_steps():
@@ -56,3 +59,14 @@ def test_a_file_of_another_kind_is_refused(tmp_path):
     path.write_text("[]")
     with pytest.raises(ValueError, match="not a default_choice results file"):
         default_choice.load(path)
+
+
+def test_notes_go_under_their_study_and_stay_for_the_next_render(tmp_path):
+    results, doc = tmp_path / "results.json", tmp_path / "doc.md"
+    default_choice.store(results, canned("sensors", "mlp_ratio 2", 0, 18.0, 40_000))
+    common = ["--render-only", "--results", str(results), "--out", str(doc)]
+    default_choice.main(["--study", "block", "--note", "the first line", "--note", "the second", *common])
+    default_choice.main(common)  # drawn again without --note: the notes stay
+    text = doc.read_text()
+    assert "| Sensors | mlp_ratio 2 | 1 |" in text
+    assert text.index("| Sensors |") < text.index("- the first line\n- the second\n")
