@@ -41,12 +41,11 @@ from typing import Any
 import numpy as np
 from doc_sections import write_section
 from learning_rows import ROWS as LEARNING_ROWS
-from learning_rows import Row, register_bench_envs, run_config
+from learning_rows import Row, register_bench_envs, run_config, run_figures
 
 import envs
 from agents import train
-from agents.evaluation.statistics import mean_ci, steps_to_solve
-from agents.storage.monitor_files import read_monitor
+from agents.evaluation.statistics import mean_ci
 from agents.training.grid import run_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,21 +109,7 @@ def run_one(
     config = run_config(row, extractor, seed, timesteps or row.timesteps, run_root, eval_episodes)
     kwargs = {**config.extractor_kwargs, **spec.variants[variant]}
     run = train(dataclasses.replace(config, extractor_kwargs=kwargs))
-    episodes = read_monitor(run.path / "monitor")
-    evaluation = run.evaluation
-    attention = (evaluation.attention or {}) if evaluation is not None else {}
-    return {
-        "study": study,
-        "row": row_key,
-        "variant": variant,
-        "seed": seed,
-        "timesteps": int(run.model.num_timesteps),
-        "wall_s": run.wall_time_s,
-        "eval_return": None if evaluation is None else evaluation.mean_return,
-        "eval_success": None if evaluation is None else evaluation.success_rate,
-        "relevant_mass": attention.get("relevant_mass"),
-        "steps_to_solve": steps_to_solve(episodes.steps, episodes.returns, row.solved) if row.solved else None,
-    }
+    return {"study": study, "row": row_key, "variant": variant, "seed": seed, **run_figures(run, row)}
 
 
 def run_key(result: dict[str, Any]) -> tuple[str, str, str, int]:

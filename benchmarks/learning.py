@@ -54,10 +54,11 @@ from learning_rows import (  # noqa: F401 (some re-exported: tests read them as 
     Row,
     register_bench_envs,
     run_config,
+    run_figures,
 )
 
 from agents import dry_run, train
-from agents.evaluation.statistics import SOLVED_WINDOW, rolling_mean, steps_to_solve
+from agents.evaluation.statistics import SOLVED_WINDOW, rolling_mean
 from agents.storage.monitor_files import read_monitor
 from agents.training.grid import run_tasks
 from policies.registry import did_you_mean
@@ -84,21 +85,13 @@ def run_one(
     row = ROWS[row_key]
     run = train(run_config(row, extractor, seed, timesteps, run_root, eval_episodes))
     episodes = read_monitor(run.path / "monitor")
-    steps, returns = episodes.steps, episodes.returns
-    evaluation = run.evaluation
-    attention = (evaluation.attention or {}) if evaluation is not None else {}
     return {
         "row": row_key,
         "extractor": extractor,
         "seed": seed,
-        "timesteps": int(run.model.num_timesteps),
-        "wall_s": run.wall_time_s,
-        "eval_return": None if evaluation is None else evaluation.mean_return,
-        "eval_success": None if evaluation is None else evaluation.success_rate,
-        "relevant_mass": attention.get("relevant_mass"),
-        "steps_to_solve": steps_to_solve(steps, returns, row.solved),
-        "train_episodes": len(returns),
-        "curve": curve(steps, returns, timesteps),
+        **run_figures(run, row),
+        "train_episodes": len(episodes.returns),
+        "curve": curve(episodes.steps, episodes.returns, timesteps),
         "policy": type(run.model.policy).__name__,
         "features_extractor": type(run.model.policy.features_extractor).__name__,
     }

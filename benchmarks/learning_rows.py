@@ -11,6 +11,8 @@ from no_preset import RL_ZOO
 
 import envs
 from agents import RunConfig, load_preset
+from agents.evaluation.statistics import steps_to_solve
+from agents.storage.monitor_files import read_monitor
 from envs.wrappers import ShuffleParts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -155,3 +157,21 @@ def run_config(row: Row, extractor: str, seed: int, timesteps: int, run_root: st
         progress_bar=False,
         **fields,
     )
+
+
+def run_figures(run: Any, row: Row) -> dict[str, Any]:
+    """What a finished run (``agents.train``'s result) gives a learning table, as plain data.
+
+    Its final evaluation, the steps to the row's solved score (None: never, or the row has none), its wall time.
+    """
+    episodes = read_monitor(run.path / "monitor")
+    evaluation = run.evaluation
+    attention = (evaluation.attention or {}) if evaluation is not None else {}
+    return {
+        "timesteps": int(run.model.num_timesteps),
+        "wall_s": run.wall_time_s,
+        "eval_return": None if evaluation is None else evaluation.mean_return,
+        "eval_success": None if evaluation is None else evaluation.success_rate,
+        "relevant_mass": attention.get("relevant_mass"),
+        "steps_to_solve": steps_to_solve(episodes.steps, episodes.returns, row.solved) if row.solved else None,
+    }
