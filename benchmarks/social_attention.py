@@ -40,7 +40,7 @@ from doc_sections import write_section
 
 from agents.evaluation.statistics import bootstrap_ci, mean_ci
 from agents.evaluation.tables import markdown_table
-from agents.storage.monitor_files import has_monitor_files, read_monitor
+from agents.storage.monitor_files import has_monitor_files, read_monitor, read_progress
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "BENCHMARKS.md"
@@ -154,6 +154,9 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
         }
         for method, stats in methods.items()
     }
+    train_s = training_seconds(run_dir / "progress.csv")
+    if train_s is not None:
+        result["train_s"] = round(train_s)
     if has_monitor_files(run_dir / "monitor"):
         episodes = read_monitor(run_dir / "monitor", info_keywords=("mean_speed",))
         curves = {"curve_returns": episodes.returns, "curve_lengths": episodes.lengths}
@@ -162,6 +165,19 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
             curves["curve_speeds"] = speeds
         result.update(kept_curves(curves, len(episodes)))
     return result
+
+
+def training_seconds(progress: Path) -> float | None:
+    """A run's training wall time from SB3's ``time/time_elapsed`` in ``progress.csv`` (None if it has none).
+
+    A run resumed from a checkpoint appends to the same file with the clock started again: each stretch counts.
+    """
+    table = read_progress(progress, ["time/time_elapsed"])
+    if table is None:
+        return None
+    elapsed = table["time/time_elapsed"]  # (rows,)
+    ends = np.flatnonzero(np.diff(elapsed) < 0)  # the last row of every stretch but the last
+    return float(elapsed[ends].sum() + elapsed[-1])
 
 
 def kept_curves(curves: dict[str, Any], episodes: int) -> dict[str, Any]:
@@ -384,6 +400,25 @@ def episode_counts(by_row: dict[str, list[dict[str, Any]]]) -> str:
     return f" Training episodes per run, from the monitor files: {'; '.join(counts)}." if counts else ""
 
 
+def training_times(by_row: dict[str, list[dict[str, Any]]]) -> str:
+    """`` Training time per run: ...`` for the runs that recorded it ('' when none did)."""
+    lines = []
+    for row, results in by_row.items():
+        seconds = [r["train_s"] for r in results if r.get("train_s")]
+        if seconds:
+            lines.append(
+                f"{ROWS[row].env} {ROWS[row].algo} median {np.median(seconds) / 60:.0f} min "
+                f"({min(seconds) / 60:.0f}-{max(seconds) / 60:.0f}, {len(seconds)} runs; "
+                f"{sum(seconds) / 3600:.1f} hours in all)"
+            )
+    if not lines:
+        return ""
+    return (
+        f" Training wall time per run (the sweep reserves one CPU per run; other work ran beside them; SB3's `time/time_elapsed`; the runs kept "
+        f"from before it was recorded are not counted): {'; '.join(lines)}."
+    )
+
+
 def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, picture: Path | None) -> str:
     """The results section: the table and its commands, what it means, then the notes."""
     budgets = "; ".join(f"{ROWS[row].env} {ROWS[row].algo}: {ROWS[row].budget}" for row in by_row)
@@ -404,7 +439,7 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
         "intersection-v0) of the successful episodes; every figure from the final model's greedy episodes on",
         "highway-env's Python simulator (the adapter's fast road queries: step for step its own results).",
         "",
-        f"Budgets: {budgets}.{episode_counts(by_row)}",
+        f"Budgets: {budgets}.{episode_counts(by_row)}{training_times(by_row)}",
         "",
         "Arms: `attention` (the paper's ego-attention sizes) and `mlp` (the flat list) read highway-env's Kinematics",
         "rows; on intersection-v0 with DQN, `grid_cnn` is the paper's third arm, rl-agents' CNN on highway-env's",

@@ -172,3 +172,14 @@ def test_train_starts_each_arm_at_its_first_missing_seed_and_the_arms_behind_fir
     kept.write_text(json.dumps({"intersection-dqn": runs}))
     assert social_attention.main([*argv, "--seeds", "1"]) == 0
     assert "seeds 0..0 of every arm are in" in capsys.readouterr().out
+
+
+def test_training_time_counts_every_stretch_of_a_resumed_run(tmp_path):
+    for seed, progress in ((0, [10.0, 600.0, 40.0, 900.0]), (1, [120.0, 1200.0])):  # seed 0 resumed after 600 s
+        run = fake_run(tmp_path, "attention", seed, [True], [False], [9])
+        rows = "".join(f"{t},{i}\n" for i, t in enumerate(progress))
+        (run / "progress.csv").write_text("time/time_elapsed,time/total_timesteps\n" + rows)
+    fake_run(tmp_path, "mlp", 0, [True], [False], [9])  # no progress.csv: not counted
+    assert social_attention.training_seconds(tmp_path / "missing.csv") is None
+    text = report_in(tmp_path)
+    assert "intersection-v0 dqn median 22 min (20-25, 2 runs; 0.8 hours in all)" in text
