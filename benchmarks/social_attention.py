@@ -414,8 +414,8 @@ def training_times(by_row: dict[str, list[dict[str, Any]]]) -> str:
     if not lines:
         return ""
     return (
-        f" Training wall time per run (the sweep reserves one CPU per run; other work ran beside them; SB3's `time/time_elapsed`; the runs kept "
-        f"from before it was recorded are not counted): {'; '.join(lines)}."
+        " Training wall time per run (the sweep reserves one CPU per run; other work ran beside them; SB3's "
+        f"`time/time_elapsed`; the runs kept from before it was recorded are not counted): {'; '.join(lines)}."
     )
 
 
