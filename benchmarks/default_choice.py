@@ -193,6 +193,7 @@ def table(study: str, runs: Sequence[dict[str, Any]]) -> str:
 def section(data: dict[str, Any]) -> str:
     """The markdown section, from the kept results."""
     parts = [
+        START_MARKER,
         "## Choosing a default by learning",
         "",
         "Produced by these commands (the section is redrawn from docs/default_choice_results.json by "
@@ -215,7 +216,7 @@ def section(data: dict[str, Any]) -> str:
                 if study in data.get("notes", {})
                 else []
             )
-    return "\n".join(parts) + "\n"
+    return "\n".join([*parts, END_MARKER]) + "\n"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

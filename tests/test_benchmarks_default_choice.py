@@ -68,5 +68,6 @@ def test_notes_go_under_their_study_and_stay_for_the_next_render(tmp_path):
     default_choice.main(["--study", "block", "--note", "the first line", "--note", "the second", *common])
     default_choice.main(common)  # drawn again without --note: the notes stay
     text = doc.read_text()
+    assert text.count("## Choosing a default by learning") == 1  # the second drawing replaced the first
     assert "| Sensors | mlp_ratio 2 | 1 |" in text
     assert text.index("| Sensors |") < text.index("- the first line\n- the second\n")
