@@ -482,9 +482,13 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
 def report(
     run_dir: Path, rows: Sequence[str], width: int, doc: Path = DOC, picture: Path = PLOT, results_file: Path = RESULTS
 ) -> str:
-    """Collect every row's runs, keep them in ``results_file`` and write the section (and the curves) into ``doc``."""
+    """Collect every row's runs, keep them in ``results_file`` and write the section (and the curves) into ``doc``.
+
+    The section shows the rows with finished runs (all of ``rows`` when none has one).
+    """
     by_row = {row: collect(run_dir, row, results_file) for row in rows}
     keep(results_file, by_row)
+    by_row = {row: results for row, results in by_row.items() if results} or by_row  # the rows that have runs
     drawn = plot(by_row, width, picture)
     text = section(by_row, run_dir, width, drawn)
     write_section(doc, text, START_MARKER, END_MARKER)

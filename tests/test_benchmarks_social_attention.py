@@ -183,3 +183,12 @@ def test_training_time_counts_every_stretch_of_a_resumed_run(tmp_path):
     assert social_attention.training_seconds(tmp_path / "missing.csv") is None
     text = report_in(tmp_path)
     assert "intersection-v0 dqn median 22 min (20-25, 2 runs; 0.8 hours in all)" in text
+
+
+def test_report_of_every_row_shows_the_rows_that_have_runs(tmp_path):
+    fake_run(tmp_path, "attention", 0, [True, False], [False, True], [8, 3])
+    fake_run(tmp_path, "mlp", 0, [True, False], [False, True], [8, 3])
+    text = social_attention.report(tmp_path, list(social_attention.ROWS), 100, tmp_path / "B.md", tmp_path / "c.png",
+                                   tmp_path / "k.json")  # fmt: skip
+    assert "intersection-v0 dqn:" in text
+    assert not any(name in text for name in ("merge-v0", "roundabout-v0", "highway-fast-v0", "intersection-v0 ppo"))
