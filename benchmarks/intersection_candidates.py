@@ -21,10 +21,14 @@ ENV_ID = "intersection-v0"
 #: highway-env's DiscreteMetaAction names of intersection-v0's longitudinal actions, by index (envpool's port
 #: takes the same three indices; ``IntersectionEnv.ACTIONS``).
 LONGITUDINAL = ("SLOWER", "IDLE", "FASTER")
+#: The same for the highway, merge and roundabout envs (``DiscreteMetaAction.ACTIONS_ALL``; envpool's ports alike).
+ALL_META_ACTIONS = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")
 
 
 class Simulator:
-    """One intersection-v0 env behind the interface the fidelity benchmark drives."""
+    """One highway-env env (``intersection-v0`` unless said) behind the interface the fidelity benchmarks drive."""
+
+    env_id = ENV_ID
 
     def reset(self, seed: int) -> np.ndarray:
         """Start an episode (the seed is ignored where the simulator cannot take one) and return its observation."""
@@ -41,11 +45,11 @@ class Simulator:
     @property
     def num_actions(self) -> int:
         """Number of discrete actions."""
-        return len(LONGITUDINAL)
+        return int(self.env.action_space.n)
 
 
 class PythonSimulator(Simulator):
-    """highway-env's Python ``intersection-v0`` with its default config, but ``simulation_frequency``.
+    """highway-env's Python ``env_id`` with its default config, but ``simulation_frequency`` (None: the env's).
 
     ``layout="raw"``: highway-env's own observation (its default intersection Kinematics: absolute rows),
     computed by the project's NumPy copy of highway-env's code (``FastKinematics``: the same numbers, tested).
@@ -53,7 +57,13 @@ class PythonSimulator(Simulator):
     ``fast_simulation``: the adapter's exact fast road queries (``envs/adapters/highway_fast_road.py``) on or off.
     """
 
-    def __init__(self, simulation_frequency: int = 15, layout: str = "raw", fast_simulation: bool = False) -> None:
+    def __init__(
+        self,
+        simulation_frequency: int | None = 15,
+        layout: str = "raw",
+        fast_simulation: bool = False,
+        env_id: str = ENV_ID,
+    ) -> None:
         import gymnasium as gym
         import highway_env  # noqa: F401  (registers the ids)
 
@@ -61,9 +71,11 @@ class PythonSimulator(Simulator):
 
         if layout not in ("raw", "adapter"):
             raise ValueError(f"layout={layout!r} is invalid: use 'raw' or 'adapter'.")
+        config = {} if simulation_frequency is None else {"simulation_frequency": int(simulation_frequency)}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "intersection-v0 is out of date"
-            env = gym.make(ENV_ID, config={"simulation_frequency": int(simulation_frequency)})
+            env = gym.make(env_id, config=config)
+        self.env_id = env_id
         self.layout = layout
         self.fast_simulation = bool(fast_simulation)
         self.env = HighwayEntities(env, fast_simulation=self.fast_simulation) if layout == "adapter" else env
@@ -96,20 +108,22 @@ class PythonSimulator(Simulator):
     def action_index(self, name: str) -> int:  # noqa: D102
         indexes = self.env.unwrapped.action_type.actions_indexes
         if name not in indexes:
-            raise ValueError(f"action {name!r} is unknown: intersection-v0's actions are {sorted(indexes)}.")
+            raise ValueError(f"action {name!r} is unknown: {self.env_id}'s actions are {sorted(indexes)}.")
         return int(indexes[name])
 
 
 class EnvpoolSimulator(Simulator):
-    """envpool's C++ port of ``intersection-v0`` (one env; its seed is fixed at construction)."""
+    """envpool's C++ port of ``env_id`` (one env; its seed is fixed at construction)."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, env_id: str = ENV_ID) -> None:
         try:
             import envpool
         except ImportError as error:
             raise ImportError("the envpool candidate needs envpool: pip install envpool") from error
-        self.env = envpool.make_gymnasium(ENV_ID, num_envs=1, seed=int(seed))
-        self.config = dict(envpool.make_spec(ENV_ID).config._asdict())
+        self.env_id = env_id
+        self.env = envpool.make_gymnasium(env_id, num_envs=1, seed=int(seed))
+        self.config = dict(envpool.make_spec(env_id).config._asdict())
+        self.actions = LONGITUDINAL if env_id.startswith("intersection") else ALL_META_ACTIONS
 
     def reset(self, seed: int) -> np.ndarray:  # noqa: D102
         obs, _ = self.env.reset()  # envpool ignores a reset seed (it warns): its seed is fixed at make
@@ -120,9 +134,9 @@ class EnvpoolSimulator(Simulator):
         return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), bool(info["crashed"][0])
 
     def action_index(self, name: str) -> int:  # noqa: D102
-        if name not in LONGITUDINAL:
-            raise ValueError(f"action {name!r} is unknown: intersection-v0's actions are {list(LONGITUDINAL)}.")
-        return LONGITUDINAL.index(name)
+        if name not in self.actions:
+            raise ValueError(f"action {name!r} is unknown: {self.env_id}'s actions are {list(self.actions)}.")
+        return self.actions.index(name)
 
 
 @dataclass(frozen=True)

@@ -43,20 +43,28 @@ def mean_ci(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(data)), half
 
 
-def new_row(candidate: str, policy: str, layout: str, columns: int = len(COLUMNS), rows: int = 15) -> dict[str, Any]:
-    """An empty row of results: no episodes yet, zero sums."""
+def new_row(
+    candidate: str, policy: str, layout: str, columns: Sequence[str] = COLUMNS, rows: int = 15
+) -> dict[str, Any]:
+    """An empty row of results: no episodes yet, zero sums; ``columns`` names the observation's columns."""
     return {
         "candidate": candidate,
         "policy": policy,
         "layout": layout,
+        "columns": list(columns),
         "episodes": [],
         "wall_s": 0.0,
-        "obs_sum": [0.0] * columns,
-        "obs_sumsq": [0.0] * columns,
-        "obs_count": [0] * columns,
-        "first_sum": np.zeros((rows, columns)).tolist(),
-        "first_sumsq": np.zeros((rows, columns)).tolist(),
+        "obs_sum": [0.0] * len(columns),
+        "obs_sumsq": [0.0] * len(columns),
+        "obs_count": [0] * len(columns),
+        "first_sum": np.zeros((rows, len(columns))).tolist(),
+        "first_sumsq": np.zeros((rows, len(columns))).tolist(),
     }
+
+
+def row_columns(row: dict[str, Any]) -> tuple[str, ...]:
+    """The observation's column names of a row (:data:`COLUMNS` for rows written before rows named them)."""
+    return tuple(row.get("columns", COLUMNS))
 
 
 def add_episode(row: dict[str, Any], record: dict[str, Any], first: np.ndarray, observations: np.ndarray) -> None:
@@ -91,9 +99,9 @@ def add_episode(row: dict[str, Any], record: dict[str, Any], first: np.ndarray, 
 def summarize(row: dict[str, Any]) -> dict[str, Any]:
     """Figures of a row: ``(mean, half-width)`` per episode figure and per column mean; spreads without CI.
 
-    Keys: ``n``, the :data:`EPISODE_FIGURES` keys, ``mean_<column>`` (per-episode column means, their mean and
-    CI), ``std_<column>`` (pooled over all steps, no CI), ``distinct_first`` (distinct first observations),
-    ``first_std`` (the std across episodes of each cell of the first observation, averaged over cells).
+    Keys: ``n``, ``columns``, the :data:`EPISODE_FIGURES` keys, ``mean_<column>`` (per-episode column means,
+    their mean and CI), ``std_<column>`` (pooled over all steps, no CI), ``distinct_first`` (distinct first
+    observations), ``first_std`` (the std across episodes of each cell of the first observation, averaged over cells).
 
     Raises:
         ValueError: the row has no episodes.
@@ -102,10 +110,10 @@ def summarize(row: dict[str, Any]) -> dict[str, Any]:
     if not episodes:
         raise ValueError(f"row {row['candidate']}/{row['policy']} has no episodes to summarize.")
     n = len(episodes)
-    out: dict[str, Any] = {"n": n}
+    out: dict[str, Any] = {"n": n, "columns": row_columns(row)}
     for key, _, field in EPISODE_FIGURES:
         out[key] = mean_ci([float(e[field]) for e in episodes])
-    for j, name in enumerate(COLUMNS):
+    for j, name in enumerate(out["columns"]):
         values = [e["obs_mean"][j] for e in episodes if e["obs_mean"][j] is not None]
         out[f"mean_{name}"] = mean_ci(values) if values else (float("nan"), 0.0)
         count = row["obs_count"][j]
@@ -123,7 +131,8 @@ def differences(summary: dict[str, Any], reference: dict[str, Any]) -> list[str]
 
     Also ``initial states`` when the row has a single distinct first observation and the reference more.
     """
-    labels = [(key, label) for key, label, _ in EPISODE_FIGURES] + [(f"mean_{c}", f"mean {c}") for c in COLUMNS]
+    columns = [c for c in summary["columns"] if c in reference["columns"]]
+    labels = [(key, label) for key, label, _ in EPISODE_FIGURES] + [(f"mean_{c}", f"mean {c}") for c in columns]
     out = []
     for key, label in labels:
         (m1, h1), (m0, h0) = summary[key], reference[key]
@@ -148,7 +157,7 @@ def paired_differences(row: dict[str, Any], reference_row: dict[str, Any]) -> li
     if len(pairs) < 2:
         return []
     fields = [(label, lambda e, f=field: float(e[f])) for _, label, field in EPISODE_FIGURES]
-    fields += [(f"mean {c}", lambda e, j=j: e["obs_mean"][j]) for j, c in enumerate(COLUMNS)]
+    fields += [(f"mean {c}", lambda e, j=j: e["obs_mean"][j]) for j, c in enumerate(row_columns(row))]
     out = []
     for label, value in fields:
         diffs = [value(a) - value(b) for a, b in pairs if value(a) is not None and value(b) is not None]
@@ -257,13 +266,14 @@ def fidelity_table(
 
 def column_table(rows: dict[str, dict[str, Any]], order: Sequence[str]) -> str:
     """Per-column observation statistics: mean ±CI (per-episode means) and pooled std, per row."""
-    header = ["candidate", "policy", *COLUMNS]
+    columns = next((row_columns(row) for row in rows.values()), COLUMNS)
+    header = ["candidate", "policy", *columns]
     lines = []
     for key in sorted(rows, key=lambda k: (order.index(rows[k]["candidate"]), rows[k]["policy"])):
         if not rows[key]["episodes"]:
             continue
         summary = summarize(rows[key])
-        cells = [f"{_ci(summary[f'mean_{c}'], 3)} (sd {summary[f'std_{c}']:.3f})" for c in COLUMNS]
+        cells = [f"{_ci(summary[f'mean_{c}'], 3)} (sd {summary[f'std_{c}']:.3f})" for c in columns]
         lines.append([rows[key]["candidate"], policy_label(rows[key]["policy"]), *cells])
     return markdown_table(header, lines)
 

@@ -20,7 +20,7 @@ def modules(monkeypatch):
 
 def _row(stats, candidate, policy, returns, crashed, starts=None, x_shift=0.0):
     """A canned row: one episode per return, 2 steps of 3 rows each (ego, a vehicle, padding)."""
-    row = stats.new_row(candidate, policy, "raw", columns=7, rows=3)
+    row = stats.new_row(candidate, policy, "raw", columns=stats.COLUMNS, rows=3)
     for i, value in enumerate(returns):
         first = np.zeros((3, 7), dtype=np.float32)
         first[:2, 0] = 1.0
@@ -198,7 +198,7 @@ def test_identical_episodes_are_named_identical_and_one_changed_episode_is_not(m
     results = _results(stats)
     for policy in ("random", "faster"):
         reference = results["rows"][f"python-15hz/{policy}"]
-        same = stats.new_row("python-15hz-fast", policy, "raw", columns=7, rows=3)
+        same = stats.new_row("python-15hz-fast", policy, "raw", columns=stats.COLUMNS, rows=3)
         same["episodes"] = [dict(e) for e in reference["episodes"][:60]]  # the first 60 seeds, as run
         results["rows"][f"python-15hz-fast/{policy}"] = same
     assert stats.identical_pairs(same, reference) == (60, 60) and stats.all_identical(same, reference)
