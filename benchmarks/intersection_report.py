@@ -8,6 +8,7 @@ parts of that section can be written by other scripts.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -221,8 +222,9 @@ def section(results: dict[str, Any]) -> str:
         fidelity_table(rows, REFERENCE, order, [c.name for c in CANDIDATES.values() if c.takes_seed]),
         "",
         "Reproduce: "
-        + ", then ".join(f"`{run['command']}`" for run in runs_of(dict(meta)) if "command" in run)
-        + " (each run adds its rows to the JSON), then `python benchmarks/intersection_fidelity.py --report` (and "
+        + ", then ".join(f"`{shown_command(run['command'])}`" for run in runs_of(dict(meta)) if "command" in run)
+        + " (each run adds its rows to the JSON; runs stopped at a set time ran fewer episodes than asked: the table "
+        "counts those that ran; RUN: the trained row's run folder, an attention run of the DQN reproduction), then `python benchmarks/intersection_fidelity.py --report` (and "
         "`python benchmarks/intersection_profile.py` for the adapter's profile).",
         "",
         summary_sentences(results, found),
@@ -233,6 +235,15 @@ def section(results: dict[str, Any]) -> str:
     parts += ["#### Observation columns (mean ±95% CI over episodes, pooled sd)", "", column_table(rows, order), ""]
     parts += ["#### Notes", "", *(f"- {line}" for line in notes(results)), END_MARKER]
     return "\n".join(parts)
+
+
+def shown_command(command: str) -> str:
+    """A recorded command as the doc shows it: the trained policy's folder as ``RUN``, without ``--until``.
+
+    ``--until`` only said when that machine stopped starting chunks; the folder is that machine's.
+    """
+    command = re.sub(r"--policy \S+", "--policy RUN", command)
+    return re.sub(r" --until \S+", "", command)
 
 
 def write_report(results: dict[str, Any], doc: Path) -> None:

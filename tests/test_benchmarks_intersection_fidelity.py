@@ -245,3 +245,9 @@ def test_a_trained_policy_is_named_by_its_run_not_its_path():
 
     assert policy_label("trained:/somewhere/runs/intersection-v0/dqn_attention_s0") == "trained (dqn_attention_s0)"
     assert policy_label("random") == "random"
+
+
+def test_the_reproduce_line_shows_no_machine_folder_and_no_stop_time(modules):
+    command = "python benchmarks/intersection_fidelity.py --policy /work/x/dqn_attention_s0 --until 06:40 --chunk 25"
+    shown = modules["report"].shown_command(command)
+    assert shown == "python benchmarks/intersection_fidelity.py --policy RUN --chunk 25"
