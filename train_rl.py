@@ -90,7 +90,7 @@ def train_parser() -> argparse.ArgumentParser:
         "--vec-env",
         choices=("dummy", "subproc", "envpool"),
         default=None,
-        help="one process, one per env, or envpool's C++ port (highway-fast-v0, merge-v0; evaluations still run on "
+        help="one process, one per env, or envpool's C++ port (highway-fast-v0; evaluations still run on "
         "highway-env's Python original; pip install \"attention-rl[envpool]\") (default: the preset's, else dummy)",
     )
     how.add_argument("--device", default=None, help="torch device (default: auto)")

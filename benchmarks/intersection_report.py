@@ -224,7 +224,8 @@ def section(results: dict[str, Any]) -> str:
         "Reproduce: "
         + ", then ".join(f"`{shown_command(run['command'])}`" for run in runs_of(dict(meta)) if "command" in run)
         + " (each run adds its rows to the JSON; runs stopped at a set time ran fewer episodes than asked: the table "
-        "counts those that ran; RUN: the trained row's run folder, an attention run of the DQN reproduction), then `python benchmarks/intersection_fidelity.py --report` (and "
+        "counts those that ran; RUN: the trained row's run folder, an attention run of the DQN reproduction), then "
+        "`python benchmarks/intersection_fidelity.py --report` (and "
         "`python benchmarks/intersection_profile.py` for the adapter's profile).",
         "",
         summary_sentences(results, found),

@@ -139,7 +139,7 @@ def test_attributes_and_methods(venv: EnvpoolVecEnv) -> None:
 
 
 # ====================================================================== observations as the adapter gives them
-@pytest.mark.parametrize(("env_id", "kwargs"), [("highway-fast-v0", {}), ("merge-v0", {}),
+@pytest.mark.parametrize(("env_id", "kwargs"), [("highway-fast-v0", {}),
                                                 ("highway-fast-v0", {"config": {"lanes_count": 4}})])  # fmt: skip
 def test_observation_layout_and_ranges_equal_the_python_adapters(env_id: str, kwargs: dict) -> None:
     reference = make_single_env(env_id, kwargs)
@@ -162,7 +162,7 @@ def test_observation_layout_and_ranges_equal_the_python_adapters(env_id: str, kw
     ours.close()
 
 
-@pytest.mark.parametrize(("env_id", "kwargs"), [("highway-fast-v0", {}), ("merge-v0", {}),
+@pytest.mark.parametrize(("env_id", "kwargs"), [("highway-fast-v0", {}),
                                                 ("highway-fast-v0", {"config": {"lanes_count": 4}})])  # fmt: skip
 def test_rows_match_the_simulators_own_state(env_id: str, kwargs: dict) -> None:
     """The ego row is its state normalised by the Python env's ranges; each row's heading is its vehicle's."""
@@ -180,7 +180,7 @@ def test_rows_match_the_simulators_own_state(env_id: str, kwargs: dict) -> None:
             np.testing.assert_allclose(obs[i, 0, 1:3], [x, y], atol=1e-5)
             for row in obs[i][obs[i][:, 0] == 1][1:]:
                 position = np.array([ego.x + row[1] * ranges["x"][1], ego.y + row[2] * ranges["y"][1]])
-                things = [*state.vehicles, *state.road_objects]  # merge-v0's obstacle is observed, as in Python
+                things = [*state.vehicles, *state.road_objects]  # road objects are observed, as in Python
                 vehicle = min(things, key=lambda v: np.hypot(v.x - position[0], v.y - position[1]))
                 np.testing.assert_allclose(row[5:7], [np.cos(vehicle.heading), np.sin(vehicle.heading)], atol=1e-3)
                 checked += 1
@@ -319,6 +319,7 @@ def test_missing_extra_is_one_line_with_the_pip_command(
         ("attn/FindTarget-v0", "ppo", r"envpool has no port of 'attn/FindTarget-v0' \(its highway-env ports: .*merge"),
         ("intersection-v0", "ppo", "rejected: envpool 1.2.5 starts every episode from the identical state"),
         ("roundabout-v0", "dqn", "rejected: envpool 1.2.5 starts every episode from the identical state"),
+        ("merge-v0", "ppo", "rejected: envpool 1.2.5's starts vary ten times less than the Python original's"),
         ("highway-v0", "ppo", "has not been compared with highway-env's Python original"),
         ("highway-fast-v0", "ppo_mask", "action masks"),
     ],

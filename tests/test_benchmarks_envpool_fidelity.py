@@ -44,10 +44,20 @@ def test_a_port_like_the_original_matches_and_a_shifted_one_is_named(bench):
     found = module.verdicts(rows)
     assert not any(label.startswith("random:") for label in found)
     assert {"faster: crash rate", "faster: return", "faster: initial states"} <= set(found)
+    assert any(label.startswith("faster: spread of starts (0.000 against") for label in found)
+    matches, sentence = module.judge(rows)
+    assert not matches and sentence.startswith("**differs** from the original in faster: return")
+    assert module.judge({k: v for k, v in rows.items() if "random" in k})[0]  # a port like the original matches
     text = module.section({"envs": {"merge-v0": rows}, "meta": {}})
     assert text.startswith(module.START_MARKER) and text.rstrip().endswith(module.END_MARKER)
-    assert "### merge-v0" in text and "**differs** from the original in faster: return" in text
+    assert "### merge-v0" in text and sentence in text
     assert "| presence | x | y | vx | vy |" in text  # the 5-column observation's own columns
+
+
+def test_column_means_differing_as_often_as_chance_makes_them_do_not_reject(bench):
+    module, _ = bench
+    assert module.chance_limit(15) == 3  # P(3 or more of 15 outside) = 0.036, P(2 or more) = 0.171
+    assert module.chance_limit(1) == 2  # one test alone can never reject at 5%
 
 
 def test_report_without_rows_is_refused(bench, tmp_path, capsys):
