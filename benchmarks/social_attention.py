@@ -441,10 +441,12 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
         "",
         f"Budgets: {budgets}.{episode_counts(by_row)}{training_times(by_row)}",
         "",
-        "Arms: `attention` (the paper's ego-attention sizes) and `mlp` (the flat list) read highway-env's Kinematics",
-        "rows; on intersection-v0 with DQN, `grid_cnn` is the paper's third arm, rl-agents' CNN on highway-env's",
-        "OccupancyGrid (configs/dqn.yaml `intersection-v0@grid_cnn`; its training speed beside the other arms' is in",
-        "'Learning speed per simulator' above).",
+        "Arms: `attention` and `mlp` read highway-env's Kinematics rows. With DQN on intersection-v0 they have the",
+        "paper's sizes (ego-attention; the flat list through [128, 128]) and `grid_cnn` is the paper's third arm,",
+        "rl-agents' CNN on highway-env's OccupancyGrid (configs/dqn.yaml `intersection-v0@grid_cnn`; its training",
+        "speed beside the other arms' is in 'Learning speed per simulator' above). With PPO both arms are what a",
+        "user gets with no section for the env: configs/ppo.yaml's `default` (the attention extractor's defaults,",
+        "SB3's MLP).",
     ]
     if any(r.get("focus") for results in by_row.values() for r in results):
         parts += [
