@@ -31,6 +31,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -53,6 +54,9 @@ DOC = ROOT / "docs" / "BENCHMARKS.md"
 RESULTS = ROOT / "docs" / "default_choice_results.json"
 START_MARKER = "<!-- default_choice:start -->"
 END_MARKER = "<!-- default_choice:end -->"
+
+#: A command's ``--run-root`` (a machine's own folder), left out of the commands the section shows.
+RUN_ROOT_FLAG = re.compile(r" --run-root \S+")
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,8 @@ def section(data: dict[str, Any]) -> str:
         "`python benchmarks/default_choice.py --render-only`):",
         "",
         *[
-            f"- `{c['command']}` on {c['started']} (1-minute load average at its start: {c['load']:.2f})"
+            f"- `{RUN_ROOT_FLAG.sub('', c['command'])}` on {c['started']} (1-minute load average at its start: "
+            f"{c['load']:.2f})"
             for c in data["commands"]
         ],
         "",
