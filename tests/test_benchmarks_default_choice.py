@@ -71,3 +71,14 @@ def test_notes_go_under_their_study_and_stay_for_the_next_render(tmp_path):
     assert text.count("## Choosing a default by learning") == 1  # the second drawing replaced the first
     assert "| Sensors | mlp_ratio 2 | 1 |" in text
     assert text.index("| Sensors |") < text.index("- the first line\n- the second\n")
+
+
+def test_the_commands_are_shown_without_their_run_folder(tmp_path):
+    results, doc = tmp_path / "results.json", tmp_path / "doc.md"
+    default_choice.store(results, canned("sensors", "mlp_ratio 2", 0, 18.0, 40_000))
+    data = default_choice.load(results)
+    data["commands"] = [{"command": "python benchmarks/default_choice.py --study block --run-root /tmp/r --jobs 1",
+                         "started": "2026-12-08 01:00 UTC", "load": 1.0}]  # fmt: skip
+    default_choice.save(results, data)
+    default_choice.main(["--render-only", "--results", str(results), "--out", str(doc)])
+    assert "`python benchmarks/default_choice.py --study block --jobs 1` on 2026-12-08 01:00 UTC" in doc.read_text()
