@@ -9,6 +9,7 @@ docs/BENCHMARKS.md from the run folders and the results kept in docs/social_atte
     python benchmarks/social_attention.py train --seeds 20                 # every row, 20 seeds per arm
     python benchmarks/social_attention.py train --rows intersection-dqn --seeds 10
     python benchmarks/social_attention.py report                           # table + curves into docs/
+    python benchmarks/social_attention.py actions    # action counts of runs evaluated before they were counted
 
 Each trial ends with ``--eval-episodes`` (default 100) greedy episodes on highway-env's Python original at the
 env's own settings: success (arrived, or ran out of time on the other envs, without a collision), collision rate,
@@ -61,6 +62,10 @@ ARM_COLOURS = {"attention": "tab:blue", "mlp": "tab:orange", "grid_cnn": "tab:gr
 ARMS_WITH_GRID = ("attention", "mlp", "grid_cnn")
 #: What the focus table gives per method (from each attention run's ``eval.json``).
 FOCUS_FIGURES = ("ego", "relevant_mass", "entropy", "spearman", "deletion_ratio")
+#: The names of an env's discrete actions by index (highway-env's DiscreteMetaAction; other envs: "action i").
+ACTION_NAMES = {"intersection-v0": ("SLOWER", "IDLE", "FASTER")}
+ACTIONS_FILE = "action_counts.json"
+"""Written by ``actions`` into a run folder whose ``eval.json`` predates the evaluation's action counts."""
 SAVE_FREQ = 2_500
 """Checkpoint every this many steps, so a reproduction stopped and started again loses little."""
 
@@ -154,6 +159,9 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
         }
         for method, stats in methods.items()
     }
+    counts = data.get("action_counts") or action_counts_file(run_dir)
+    if counts:
+        result["action_counts"] = [int(n) for n in counts]
     train_s = training_seconds(run_dir / "progress.csv")
     if train_s is not None:
         result["train_s"] = round(train_s)
@@ -165,6 +173,38 @@ def run_result(run_dir: Path) -> dict[str, Any] | None:
             curves["curve_speeds"] = speeds
         result.update(kept_curves(curves, len(episodes)))
     return result
+
+
+def action_counts_file(run_dir: Path) -> list[int] | None:
+    """The greedy action counts ``actions`` wrote into a run folder (None when it has none)."""
+    path = run_dir / ACTIONS_FILE
+    return json.loads(path.read_text())["action_counts"] if path.is_file() else None
+
+
+def count_actions(run_dir: Path, rows: Sequence[str]) -> list[str]:
+    """For each finished run without action counts: its final evaluation again (the same seed and episodes), counted.
+
+    The counts go into the run folder's ``action_counts.json``; a run whose episodes do not come out as its
+    ``eval.json``'s (returns per episode) is skipped and named. Returns one line per run counted or skipped.
+    """
+    from agents.evaluation.evaluate import evaluate
+
+    lines = []
+    for row in rows:
+        root = run_dir / "sweeps" / sweep_name(row)
+        for evaluation in sorted(root.rglob("eval.json")):
+            folder, data = evaluation.parent, json.loads(evaluation.read_text())
+            if data.get("action_counts") or action_counts_file(folder):
+                continue
+            again = evaluate(folder, episodes=int(data["episodes"]), seed=int(data["seed"]), write=False,
+                             focus=("readout",))  # fmt: skip
+            if not np.allclose(again.returns, data["returns"]):
+                lines.append(f"{folder}: skipped, its episodes differ from eval.json's")
+                continue
+            record = {"episodes": again.episodes, "seed": again.seed, "action_counts": again.action_counts}
+            (folder / ACTIONS_FILE).write_text(json.dumps(record) + "\n")
+            lines.append(f"{folder}: {again.action_counts}")
+    return lines
 
 
 def training_seconds(progress: Path) -> float | None:
@@ -326,6 +366,31 @@ def focus_table(by_row: dict[str, list[dict[str, Any]]]) -> str:
     return markdown_table([*header, "deletion ratio"], lines)
 
 
+def action_table(by_row: dict[str, list[dict[str, Any]]]) -> str:
+    """What the greedy policies do: each action's share of the evaluation steps, mean [95% CI] over seeds.
+
+    An action a run never took past its last counted index has the share 0 (its counts end there).
+    """
+    counted = {row: [r for r in results if r.get("action_counts")] for row, results in by_row.items()}
+    width = max((len(r["action_counts"]) for runs in counted.values() for r in runs), default=0)
+    lines = []
+    for row, runs in counted.items():
+        spec = ROWS[row]
+        for extractor in spec.arms:
+            arm = [r for r in runs if r["extractor"] == extractor]
+            if arm:
+                shares = [np.pad(r["action_counts"], (0, width - len(r["action_counts"]))) for r in arm]
+                shares = [s / s.sum() for s in shares]  # (width,) each
+                cells = [fmt([float(s[i]) for s in shares], "{:.1f}", 100) for i in range(width)]
+                lines.append([spec.env, spec.algo, extractor, len(arm), *cells])
+    if not lines:
+        return ""
+    envs = {ROWS[row].env for row, runs in counted.items() if runs}
+    names = ACTION_NAMES.get(envs.pop(), ()) if len(envs) == 1 else ()  # indices where envs' actions differ
+    header = [f"{names[i] if i < len(names) else f'action {i}'} %" for i in range(width)]
+    return markdown_table(["env", "algo", "arm", "seeds", *header], lines)
+
+
 def plot(by_row: dict[str, list[dict[str, Any]]], width: int, out: Path) -> Path | None:
     """The paper's curves against training episodes: return, length and (where recorded) the ego's mean speed.
 
@@ -448,6 +513,19 @@ def section(by_row: dict[str, list[dict[str, Any]]], run_dir: Path, width: int, 
         "user gets with no section for the env: configs/ppo.yaml's `default` (the attention extractor's defaults,",
         "SB3's MLP).",
     ]
+    actions = action_table(by_row)
+    if actions:
+        parts += [
+            "",
+            "### What the greedy policies do",
+            "",
+            actions,
+            "",
+            "Each action's share of the steps of the final greedy evaluation (the episodes of the table above), mean",
+            "over seeds with its 95% interval. On intersection-v0 the fidelity table's `faster` row is what",
+            "always-FASTER scores on the original. `python benchmarks/social_attention.py actions` counts the runs",
+            "evaluated before the evaluation counted actions (their evaluation again, checked episode by episode).",
+        ]
     if any(r.get("focus") for results in by_row.values() for r in results):
         parts += [
             "",
@@ -507,9 +585,9 @@ def parse_rows(text: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Train the rows' sweeps (``train``) or write their results section (``report``)."""
+    """Train the rows' sweeps (``train``), write their results section (``report``) or count actions (``actions``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("train", "report"))
+    parser.add_argument("command", choices=("train", "report", "actions"))
     parser.add_argument("--rows", type=parse_rows, default=list(ROWS), help=f"comma-separated: {', '.join(ROWS)}")
     parser.add_argument("--seeds", type=int, default=20, help="seeds per arm (train)")
     parser.add_argument("--eval-episodes", type=int, default=100, help="greedy episodes per finished run (train)")
@@ -522,9 +600,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--seeds, --eval-episodes and --bin must be at least 1")
     if args.bin % CURVE_BIN:
         parser.error(f"--bin {args.bin}: the kept curves are means of {CURVE_BIN} episodes: use a multiple of it")
+    if args.command in ("report", "actions") and extra:
+        parser.error(f"{args.command} takes no sweep flags: {' '.join(extra)}")
+    if args.command == "actions":
+        print("\n".join(count_actions(args.run_dir, args.rows)) or "every finished run has its action counts")
+        return 0
     if args.command == "report":
-        if extra:
-            parser.error(f"report takes no sweep flags: {' '.join(extra)}")
         print(report(args.run_dir, args.rows, args.bin, results_file=args.results))
         return 0
     for row in args.rows:

@@ -50,3 +50,35 @@ def test_an_env_without_collisions_reports_none():
     result = run_episodes(Zero(), DummyVecEnv([lambda: CrashEnv(False)]), 2, True).result("Crash-v0", True, 0, None)
     assert result.crashes is None and result.crash_rate is None and result.to_dict()["crash_rate"] is None
     assert "crash rate" not in format_evaluation(result)
+
+
+class Alternate:
+    """Action 1 on the first step of each episode, 0 after it."""
+
+    def __init__(self):
+        self.t = 0
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        action = 1 if self.t % 3 == 0 else 0
+        self.t += 1
+        return np.full(len(obs), action, dtype=np.int64), state
+
+
+class Continuous(CrashEnv):
+    action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+
+class Half:
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        return np.full((len(obs), 1), 0.5, dtype=np.float32), state
+
+
+def test_discrete_actions_are_counted_by_index_and_shown():
+    result = run_episodes(Alternate(), DummyVecEnv([CrashEnv]), 2, True).result("Crash-v0", True, 0, None)
+    assert result.action_counts == [4, 2] and result.to_dict()["action_counts"] == [4, 2]
+    assert "actions       0: 66.7%  1: 33.3%" in format_evaluation(result)
+
+
+def test_continuous_actions_have_no_counts():
+    result = run_episodes(Half(), DummyVecEnv([Continuous]), 2, True).result("Crash-v0", True, 0, None)
+    assert result.action_counts is None and "actions " not in format_evaluation(result)

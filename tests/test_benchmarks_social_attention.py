@@ -192,3 +192,16 @@ def test_report_of_every_row_shows_the_rows_that_have_runs(tmp_path):
                                    tmp_path / "k.json")  # fmt: skip
     assert "intersection-v0 dqn:" in text
     assert not any(name in text for name in ("merge-v0", "roundabout-v0", "highway-fast-v0", "intersection-v0 ppo"))
+
+
+def test_report_tables_the_share_of_each_action_per_arm(tmp_path):
+    for seed, counts in enumerate(([0, 1, 9], [0, 3, 7])):
+        run = fake_run(tmp_path, "attention", seed, [True], [False], [8])
+        data = json.loads((run / "eval.json").read_text())
+        (run / "eval.json").write_text(json.dumps({**data, "action_counts": counts}))
+        run = fake_run(tmp_path, "mlp", seed, [True], [False], [8])
+        (run / social_attention.ACTIONS_FILE).write_text(json.dumps({"action_counts": [5, 5]}))  # from `actions`
+    text = report_in(tmp_path)
+    assert "| env | algo | arm | seeds | SLOWER % | IDLE % | FASTER % |" in text
+    assert "| intersection-v0 | dqn | attention | 2 | 0.0 [0.0, 0.0] | 20.0 [10.0, 30.0] | 80.0 [70.0, 90.0] |" in text
+    assert "| intersection-v0 | dqn | mlp | 2 | 50.0 [50.0, 50.0] | 50.0 [50.0, 50.0] | 0.0 [0.0, 0.0] |" in text

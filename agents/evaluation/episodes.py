@@ -51,6 +51,9 @@ class EvalResult:
     crashes: list[bool] | None = None
     """Per-episode ``info["crashed"]`` at the episode's end (highway-env's collisions); None when the env never
     reports it."""
+    action_counts: list[int] | None = None
+    """How often each discrete action was taken, by index, over every step of every episode; None when the
+    actions are not single integers (continuous or multi-discrete)."""
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
     """Rendered frames with ``render_mode="rgb_array"`` (not written to ``eval.json``)."""
 
@@ -122,6 +125,21 @@ class Episodes:
     samples: list[tuple[ObsT, np.ndarray | None]]
     """Every observation after a step, with the parts its env called relevant."""
     frames: list[np.ndarray]
+    discrete_actions: list[int] | None = field(default_factory=list)
+    """Every step's action while each is a single integer; None once one is not."""
+
+    def add_action(self, action: np.ndarray) -> None:
+        """Keep one step's action, if actions are still single integers."""
+        if self.discrete_actions is None:
+            return
+        if action.size == 1 and np.issubdtype(action.dtype, np.integer):
+            self.discrete_actions.append(int(action.reshape(())))
+        else:
+            self.discrete_actions = None
+
+    def action_counts(self) -> list[int] | None:
+        """Steps per discrete action index (None when an action is not a single integer, or no step ran)."""
+        return np.bincount(self.discrete_actions).tolist() if self.discrete_actions else None
 
     def attention_samples(self) -> tuple[tuple[ObsT, ...], tuple[np.ndarray | None, ...]]:
         """At most ``MAX_ATTENTION_SAMPLES`` observations, spread evenly, and their relevant parts."""
@@ -145,6 +163,7 @@ class Episodes:
             actions_sha256=self.digests,
             attention=attention,
             model=model,
+            action_counts=self.action_counts(),
         )
         result.frames = self.frames
         return result
@@ -176,6 +195,7 @@ def run_episodes(
 
     def on_step(local: dict[str, Any], _globals: dict[str, Any]) -> None:
         actions.append(np.array(local["actions"][local["i"]]))
+        record.add_action(actions[-1])
         new_obs = local["new_observations"] if "new_observations" in local else local["observations"]
         record.samples.extend(observations_with_relevance(new_obs, local["infos"], local["dones"]))
         if frames:
@@ -212,6 +232,10 @@ def format_evaluation(result: EvalResult, max_parts: int = 16) -> str:
     if result.crash_rate is not None:
         lines.append(f"  crash rate    {100 * result.crash_rate:.1f}%")
     lines.append(f"  mean length   {np.mean(result.lengths):.1f}")
+    if result.action_counts:
+        total = sum(result.action_counts)
+        shares = sorted(enumerate(result.action_counts), key=lambda pair: -pair[1])[:4]
+        lines.append("  actions       " + "  ".join(f"{i}: {100 * n / total:.1f}%" for i, n in shares if n))
     if result.attention:
         lines += format_focus_table(result.attention, max_parts)
     if result.extra.get("memory_focus"):
