@@ -101,7 +101,7 @@ def test_the_papers_cnn_arm_is_the_dqn_preset_with_grid_cnn(highway_grid, capsys
 
 def test_envpool_refuses_a_grid_observation(highway_grid, capsys, tmp_path):
     pytest.importorskip("envpool", reason='needs pip install "attention-rl[envpool]"')
-    args = ["--env", "merge-v0", "--algo", "dqn", "--extractor", "grid_cnn", "--vec-env", "envpool"]
+    args = ["--env", "highway-fast-v0", "--algo", "dqn", "--extractor", "grid_cnn", "--vec-env", "envpool"]
     args += ["--timesteps", "64", "--run-dir", str(tmp_path)]
     assert train_rl.main([*args, "--set", "env_kwargs.config.observation.type=OccupancyGrid"]) == 2
     assert "gives Kinematics rows only, not the observation type 'OccupancyGrid'" in capsys.readouterr().err
