@@ -36,7 +36,14 @@ from typing import Any
 from doc_sections import LOAD_AT_START, cpu_model, write_section
 from intersection_candidates import EnvpoolSimulator, PythonSimulator, Simulator, policy_actions, run_episode
 from intersection_fidelity import load_results, save
-from intersection_fidelity_stats import add_episode, column_table, fidelity_table, new_row, summarize
+from intersection_fidelity_stats import (
+    add_episode,
+    column_table,
+    fidelity_table,
+    new_row,
+    row_differences,
+    summarize,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "envpool_fidelity.json"
@@ -68,13 +75,13 @@ def run_rows(args: argparse.Namespace, results: dict[str, Any]) -> None:
     """Every (env, simulator, policy) row up to its target, round-robin in chunks, saved after each chunk."""
     python_sims: dict[str, Simulator] = {}
     while True:
+        targets = {"envpool": args.episodes, "python": args.python_episodes or args.episodes}
         pending = [
-            (env_id, name, policy, target)
+            (env_id, name, policy, targets[name])
             for env_id in args.envs
             for name in SIMULATORS
             for policy in POLICIES
-            if len(rows_of(results, env_id).get(f"{name}/{policy}", {"episodes": []})["episodes"])
-            < (target := args.episodes if name == "envpool" else args.python_episodes or args.episodes)
+            if len(rows_of(results, env_id).get(f"{name}/{policy}", {"episodes": []})["episodes"]) < targets[name]
         ]
         if not pending:
             return
@@ -106,8 +113,6 @@ def verdicts(rows: dict[str, dict[str, Any]]) -> list[str]:
     A figure differs when the 95% interval of the difference of the means excludes 0; the spread of the starts
     (mean std of the first observation's cells) differs when the two are more than :data:`SPREAD_RATIO` apart.
     """
-    from intersection_fidelity_stats import row_differences
-
     found = []
     for policy in POLICIES:
         ours, reference = rows.get(f"envpool/{policy}"), rows.get(f"{REFERENCE}/{policy}")
